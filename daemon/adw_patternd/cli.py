@@ -1,0 +1,157 @@
+"""The command line: a thin layer over the engine, the ledger and the daemon.
+
+Errors a user can cause (bad config, unreachable database) become one line on stderr and
+exit code 2; tracebacks are left for bugs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from . import __version__
+from .config import ENV_VAR, Config, load_config
+from .errors import PatterndError
+from .logs import setup_logging
+from .report import as_csv, as_json, as_table
+from .store.db import open_db
+from .store.ledger import Ledger
+
+EXIT_USAGE = 2
+
+
+def _open_ledger(config: Config) -> Ledger:
+    return Ledger(open_db(config.database), config.tool_cost_ratio, config.derivation_key())
+
+
+def _progress(done: int, total: int) -> None:
+    width = 30
+    filled = width * done // max(total, 1)
+    sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} workflows")
+    if done >= total:
+        sys.stderr.write("\n")
+    sys.stderr.flush()
+
+
+def cmd_sync(args, config: Config) -> int:
+    from .engine import Engine
+
+    setup_logging(config.log, stderr=True, level="WARNING" if not args.verbose else None)
+    ledger = _open_ledger(config)
+    try:
+        summary = Engine(config, ledger).sync(progress=_progress if sys.stderr.isatty() else None)
+    finally:
+        ledger.db.close()
+    print(f"sync: {summary.line()}")
+    if summary.failed:
+        print(f"sync: {summary.failed} workflow(s) could not be read; the reasons are in the log above "
+              f"and in {config.log.file or 'stderr'}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_patterns(args, config: Config) -> int:
+    ledger = _open_ledger(config)
+    try:
+        rows = ledger.patterns(args.sort, args.limit)
+    finally:
+        ledger.db.close()
+    print(as_json(rows) if args.json else as_csv(rows) if args.csv else as_table(rows), end="" if args.csv else "\n")
+    return 0
+
+
+def cmd_verify(args, config: Config) -> int:
+    ledger = _open_ledger(config)
+    try:
+        problems = ledger.verify(repair=args.repair)
+    finally:
+        ledger.db.close()
+    for p in problems:
+        print(p)
+    if not problems:
+        print("verify: every statistic equals its recomputation")
+        return 0
+    print(f"verify: {len(problems)} difference(s)" + ("; repaired" if args.repair else "; run `verify --repair` to fix"),
+          file=sys.stderr)
+    return 0 if args.repair else 1
+
+
+def cmd_check_config(args, config: Config) -> int:
+    print(f"{config.path}: OK")
+    for root in config.roots:
+        note = "" if root.path.is_dir() else "  (does not exist yet: the daemon waits for it)"
+        print(f"  root {root.name}: {root.path}{note}")
+    print(f"  database: {config.database}")
+    print(f"  log: {config.log.file or 'stderr'} ({config.log.level}, {config.log.format})")
+    return 0
+
+
+def cmd_status(args, config: Config) -> int:
+    ledger = _open_ledger(config)
+    try:
+        status = ledger.status()
+    finally:
+        ledger.db.close()
+    if args.json:
+        print(json.dumps(status, indent=2))
+        return 0
+    print(f"workflows: {status['workflows']}   patterns: {status['patterns']}")
+    for name, info in sorted(status["roots"].items()):
+        print(f"  root {name}: {info['workflows']} workflows, last updated {info['last_updated']}")
+    last = status["last_processed"]
+    print(f"last processed: {last['workflow_id']} at {last['at']}" if last else "last processed: nothing yet")
+    print(f"database: {status['database']} ({status['database_bytes']:,} bytes)")
+    return 0
+
+
+def cmd_run(args, config: Config) -> int:
+    from .service import run_service
+
+    return run_service(config)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="adw-patternd", description=(
+        "Learn which operations AI developer workflows keep paying an LLM for, "
+        "and what a deterministic tool would save."))
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def command(name: str, help_text: str, func):
+        c = sub.add_parser(name, help=help_text, description=help_text)
+        c.add_argument("--config", metavar="PATH",
+                       help=f"config file (default: ${ENV_VAR}, else ./config.yaml)")
+        c.set_defaults(func=func)
+        return c
+
+    c = command("sync", "Scan every root once and bring the database up to date.", cmd_sync)
+    c.add_argument("-v", "--verbose", action="store_true", help="also log each stored workflow")
+    c = command("patterns", "Show the pattern report: occurrences, costs, savings and confidence.", cmd_patterns)
+    c.add_argument("--sort", choices=("savings", "occurrences", "confidence"), default="savings",
+                   help="order of the rows (default: savings)")
+    c.add_argument("--limit", type=int, metavar="N", help="show at most N patterns")
+    fmt = c.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="a JSON list of objects keyed by operation_patterns columns")
+    fmt.add_argument("--csv", action="store_true", help="CSV with a header row")
+    c = command("verify", "Recompute every statistic from the stored workflows and print each difference.", cmd_verify)
+    c.add_argument("--repair", action="store_true", help="rewrite the stored statistics with the recomputed ones")
+    command("check-config", "Validate the config file and say what is wrong.", cmd_check_config)
+    c = command("status", "Workflows and patterns held, per root, last processed, database size.", cmd_status)
+    c.add_argument("--json", action="store_true", help="print as JSON")
+    command("run", "Run the daemon in the foreground: catch up, then watch the roots.", cmd_run)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.umask(0o027)  # database and log files are not world-readable
+    args = build_parser().parse_args(argv)
+    try:
+        config = load_config(args.config)
+        return args.func(args, config)
+    except PatterndError as e:
+        print(f"adw-patternd: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,252 @@
+"""config.yaml, loaded with yaml.safe_load into a typed object.
+
+Unknown keys and wrong types are refused with one line: ``key: problem (file)``.
+Relative paths are relative to the config file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+import yaml
+
+from .errors import ConfigError
+from .pricing import DEFAULT_PRICES, Price, PriceRule
+from .rules import BUILTIN_RULES, Choice, RequestRule, RuleSet, SignatureRule
+
+ENV_VAR = "ADW_PATTERND_CONFIG"
+_ROOT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+@dataclass(frozen=True)
+class Root:
+    path: Path
+    name: str
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    file: Path | None = None
+    level: str = "INFO"
+    format: str = "text"  # text or json
+
+
+@dataclass(frozen=True)
+class WatchConfig:
+    active_window_s: float = 600.0  # a workflow unchanged this long loses its live watch
+    max_active_workflows: int = 256  # live (inotify) watches at most; the rest are swept
+    sweep_interval_s: float = 5.0  # how often dormant workflows are stat-checked
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    roots: tuple[Root, ...]
+    database: str
+    log: LogConfig = LogConfig()
+    debounce_ms: int = 200
+    reconcile_interval_s: float = 300.0
+    max_file_bytes: int = 16 * 1024 * 1024
+    tool_cost_ratio: float = 0.05
+    drop_deleted_workflows: bool = False
+    sync_batch_size: int = 256
+    watch: WatchConfig = WatchConfig()
+    prices: tuple[PriceRule, ...] = DEFAULT_PRICES
+    rules: RuleSet = BUILTIN_RULES
+    raw: dict = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.database.startswith(("postgresql://", "postgres://"))
+
+    def derivation_key(self) -> str:
+        """What the stored numbers depend on besides the files: when it changes, a sync re-derives."""
+        return repr((self.prices, self.rules, self.tool_cost_ratio))
+
+
+def default_config_path() -> Path:
+    return Path(os.environ.get(ENV_VAR) or "config.yaml")
+
+
+class _Reader:
+    """Typed access to one mapping of the YAML document, reporting ``key: problem (file)``."""
+
+    def __init__(self, data: dict, prefix: str, file: Path):
+        self.data, self.prefix, self.file = data, prefix, file
+
+    def fail(self, key: str, problem: str):
+        raise ConfigError(f"{self.prefix}{key}: {problem} ({self.file})")
+
+    def only(self, allowed: set[str]):
+        for key in self.data:
+            if key not in allowed:
+                hint = f"; expected one of {', '.join(sorted(allowed))}"
+                self.fail(str(key), "unknown key" + hint)
+
+    def get(self, key: str, kind, default, *, minimum=None, choices=None):
+        if key not in self.data or self.data[key] is None:
+            return default
+        v = self.data[key]
+        if kind is float and isinstance(v, int) and not isinstance(v, bool):
+            v = float(v)
+        if not isinstance(v, kind) or (kind is not bool and isinstance(v, bool)):
+            self.fail(key, f"expected {kind.__name__}, got {type(v).__name__} {v!r}")
+        if minimum is not None and v < minimum:
+            self.fail(key, f"must be at least {minimum}, got {v!r}")
+        if choices and v not in choices:
+            self.fail(key, f"must be one of {', '.join(choices)}, got {v!r}")
+        return v
+
+    def sub(self, key: str) -> "_Reader":
+        v = self.data.get(key) or {}
+        if not isinstance(v, dict):
+            self.fail(key, f"expected a mapping, got {type(v).__name__}")
+        return _Reader(v, f"{self.prefix}{key}.", self.file)
+
+    def items(self, key: str) -> list["_Reader"]:
+        v = self.data.get(key) or []
+        if not isinstance(v, list):
+            self.fail(key, f"expected a list, got {type(v).__name__}")
+        out = []
+        for i, item in enumerate(v):
+            if not isinstance(item, dict):
+                self.fail(f"{key}[{i}]", f"expected a mapping, got {type(item).__name__}")
+            out.append(_Reader(item, f"{self.prefix}{key}[{i}].", self.file))
+        return out
+
+    def words(self, key: str, required: bool = True) -> tuple[str, ...]:
+        v = self.data.get(key)
+        if v is None and not required:
+            return ()
+        if isinstance(v, str):
+            v = [v]
+        if not isinstance(v, list) or not v or not all(isinstance(w, str) and w.strip() for w in v):
+            self.fail(key, "expected a non-empty list of keywords")
+        return tuple(w.strip().lower() for w in v)
+
+
+def _resolve(base: Path, value: str) -> Path:
+    p = Path(os.path.expanduser(value))
+    return p if p.is_absolute() else (base / p)
+
+
+def _rules(r: _Reader) -> RuleSet:
+    r.only({"mode", "request_rules", "error_rules", "template_rules"})
+    mode = r.get("mode", str, "extend", choices=("extend", "replace"))
+    request = []
+    for item in r.items("request_rules"):
+        item.only({"category", "keywords", "subcategories", "default_subcategory", "target"})
+        subs = []
+        for s in item.items("subcategories"):
+            s.only({"value", "keywords"})
+            value = s.get("value", str, None) or s.fail("value", "required")
+            subs.append(Choice(value, s.words("keywords", required=False) or (value,)))
+        category = item.get("category", str, None) or item.fail("category", "required")
+        request.append(RequestRule(category, item.words("keywords"), tuple(subs),
+                                   item.get("default_subcategory", str, "generic"), item.get("target", str, "*")))
+    error = []
+    for item in r.items("error_rules"):
+        item.only({"keywords", "signature"})
+        error.append(SignatureRule(item.words("keywords"), item.get("signature", str, None) or item.fail("signature", "required")))
+    template = []
+    for item in r.items("template_rules"):
+        item.only({"keywords", "signature"})
+        template.append(SignatureRule(item.words("keywords"), item.get("signature", str, None)))
+    for sig in [e.signature for e in error] + [t.signature for t in template if t.signature]:
+        if sig.count(":") != 2:
+            r.fail("rules", f"signature {sig!r} must be category:subcategory:target")
+    if mode == "replace":
+        return RuleSet(tuple(request), tuple(error), tuple(template))
+    # Extensions go first so that they can override a built-in row.
+    return RuleSet(tuple(request) + BUILTIN_RULES.request, tuple(error) + BUILTIN_RULES.error,
+                   tuple(template) + BUILTIN_RULES.template)
+
+
+def _prices(r: _Reader) -> tuple[PriceRule, ...]:
+    custom = []
+    for prefix in r.data:
+        p = r.sub(str(prefix))
+        p.only({"input", "output", "cache_write", "cache_read"})
+        vals = [p.get(k, float, None, minimum=0.0) for k in ("input", "output", "cache_write", "cache_read")]
+        if None in vals:
+            p.fail("input", "all of input, output, cache_write and cache_read are required (USD per million tokens)")
+        custom.append(PriceRule(str(prefix).lower(), Price(*vals)))
+    overridden = {c.prefix for c in custom}
+    return tuple(custom) + tuple(d for d in DEFAULT_PRICES if d.prefix not in overridden)
+
+
+def parse_config(data, file: Path) -> Config:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"(top level): expected a mapping of keys, got {type(data).__name__} ({file})")
+    r = _Reader(data, "", file)
+    r.only({f.name for f in fields(Config)} - {"path", "raw", "rules"} | {"detection"})
+    base = file.parent
+    roots = []
+    names = set()
+    for item in r.items("roots"):
+        item.only({"path", "name"})
+        path = item.get("path", str, None) or item.fail("path", "required: the folder holding <adw_id>/ workflow folders")
+        resolved = _resolve(base, path)
+        name = item.get("name", str, None) or resolved.name
+        if not _ROOT_NAME.match(name):
+            item.fail("name", f"{name!r} must be letters, digits, '_', '.' or '-' (it prefixes workflow ids)")
+        if name in names:
+            item.fail("name", f"{name!r} is used by two roots; each root needs its own name")
+        names.add(name)
+        roots.append(Root(resolved, name))
+    if not roots:
+        r.fail("roots", "at least one root is required (a list of {path, name})")
+    database = r.get("database", str, None) or r.fail("database", "required: a SQLite file path or a postgresql:// URL")
+    if not database.startswith(("postgresql://", "postgres://")):
+        database = str(_resolve(base, database))
+    log = r.sub("log")
+    log.only({"file", "level", "format"})
+    level = log.get("level", str, "INFO").upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        log.fail("level", f"must be DEBUG, INFO, WARNING or ERROR, got {level!r}")
+    log_file = log.get("file", str, None)
+    watch = r.sub("watch")
+    watch.only({f.name for f in fields(WatchConfig)})
+    return Config(
+        path=file,
+        roots=tuple(roots),
+        database=database,
+        log=LogConfig(_resolve(base, log_file) if log_file else None, level,
+                      log.get("format", str, "text", choices=("text", "json"))),
+        debounce_ms=r.get("debounce_ms", int, 200, minimum=0),
+        reconcile_interval_s=r.get("reconcile_interval_s", float, 300.0, minimum=0.0),
+        max_file_bytes=r.get("max_file_bytes", int, 16 * 1024 * 1024, minimum=1024),
+        tool_cost_ratio=r.get("tool_cost_ratio", float, 0.05, minimum=0.0),
+        drop_deleted_workflows=r.get("drop_deleted_workflows", bool, False),
+        sync_batch_size=r.get("sync_batch_size", int, 256, minimum=1),
+        watch=WatchConfig(
+            active_window_s=watch.get("active_window_s", float, 600.0, minimum=0.0),
+            max_active_workflows=watch.get("max_active_workflows", int, 256, minimum=0),
+            sweep_interval_s=watch.get("sweep_interval_s", float, 5.0, minimum=0.1),
+        ),
+        prices=_prices(r.sub("prices")),
+        rules=_rules(r.sub("detection")),
+        raw=data,
+    )
+
+
+def load_config(path: Path | str | None = None) -> Config:
+    file = Path(path) if path else default_config_path()
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {file} (pass --config PATH or set {ENV_VAR})") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"cannot read config file {file}: {e}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"(yaml): not valid YAML{where}: {getattr(e, 'problem', e)} ({file})") from None
+    return parse_config(data, file.resolve())

@@ -1,0 +1,268 @@
+"""The one code path from workflow files to the ledger, shared by `sync`, the daemon's
+catch-up, its live updates and its reconcile.
+
+A workflow is read only when its files' fingerprint (inode, size, mtime of each file)
+differs from the one stored with it; raw_output.jsonl files are read from the stored
+offset. A fingerprint taken while a file was still being written is not stored (as git
+does with "racy" index entries), so a second write within the same clock tick is never
+mistaken for no change.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+from .config import Config, Root
+from .errors import InputRejected
+from .files import STATE_FILE, FolderListing, inside, list_folder, read_output, read_small, read_tail
+from .model import AgentSummary
+from .parse import build_workflow, parse_state
+from .rules import detect
+from .store.ledger import Change, Ledger, Prior
+
+log = logging.getLogger("adw_patternd")
+
+RACY_NS = 2_000_000_000  # a file modified this recently may change again within the same mtime tick
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What processing one workflow did. kind: new, updated, unchanged, failed, skipped, missing."""
+
+    kind: str
+    root: str
+    adw_id: str
+    patterns: tuple[int, ...] = ()
+    new_patterns: tuple[str, ...] = ()
+    reason: str | None = None
+    transient: bool = False
+    ms: float = 0.0
+
+
+@dataclass
+class SyncSummary:
+    scanned: int = 0
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    failed: int = 0
+    skipped: int = 0
+    deleted: int = 0
+    seconds: float = 0.0
+    failures: list = field(default_factory=list)
+
+    def count(self, o: Outcome) -> None:
+        self.scanned += 1
+        if o.kind in ("new", "updated", "unchanged", "failed", "skipped"):
+            setattr(self, o.kind, getattr(self, o.kind) + 1)
+        elif o.kind == "missing":
+            self.deleted += 1
+        if o.kind == "failed":
+            self.failures.append(o)
+
+    def line(self) -> str:
+        return (f"scanned {self.scanned}, new {self.new}, updated {self.updated}, unchanged {self.unchanged}, "
+                f"failed {self.failed}, skipped {self.skipped} (no state file), deleted {self.deleted} "
+                f"in {self.seconds:.2f} s")
+
+
+@dataclass
+class _Pending:
+    root: Root
+    adw_id: str
+    change: Change
+    started: float
+
+
+def workflow_id_of(root: Root, adw_id: str) -> str:
+    return f"{root.name}/{adw_id}"
+
+
+class Engine:
+    def __init__(self, config: Config, ledger: Ledger):
+        self.config = config
+        self.ledger = ledger
+        self._root_real: dict[str, str] = {}
+
+    def root_real(self, root: Root) -> str:
+        real = self._root_real.get(root.name)
+        if real is None:
+            real = self._root_real[root.name] = os.path.realpath(root.path)
+        return real
+
+    # -- reading --------------------------------------------------------------
+    def look(self, root: Root, adw_id: str):
+        """stat a workflow folder: (listing, listed_at), or an Outcome when it is gone."""
+        folder = os.path.join(root.path, adw_id)
+        if os.path.islink(folder) and not inside(self.root_real(root), folder):
+            raise InputRejected(folder, "symlink leads outside the root (not followed)")
+        listed_at = time.time_ns()
+        listing = list_folder(folder, self.root_real(root))
+        if listing is None:
+            return Outcome("missing", root.name, adw_id)
+        return listing, listed_at
+
+    def read(self, root: Root, adw_id: str, listing: FolderListing, listed_at: int, prior: Prior) -> Change | Outcome:
+        """Read one listed workflow folder into a Change (or say why there is nothing to apply)."""
+        folder = listing.path
+        notes = list(listing.problems)
+        state_path = os.path.join(folder, STATE_FILE)
+        if listing.state is None:
+            bad = next((p for p in listing.problems if p.startswith(state_path)), None)
+            if bad:
+                raise InputRejected(state_path, bad[len(state_path) + 2:])
+            return Outcome("skipped", root.name, adw_id)
+        state = parse_state(state_path, read_small(state_path, listing.state, self.config.max_file_bytes), notes)
+        agents = []
+        for out in listing.outputs:
+            name = out.name.split("/", 1)[0]
+            prev = prior.agents.get(name) or AgentSummary(name)
+            agents.append(read_output(os.path.join(folder, out.name), prev, self.config.prices, notes))
+        error_tail = None
+        if listing.error_log is not None and listing.error_log.size > 0:
+            error_tail = read_tail(os.path.join(folder, "error.log")) or None
+        wf = build_workflow(root.name, adw_id, state, agents, error_tail)
+        found = detect(wf, self.config.rules)
+        if notes:
+            log.warning("%s: %s", folder, "; ".join(dict.fromkeys(notes)))
+        files = [f for f in (listing.state, listing.error_log, *listing.outputs) if f]
+        racy = any(f.mtime_ns >= listed_at - RACY_NS for f in files)
+        return Change(wf, found.signatures, found.characteristics, tuple(agents),
+                      None if racy else listing.fingerprint(), prior.revision)
+
+    # -- processing -------------------------------------------------------------
+    def process(self, root: Root, adw_id: str, *, force: bool = False) -> Outcome:
+        """Read and apply one workflow now (the daemon's path). Never raises for bad input."""
+        return self.process_many([(root, adw_id, None)], force=force)[0]
+
+    def process_many(self, items: Iterable[tuple[Root, str, str | None]], *, force: bool = False) -> list[Outcome]:
+        """Read the given workflows and apply the changed ones in one transaction.
+
+        Each item is (root, adw_id, known fingerprint or None). A known fingerprint equal to
+        the files' skips the workflow without a query or a parse (the sync's fast path).
+        """
+        outcomes: list[Outcome | None] = []
+        pending: list[_Pending] = []
+        for root, adw_id, known in items:
+            started = time.perf_counter()
+            try:
+                looked = self.look(root, adw_id)
+                if isinstance(looked, Outcome):
+                    outcomes.append(looked)
+                    continue
+                listing, listed_at = looked
+                fingerprint = listing.fingerprint()
+                if not force and known is not None and fingerprint == known:
+                    outcomes.append(Outcome("unchanged", root.name, adw_id))
+                    continue
+                prior = self.ledger.prior(workflow_id_of(root, adw_id))
+                if not force and prior.fingerprint is not None and fingerprint == prior.fingerprint:
+                    outcomes.append(Outcome("unchanged", root.name, adw_id))
+                    continue
+                result = self.read(root, adw_id, listing, listed_at, prior)
+                if isinstance(result, Outcome):
+                    outcomes.append(result)
+                    continue
+                pending.append(_Pending(root, adw_id, result, started))
+                outcomes.append(None)  # filled in after the transaction
+            except InputRejected as e:
+                outcomes.append(Outcome("failed", root.name, adw_id, reason=str(e), transient=e.transient))
+            except Exception as e:  # a bug: say so loudly, keep going with the other workflows
+                log.exception("internal error processing %s/%s", root.name, adw_id)
+                outcomes.append(Outcome("failed", root.name, adw_id, reason=f"internal error: {e!r}"))
+        if pending:
+            applied = iter(self._apply(pending))
+            outcomes = [o if o is not None else next(applied) for o in outcomes]
+        return outcomes
+
+    def _apply(self, pending: list[_Pending]) -> list[Outcome]:
+        try:
+            results = self.ledger.apply([p.change for p in pending])
+        except Exception:
+            if len(pending) == 1:
+                p = pending[0]
+                log.exception("internal error storing %s/%s", p.root.name, p.adw_id)
+                return [Outcome("failed", p.root.name, p.adw_id, reason="internal error while storing")]
+            # Isolate the one that fails; the others still land.
+            return [o for p in pending for o in self._apply([p])]
+        by_id = {r.workflow_id: r for r in results}
+        outcomes = []
+        for p in pending:
+            r = by_id[p.change.workflow.workflow_id]
+            if r.conflict:
+                # Another writer (a concurrent sync) updated it since we read: read again.
+                outcomes.append(self.process(p.root, p.adw_id))
+                continue
+            outcomes.append(Outcome("new" if r.was_new else "updated", p.root.name, p.adw_id, r.pattern_ids,
+                                    r.new_patterns, ms=(time.perf_counter() - p.started) * 1000))
+        return outcomes
+
+    # -- whole roots --------------------------------------------------------------
+    def list_workflows(self, root: Root) -> list[str] | None:
+        """The workflow folder names in a root; None when the root does not exist."""
+        try:
+            entries = list(os.scandir(root.path))
+        except FileNotFoundError:
+            return None
+        except NotADirectoryError:
+            return None
+        names = []
+        for e in entries:
+            try:
+                if e.is_dir(follow_symlinks=False):
+                    names.append(e.name)
+                elif e.is_symlink() and e.is_dir():
+                    if inside(self.root_real(root), e.path):
+                        names.append(e.name)
+                    else:
+                        log.warning("%s: symlink leads outside the root (not followed)", e.path)
+            except OSError:
+                continue
+        names.sort()
+        return names
+
+    def sync(self, roots: Iterable[Root] | None = None, *, progress: Callable[[int, int], None] | None = None,
+             on_outcome: Callable[[Outcome], None] | None = None) -> SyncSummary:
+        summary = SyncSummary()
+        started = time.perf_counter()
+        plan = []
+        for root in roots or self.config.roots:
+            names = self.list_workflows(root)
+            if names is None:
+                log.warning("root %s: folder %s does not exist (skipped)", root.name, root.path)
+                continue
+            plan.append((root, names))
+        total = sum(len(n) for _, n in plan)
+        done = 0
+        batch = self.config.sync_batch_size
+        for root, names in plan:
+            known = self.ledger.fingerprints(root.name)
+            present = set(names)
+            for i in range(0, len(names), batch):
+                chunk = names[i : i + batch]
+                for o in self.process_many([(root, n, known.get(n)) for n in chunk]):
+                    summary.count(o)
+                    self._report(o)
+                    if on_outcome:
+                        on_outcome(o)
+                done += len(chunk)
+                if progress:
+                    progress(done, total)
+            for adw_id in sorted(set(known) - present):
+                summary.deleted += 1
+                if self.config.drop_deleted_workflows:
+                    self.ledger.forget(workflow_id_of(root, adw_id))
+                    log.info("%s/%s: folder deleted; dropped from the database", root.name, adw_id)
+        summary.seconds = time.perf_counter() - started
+        return summary
+
+    def _report(self, o: Outcome) -> None:
+        if o.kind == "failed":
+            log.warning("%s", o.reason)
+        elif o.kind in ("new", "updated"):
+            log.info("%s/%s %s: %d pattern(s), %d new%s, %.1f ms", o.root, o.adw_id, o.kind, len(o.patterns),
+                     len(o.new_patterns), f" ({', '.join(o.new_patterns)})" if o.new_patterns else "", o.ms)

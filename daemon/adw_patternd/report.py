@@ -1,0 +1,62 @@
+"""The `patterns` report: a table for people, JSON or CSV for programs."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+COLUMNS = (
+    ("pattern_signature", "signature", "{}"),
+    ("occurrence_count", "occurrences", "{}"),
+    ("avg_tokens_with_llm", "avg tokens", "{:,}"),
+    ("avg_cost_with_llm", "avg cost", "${:.4f}"),
+    ("avg_cost_with_tool", "tool cost", "${:.4f}"),
+    ("potential_monthly_savings", "savings/month", "${:,.2f}"),
+    ("confidence_score", "confidence", "{:.0f}"),
+    ("first_seen", "first seen", "{}"),
+    ("last_seen", "last seen", "{}"),
+)
+
+
+def _cell(value, fmt: str) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, str) and len(value) >= 10 and value[4:5] == "-":
+        return value[:10]  # a date is enough in a table
+    try:
+        return fmt.format(value)
+    except (ValueError, TypeError):
+        return str(value)
+
+
+def as_table(rows: list[dict]) -> str:
+    if not rows:
+        return "No patterns yet. Run `adw-patternd sync` first, or check the roots in config.yaml."
+    table = [[title for _, title, _ in COLUMNS]]
+    table += [[_cell(r.get(key), fmt) for key, _, fmt in COLUMNS] for r in rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(COLUMNS))]
+    lines = []
+    for n, row in enumerate(table):
+        cells = [c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))]
+        lines.append("  ".join(cells).rstrip())
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    total = sum(float(r.get("potential_monthly_savings") or 0) for r in rows)
+    lines.append(f"\n{len(rows)} pattern(s); potential savings ${total:,.2f} per month "
+                 "if each were done by a tool at tool_cost_ratio of the LLM cost.")
+    return "\n".join(lines)
+
+
+def as_json(rows: list[dict]) -> str:
+    return json.dumps(rows, indent=2, default=str)
+
+
+def as_csv(rows: list[dict]) -> str:
+    if not rows:
+        return ""
+    out = io.StringIO()
+    w = csv.DictWriter(out, fieldnames=list(rows[0].keys()), lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+    return out.getvalue()

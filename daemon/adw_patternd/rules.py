@@ -1,0 +1,207 @@
+"""Detection: which operation patterns a workflow shows.
+
+The rules are data (see ../shared/docs/detection-rules.md); config.yaml can extend or
+replace them. Words are matched as words, never as substrings: "build" does not contain
+the word "ui", and "latest" is not "test".
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .model import Detection, Workflow
+
+_WORD_SPLIT = re.compile(r"[^a-z0-9]+")
+
+
+class Words(tuple):
+    """The words of a text in order, with a set beside them so that a 1 MB request is
+    matched against every keyword in linear time."""
+
+    @property
+    def unique(self) -> frozenset[str]:
+        cached = getattr(self, "_unique", None)
+        if cached is None:
+            cached = self._unique = frozenset(self)
+        return cached
+
+
+def words_of(text: str | None) -> Words:
+    """Lower-case words, split on every character that is not a letter or a digit."""
+    if not text:
+        return Words()
+    return Words(w for w in _WORD_SPLIT.split(text.lower()) if w)
+
+
+def has_keyword(words: Words, keyword: str) -> bool:
+    """One-word keywords also match their plural (+s, +es); several words match in a row."""
+    parts = tuple(keyword.lower().split())
+    present = words.unique
+    if len(parts) == 1:
+        k = parts[0]
+        return k in present or k + "s" in present or k + "es" in present
+    if not all(p in present for p in parts):
+        return False
+    n = len(parts)
+    return any(words[i : i + n] == parts for i in range(len(words) - n + 1))
+
+
+def has_any(words: Words, keywords: tuple[str, ...]) -> bool:
+    return any(has_keyword(words, k) for k in keywords)
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A value picked when any of its keywords match."""
+
+    value: str
+    keywords: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RequestRule:
+    """Layer 1: a category matched in the request, with its subcategory and target."""
+
+    category: str
+    keywords: tuple[str, ...]
+    subcategories: tuple[Choice, ...]
+    default_subcategory: str
+    target: str  # a fixed target, or "*" for the test/build target rules
+
+
+@dataclass(frozen=True)
+class SignatureRule:
+    """Layers 2 and 3: words that map to a signature (None: matched, but no pattern)."""
+
+    keywords: tuple[str, ...]
+    signature: str | None
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    request: tuple[RequestRule, ...]
+    error: tuple[SignatureRule, ...]
+    template: tuple[SignatureRule, ...]
+
+
+def _c(value: str, *keywords: str) -> Choice:
+    return Choice(value, keywords or (value,))
+
+
+BUILTIN_RULES = RuleSet(
+    request=(
+        RequestRule("test", ("test", "pytest", "vitest", "jest", "run tests"),
+                    (_c("pytest", "pytest", "py test"), _c("vitest"), _c("jest"), _c("mocha")), "generic", "*"),
+        RequestRule("build", ("build", "compile", "typecheck", "tsc", "bundle"),
+                    (_c("typecheck", "typecheck", "tsc", "type check"), _c("compile"),
+                     _c("bundle", "bundle", "webpack", "vite")), "build", "*"),
+        RequestRule("format", ("format", "prettier", "black", "lint"),
+                    (_c("prettier"), _c("black"), _c("eslint"), _c("ruff")), "generic", "all"),
+        RequestRule("git", ("git diff", "git status", "git log"),
+                    (_c("diff"), _c("status"), _c("log")), "generic", "summary"),
+        RequestRule("deps", ("update dependencies", "npm update", "npm", "pip install", "pip",
+                             "install python", "update npm"),
+                    (_c("npm"), _c("pip", "pip", "python"), _c("bun"), _c("yarn")), "generic", "update"),
+        RequestRule("docs", ("generate docs", "update readme", "documentation", "readme"),
+                    (), "generate", "all"),
+    ),
+    error=(
+        SignatureRule(("test failed", "tests failed", "pytest"), "test:pytest:backend"),
+        SignatureRule(("vitest",), "test:vitest:frontend"),
+        SignatureRule(("type error", "typecheck", "tsc"), "build:typecheck:backend"),
+        SignatureRule(("compilation", "compile error"), "build:compile:backend"),
+        SignatureRule(("eslint", "lint"), "format:eslint:all"),
+    ),
+    template=(
+        SignatureRule(("sdlc", "zte"), None),
+        SignatureRule(("test",), "test:generic:all"),
+        SignatureRule(("build",), "build:generic:all"),
+        SignatureRule(("plan", "patch", "lightweight", "cleanup"), None),
+        SignatureRule(("ship",), "deploy:ship:all"),
+        SignatureRule(("review",), "review:code:all"),
+    ),
+)
+
+
+def _target(words: Words, template_words: Words) -> str:
+    if has_keyword(words, "both"):
+        return "both"
+    if has_keyword(words, "all") and has_any(words, ("tests", "code", "files")):
+        return "all"
+    if has_any(words, ("backend", "server", "api")):
+        return "backend"
+    if has_any(words, ("frontend", "client", "ui")):
+        return "frontend"
+    if has_any(template_words, ("server", "backend")):
+        return "backend"
+    if has_any(template_words, ("client", "frontend")):
+        return "frontend"
+    return "all"
+
+
+def request_signature(request: str | None, template: str | None, rules: RuleSet = BUILTIN_RULES) -> str | None:
+    words = words_of(request)
+    if not words:
+        return None
+    for rule in rules.request:
+        if not has_any(words, rule.keywords):
+            continue
+        sub = next((c.value for c in rule.subcategories if has_any(words, c.keywords)), rule.default_subcategory)
+        target = _target(words, words_of(template)) if rule.target == "*" else rule.target
+        return f"{rule.category}:{sub}:{target}"
+    return None
+
+
+def error_signatures(error_message: str | None, rules: RuleSet = BUILTIN_RULES) -> list[str]:
+    words = words_of(error_message)
+    return [r.signature for r in rules.error if r.signature and has_any(words, r.keywords)]
+
+
+def template_signature(template: str | None, rules: RuleSet = BUILTIN_RULES) -> str | None:
+    words = words_of(template)
+    for rule in rules.template:
+        if has_any(words, rule.keywords):
+            return rule.signature
+    return None
+
+
+def detect_signatures(wf: Workflow, rules: RuleSet = BUILTIN_RULES) -> tuple[str, ...]:
+    """Layer 1 (request), then 2 (error message), then 3 (template), without repeats."""
+    found = [request_signature(wf.request, wf.workflow_template, rules)]
+    found += error_signatures(wf.error_message, rules)
+    found.append(template_signature(wf.workflow_template, rules))
+    return tuple(dict.fromkeys(s for s in found if s))
+
+
+CHARACTERISTIC_KEYWORDS = (
+    "test", "pytest", "vitest", "jest", "build", "typecheck", "compile", "format", "lint", "update",
+    "install", "deploy", "run", "backend", "frontend", "server", "client", "api", "ui",
+)
+_FILES = re.compile(r"(?<![\w/.-])(?:(?:app|tests|src)/[\w./-]*[\w]|[\w-]+\.(?:py|ts|js))(?![\w])")
+
+
+def characteristics(wf: Workflow) -> dict:
+    text = wf.nl_input or ""
+    words = words_of(text)
+    duration = wf.duration_seconds
+    n_words = len(text.split())
+    errors = wf.error_count
+    if n_words < 50 and errors < 3:
+        complexity = "simple"
+    elif n_words > 200 or errors > 5:
+        complexity = "complex"
+    else:
+        complexity = "medium"
+    return {
+        "input_length": len(text),
+        "keywords": [k for k in CHARACTERISTIC_KEYWORDS if has_keyword(words, k)],
+        "files_mentioned": list(dict.fromkeys(_FILES.findall(text)))[:50],
+        "duration_range": "short" if duration < 180 else "medium" if duration < 600 else "long",
+        "complexity": complexity,
+        "error_count": errors,
+    }
+
+
+def detect(wf: Workflow, rules: RuleSet = BUILTIN_RULES) -> Detection:
+    return Detection(detect_signatures(wf, rules), characteristics(wf))

@@ -1,0 +1,186 @@
+"""A thin DB-API wrapper that hides the two differences that matter between SQLite and
+PostgreSQL here: parameter style and how a write transaction starts. Retries on a busy
+database or a dropped connection live here too, so that the ledger above is written once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import time
+from typing import Callable, TypeVar
+
+from ..errors import StoreError
+
+log = logging.getLogger("adw_patternd.store")
+T = TypeVar("T")
+
+SQLITE_BUSY_TIMEOUT_MS = 200  # short, so that our own retry loop can say that it waits
+
+
+class Db:
+    """One connection and its dialect ("sqlite" or "postgres")."""
+
+    def __init__(self, conn, dialect: str, reconnect: Callable[[], object] | None = None, label: str = ""):
+        self.conn = conn
+        self.dialect = dialect
+        self.reconnect = reconnect
+        self.label = label
+        self.for_update = " FOR UPDATE" if dialect == "postgres" else ""
+
+    # -- statements ---------------------------------------------------------
+    def sql(self, text: str) -> str:
+        return text.replace("?", "%s") if self.dialect == "postgres" else text
+
+    def execute(self, text: str, params=()):
+        return self.conn.execute(self.sql(text), params)
+
+    def executemany(self, text: str, rows):
+        if self.dialect == "postgres":
+            with self.conn.cursor() as cur:
+                cur.executemany(self.sql(text), rows)
+        else:
+            self.conn.executemany(text, rows)
+
+    def one(self, text: str, params=()):
+        return self.execute(text, params).fetchone()
+
+    def all(self, text: str, params=()) -> list:
+        return self.execute(text, params).fetchall()
+
+    # -- transactions -------------------------------------------------------
+    def begin(self):
+        if self.dialect == "sqlite":
+            if self.conn.in_transaction:
+                self.conn.commit()  # a caller's pending work: the reference API commits it too
+            self.conn.execute("BEGIN IMMEDIATE")
+        else:
+            self.conn.execute("BEGIN")
+
+    def commit(self):
+        if self.dialect == "sqlite":
+            self.conn.commit()
+        else:
+            self.conn.execute("COMMIT")
+
+    def rollback(self):
+        try:
+            if self.dialect == "sqlite":
+                self.conn.rollback()
+            else:
+                self.conn.execute("ROLLBACK")
+        except Exception:  # the connection may be gone; reconnect handles that
+            pass
+
+    def transaction(self, work: Callable[[], T], *, what: str = "write") -> T:
+        """Run ``work`` in one write transaction, retrying while the database is locked,
+        a deadlock is detected or the connection dropped. Other errors propagate."""
+        delay = 0.05
+        waited_since = None
+        last_note = 0.0
+        while True:
+            try:
+                self.begin()
+                result = work()
+                self.commit()
+                if waited_since is not None:
+                    log.info("database available again after %.1f s; %s done", time.monotonic() - waited_since, what)
+                return result
+            except Exception as e:
+                self.rollback()
+                kind = self._retryable(e)
+                if kind is None:
+                    raise
+                now = time.monotonic()
+                if waited_since is None:
+                    waited_since = now
+                if now - last_note > 30:
+                    last_note = now
+                    log.warning("database %s (%s); waiting and retrying (%s)", kind, str(e).strip().splitlines()[0][:160], what)
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
+                if kind == "connection lost" and self.reconnect:
+                    try:
+                        self.conn = self.reconnect()
+                    except Exception as again:  # still down: keep waiting
+                        log.debug("reconnect failed: %s", again)
+
+    def _retryable(self, e: Exception) -> str | None:
+        if isinstance(e, sqlite3.OperationalError):
+            msg = str(e).lower()
+            if "locked" in msg or "busy" in msg:
+                return "is locked by another process"
+            return None
+        if self.dialect == "postgres":
+            import psycopg
+
+            if isinstance(e, (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure,
+                              psycopg.errors.LockNotAvailable)):
+                return "reported a conflict with a concurrent writer"
+            if isinstance(e, (psycopg.OperationalError, psycopg.InterfaceError)) or getattr(self.conn, "closed", False):
+                return "connection lost"
+        return None
+
+    def close(self):
+        try:
+            self.conn.close()
+        except Exception:
+            pass
+
+
+def _sqlite_connect(path: str):
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(folder, exist_ok=True)
+        if not os.path.exists(path):
+            # Created private: the database holds request texts and costs.
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o640))
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
+    except (OSError, sqlite3.Error) as e:
+        raise StoreError(f"cannot open SQLite database {path}: {e}") from None
+    conn.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+    for attempt in range(200):
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            break
+        except sqlite3.OperationalError:
+            time.sleep(0.05)  # another process holds it locked; WAL can wait
+    # WAL + NORMAL is durable against a killed process (our crash model), not a power cut.
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("PRAGMA foreign_keys = OFF")
+    return conn
+
+
+def _postgres_connect(url: str):
+    try:
+        import psycopg
+    except ImportError:
+        raise StoreError("database is a postgresql:// URL but psycopg is not installed: "
+                         "pip install 'adw-patternd[postgres]'") from None
+    try:
+        return psycopg.connect(url, autocommit=True, connect_timeout=10)
+    except psycopg.Error as e:
+        raise StoreError(f"cannot connect to PostgreSQL at {_redact(url)}: {str(e).strip()}") from None
+
+
+def _redact(url: str) -> str:
+    if "@" in url and ":" in url.split("@")[0].split("//")[-1]:
+        scheme, rest = url.split("//", 1)
+        creds, host = rest.split("@", 1)
+        return f"{scheme}//{creds.split(':')[0]}:***@{host}"
+    return url
+
+
+def open_db(database: str) -> Db:
+    if database.startswith(("postgresql://", "postgres://")):
+        def reconnect():
+            return _postgres_connect(database)
+
+        return Db(reconnect(), "postgres", reconnect, _redact(database))
+    return Db(_sqlite_connect(database), "sqlite", None, database)
+
+
+def wrap_sqlite(conn: sqlite3.Connection) -> Db:
+    """A caller's own sqlite3 connection (the reference API)."""
+    return Db(conn, "sqlite", None, "sqlite connection")

@@ -1,0 +1,395 @@
+"""The ledger: exact, incremental pattern statistics.
+
+Each pattern row keeps running sums over the workflows linked to it. Applying a workflow
+subtracts what its previous version contributed and adds what the new one contributes, in
+one transaction with its links, its workflow_history row and its agents' read offsets. So
+re-reading a workflow changes nothing, an edited workflow replaces its old contribution,
+and an update touches only index lookups: its cost does not grow with the history.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from ..model import AgentSummary, Contribution, PatternSums, Workflow
+from ..stats import derive
+from .db import Db
+from .schema import migrate
+
+log = logging.getLogger("adw_patternd.store")
+
+SUM_COLUMNS = ("occurrence_count", "sum_tokens", "sum_cost_nanos", "duration_n", "duration_sum",
+               "duration_sumsq", "sum_errors", "sum_retries")
+DERIVED_COLUMNS = ("avg_tokens_with_llm", "avg_cost_with_llm", "avg_tokens_with_tool", "avg_cost_with_tool",
+                   "potential_monthly_savings", "confidence_score", "first_seen", "last_seen",
+                   "first_seen_us", "last_seen_us", "typical_input_pattern")
+_WF_CONTRIB = "total_tokens, cost_nanos, duration_seconds, error_count, retry_count"
+
+
+def now_text() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def us_to_iso(us: int | None) -> str | None:
+    if us is None:
+        return None
+    return datetime.fromtimestamp(us / 1e6, tz=timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _contribution(row) -> Contribution:
+    return Contribution(*(int(v or 0) for v in row))
+
+
+def sums_of(row) -> PatternSums:
+    return PatternSums(*(int(v or 0) for v in row))
+
+
+@dataclass(frozen=True)
+class Prior:
+    """What the database holds for a workflow before we read its files again."""
+
+    revision: int = 0
+    fingerprint: str | None = None
+    agents: dict = field(default_factory=dict)  # name -> AgentSummary
+
+
+@dataclass(frozen=True)
+class Change:
+    """One workflow version to apply.
+
+    mode "replace": its links become exactly ``signatures``. mode "add": ``signatures`` are
+    added to its existing links (the reference's record_pattern_occurrence). With
+    ``expected_revision`` set, the change is refused if another writer got there first.
+    ``agents`` None leaves agent_outputs alone (reference-style dicts have no files).
+    """
+
+    workflow: Workflow
+    signatures: tuple[str, ...]
+    characteristics: dict
+    agents: tuple[AgentSummary, ...] | None = None
+    fingerprint: str | None = None
+    expected_revision: int | None = None
+    mode: str = "replace"
+
+
+@dataclass(frozen=True)
+class Applied:
+    workflow_id: str
+    pattern_ids: tuple[int, ...]
+    new_patterns: tuple[str, ...]
+    was_new: bool
+    conflict: bool = False
+
+
+class Ledger:
+    def __init__(self, db: Db, tool_cost_ratio: float = 0.05, derivation_key: str | None = None):
+        self.db = db
+        self.tool_cost_ratio = tool_cost_ratio
+        self._pattern_ids: dict[str, int] = {}
+        migrate(db)
+        self._check_derivation(derivation_key)
+
+    # -- reading ------------------------------------------------------------
+    def prior(self, workflow_id: str) -> Prior:
+        row = self.db.one("SELECT revision, fingerprint FROM workflow_history WHERE workflow_id = ?", (workflow_id,))
+        if not row or not row[0]:
+            return Prior()
+        agents = {
+            r[0]: AgentSummary(r[0], *(int(v or 0) for v in r[1:9]), r[9], r[10])
+            for r in self.db.all(
+                "SELECT agent_name, device, inode, offset_bytes, results, tokens, cost_nanos, duration_ms, "
+                "error_results, last_error, model FROM agent_outputs WHERE workflow_id = ?", (workflow_id,))
+        }
+        return Prior(int(row[0]), row[1], agents)
+
+    def fingerprints(self, root_name: str) -> dict[str, str | None]:
+        return dict(self.db.all("SELECT adw_id, fingerprint FROM workflow_history WHERE root_name = ? AND revision > 0",
+                                (root_name,)))
+
+    # -- writing ------------------------------------------------------------
+    def apply(self, changes: list[Change]) -> list[Applied]:
+        """Apply whole workflows in one transaction (retried while the database is busy)."""
+        created: dict[str, int] = {}
+
+        def work():
+            created.clear()
+            deltas: dict[int, list[int]] = {}
+            results = [self._apply_one(c, deltas, created) for c in sorted(changes, key=lambda c: c.workflow.workflow_id)]
+            for pid in sorted(deltas):  # one lock order for every writer: no deadlocks between daemons
+                self._settle_pattern(pid, deltas[pid])
+            return results
+
+        results = self.db.transaction(work, what=f"{len(changes)} workflow(s)")
+        self._pattern_ids.update(created)
+        return results
+
+    def _pattern_id(self, signature: str, characteristics: dict, created: dict[str, int]) -> tuple[int, bool]:
+        pid = self._pattern_ids.get(signature) or created.get(signature)
+        if pid:
+            return pid, False
+        row = self.db.one(
+            "INSERT INTO operation_patterns (pattern_signature, pattern_type, typical_input_pattern, occurrence_count, "
+            "automation_status, confidence_score, created_at) VALUES (?, ?, ?, 0, 'detected', 10.0, ?) "
+            "ON CONFLICT (pattern_signature) DO NOTHING RETURNING id",
+            (signature, signature.split(":")[0], json.dumps(characteristics), now_text()))
+        is_new = row is not None
+        if row is None:
+            row = self.db.one("SELECT id FROM operation_patterns WHERE pattern_signature = ?", (signature,))
+        created[signature] = int(row[0])
+        return int(row[0]), is_new
+
+    def _apply_one(self, change: Change, deltas: dict[int, list[int]], created: dict[str, int]) -> Applied:
+        db, wf = self.db, change.workflow
+        db.execute("INSERT INTO workflow_history (workflow_id, revision) VALUES (?, 0) ON CONFLICT (workflow_id) DO NOTHING",
+                   (wf.workflow_id,))
+        row = db.one(f"SELECT revision, {_WF_CONTRIB} FROM workflow_history WHERE workflow_id = ?{db.for_update}",
+                     (wf.workflow_id,))
+        revision = int(row[0] or 0)
+        if change.expected_revision is not None and revision != change.expected_revision:
+            return Applied(wf.workflow_id, (), (), False, conflict=True)
+        old = _contribution(row[1:]) if revision else None
+        old_links = {int(r[0]) for r in db.all("SELECT pattern_id FROM pattern_occurrences WHERE workflow_id = ?",
+                                               (wf.workflow_id,))}
+        new_links: dict[int, None] = {}
+        new_patterns = []
+        for sig in change.signatures:
+            pid, is_new = self._pattern_id(sig, change.characteristics, created)
+            new_links[pid] = None
+            if is_new:
+                new_patterns.append(sig)
+        if change.mode == "add":
+            for pid in sorted(old_links):
+                new_links.setdefault(pid, None)
+        new = Contribution.of(wf)
+        chars = json.dumps(change.characteristics)
+        detected = now_text()
+        for pid in old_links | set(new_links):
+            d = deltas.setdefault(pid, [0] * len(SUM_COLUMNS))
+            if pid in old_links and old is not None:
+                _accumulate(d, old, -1)
+            if pid in new_links:
+                _accumulate(d, new, +1)
+        gone = old_links - set(new_links)
+        if gone:
+            db.executemany("DELETE FROM pattern_occurrences WHERE pattern_id = ? AND workflow_id = ?",
+                           [(pid, wf.workflow_id) for pid in sorted(gone)])
+        db.executemany(
+            "INSERT INTO pattern_occurrences (pattern_id, workflow_id, similarity_score, matched_characteristics, "
+            "detected_at, seen_us) VALUES (?, ?, 100.0, ?, ?, ?) ON CONFLICT (pattern_id, workflow_id) DO UPDATE "
+            "SET matched_characteristics = excluded.matched_characteristics, seen_us = excluded.seen_us",
+            [(pid, wf.workflow_id, chars, detected, wf.seen_us) for pid in new_links])
+        db.execute(
+            "UPDATE workflow_history SET root_name = ?, adw_id = ?, nl_input = ?, workflow_template = ?, issue_class = ?, "
+            "issue_number = ?, model = ?, status = ?, start_time = ?, end_time = ?, seen_us = ?, duration_seconds = ?, "
+            "total_tokens = ?, cost_nanos = ?, actual_cost_total = ?, error_count = ?, retry_count = ?, "
+            "error_message = ?, fingerprint = COALESCE(?, fingerprint), revision = ?, updated_at = ? WHERE workflow_id = ?",
+            (wf.root_name, wf.adw_id, wf.nl_input, wf.workflow_template, wf.issue_class, wf.issue_number, wf.model,
+             wf.status, wf.start_time, wf.end_time, wf.seen_us, wf.duration_seconds, wf.total_tokens, wf.cost_nanos,
+             wf.actual_cost_total, wf.error_count, wf.retry_count, wf.error_message, change.fingerprint,
+             revision + 1, detected, wf.workflow_id))
+        if change.agents is not None:
+            self._store_agents(wf.workflow_id, change.agents)
+        return Applied(wf.workflow_id, tuple(new_links), tuple(new_patterns), was_new=revision == 0)
+
+    def _store_agents(self, workflow_id: str, agents: tuple[AgentSummary, ...]) -> None:
+        db = self.db
+        names = [a.name for a in agents]
+        stale = [r[0] for r in db.all("SELECT agent_name FROM agent_outputs WHERE workflow_id = ?", (workflow_id,))
+                 if r[0] not in names]
+        if stale:
+            db.executemany("DELETE FROM agent_outputs WHERE workflow_id = ? AND agent_name = ?",
+                           [(workflow_id, n) for n in stale])
+        db.executemany(
+            "INSERT INTO agent_outputs (workflow_id, agent_name, device, inode, offset_bytes, results, tokens, "
+            "cost_nanos, duration_ms, error_results, last_error, model) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (workflow_id, agent_name) DO UPDATE SET device = excluded.device, inode = excluded.inode, "
+            "offset_bytes = excluded.offset_bytes, results = excluded.results, tokens = excluded.tokens, "
+            "cost_nanos = excluded.cost_nanos, duration_ms = excluded.duration_ms, "
+            "error_results = excluded.error_results, last_error = excluded.last_error, model = excluded.model",
+            [(workflow_id, a.name, a.device, a.inode, a.offset, a.results, a.tokens, a.cost_nanos, a.duration_ms,
+              a.error_results, a.last_error, a.model) for a in agents])
+
+    def _settle_pattern(self, pid: int, delta: list[int]) -> None:
+        """Add the batch's deltas to a pattern's sums (locking its row), then re-derive its statistics."""
+        sets = ", ".join(f"{c} = COALESCE({c}, 0) + ?" for c in SUM_COLUMNS)
+        row = self.db.one(f"UPDATE operation_patterns SET {sets} WHERE id = ? RETURNING {', '.join(SUM_COLUMNS)}",
+                          (*delta, pid))
+        self._write_derived(pid, sums_of(row))
+
+    def _seen(self, pid: int) -> tuple[int | None, int | None, str | None]:
+        """First and last seen times and the typical characteristics (of the earliest workflow):
+        index lookups on (pattern_id, seen_us, workflow_id), whatever the pattern's size."""
+        db = self.db
+        first = db.one("SELECT seen_us, matched_characteristics FROM pattern_occurrences WHERE pattern_id = ? "
+                       "AND seen_us IS NOT NULL ORDER BY seen_us, workflow_id LIMIT 1", (pid,))
+        if first is None:
+            row = db.one("SELECT matched_characteristics FROM pattern_occurrences WHERE pattern_id = ? "
+                         "ORDER BY workflow_id LIMIT 1", (pid,))
+            return None, None, row[0] if row else None
+        last = db.one("SELECT seen_us FROM pattern_occurrences WHERE pattern_id = ? AND seen_us IS NOT NULL "
+                      "ORDER BY seen_us DESC LIMIT 1", (pid,))
+        return int(first[0]), int(last[0]), first[1]
+
+    def derived_values(self, pid: int, sums: PatternSums) -> tuple:
+        first_us, last_us, typical = self._seen(pid)
+        s = derive(sums, first_us, last_us, self.tool_cost_ratio)
+        return (s.avg_tokens_with_llm, s.avg_cost_with_llm, s.avg_tokens_with_tool, s.avg_cost_with_tool,
+                s.potential_monthly_savings, s.confidence_score, us_to_iso(first_us), us_to_iso(last_us),
+                first_us, last_us, typical)
+
+    def _write_derived(self, pid: int, sums: PatternSums) -> None:
+        values = self.derived_values(pid, sums)
+        sets = ", ".join(f"{c} = ?" for c in DERIVED_COLUMNS)
+        if values[-1] is None:  # no workflow left: keep the pattern's last characteristics
+            sets = sets.replace(", typical_input_pattern = ?", "")
+            values = values[:-1]
+        self.db.execute(f"UPDATE operation_patterns SET {sets} WHERE id = ?", (*values, pid))
+
+    def forget(self, workflow_id: str) -> None:
+        """Remove a workflow and its contribution (drop_deleted_workflows)."""
+        def work():
+            row = self.db.one(f"SELECT revision, {_WF_CONTRIB} FROM workflow_history WHERE workflow_id = ?{self.db.for_update}",
+                              (workflow_id,))
+            if not row:
+                return
+            old = _contribution(row[1:])
+            pids = sorted(int(r[0]) for r in self.db.all(
+                "SELECT pattern_id FROM pattern_occurrences WHERE workflow_id = ?", (workflow_id,)))
+            self.db.execute("DELETE FROM pattern_occurrences WHERE workflow_id = ?", (workflow_id,))
+            self.db.execute("DELETE FROM agent_outputs WHERE workflow_id = ?", (workflow_id,))
+            self.db.execute("DELETE FROM workflow_history WHERE workflow_id = ?", (workflow_id,))
+            for pid in pids:
+                d = [0] * len(SUM_COLUMNS)
+                if row[0]:
+                    _accumulate(d, old, -1)
+                self._settle_pattern(pid, d)
+
+        self.db.transaction(work, what=f"forget {workflow_id}")
+
+    # -- whole-database checks ----------------------------------------------
+    def recompute(self) -> dict[int, tuple[PatternSums, tuple]]:
+        """Every pattern's sums and derived values, recomputed from workflow_history and links."""
+        sums: dict[int, PatternSums] = {int(r[0]): PatternSums() for r in self.db.all("SELECT id FROM operation_patterns")}
+        for r in self.db.all(f"SELECT po.pattern_id, {', '.join('w.' + c for c in _WF_CONTRIB.split(', '))} "
+                             "FROM pattern_occurrences po JOIN workflow_history w ON w.workflow_id = po.workflow_id "
+                             "WHERE w.revision > 0"):
+            pid = int(r[0])
+            sums[pid] = sums.get(pid, PatternSums()).plus(_contribution(r[1:]))
+        return {pid: (s, self.derived_values(pid, s)) for pid, s in sums.items()}
+
+    def verify(self, repair: bool = False) -> list[str]:
+        """Differences between the stored statistics and a recomputation; empty means healthy."""
+        problems: list[str] = []
+
+        def work():
+            problems.clear()
+            db = self.db
+            n = db.one("SELECT COUNT(*) FROM pattern_occurrences po WHERE NOT EXISTS (SELECT 1 FROM workflow_history w "
+                       "WHERE w.workflow_id = po.workflow_id AND w.revision > 0)")[0]
+            if n:
+                problems.append(f"{n} pattern_occurrences rows link to no stored workflow")
+                if repair:
+                    db.execute("DELETE FROM pattern_occurrences WHERE NOT EXISTS (SELECT 1 FROM workflow_history w "
+                               "WHERE w.workflow_id = pattern_occurrences.workflow_id AND w.revision > 0)")
+            n = db.one("SELECT COUNT(*) FROM pattern_occurrences po JOIN workflow_history w ON w.workflow_id = po.workflow_id "
+                       "WHERE po.seen_us IS DISTINCT FROM w.seen_us" if db.dialect == "postgres" else
+                       "SELECT COUNT(*) FROM pattern_occurrences po JOIN workflow_history w ON w.workflow_id = po.workflow_id "
+                       "WHERE po.seen_us IS NOT w.seen_us")[0]
+            if n:
+                problems.append(f"{n} pattern_occurrences rows disagree with their workflow's seen time")
+                if repair:
+                    db.execute("UPDATE pattern_occurrences SET seen_us = (SELECT w.seen_us FROM workflow_history w "
+                               "WHERE w.workflow_id = pattern_occurrences.workflow_id)")
+            stored = {int(r[0]): r[1:] for r in db.all(
+                f"SELECT id, pattern_signature, {', '.join(SUM_COLUMNS)}, {', '.join(DERIVED_COLUMNS)} FROM operation_patterns")}
+            for pid, (sums, derived) in sorted(self.recompute().items()):
+                row = stored[pid]
+                sig = row[0]
+                want = (*(getattr(sums, f) for f in PatternSums.__dataclass_fields__), *derived)
+                have = row[1:]
+                names = SUM_COLUMNS + DERIVED_COLUMNS
+                bad = [(name, h, w) for name, h, w in zip(names, have, want)
+                       if not (name == "typical_input_pattern" and w is None) and not _same(h, w)]
+                for name, h, w in bad:
+                    problems.append(f"{sig}: {name} stored {h!r}, recomputed {w!r}")
+                if bad and repair:
+                    db.execute(f"UPDATE operation_patterns SET {', '.join(c + ' = ?' for c in SUM_COLUMNS)} WHERE id = ?",
+                               (*want[:len(SUM_COLUMNS)], pid))
+                    self._write_derived(pid, sums)
+            return problems
+
+        if repair:
+            return list(self.db.transaction(work, what="verify --repair"))
+        return work()
+
+    def _check_derivation(self, key: str | None) -> None:
+        """Recompute or re-read when the tool ratio, prices or rules changed since the last run."""
+        db = self.db
+        flag = db.one("SELECT value FROM meta WHERE key = 'recompute_all'")
+        if flag and flag[0] == "1":
+            fixed = self.verify(repair=True)
+            db.transaction(lambda: db.execute("UPDATE meta SET value = '0' WHERE key = 'recompute_all'"))
+            if fixed:
+                log.info("recomputed pattern statistics after migration (%d values corrected)", len(fixed))
+        if key is None:
+            return
+        row = db.one("SELECT value FROM meta WHERE key = 'derivation'")
+        if row and row[0] == key:
+            return
+
+        def work():
+            if row is not None:
+                # Prices or rules changed: every workflow must be read again from its files.
+                db.execute("UPDATE workflow_history SET fingerprint = NULL")
+                db.execute("DELETE FROM agent_outputs")
+            db.execute("INSERT INTO meta (key, value) VALUES ('derivation', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                       (key,))
+
+        db.transaction(work, what="derivation settings")
+        if row is not None:
+            log.info("detection rules, prices or tool_cost_ratio changed: every workflow will be read again")
+            self.verify(repair=True)
+
+    # -- reports --------------------------------------------------------------
+    def patterns(self, sort: str = "savings", limit: int | None = None) -> list[dict]:
+        order = {"savings": "potential_monthly_savings DESC", "occurrences": "occurrence_count DESC",
+                 "confidence": "confidence_score DESC"}[sort]
+        cur = self.db.execute(f"SELECT * FROM operation_patterns WHERE occurrence_count > 0 ORDER BY {order}, "
+                              f"pattern_signature" + (" LIMIT ?" if limit else ""), (limit,) if limit else ())
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, r)) for r in cur.fetchall()]
+
+    def status(self) -> dict:
+        db = self.db
+        roots = {r[0]: {"workflows": int(r[1]), "last_updated": r[2]} for r in db.all(
+            "SELECT root_name, COUNT(*), MAX(updated_at) FROM workflow_history WHERE revision > 0 GROUP BY root_name")}
+        last = db.one("SELECT workflow_id, updated_at FROM workflow_history WHERE revision > 0 "
+                      "ORDER BY updated_at DESC, workflow_id LIMIT 1")
+        if db.dialect == "sqlite":
+            pages = db.one("PRAGMA page_count")[0] * db.one("PRAGMA page_size")[0]
+        else:
+            pages = db.one("SELECT pg_total_relation_size('operation_patterns') + pg_total_relation_size('pattern_occurrences')"
+                           " + pg_total_relation_size('workflow_history') + pg_total_relation_size('agent_outputs')")[0]
+        return {
+            "workflows": sum(v["workflows"] for v in roots.values()),
+            "patterns": db.one("SELECT COUNT(*) FROM operation_patterns WHERE occurrence_count > 0")[0],
+            "roots": roots,
+            "last_processed": {"workflow_id": last[0], "at": last[1]} if last else None,
+            "database": db.label,
+            "database_bytes": int(pages or 0),
+        }
+
+
+def _accumulate(d: list[int], c: Contribution, sign: int) -> None:
+    dur = c.duration if c.duration > 0 else 0
+    for i, v in enumerate((1, c.tokens, c.cost_nanos, 1 if dur else 0, dur, dur * dur, c.errors, c.retries)):
+        d[i] += sign * v
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, float) or isinstance(b, float):
+        return a is not None and b is not None and float(a) == float(b)
+    return a == b

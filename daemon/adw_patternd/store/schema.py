@@ -1,0 +1,188 @@
+"""Schema migrations: numbered functions, recorded in the database, applied on open.
+
+m001 creates the reference design's three tables exactly as its own test fixture does, so
+a database the reference made and one we made start from the same place. m002 adds what
+exact accounting needs beside them and adopts whatever rows are already there.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+from .db import Db
+
+log = logging.getLogger("adw_patternd.store")
+
+_REFERENCE_SQLITE = (
+    """CREATE TABLE IF NOT EXISTS operation_patterns (
+        id INTEGER PRIMARY KEY,
+        pattern_signature TEXT UNIQUE,
+        pattern_type TEXT,
+        occurrence_count INTEGER DEFAULT 1,
+        avg_tokens_with_llm INTEGER DEFAULT 0,
+        avg_cost_with_llm REAL DEFAULT 0.0,
+        avg_tokens_with_tool INTEGER DEFAULT 0,
+        avg_cost_with_tool REAL DEFAULT 0.0,
+        typical_input_pattern TEXT,
+        automation_status TEXT DEFAULT 'detected',
+        confidence_score REAL DEFAULT 10.0,
+        potential_monthly_savings REAL DEFAULT 0.0,
+        created_at TEXT,
+        last_seen TEXT
+    )""",
+    """CREATE TABLE IF NOT EXISTS pattern_occurrences (
+        id INTEGER PRIMARY KEY,
+        pattern_id INTEGER,
+        workflow_id TEXT,
+        similarity_score REAL,
+        matched_characteristics TEXT,
+        detected_at TEXT
+    )""",
+    """CREATE TABLE IF NOT EXISTS workflow_history (
+        workflow_id TEXT PRIMARY KEY,
+        error_count INTEGER,
+        duration_seconds INTEGER,
+        retry_count INTEGER,
+        total_tokens INTEGER,
+        actual_cost_total REAL
+    )""",
+)
+
+_REFERENCE_POSTGRES = tuple(
+    ddl.replace("INTEGER PRIMARY KEY", "BIGSERIAL PRIMARY KEY").replace(" REAL", " DOUBLE PRECISION")
+    .replace("pattern_id INTEGER", "pattern_id BIGINT").replace("total_tokens INTEGER", "total_tokens BIGINT")
+    for ddl in _REFERENCE_SQLITE
+)
+
+
+def m001_reference_tables(db: Db) -> None:
+    for ddl in (_REFERENCE_POSTGRES if db.dialect == "postgres" else _REFERENCE_SQLITE):
+        db.execute(ddl)
+
+
+_ADDED_COLUMNS = {
+    "workflow_history": [
+        ("root_name", "TEXT"), ("adw_id", "TEXT"), ("nl_input", "TEXT"), ("workflow_template", "TEXT"),
+        ("issue_class", "TEXT"), ("issue_number", "TEXT"), ("model", "TEXT"), ("status", "TEXT"),
+        ("start_time", "TEXT"), ("end_time", "TEXT"), ("seen_us", "BIGINT"), ("cost_nanos", "BIGINT"),
+        ("error_message", "TEXT"), ("fingerprint", "TEXT"), ("revision", "BIGINT DEFAULT 0"),
+        ("updated_at", "TEXT"),
+    ],
+    "pattern_occurrences": [("seen_us", "BIGINT")],
+    "operation_patterns": [
+        ("sum_tokens", "BIGINT DEFAULT 0"), ("sum_cost_nanos", "BIGINT DEFAULT 0"),
+        ("duration_n", "BIGINT DEFAULT 0"), ("duration_sum", "BIGINT DEFAULT 0"),
+        ("duration_sumsq", "BIGINT DEFAULT 0"), ("sum_errors", "BIGINT DEFAULT 0"),
+        ("sum_retries", "BIGINT DEFAULT 0"), ("first_seen", "TEXT"), ("first_seen_us", "BIGINT"),
+        ("last_seen_us", "BIGINT"),
+    ],
+}
+
+
+def columns(db: Db, table: str) -> set[str]:
+    if db.dialect == "sqlite":
+        return {row[1] for row in db.all(f"PRAGMA table_info({table})")}
+    return {row[0] for row in db.all(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = ?",
+        (table,))}
+
+
+def _to_int(v) -> int:
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        return 0
+    return int(x + 0.5) if math.isfinite(x) and x > 0 else 0
+
+
+def m002_exact_accounting(db: Db) -> None:
+    for table, cols in _ADDED_COLUMNS.items():
+        have = columns(db, table)
+        for name, kind in cols:
+            if name not in have:
+                db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+    big = "BIGINT"
+    db.execute(f"""CREATE TABLE IF NOT EXISTS agent_outputs (
+        workflow_id TEXT NOT NULL, agent_name TEXT NOT NULL, device {big}, inode {big}, offset_bytes {big},
+        results {big}, tokens {big}, cost_nanos {big}, duration_ms {big}, error_results {big},
+        last_error TEXT, model TEXT, PRIMARY KEY (workflow_id, agent_name))""")
+    db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
+
+    # Adopt rows a reference database already holds. Its workflows are keyed by a bare
+    # workflow_id; they count as already contributing (revision 1).
+    from ..parse import epoch_us, iso, parse_time  # noqa: PLC0415 (parse is pure; no cycle at import)
+
+    have = columns(db, "workflow_history")
+    start_col = "start_time" if "start_time" in have else "NULL"
+    rows = db.all(f"SELECT workflow_id, actual_cost_total, duration_seconds, error_count, retry_count, total_tokens, "
+                  f"{start_col} FROM workflow_history WHERE revision IS NULL OR revision = 0")
+    fixed = []
+    for wf_id, cost, duration, errors, retries, tokens, start in rows:
+        try:
+            c = float(cost) if cost is not None else 0.0
+        except (TypeError, ValueError):
+            c = 0.0
+        nanos = round(c * 1e9) if math.isfinite(c) and c >= 0 else 0
+        t = parse_time(start, [], "start_time") if start is not None else None
+        fixed.append((nanos, nanos / 1e9, _to_int(duration), _to_int(errors), _to_int(retries), _to_int(tokens),
+                      iso(t), epoch_us(t), wf_id))
+    if fixed:
+        db.executemany(
+            "UPDATE workflow_history SET cost_nanos = ?, actual_cost_total = ?, duration_seconds = ?, error_count = ?, "
+            "retry_count = ?, total_tokens = ?, start_time = ?, seen_us = ?, revision = 1, "
+            "root_name = COALESCE(root_name, ''), adw_id = COALESCE(adw_id, workflow_id) WHERE workflow_id = ?", fixed)
+        log.info("adopted %d existing workflow_history rows", len(fixed))
+
+    # The reference could link a workflow to a pattern more than once; keep one link.
+    dup = db.one("SELECT COUNT(*) - COUNT(DISTINCT pattern_id || '/' || workflow_id) FROM pattern_occurrences")[0] or 0
+    if dup:
+        db.execute("DELETE FROM pattern_occurrences WHERE id NOT IN "
+                   "(SELECT MIN(id) FROM pattern_occurrences GROUP BY pattern_id, workflow_id)")
+        log.info("removed %d duplicate pattern_occurrences rows", dup)
+    orphans = db.one("SELECT COUNT(*) FROM pattern_occurrences po WHERE NOT EXISTS "
+                     "(SELECT 1 FROM workflow_history w WHERE w.workflow_id = po.workflow_id)")[0]
+    if orphans:
+        db.execute("DELETE FROM pattern_occurrences WHERE NOT EXISTS "
+                   "(SELECT 1 FROM workflow_history w WHERE w.workflow_id = pattern_occurrences.workflow_id)")
+        log.warning("removed %d pattern_occurrences rows whose workflow is not in workflow_history", orphans)
+    db.execute("UPDATE pattern_occurrences SET seen_us = (SELECT w.seen_us FROM workflow_history w "
+               "WHERE w.workflow_id = pattern_occurrences.workflow_id)")
+
+    db.execute("CREATE UNIQUE INDEX IF NOT EXISTS po_pattern_workflow ON pattern_occurrences (pattern_id, workflow_id)")
+    db.execute("CREATE INDEX IF NOT EXISTS po_workflow ON pattern_occurrences (workflow_id)")
+    db.execute("CREATE INDEX IF NOT EXISTS po_pattern_seen ON pattern_occurrences (pattern_id, seen_us, workflow_id)")
+    db.execute("CREATE INDEX IF NOT EXISTS wh_root ON workflow_history (root_name, adw_id)")
+    # The sums of every pattern are recomputed by the ledger right after migrating.
+    db.execute("INSERT INTO meta (key, value) VALUES ('recompute_all', '1') ON CONFLICT (key) DO UPDATE SET value = '1'")
+
+
+MIGRATIONS = (m001_reference_tables, m002_exact_accounting)
+
+
+def migrate(db: Db) -> list[str]:
+    """Apply the migrations this database lacks; return their names."""
+    if db.dialect == "sqlite" and db.one("PRAGMA user_version")[0] == len(MIGRATIONS):
+        return []
+
+    def work():
+        if db.dialect == "postgres":
+            # Several daemons may start at once against one database.
+            db.execute("SELECT pg_advisory_xact_lock(7242023)")
+        db.execute("CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
+        done = {r[0] for r in db.all("SELECT name FROM schema_migrations")}
+        applied = []
+        for m in MIGRATIONS:
+            if m.__name__ not in done:
+                m(db)
+                db.execute("INSERT INTO schema_migrations (name, applied_at) VALUES (?, "
+                           + ("datetime('now')" if db.dialect == "sqlite" else "now()::text") + ")", (m.__name__,))
+                applied.append(m.__name__)
+        if db.dialect == "sqlite":
+            db.execute(f"PRAGMA user_version = {len(MIGRATIONS)}")
+        return applied
+
+    applied = db.transaction(work, what="schema migration")
+    if applied:
+        log.info("schema migrated: %s", ", ".join(applied))
+    return applied
