@@ -74,7 +74,8 @@ def decode_json_object(path: str, data: bytes, notes: list[str]) -> dict:
         raise InputRejected(path, "JSON nested too deeply") from None
     except ValueError as e:
         msg = str(e)
-        truncated = isinstance(e, json.JSONDecodeError) and e.pos >= len(text.rstrip()) - 1
+        truncated = isinstance(e, json.JSONDecodeError) and (
+            e.pos >= len(text.rstrip()) - 1 or e.msg.startswith("Unterminated string"))
         if truncated:
             raise InputRejected(path, f"truncated JSON ({msg}; probably being written)", transient=True) from None
         raise InputRejected(path, f"not valid JSON ({msg})") from None

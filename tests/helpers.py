@@ -1,0 +1,123 @@
+"""Shared helpers for the tests: real config files, real databases, waiting with a deadline."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from pathlib import Path
+
+import yaml
+
+
+def write_config(folder: Path, roots: dict[str, Path], database: str, **extra) -> Path:
+    """A real config.yaml in ``folder``; ``roots`` maps name -> path."""
+    doc = {
+        "roots": [{"path": str(p), "name": n} for n, p in roots.items()],
+        "database": database,
+        "log": {"file": str(folder / "daemon.log"), "level": "INFO"},
+    }
+    doc.update(extra)
+    path = folder / "config.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def wait_for(condition, timeout: float = 20.0, interval: float = 0.05, what: str = "condition"):
+    """Poll ``condition`` until it returns a truthy value; fail with ``what`` at the deadline."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = condition()
+        except Exception as e:  # the database may be mid-migration; keep polling
+            last = e
+        else:
+            if last:
+                return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what} (last: {last!r})")
+
+
+def connect(database: str):
+    if database.startswith("postgresql://"):
+        import psycopg
+
+        return psycopg.connect(database, autocommit=True)
+    conn = sqlite3.connect(database, timeout=5)
+    return conn
+
+
+def query(database: str, sql: str, params=()):
+    conn = connect(database)
+    try:
+        if database.startswith("postgresql://"):
+            sql = sql.replace("?", "%s")
+        return conn.execute(sql, params).fetchall()
+    finally:
+        conn.close()
+
+
+def pattern_counts(database: str) -> dict[str, int]:
+    return {sig: n for sig, n in query(database, "SELECT pattern_signature, occurrence_count FROM operation_patterns")}
+
+
+def normalised_dump(database: str) -> dict:
+    """Every fact the ledger keeps, without ids, wall-clock times and write counters, so that
+    two databases built from the same files compare equal."""
+    patterns = query(database, "SELECT pattern_signature, pattern_type, occurrence_count, avg_tokens_with_llm, "
+                     "avg_cost_with_llm, avg_tokens_with_tool, avg_cost_with_tool, typical_input_pattern, "
+                     "confidence_score, potential_monthly_savings, first_seen, last_seen, sum_tokens, sum_cost_nanos, "
+                     "duration_n, duration_sum, duration_sumsq, sum_errors, sum_retries FROM operation_patterns "
+                     "WHERE occurrence_count > 0 ORDER BY pattern_signature")
+    links = query(database, "SELECT p.pattern_signature, o.workflow_id, o.matched_characteristics, o.seen_us "
+                  "FROM pattern_occurrences o JOIN operation_patterns p ON p.id = o.pattern_id "
+                  "ORDER BY p.pattern_signature, o.workflow_id")
+    workflows = query(database, "SELECT workflow_id, root_name, adw_id, nl_input, workflow_template, issue_class, "
+                      "issue_number, model, status, start_time, end_time, seen_us, duration_seconds, total_tokens, "
+                      "cost_nanos, actual_cost_total, error_count, retry_count, error_message FROM workflow_history "
+                      "WHERE revision > 0 ORDER BY workflow_id")
+    agents = query(database, "SELECT workflow_id, agent_name, offset_bytes, results, tokens, cost_nanos, duration_ms, "
+                   "error_results, last_error, model FROM agent_outputs ORDER BY workflow_id, agent_name")
+    return {"operation_patterns": [tuple(r) for r in patterns], "pattern_occurrences": [tuple(r) for r in links],
+            "workflow_history": [tuple(r) for r in workflows], "agent_outputs": [tuple(r) for r in agents]}
+
+
+def diff_dumps(a: dict, b: dict) -> list[str]:
+    out = []
+    for table in a:
+        sa, sb = set(a[table]), set(b[table])
+        out += [f"{table}: only in first: {r}" for r in sorted(sa - sb, key=repr)[:5]]
+        out += [f"{table}: only in second: {r}" for r in sorted(sb - sa, key=repr)[:5]]
+    return out
+
+
+def write_state(folder: Path, **fields) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    doc = {"adw_id": folder.name, **fields}
+    path = folder / "adw_state.json"
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def result_line(cost=0.5, tokens=(100, 0, 0, 50), is_error=False, duration_ms=60_000, text="Done.", **extra) -> str:
+    inp, cw, cr, out = tokens
+    doc = {"type": "result", "subtype": "success", "is_error": is_error, "duration_ms": duration_ms,
+           "result": text, "usage": {"input_tokens": inp, "cache_creation_input_tokens": cw,
+                                     "cache_read_input_tokens": cr, "output_tokens": out}, **extra}
+    if cost is not None:
+        doc["total_cost_usd"] = cost
+    return json.dumps(doc) + "\n"
+
+
+def append(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        f.write(text)
+
+
+def age(path: Path, seconds: float = 10) -> None:
+    """Move a file's mtime into the past, as for a workflow that finished a while ago."""
+    t = time.time() - seconds
+    os.utime(path, (t, t))
