@@ -226,7 +226,8 @@ class Engine:
         return names
 
     def sync(self, roots: Iterable[Root] | None = None, *, progress: Callable[[int, int], None] | None = None,
-             on_outcome: Callable[[Outcome], None] | None = None) -> SyncSummary:
+             on_outcome: Callable[[Outcome], None] | None = None,
+             should_stop: Callable[[], bool] | None = None) -> SyncSummary:
         summary = SyncSummary()
         started = time.perf_counter()
         plan = []
@@ -243,15 +244,19 @@ class Engine:
             known = self.ledger.fingerprints(root.name)
             present = set(names)
             for i in range(0, len(names), batch):
+                if should_stop and should_stop():
+                    break
                 chunk = names[i : i + batch]
                 for o in self.process_many([(root, n, known.get(n)) for n in chunk]):
                     summary.count(o)
-                    self._report(o)
+                    self.report(o)
                     if on_outcome:
                         on_outcome(o)
                 done += len(chunk)
                 if progress:
                     progress(done, total)
+            if should_stop and should_stop():
+                break
             for adw_id in sorted(set(known) - present):
                 summary.deleted += 1
                 if self.config.drop_deleted_workflows:
@@ -260,7 +265,7 @@ class Engine:
         summary.seconds = time.perf_counter() - started
         return summary
 
-    def _report(self, o: Outcome) -> None:
+    def report(self, o: Outcome) -> None:
         if o.kind == "failed":
             log.warning("%s", o.reason)
         elif o.kind in ("new", "updated"):

@@ -1,0 +1,331 @@
+"""`adw-patternd run`: catch up, then keep the database current as workflow files change.
+
+One worker (the main thread) does all reading and writing; watchdog's threads only mark
+workflows dirty. Signals set flags that the loop acts on between workflows: SIGTERM and
+SIGINT stop after the workflow in hand is committed, SIGHUP reloads config.yaml and
+reopens the log file.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import time
+from dataclasses import dataclass
+
+from .config import Config, Root, load_config
+from .engine import Engine, Outcome
+from .errors import PatterndError
+from .logs import reopen_logs, setup_logging
+from .sdnotify import notify, watchdog_interval
+from .store.db import open_db
+from .store.ledger import Ledger
+from .watcher import Debouncer, Key, Snapshot, Watches, snapshot
+
+log = logging.getLogger("adw_patternd")
+
+TRANSIENT_RETRY_S = 0.5  # a state file caught mid-write is read again this much later
+TRANSIENT_ATTEMPTS = 8  # ... this many times before it is reported as bad
+
+
+@dataclass(slots=True)
+class Tracked:
+    """What the daemon remembers of one workflow folder between sweeps."""
+
+    snapshot: Snapshot | None = None
+    last_change: float = 0.0  # monotonic time of the last change seen
+    transient_failures: int = 0
+
+
+class Daemon:
+    def __init__(self, config: Config):
+        self.config = config
+        self.db = open_db(config.database)
+        self.ledger = Ledger(self.db, config.tool_cost_ratio, config.derivation_key())
+        self.engine = Engine(config, self.ledger)
+        self.debouncer = Debouncer(config.debounce_ms / 1000)
+        self.watches = Watches(self.debouncer, config.watch.max_active_workflows)
+        self.tracked: dict[Key, Tracked] = {}
+        self.roots: dict[str, Root] = {r.name: r for r in config.roots}
+        self.missing_roots: set[str] = set()
+        self.root_mtimes: dict[str, int] = {}
+        self.stop_requested = False
+        self.reload_requested = False
+        self.processed = 0
+        self.failed = 0
+        self._status_at = 0.0
+
+    # -- signals ------------------------------------------------------------------
+    def install_signal_handlers(self) -> None:
+        def stop(signum, frame):
+            self.stop_requested = True
+            self.debouncer.wake()
+
+        def reload(signum, frame):
+            self.reload_requested = True
+            self.debouncer.wake()
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGHUP, reload)
+
+    # -- main loop ------------------------------------------------------------------
+    def run(self) -> int:
+        started = time.monotonic()
+        log.info("adw-patternd starting: %d root(s), database %s, pid %d", len(self.roots), self.db.label, os.getpid())
+        self.watches.start()
+        try:
+            for root in list(self.roots.values()):
+                self._add_root(root, catch_up=False)
+            summary = self.engine.sync([r for r in self.roots.values() if r.name not in self.missing_roots],
+                                       on_outcome=self._after_catch_up, should_stop=lambda: self.stop_requested)
+            log.info("catch-up: %s; %d live watches", summary.line(), self.watches.count())
+            notify("READY=1\nSTATUS=" + self._status_text())
+            self._loop(started)
+        finally:
+            notify("STOPPING=1")
+            self.watches.stop()
+            self.db.close()
+            log.info("adw-patternd stopped after processing %d workflow(s)", self.processed)
+        return 0
+
+    def _loop(self, started: float) -> None:
+        now = time.monotonic()
+        next_sweep = now + self.config.watch.sweep_interval_s
+        interval = self.config.reconcile_interval_s
+        next_reconcile = now + interval if interval else float("inf")
+        ping = watchdog_interval()
+        next_ping = now
+        while not self.stop_requested:
+            now = time.monotonic()
+            wait = min(next_sweep, next_reconcile, next_ping if ping else float("inf")) - now
+            for key, activate in self.debouncer.take_due(max(0.0, min(wait, 0.5))):
+                if self.stop_requested:
+                    self.debouncer.touch(key)  # left for the next start's catch-up
+                    break
+                self._handle(key, activate)
+            now = time.monotonic()
+            if self.reload_requested:
+                self.reload_requested = False
+                self._reload()
+            if ping and now >= next_ping:
+                notify("WATCHDOG=1")
+                next_ping = now + ping
+            if now >= next_sweep:
+                self._sweep()
+                next_sweep = time.monotonic() + self.config.watch.sweep_interval_s
+            if now >= next_reconcile:
+                summary = self.engine.sync([r for r in self.roots.values() if r.name not in self.missing_roots],
+                                           on_outcome=self._after_catch_up, should_stop=lambda: self.stop_requested)
+                log.info("reconcile: %s", summary.line())
+                next_reconcile = time.monotonic() + interval
+            if now - self._status_at >= 2:
+                self._status_at = now
+                notify("STATUS=" + self._status_text())
+
+    def _status_text(self) -> str:
+        return (f"{len(self.tracked)} workflows tracked, {len(self.watches.workflows)} live; "
+                f"{self.processed} processed, {self.failed} failed since start")
+
+    # -- one workflow -------------------------------------------------------------------
+    def _handle(self, key: Key, activate: bool) -> None:
+        root = self.roots.get(key[0])
+        if root is None:
+            return
+        tracked = self.tracked.setdefault(key, Tracked())
+        tracked.last_change = time.monotonic()
+        folder = os.path.join(str(root.path), key[1])
+        self.watches.activate(root, key[1])  # it changed: watch it live while it is active
+        before = snapshot(folder)
+        outcome = self.engine.process(root, key[1])
+        if outcome.kind == "failed":
+            # Remember the bad version as seen, so the sweep does not report it again
+            # until its files change.
+            before = snapshot(folder, trust_fresh=True)
+        self._record(key, outcome, before)
+
+    def _record(self, key: Key, o: Outcome, before: Snapshot | None) -> None:
+        tracked = self.tracked.setdefault(key, Tracked())
+        if o.kind == "missing":
+            self._folder_gone(key)
+            return
+        if o.kind == "failed" and o.transient and tracked.transient_failures < TRANSIENT_ATTEMPTS:
+            # Probably caught mid-write: try again shortly, keep the last good data, say nothing yet.
+            tracked.transient_failures += 1
+            tracked.snapshot = None
+            log.debug("%s (retrying in %.1f s)", o.reason, TRANSIENT_RETRY_S)
+            self.debouncer.touch(key, delay=TRANSIENT_RETRY_S)
+            return
+        tracked.transient_failures = 0
+        tracked.snapshot = before
+        if o.kind in ("new", "updated"):
+            self.processed += 1
+        elif o.kind == "failed":
+            self.failed += 1
+        self.engine.report(o)
+
+    def _after_catch_up(self, o: Outcome) -> None:
+        """Remember what a sync (catch-up or reconcile) saw, so the sweep can tell changes."""
+        key = (o.root, o.adw_id)
+        if o.kind == "missing":
+            self._folder_gone(key)
+            return
+        tracked = self.tracked.setdefault(key, Tracked())
+        root = self.roots[o.root]
+        if o.kind in ("new", "updated") or tracked.snapshot is None:
+            tracked.snapshot = snapshot(os.path.join(str(root.path), o.adw_id))
+        if o.kind in ("new", "updated"):
+            self.processed += 1
+            if self._recently_changed(root, o.adw_id):
+                tracked.last_change = time.monotonic()
+                self.watches.activate(root, o.adw_id)
+        elif o.kind == "failed":
+            self.failed += 1
+            if o.transient:
+                self.debouncer.touch(key, delay=TRANSIENT_RETRY_S)
+
+    def _recently_changed(self, root: Root, adw_id: str) -> bool:
+        try:
+            mtime = os.stat(os.path.join(str(root.path), adw_id, "adw_state.json")).st_mtime
+        except OSError:
+            return False
+        return time.time() - mtime < self.config.watch.active_window_s
+
+    def _folder_gone(self, key: Key) -> None:
+        self.watches.deactivate(key)
+        if self.tracked.pop(key, None) is None:
+            return
+        if self.config.drop_deleted_workflows:
+            self.ledger.forget(f"{key[0]}/{key[1]}")
+            log.info("%s/%s: folder deleted; dropped from the database", *key)
+        else:
+            log.info("%s/%s: folder deleted; its history is kept", *key)
+
+    # -- roots --------------------------------------------------------------------------
+    def _add_root(self, root: Root, *, catch_up: bool) -> None:
+        self.roots[root.name] = root
+        if not root.path.is_dir():
+            if root.name not in self.missing_roots:
+                log.warning("root %s: folder %s does not exist yet; waiting for it", root.name, root.path)
+            self.missing_roots.add(root.name)
+            return
+        self.missing_roots.discard(root.name)
+        if not self.watches.watch_root(root):
+            log.warning("root %s: no live watch; new workflow folders are found by the sweep", root.name)
+        self.root_mtimes[root.name] = self._root_mtime(root)
+        if catch_up:
+            summary = self.engine.sync([root], on_outcome=self._after_catch_up, should_stop=lambda: self.stop_requested)
+            log.info("root %s: %s", root.name, summary.line())
+
+    def _root_mtime(self, root: Root) -> int:
+        try:
+            return os.stat(root.path).st_mtime_ns
+        except OSError:
+            return -1
+
+    def _sweep(self) -> None:
+        """Notice what no event announced: roots that appeared, folders added to a root whose
+        watch failed, dormant workflows that woke up, subfolders watchdog could not watch."""
+        for name in sorted(self.missing_roots):
+            root = self.roots[name]
+            if root.path.is_dir():
+                log.info("root %s: folder %s appeared; watching it", name, root.path)
+                self._add_root(root, catch_up=True)
+        for name, root in self.roots.items():
+            if name in self.missing_roots:
+                continue
+            mtime = self._root_mtime(root)
+            if mtime == -1:
+                log.warning("root %s: folder %s disappeared; waiting for it", name, root.path)
+                self.watches.unwatch_root(name)
+                self.missing_roots.add(name)
+                continue
+            if mtime != self.root_mtimes.get(name) or name not in self.watches.roots:
+                self.root_mtimes[name] = mtime
+                for adw_id in self.engine.list_workflows(root) or ():
+                    if (name, adw_id) not in self.tracked:
+                        self.debouncer.touch((name, adw_id), activate=True)
+        now = time.monotonic()
+        window = self.config.watch.active_window_s
+        for key, tracked in list(self.tracked.items()):
+            root = self.roots.get(key[0])
+            if root is None:
+                continue
+            current = snapshot(os.path.join(str(root.path), key[1]))
+            if current is None or current != tracked.snapshot:
+                self.debouncer.touch(key, delay=0)
+            elif key in self.watches.workflows and now - tracked.last_change > window:
+                self.watches.deactivate(key)
+        if self.watches.workflows:
+            self._check_active()
+
+    def _check_active(self) -> None:
+        """Active workflows also get a full fingerprint check: watchdog silently skips a
+        subfolder it cannot watch, and inotify may drop events when its queue overflows."""
+        for key in list(self.watches.workflows):
+            root = self.roots.get(key[0])
+            if root is None:
+                continue
+            try:
+                looked = self.engine.look(root, key[1])
+            except PatterndError:
+                continue
+            if isinstance(looked, Outcome):
+                self.debouncer.touch(key, delay=0)
+                continue
+            stored = self.ledger.prior(f"{key[0]}/{key[1]}").fingerprint
+            if stored is not None and stored != looked[0].fingerprint():
+                self.debouncer.touch(key, delay=0)
+
+    # -- reload -------------------------------------------------------------------------
+    def _reload(self) -> None:
+        reopen_logs()
+        try:
+            new = load_config(self.config.path)
+        except PatterndError as e:
+            log.error("reload refused, keeping the running configuration: %s", e)
+            return
+        if new.database != self.config.database:
+            log.warning("reload: a new database takes effect only after a restart (keeping %s)", self.db.label)
+        if new.derivation_key() != self.config.derivation_key() or new.max_file_bytes != self.config.max_file_bytes:
+            log.warning("reload: rules, prices, tool_cost_ratio and max_file_bytes take effect after a restart")
+        setup_logging(new.log)
+        old_roots = dict(self.roots)
+        for name in set(old_roots) - {r.name for r in new.roots}:
+            self.watches.unwatch_root(name)
+            self.roots.pop(name, None)
+            self.missing_roots.discard(name)
+            for key in [k for k in self.tracked if k[0] == name]:
+                del self.tracked[key]
+            log.info("reload: root %s removed", name)
+        self.config = _keep_store_settings(new, self.config)
+        self.engine.config = self.config
+        self.debouncer.delay = self.config.debounce_ms / 1000
+        self.watches.max_active = self.config.watch.max_active_workflows
+        for root in new.roots:
+            if root.name not in old_roots or old_roots[root.name].path != root.path:
+                if root.name in old_roots:
+                    self.watches.unwatch_root(root.name)
+                log.info("reload: root %s added (%s)", root.name, root.path)
+                self._add_root(root, catch_up=True)
+        log.info("reload: configuration reloaded from %s; %d root(s)", new.path, len(self.roots))
+
+
+def _keep_store_settings(new: Config, old: Config) -> Config:
+    """Settings that need a restart stay as they were in the running daemon."""
+    from dataclasses import replace
+
+    return replace(new, database=old.database, prices=old.prices, rules=old.rules,
+                   tool_cost_ratio=old.tool_cost_ratio, max_file_bytes=old.max_file_bytes)
+
+
+def run_service(config: Config) -> int:
+    setup_logging(config.log)
+    try:
+        daemon = Daemon(config)
+    except PatterndError as e:
+        log.error("%s", e)
+        raise
+    daemon.install_signal_handlers()
+    return daemon.run()

@@ -1,0 +1,227 @@
+"""Watching roots with watchdog, within the kernel's inotify budget.
+
+Live inotify watches go only where changes are likely: each root (not recursive: it sees
+workflow folders appear, move in and disappear) and each *active* workflow (recursive:
+its state file, error.log and agents' raw_output.jsonl). A workflow that has not changed
+for ``active_window_s`` becomes *dormant*: its watch is dropped and a stat sweep of its
+folder and state file every ``sweep_interval_s`` notices when it wakes up. 100,000
+workflow folders therefore need a few hundred watches, not half a million.
+
+Events only mark a workflow dirty in the Debouncer; the daemon's one worker thread reads
+and stores it once the debounce delay has passed.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass
+
+from watchdog.events import (DirCreatedEvent, DirDeletedEvent, DirMovedEvent, FileClosedEvent, FileCreatedEvent,
+                             FileDeletedEvent, FileModifiedEvent, FileMovedEvent, FileSystemEventHandler)
+from watchdog.observers import Observer
+
+from .config import Root
+from .files import STATE_FILE
+
+log = logging.getLogger("adw_patternd")
+
+# Our own reads open and close files: subscribing to those events would feed back.
+WATCHED_EVENTS = [FileCreatedEvent, FileModifiedEvent, FileMovedEvent, FileDeletedEvent, FileClosedEvent,
+                  DirCreatedEvent, DirMovedEvent, DirDeletedEvent]
+
+Key = tuple[str, str]  # (root name, adw_id)
+
+
+class Debouncer:
+    """Dirty keys with deadlines. A key is due ``delay`` after its *first* event since it was
+    last taken, so a workflow written without pause is still processed every ``delay``
+    (throttled), and a burst of 500 writes becomes a handful of reads."""
+
+    def __init__(self, delay_s: float):
+        self.delay = delay_s
+        self._due: dict[Key, float] = {}
+        self._activate: set[Key] = set()
+        self._cond = threading.Condition()
+
+    def touch(self, key: Key, *, delay: float | None = None, activate: bool = False) -> None:
+        with self._cond:
+            when = time.monotonic() + (self.delay if delay is None else delay)
+            if key not in self._due or when < self._due[key]:
+                self._due[key] = when
+            if activate:
+                self._activate.add(key)
+            self._cond.notify()
+
+    def take_due(self, timeout: float) -> list[tuple[Key, bool]]:
+        """Wait up to ``timeout`` for keys to fall due; return them with their activate flag."""
+        with self._cond:
+            now = time.monotonic()
+            nearest = min(self._due.values(), default=now + timeout)
+            if nearest > now:
+                self._cond.wait(min(timeout, nearest - now))
+                now = time.monotonic()
+            due = sorted((k for k, t in self._due.items() if t <= now), key=self._due.get)
+            out = []
+            for k in due:
+                del self._due[k]
+                out.append((k, k in self._activate))
+                self._activate.discard(k)
+            return out
+
+    def wake(self) -> None:
+        with self._cond:
+            self._cond.notify()
+
+    def __len__(self) -> int:
+        with self._cond:
+            return len(self._due)
+
+
+class _Handler(FileSystemEventHandler):
+    """Maps a watchdog event to the workflow it concerns. Runs in the observer's thread."""
+
+    def __init__(self, root: Root, debouncer: Debouncer):
+        self.root = root
+        self.prefix = os.path.join(os.path.abspath(root.path), "")
+        self.debouncer = debouncer
+
+    def on_any_event(self, event) -> None:
+        for path in (event.src_path, getattr(event, "dest_path", "")):
+            if not path:
+                continue
+            path = os.fsdecode(path)
+            if not path.startswith(self.prefix):
+                continue
+            rel = path[len(self.prefix):]
+            adw_id, _, rest = rel.partition(os.sep)
+            if not adw_id:
+                continue
+            # A folder that appears in the root gets its own watch at once (it may already
+            # hold files that no event will ever announce).
+            new_folder = not rest and event.is_directory and event.event_type in ("created", "moved")
+            self.debouncer.touch((self.root.name, adw_id), activate=new_folder)
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Cheap evidence that a dormant workflow is unchanged: its folder's and state file's stat."""
+
+    folder: tuple
+    state: tuple | None
+
+
+RACY_S = 2.0
+
+
+def snapshot(folder: str, *, trust_fresh: bool = False) -> Snapshot | None:
+    """None when the folder is gone, or when a file is too fresh to trust its mtime
+    (unless ``trust_fresh``: a failed read's files must differ in size to be read again)."""
+    try:
+        st = os.stat(folder)
+    except OSError:
+        return None
+    now = time.time_ns()
+    try:
+        s = os.stat(os.path.join(folder, STATE_FILE))
+        state = (s.st_ino, s.st_size, s.st_mtime_ns)
+        newest = max(st.st_mtime_ns, s.st_mtime_ns)
+    except OSError:
+        state = None
+        newest = st.st_mtime_ns
+    if newest >= now - RACY_S * 1e9 and not trust_fresh:
+        return None
+    return Snapshot((st.st_ino, st.st_mtime_ns), state)
+
+
+class Watches:
+    """The live inotify watches: roots and active workflows. Owned by the worker thread."""
+
+    def __init__(self, debouncer: Debouncer, max_active: int):
+        self.debouncer = debouncer
+        self.max_active = max_active
+        self.observer = Observer(timeout=0.5)
+        self.observer.daemon = True
+        self.roots: dict[str, object] = {}  # root name -> ObservedWatch
+        self.workflows: dict[Key, object] = {}  # active workflow -> ObservedWatch
+        self.limit_hit = False
+        self._handlers: dict[str, _Handler] = {}
+
+    def start(self) -> None:
+        self.observer.start()
+
+    def stop(self) -> None:
+        self.observer.stop()
+        self.observer.join(timeout=10)
+
+    def _schedule(self, handler: _Handler, path: str, recursive: bool):
+        try:
+            return self.observer.schedule(handler, path, recursive=recursive, event_filter=WATCHED_EVENTS)
+        except OSError as e:
+            if e.errno == errno.ENOSPC:
+                self._limit_reached(path)
+                return None
+            if e.errno in (errno.ENOENT, errno.ENOTDIR):
+                return None
+            log.warning("cannot watch %s (%s); it is covered by the stat sweep", path, e.strerror or e)
+            return None
+
+    def _limit_reached(self, path: str) -> None:
+        if self.limit_hit:
+            return
+        self.limit_hit = True
+        try:
+            with open("/proc/sys/fs/inotify/max_user_watches") as f:
+                current = int(f.read().strip())
+        except (OSError, ValueError):
+            current = 8192
+        needed = max(current * 2, current + 1024 + 8 * (len(self.workflows) + len(self.roots)))
+        log.error("inotify watch limit reached (fs.inotify.max_user_watches = %d) while watching %s: it and any "
+                  "further folders are covered by polling every sweep_interval_s instead (slower, never blind). "
+                  "Raise the limit with: sysctl -w fs.inotify.max_user_watches=%d (and persist it in "
+                  "/etc/sysctl.d/), or lower watch.max_active_workflows.", current, path, needed)
+
+    def watch_root(self, root: Root) -> bool:
+        handler = self._handlers.setdefault(root.name, _Handler(root, self.debouncer))
+        watch = self._schedule(handler, str(root.path), recursive=False)
+        if watch is not None:
+            self.roots[root.name] = watch
+        return watch is not None
+
+    def unwatch_root(self, name: str) -> None:
+        watch = self.roots.pop(name, None)
+        if watch is not None:
+            self._unschedule(watch)
+        for key in [k for k in self.workflows if k[0] == name]:
+            self.deactivate(key)
+        self._handlers.pop(name, None)
+
+    def activate(self, root: Root, adw_id: str) -> bool:
+        key = (root.name, adw_id)
+        if key in self.workflows:
+            return True
+        if len(self.workflows) >= self.max_active:
+            return False
+        handler = self._handlers.setdefault(root.name, _Handler(root, self.debouncer))
+        watch = self._schedule(handler, os.path.join(str(root.path), adw_id), recursive=True)
+        if watch is None:
+            return False
+        self.workflows[key] = watch
+        return True
+
+    def deactivate(self, key: Key) -> None:
+        watch = self.workflows.pop(key, None)
+        if watch is not None:
+            self._unschedule(watch)
+
+    def _unschedule(self, watch) -> None:
+        try:
+            self.observer.unschedule(watch)
+        except (KeyError, ValueError, OSError):
+            pass  # its folder was deleted and the kernel dropped the watch already
+
+    def count(self) -> int:
+        return len(self.roots) + len(self.workflows)
