@@ -1,0 +1,44 @@
+"""The shipped unit file, checked by systemd's own tools where they exist."""
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+UNIT = Path(__file__).parent.parent / "systemd" / "adw-patternd.service"
+ANALYZE = shutil.which("systemd-analyze")
+pytestmark = pytest.mark.skipif(ANALYZE is None, reason="systemd-analyze is not installed on this machine")
+
+
+def installed_unit(tmp_path) -> Path:
+    """The unit with ExecStart pointing at this environment's adw-patternd (verify checks it exists)."""
+    exe = Path(sys.executable).parent / "adw-patternd"
+    assert exe.exists(), "install the package first (pip install -e .)"
+    text = UNIT.read_text().replace("/opt/adw-patternd/bin/adw-patternd", str(exe))
+    path = tmp_path / "adw-patternd.service"
+    path.write_text(text)
+    return path
+
+
+def test_unit_passes_systemd_analyze_verify(tmp_path):
+    r = subprocess.run([ANALYZE, "verify", str(installed_unit(tmp_path))], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "adw-patternd.service" not in r.stderr, r.stderr  # no warnings about our unit
+
+
+def test_unit_exposure_score_is_at_most_2(tmp_path):
+    r = subprocess.run([ANALYZE, "security", "--offline=true", str(installed_unit(tmp_path))],
+                       capture_output=True, text=True)
+    m = re.search(r"Overall exposure level for adw-patternd\.service: ([0-9.]+)", r.stdout + r.stderr)
+    assert m, r.stdout + r.stderr
+    assert float(m.group(1)) <= 2.0
+
+
+def test_unit_is_a_notify_service_with_watchdog_and_restart():
+    text = UNIT.read_text()
+    for line in ("Type=notify", "Restart=on-failure", "WatchdogSec=", "StateDirectory=adw-patternd",
+                 "LogsDirectory=adw-patternd", "User=adw-patternd", "ExecReload=/bin/kill -HUP $MAINPID"):
+        assert line in text
