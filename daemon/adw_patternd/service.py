@@ -42,6 +42,9 @@ class Daemon:
     def __init__(self, config: Config):
         self.config = config
         self.db = open_db(config.database)
+        ping = watchdog_interval()
+        if ping:
+            self.db.on_wait = lambda: notify("WATCHDOG=1")  # waiting for the database is not a hang
         self.ledger = Ledger(self.db, config.tool_cost_ratio, config.derivation_key())
         self.engine = Engine(config, self.ledger)
         self.debouncer = Debouncer(config.debounce_ms / 1000)

@@ -28,6 +28,7 @@ class Db:
         self.reconnect = reconnect
         self.label = label
         self.for_update = " FOR UPDATE" if dialect == "postgres" else ""
+        self.on_wait: Callable[[], None] | None = None  # called while waiting (systemd watchdog pings)
 
     # -- statements ---------------------------------------------------------
     def sql(self, text: str) -> str:
@@ -76,19 +77,31 @@ class Db:
     def transaction(self, work: Callable[[], T], *, what: str = "write") -> T:
         """Run ``work`` in one write transaction, retrying while the database is locked,
         a deadlock is detected or the connection dropped. Other errors propagate."""
+
+        def whole():
+            self.begin()
+            try:
+                result = work()
+                self.commit()
+            except BaseException:
+                self.rollback()
+                raise
+            return result
+
+        return self.retrying(whole, what=what)
+
+    def retrying(self, work: Callable[[], T], *, what: str = "read") -> T:
+        """Run ``work``, retrying with backoff on a busy database or a dropped connection."""
         delay = 0.05
         waited_since = None
         last_note = 0.0
         while True:
             try:
-                self.begin()
                 result = work()
-                self.commit()
                 if waited_since is not None:
                     log.info("database available again after %.1f s; %s done", time.monotonic() - waited_since, what)
                 return result
             except Exception as e:
-                self.rollback()
                 kind = self._retryable(e)
                 if kind is None:
                     raise
@@ -98,6 +111,8 @@ class Db:
                 if now - last_note > 30:
                     last_note = now
                     log.warning("database %s (%s); waiting and retrying (%s)", kind, str(e).strip().splitlines()[0][:160], what)
+                if self.on_wait:
+                    self.on_wait()
                 time.sleep(delay)
                 delay = min(delay * 2, 2.0)
                 if kind == "connection lost" and self.reconnect:

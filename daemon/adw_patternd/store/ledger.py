@@ -94,6 +94,9 @@ class Ledger:
 
     # -- reading ------------------------------------------------------------
     def prior(self, workflow_id: str) -> Prior:
+        return self.db.retrying(lambda: self._prior(workflow_id))
+
+    def _prior(self, workflow_id: str) -> Prior:
         row = self.db.one("SELECT revision, fingerprint FROM workflow_history WHERE workflow_id = ?", (workflow_id,))
         if not row or not row[0]:
             return Prior()
@@ -106,8 +109,8 @@ class Ledger:
         return Prior(int(row[0]), row[1], agents)
 
     def fingerprints(self, root_name: str) -> dict[str, str | None]:
-        return dict(self.db.all("SELECT adw_id, fingerprint FROM workflow_history WHERE root_name = ? AND revision > 0",
-                                (root_name,)))
+        return self.db.retrying(lambda: dict(self.db.all(
+            "SELECT adw_id, fingerprint FROM workflow_history WHERE root_name = ? AND revision > 0", (root_name,))))
 
     # -- writing ------------------------------------------------------------
     def apply(self, changes: list[Change]) -> list[Applied]:
