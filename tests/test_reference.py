@@ -11,7 +11,7 @@ from adw_patternd import (batch_process_workflows, process_and_persist_workflow,
                           update_pattern_statistics)
 from adw_patternd.store.db import wrap_sqlite
 from adw_patternd.store.ledger import Ledger
-from adw_patternd.store.schema import _REFERENCE_SQLITE
+from adw_patternd.store.schema import _REFERENCE_SQLITE, MIGRATIONS
 
 
 def reference_db(path=":memory:"):
@@ -203,8 +203,7 @@ def test_adopts_a_reference_database_in_place(tmp_path):
     assert row == (7, 2, 2000, 1.5)  # kept its id, recomputed from its two distinct workflows
     assert conn.execute("SELECT COUNT(*) FROM pattern_occurrences").fetchone()[0] == 2
     assert conn.execute("SELECT COUNT(*) FROM workflow_history").fetchone()[0] == 2
-    assert {r[0] for r in conn.execute("SELECT name FROM schema_migrations")} == {"m001_reference_tables",
-                                                                                 "m002_exact_accounting"}
+    assert {r[0] for r in conn.execute("SELECT name FROM schema_migrations")} == {m.__name__ for m in MIGRATIONS}
     # The reference's own query works unchanged.
     assert conn.execute("SELECT pattern_signature, occurrence_count, confidence_score FROM operation_patterns "
                         "ORDER BY occurrence_count DESC LIMIT 10").fetchall() == [("test:pytest:backend", 2, 40.0)]  # 10 + 10 (variance 8,100) + 20

@@ -105,6 +105,7 @@ def test_changed_workflows_replace_their_contribution(config_path, root, databas
 def test_growing_output_is_read_from_the_last_offset(config_path, root, database):
     folder = make_workflow(root, "cccc0001", cost=1.0)
     out = folder / "tester" / "raw_output.jsonl"
+    append(out, '{"type":"assistant","message":{"id":"m0","content":[{"type":"text","text":"working"}]}}\n')
     sync(config_path)
     offset = query(database, "SELECT offset_bytes FROM agent_outputs")[0][0]
     assert offset == out.stat().st_size
@@ -118,6 +119,16 @@ def test_growing_output_is_read_from_the_last_offset(config_path, root, database
     assert row[0] == 2 and row[1] == 3_000_000_000  # 1.0 from the first read + 2.0 appended
     # The unfinished last line is not read yet: the offset stops before it.
     assert row[2] == out.stat().st_size - len('{"type":"resu')
+
+
+def test_output_rewritten_in_place_is_read_again_from_the_start(config_path, root, database):
+    folder = make_workflow(root, "cccc0003", cost=1.0)
+    sync(config_path)
+    out = folder / "tester" / "raw_output.jsonl"
+    with open(out, "w") as f:  # truncated and rewritten, longer than before: same inode
+        f.write(result_line(cost=4.0) + result_line(cost=5.0, text="Done again, at more length."))
+    sync(config_path)
+    assert query(database, "SELECT results, cost_nanos FROM agent_outputs")[0] == (2, 9_000_000_000)
 
 
 def test_replaced_output_file_is_read_again_from_the_start(config_path, root, database):
@@ -196,6 +207,7 @@ def test_bad_state_file_keeps_last_good_data(tmp_path, root, database, content, 
 
 
 def test_symlink_outside_the_root_is_not_followed(config_path, root, database, tmp_path, capsys):
+    """A linked workflow folder or file leading out of the root is refused (and counted as failed)."""
     outside = tmp_path / "outside"
     make_workflow(outside, "ffff0001", cost=9.0)
     os.symlink(outside / "ffff0001", root / "ffff0001")
@@ -203,7 +215,7 @@ def test_symlink_outside_the_root_is_not_followed(config_path, root, database, t
     os.symlink(outside / "ffff0001" / "adw_state.json", root / "ffff0002" / "linked.json")
     (root / "ffff0003").mkdir()
     os.symlink(outside / "ffff0001" / "adw_state.json", root / "ffff0003" / "adw_state.json")
-    sync(config_path)
+    assert sync(config_path) == 1
     assert [r[0] for r in query(database, "SELECT adw_id FROM workflow_history WHERE revision > 0")] == ["ffff0002"]
     assert "symlink leads outside the root" in capsys.readouterr().err
 

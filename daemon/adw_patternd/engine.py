@@ -203,23 +203,17 @@ class Engine:
 
     # -- whole roots --------------------------------------------------------------
     def list_workflows(self, root: Root) -> list[str] | None:
-        """The workflow folder names in a root; None when the root does not exist."""
+        """The workflow folder names in a root (symlinks included: reading them checks
+        where they lead); None when the root does not exist."""
         try:
             entries = list(os.scandir(root.path))
-        except FileNotFoundError:
-            return None
-        except NotADirectoryError:
+        except (FileNotFoundError, NotADirectoryError):
             return None
         names = []
         for e in entries:
             try:
-                if e.is_dir(follow_symlinks=False):
+                if e.is_dir(follow_symlinks=False) or (e.is_symlink() and e.is_dir()):
                     names.append(e.name)
-                elif e.is_symlink() and e.is_dir():
-                    if inside(self.root_real(root), e.path):
-                        names.append(e.name)
-                    else:
-                        log.warning("%s: symlink leads outside the root (not followed)", e.path)
             except OSError:
                 continue
         names.sort()

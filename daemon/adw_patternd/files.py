@@ -12,7 +12,7 @@ import errno
 import mmap
 import os
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .errors import InputRejected
 from .model import AgentSummary
@@ -24,6 +24,7 @@ ERROR_LOG = "error.log"
 RAW_OUTPUT = "raw_output.jsonl"
 ERROR_TAIL_BYTES = 2000
 MMAP_FROM = 1 << 20
+TAIL_BYTES = 32
 
 
 @dataclass(frozen=True)
@@ -171,11 +172,17 @@ def read_tail(path: str, nbytes: int = ERROR_TAIL_BYTES) -> str:
     return data.decode("utf-8", errors="replace").strip()
 
 
+def _tail(fd: int, offset: int) -> str:
+    n = min(TAIL_BYTES, offset)
+    return os.pread(fd, n, offset - n).hex() if n else ""
+
+
 def read_output(path: str, prior: AgentSummary, prices: tuple[PriceRule, ...], notes: list[str]) -> AgentSummary:
     """Bring an agent's totals up to date with its raw_output.jsonl.
 
     Reads only the bytes appended since ``prior.offset``. A file that was replaced (new
-    inode) or shrank is read again from the start with fresh totals.
+    inode), shrank, or was rewritten in place (the bytes before the offset differ) is read
+    again from the start with fresh totals.
     """
     fd = _open(path)
     try:
@@ -183,7 +190,8 @@ def read_output(path: str, prior: AgentSummary, prices: tuple[PriceRule, ...], n
         if not stat.S_ISREG(st.st_mode):
             raise InputRejected(path, "not a regular file")
         agent = prior
-        if (prior.inode, prior.device) != (st.st_ino, st.st_dev) or st.st_size < prior.offset:
+        if ((prior.inode, prior.device) != (st.st_ino, st.st_dev) or st.st_size < prior.offset
+                or _tail(fd, prior.offset) != prior.tail):
             agent = AgentSummary(prior.name, st.st_dev, st.st_ino)
         start = agent.offset
         size = st.st_size
@@ -193,15 +201,11 @@ def read_output(path: str, prior: AgentSummary, prices: tuple[PriceRule, ...], n
         if length >= MMAP_FROM:
             aligned = start - start % mmap.ALLOCATIONGRANULARITY
             with mmap.mmap(fd, size - aligned, access=mmap.ACCESS_READ, offset=aligned) as mm:
-                return scan_output_chunk(agent, _MappedChunk(mm, start - aligned), start, prices, notes, path)
-        os.lseek(fd, start, os.SEEK_SET)
-        data = b""
-        while len(data) < length:
-            more = os.read(fd, length - len(data))
-            if not more:
-                break
-            data += more
-        return scan_output_chunk(agent, data, start, prices, notes, path)
+                agent = scan_output_chunk(agent, _MappedChunk(mm, start - aligned), start, prices, notes, path)
+        else:
+            data = os.pread(fd, length, start)
+            agent = scan_output_chunk(agent, data, start, prices, notes, path)
+        return replace(agent, tail=_tail(fd, agent.offset))
     except OSError as e:
         raise InputRejected(path, f"cannot read ({e.strerror})") from None
     finally:

@@ -26,6 +26,7 @@ class AgentSummary:
     error_results: int = 0
     last_error: str | None = None
     model: str | None = None
+    tail: str = ""  # hex of the bytes just before ``offset``: tells an append from a rewrite
 
     @property
     def retries(self) -> int:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
 from .errors import InputRejected
@@ -220,8 +220,8 @@ def apply_result(agent: AgentSummary, result: dict, prices: tuple[PriceRule, ...
     if is_error:
         text = result.get("result")
         last_error = (text if isinstance(text, str) and text else str(result.get("subtype") or "error"))[-ERROR_TEXT_LIMIT:]
-    return AgentSummary(
-        name=agent.name, device=agent.device, inode=agent.inode, offset=agent.offset,
+    return replace(
+        agent,
         results=agent.results + 1,
         tokens=agent.tokens + inp + cw + cr + out,
         cost_nanos=agent.cost_nanos + nanos,
@@ -268,8 +268,7 @@ def scan_output_chunk(agent: AgentSummary, chunk, start: int, prices: tuple[Pric
             continue
         if isinstance(obj, dict) and obj.get("type") == "result":
             agent = apply_result(agent, obj, prices, model, notes)
-    return AgentSummary(**{**agent.__dict__, "offset": start + end + 1,
-                           "model": agent.model or model})
+    return replace(agent, offset=start + end + 1, model=agent.model or model)
 
 
 # ---------------------------------------------------------------------------

@@ -255,8 +255,9 @@ class Daemon:
             root = self.roots.get(key[0])
             if root is None:
                 continue
-            current = snapshot(os.path.join(str(root.path), key[1]))
-            if current is None or current != tracked.snapshot:
+            # tracked.snapshot is None when the last read saw files too fresh to trust: read again.
+            current = snapshot(os.path.join(str(root.path), key[1]), trust_fresh=True)
+            if current is None or tracked.snapshot is None or current != tracked.snapshot:
                 self.debouncer.touch(key, delay=0)
             elif key in self.watches.workflows and now - tracked.last_change > window:
                 self.watches.deactivate(key)

@@ -101,10 +101,10 @@ class Ledger:
         if not row or not row[0]:
             return Prior()
         agents = {
-            r[0]: AgentSummary(r[0], *(int(v or 0) for v in r[1:9]), r[9], r[10])
+            r[0]: AgentSummary(r[0], *(int(v or 0) for v in r[1:9]), r[9], r[10], r[11] or "")
             for r in self.db.all(
                 "SELECT agent_name, device, inode, offset_bytes, results, tokens, cost_nanos, duration_ms, "
-                "error_results, last_error, model FROM agent_outputs WHERE workflow_id = ?", (workflow_id,))
+                "error_results, last_error, model, tail FROM agent_outputs WHERE workflow_id = ?", (workflow_id,))
         }
         return Prior(int(row[0]), row[1], agents)
 
@@ -207,13 +207,14 @@ class Ledger:
                            [(workflow_id, n) for n in stale])
         db.executemany(
             "INSERT INTO agent_outputs (workflow_id, agent_name, device, inode, offset_bytes, results, tokens, "
-            "cost_nanos, duration_ms, error_results, last_error, model) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "cost_nanos, duration_ms, error_results, last_error, model, tail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (workflow_id, agent_name) DO UPDATE SET device = excluded.device, inode = excluded.inode, "
             "offset_bytes = excluded.offset_bytes, results = excluded.results, tokens = excluded.tokens, "
             "cost_nanos = excluded.cost_nanos, duration_ms = excluded.duration_ms, "
-            "error_results = excluded.error_results, last_error = excluded.last_error, model = excluded.model",
+            "error_results = excluded.error_results, last_error = excluded.last_error, model = excluded.model, "
+            "tail = excluded.tail",
             [(workflow_id, a.name, a.device, a.inode, a.offset, a.results, a.tokens, a.cost_nanos, a.duration_ms,
-              a.error_results, a.last_error, a.model) for a in agents])
+              a.error_results, a.last_error, a.model, a.tail) for a in agents])
 
     def _settle_pattern(self, pid: int, delta: list[int]) -> None:
         """Add the batch's deltas to a pattern's sums (locking its row), then re-derive its statistics."""

@@ -157,7 +157,13 @@ def m002_exact_accounting(db: Db) -> None:
     db.execute("INSERT INTO meta (key, value) VALUES ('recompute_all', '1') ON CONFLICT (key) DO UPDATE SET value = '1'")
 
 
-MIGRATIONS = (m001_reference_tables, m002_exact_accounting)
+def m003_output_tail(db: Db) -> None:
+    """Remember the bytes before each read offset, to tell an append from an in-place rewrite."""
+    if "tail" not in columns(db, "agent_outputs"):
+        db.execute("ALTER TABLE agent_outputs ADD COLUMN tail TEXT DEFAULT ''")
+
+
+MIGRATIONS = (m001_reference_tables, m002_exact_accounting, m003_output_tail)
 
 
 def migrate(db: Db) -> list[str]:
