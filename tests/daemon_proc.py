@@ -13,7 +13,8 @@ from pathlib import Path
 class DaemonProcess:
     def __init__(self, config: Path, env: dict | None = None):
         self.config = config
-        self.out = open(config.parent / f"daemon-{time.monotonic_ns()}.out", "w+")
+        self.out_path = config.parent / f"daemon-{time.monotonic_ns()}.out"
+        self.out = open(self.out_path, "w")
         self.proc = subprocess.Popen([sys.executable, "-m", "adw_patternd", "run", "--config", str(config)],
                                      stdout=self.out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                      env={**os.environ, **(env or {})})
@@ -23,9 +24,8 @@ class DaemonProcess:
         return path.read_text() if path.exists() else ""
 
     def output(self) -> str:
-        self.out.flush()
-        self.out.seek(0)
-        return self.out.read()
+        """What the daemon printed on stdout and stderr."""
+        return self.out_path.read_text()
 
     def send(self, sig) -> None:
         self.proc.send_signal(sig)

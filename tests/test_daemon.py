@@ -270,3 +270,20 @@ def test_files_are_not_world_readable_and_no_port_is_open(daemon_config, root, d
                     listening.add(cols[9])
     assert not sockets & listening
     assert d.stop() == 0
+
+
+@pytest.mark.parametrize("log_file", ["/dev/full", "{tmp}/not-a-folder/daemon.log"])
+def test_a_log_file_that_cannot_be_written_does_not_stop_processing(tmp_path, root, start_daemon, log_file):
+    (tmp_path / "not-a-folder").write_text("a file where the log folder should be")
+    database = str(tmp_path / "p.db")
+    cfg = write_config(tmp_path, {"main": root}, database, **FAST)
+    text = cfg.read_text().replace(str(tmp_path / "daemon.log"), log_file.format(tmp=tmp_path))
+    cfg.write_text(text)
+    d = start_daemon(cfg)
+    make_workflow(root, "l0000001", cost=2.0)
+    wait_for(lambda: stored_cost(database, "l0000001") == 2_000_000_000, what="stored despite the log")
+    make_workflow(root, "l0000002", cost=3.0)
+    wait_for(lambda: stored_cost(database, "l0000002") == 3_000_000_000, what="still processing")
+    assert d.stop() == 0
+    out = d.output()
+    assert out.count("adw-patternd: cannot") == 1, out  # said once on stderr, not per line

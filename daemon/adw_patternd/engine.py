@@ -221,7 +221,9 @@ class Engine:
 
     def sync(self, roots: Iterable[Root] | None = None, *, progress: Callable[[int, int], None] | None = None,
              on_outcome: Callable[[Outcome], None] | None = None,
-             should_stop: Callable[[], bool] | None = None) -> SyncSummary:
+             should_stop: Callable[[], bool] | None = None, quiet_transient: bool = False) -> SyncSummary:
+        """Scan roots once. ``quiet_transient``: the daemon retries files caught mid-write
+        itself, so they are not reported yet."""
         summary = SyncSummary()
         started = time.perf_counter()
         plan = []
@@ -243,7 +245,8 @@ class Engine:
                 chunk = names[i : i + batch]
                 for o in self.process_many([(root, n, known.get(n)) for n in chunk]):
                     summary.count(o)
-                    self.report(o)
+                    if not (quiet_transient and o.transient):
+                        self.report(o)
                     if on_outcome:
                         on_outcome(o)
                 done += len(chunk)

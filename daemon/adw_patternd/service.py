@@ -82,7 +82,8 @@ class Daemon:
             for root in list(self.roots.values()):
                 self._add_root(root, catch_up=False)
             summary = self.engine.sync([r for r in self.roots.values() if r.name not in self.missing_roots],
-                                       on_outcome=self._after_catch_up, should_stop=lambda: self.stop_requested)
+                                       on_outcome=self._after_catch_up, should_stop=lambda: self.stop_requested,
+                                       quiet_transient=True)
             log.info("catch-up: %s; %d live watches", summary.line(), self.watches.count())
             notify("READY=1\nSTATUS=" + self._status_text())
             self._loop(started)
@@ -120,7 +121,8 @@ class Daemon:
                 next_sweep = time.monotonic() + self.config.watch.sweep_interval_s
             if now >= next_reconcile:
                 summary = self.engine.sync([r for r in self.roots.values() if r.name not in self.missing_roots],
-                                           on_outcome=self._after_catch_up, should_stop=lambda: self.stop_requested)
+                                           on_outcome=self._after_catch_up, should_stop=lambda: self.stop_requested,
+                                       quiet_transient=True)
                 log.info("reconcile: %s", summary.line())
                 next_reconcile = time.monotonic() + interval
             if now - self._status_at >= 2:
@@ -218,7 +220,8 @@ class Daemon:
             log.warning("root %s: no live watch; new workflow folders are found by the sweep", root.name)
         self.root_mtimes[root.name] = self._root_mtime(root)
         if catch_up:
-            summary = self.engine.sync([root], on_outcome=self._after_catch_up, should_stop=lambda: self.stop_requested)
+            summary = self.engine.sync([root], on_outcome=self._after_catch_up, should_stop=lambda: self.stop_requested,
+                                       quiet_transient=True)
             log.info("root %s: %s", root.name, summary.line())
 
     def _root_mtime(self, root: Root) -> int:

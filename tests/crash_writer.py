@@ -1,0 +1,128 @@
+"""A writer that behaves like a busy ADW host, for the crash test.
+
+    python crash_writer.py ROOT WORKFLOWS SECONDS SEED
+
+Creates and updates WORKFLOWS workflows over about SECONDS: in-place (non-atomic)
+rewrites of adw_state.json, some temp-file-and-rename writes, raw_output.jsonl growing line
+by line (sometimes half a line at a time), error.log files, and requests that change (so
+workflows move between patterns). At the end every file is complete and valid.
+"""
+
+import json
+import os
+import random
+import sys
+import time
+
+REQUESTS = ["Run backend tests with pytest", "Typecheck the frontend with tsc", "Build the project",
+            "Update to the latest npm packages", "Format all code with prettier", "Show git status",
+            "Add a settings page", None]
+TEMPLATES = ["adw_test_iso", "adw_plan_build_iso", "adw_sdlc_iso", "adw_review_iso", "adw_plan_iso"]
+AGENTS = ["sdlc_planner", "tester", "reviewer"]
+
+
+class Workflow:
+    def __init__(self, root, adw_id, rng):
+        self.folder = os.path.join(root, adw_id)
+        self.adw_id = adw_id
+        self.rng = rng
+        self.state = {"adw_id": adw_id, "nl_input": rng.choice(REQUESTS), "workflow_template": rng.choice(TEMPLATES),
+                      "model_used": "sonnet", "issue_number": rng.randrange(1, 999),
+                      "start_time": f"2026-{rng.randrange(8, 11):02d}-{rng.randrange(1, 28):02d}T10:00:00Z"}
+        self.pending = {}  # agent -> the rest of a half-written line
+
+    def write_state(self, atomic=False):
+        path = os.path.join(self.folder, "adw_state.json")
+        if atomic:
+            tmp = path + ".tmp"
+            with open(tmp, "w") as f:
+                json.dump(self.state, f)
+            os.replace(tmp, path)
+        else:
+            text = json.dumps(self.state)
+            cut = self.rng.randrange(1, len(text))
+            with open(path, "w") as f:  # in place, in two writes: a reader may see it empty or cut short
+                f.write(text[:cut])
+                f.flush()
+                f.write(text[cut:])
+
+    def append(self, agent):
+        path = os.path.join(self.folder, agent, "raw_output.jsonl")
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        rng = self.rng
+        if agent in self.pending:
+            with open(path, "a") as f:
+                f.write(self.pending.pop(agent))
+            return
+        if rng.random() < 0.4:
+            line = {"type": "result", "subtype": "success", "is_error": rng.random() < 0.1,
+                    "duration_ms": rng.randrange(1000, 300000), "result": rng.choice(["Done.", "2 tests failed"]),
+                    "usage": {"input_tokens": rng.randrange(100, 9000), "output_tokens": rng.randrange(10, 900),
+                              "cache_read_input_tokens": rng.randrange(0, 50000)}}
+            if rng.random() < 0.8:
+                line["total_cost_usd"] = round(rng.uniform(0.01, 2.0), 6)
+            else:
+                line["modelUsage"] = {"claude-sonnet-4-5": {}}
+        else:
+            line = {"type": "assistant", "message": {"id": f"m{rng.random()}", "content": [{"type": "text",
+                                                                                          "text": "x" * rng.randrange(10, 400)}]}}
+        text = json.dumps(line) + "\n"
+        with open(path, "a") as f:
+            if rng.random() < 0.3:  # half a line now, the rest on the next append
+                cut = rng.randrange(1, len(text) - 1)
+                f.write(text[:cut])
+                self.pending[agent] = text[cut:]
+            else:
+                f.write(text)
+
+    def step(self):
+        rng = self.rng
+        r = rng.random()
+        if r < 0.35:
+            self.append(rng.choice(AGENTS))
+        elif r < 0.55:
+            self.state["issue_number"] = rng.randrange(1, 999)
+            self.write_state(atomic=rng.random() < 0.3)
+        elif r < 0.65:
+            self.state["nl_input"] = rng.choice(REQUESTS)
+            self.write_state(atomic=rng.random() < 0.3)
+        elif r < 0.7:
+            self.state["end_time"] = self.state["start_time"].replace("10:00", f"1{rng.randrange(0, 9)}:{rng.randrange(10, 59)}")
+            self.write_state()
+        elif r < 0.73:
+            with open(os.path.join(self.folder, "error.log"), "a") as f:
+                f.write(rng.choice(["tsc: type error in app.ts\n", "RuntimeError: boom\n", "eslint failed\n"]))
+        else:
+            self.append(rng.choice(AGENTS))
+
+    def finish(self):
+        for agent in list(self.pending):
+            self.append(agent)
+        self.write_state()
+
+
+def main():
+    root, n, seconds, seed = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
+    rng = random.Random(seed)
+    workflows = []
+    deadline = time.monotonic() + seconds
+    steps = 0
+    create_every = max(1, int(seconds * 50 / max(n, 1)))
+    while time.monotonic() < deadline or len(workflows) < n:
+        if len(workflows) < n and (steps % create_every == 0 or time.monotonic() >= deadline):
+            wf = Workflow(root, f"{rng.getrandbits(32):08x}", rng)
+            os.makedirs(wf.folder, exist_ok=True)
+            wf.write_state()
+            workflows.append(wf)
+        elif workflows:
+            rng.choice(workflows).step()
+        steps += 1
+        if steps % 50 == 0:
+            time.sleep(0.02)
+    for wf in workflows:
+        wf.finish()
+    print(f"{len(workflows)} workflows, {steps} steps", flush=True)
+
+
+if __name__ == "__main__":
+    main()
