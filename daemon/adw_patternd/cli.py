@@ -41,7 +41,8 @@ def cmd_sync(args, config: Config) -> int:
     setup_logging(config.log, stderr=True, level="WARNING" if not args.verbose else None)
     ledger = _open_ledger(config)
     try:
-        summary = Engine(config, ledger).sync(progress=_progress if sys.stderr.isatty() else None)
+        summary = Engine(config, ledger).sync(progress=_progress if sys.stderr.isatty() else None,
+                                              workers=os.cpu_count() or 1)
     finally:
         ledger.db.close()
     print(f"sync: {summary.line()}")

@@ -11,7 +11,9 @@ mistaken for no change.
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
@@ -41,6 +43,7 @@ class Outcome:
     reason: str | None = None
     transient: bool = False
     ms: float = 0.0
+    notes: tuple[str, ...] = ()  # problems found in usable files, logged as one warning
 
 
 @dataclass
@@ -72,10 +75,13 @@ class SyncSummary:
 
 @dataclass
 class _Pending:
+    """A change read from the files, waiting for its transaction."""
+
     root: Root
     adw_id: str
     change: Change
     started: float
+    notes: tuple[str, ...] = ()
 
 
 def workflow_id_of(root: Root, adw_id: str) -> str:
@@ -106,10 +112,12 @@ class Engine:
             return Outcome("missing", root.name, adw_id)
         return listing, listed_at
 
-    def read(self, root: Root, adw_id: str, listing: FolderListing, listed_at: int, prior: Prior) -> Change | Outcome:
-        """Read one listed workflow folder into a Change (or say why there is nothing to apply)."""
+    def read(self, root: Root, adw_id: str, listing: FolderListing, listed_at: int, prior: Prior,
+             notes: list[str]) -> Change | Outcome:
+        """Read one listed workflow folder into a Change (or say why there is nothing to apply).
+        Problems in usable files are added to ``notes``."""
         folder = listing.path
-        notes = list(listing.problems)
+        notes.extend(listing.problems)
         state_path = os.path.join(folder, STATE_FILE)
         if listing.state is None:
             bad = next((p for p in listing.problems if p.startswith(state_path)), None)
@@ -127,8 +135,6 @@ class Engine:
             error_tail = read_tail(os.path.join(folder, "error.log")) or None
         wf = build_workflow(root.name, adw_id, state, agents, error_tail)
         found = detect(wf, self.config.rules)
-        if notes:
-            log.warning("%s: %s", folder, "; ".join(dict.fromkeys(notes)))
         files = [f for f in (listing.state, listing.error_log, *listing.outputs) if f]
         racy = any(f.mtime_ns >= listed_at - RACY_NS for f in files)
         return Change(wf, found.signatures, found.characteristics, tuple(agents),
@@ -145,39 +151,48 @@ class Engine:
         Each item is (root, adw_id, known fingerprint or None). A known fingerprint equal to
         the files' skips the workflow without a query or a parse (the sync's fast path).
         """
-        outcomes: list[Outcome | None] = []
-        pending: list[_Pending] = []
+        return self.commit(self.prepare(items, force=force))
+
+    def prepare(self, items: Iterable[tuple[Root, str, str | None]], *, force: bool = False) -> list:
+        """The read half of process_many: Outcomes and _Pending changes, nothing written.
+        Safe to run in a worker process with its own database connection."""
+        prepared: list[Outcome | _Pending] = []
         for root, adw_id, known in items:
             started = time.perf_counter()
+            notes: list[str] = []
             try:
                 looked = self.look(root, adw_id)
                 if isinstance(looked, Outcome):
-                    outcomes.append(looked)
+                    prepared.append(looked)
                     continue
                 listing, listed_at = looked
                 fingerprint = listing.fingerprint()
                 if not force and known is not None and fingerprint == known:
-                    outcomes.append(Outcome("unchanged", root.name, adw_id))
+                    prepared.append(Outcome("unchanged", root.name, adw_id))
                     continue
                 prior = self.ledger.prior(workflow_id_of(root, adw_id))
                 if not force and prior.fingerprint is not None and fingerprint == prior.fingerprint:
-                    outcomes.append(Outcome("unchanged", root.name, adw_id))
+                    prepared.append(Outcome("unchanged", root.name, adw_id))
                     continue
-                result = self.read(root, adw_id, listing, listed_at, prior)
+                result = self.read(root, adw_id, listing, listed_at, prior, notes)
                 if isinstance(result, Outcome):
-                    outcomes.append(result)
-                    continue
-                pending.append(_Pending(root, adw_id, result, started))
-                outcomes.append(None)  # filled in after the transaction
+                    prepared.append(result)
+                else:
+                    prepared.append(_Pending(root, adw_id, result, started, tuple(notes)))
             except InputRejected as e:
-                outcomes.append(Outcome("failed", root.name, adw_id, reason=str(e), transient=e.transient))
+                prepared.append(Outcome("failed", root.name, adw_id, reason=str(e), transient=e.transient))
             except Exception as e:  # a bug: say so loudly, keep going with the other workflows
                 log.exception("internal error processing %s/%s", root.name, adw_id)
-                outcomes.append(Outcome("failed", root.name, adw_id, reason=f"internal error: {e!r}"))
-        if pending:
-            applied = iter(self._apply(pending))
-            outcomes = [o if o is not None else next(applied) for o in outcomes]
-        return outcomes
+                prepared.append(Outcome("failed", root.name, adw_id, reason=f"internal error: {e!r}"))
+        return prepared
+
+    def commit(self, prepared: list) -> list[Outcome]:
+        """The write half: apply every pending change of ``prepared`` in one transaction."""
+        pending = [p for p in prepared if isinstance(p, _Pending)]
+        if not pending:
+            return prepared
+        applied = iter(self._apply(pending))
+        return [next(applied) if isinstance(p, _Pending) else p for p in prepared]
 
     def _apply(self, pending: list[_Pending]) -> list[Outcome]:
         try:
@@ -198,7 +213,7 @@ class Engine:
                 outcomes.append(self.process(p.root, p.adw_id))
                 continue
             outcomes.append(Outcome("new" if r.was_new else "updated", p.root.name, p.adw_id, r.pattern_ids,
-                                    r.new_patterns, ms=(time.perf_counter() - p.started) * 1000))
+                                    r.new_patterns, ms=(time.perf_counter() - p.started) * 1000, notes=p.notes))
         return outcomes
 
     # -- whole roots --------------------------------------------------------------
@@ -221,9 +236,12 @@ class Engine:
 
     def sync(self, roots: Iterable[Root] | None = None, *, progress: Callable[[int, int], None] | None = None,
              on_outcome: Callable[[Outcome], None] | None = None,
-             should_stop: Callable[[], bool] | None = None, quiet_transient: bool = False) -> SyncSummary:
+             should_stop: Callable[[], bool] | None = None, quiet_transient: bool = False,
+             workers: int = 1) -> SyncSummary:
         """Scan roots once. ``quiet_transient``: the daemon retries files caught mid-write
-        itself, so they are not reported yet."""
+        itself, so they are not reported yet. ``workers`` > 1 reads in that many forked
+        processes while this one writes (only where no other thread runs: forking a
+        threaded process is unsafe)."""
         summary = SyncSummary()
         started = time.perf_counter()
         plan = []
@@ -234,37 +252,67 @@ class Engine:
                 continue
             plan.append((root, names))
         total = sum(len(n) for _, n in plan)
-        done = 0
         batch = self.config.sync_batch_size
+        jobs = []
         for root, names in plan:
             known = self.ledger.fingerprints(root.name)
-            present = set(names)
-            for i in range(0, len(names), batch):
+            jobs += [[(root, n, known.get(n)) for n in names[i : i + batch]] for i in range(0, len(names), batch)]
+        pool = None
+        if workers > 1 and len(jobs) > 2 and threading.active_count() == 1:
+            pool = multiprocessing.get_context("fork").Pool(workers, _worker_init, (self.config,))
+        done = 0
+        try:
+            batches = pool.imap(_worker_prepare, jobs) if pool else (self.prepare(job) for job in jobs)
+            for prepared in batches:
                 if should_stop and should_stop():
                     break
-                chunk = names[i : i + batch]
-                for o in self.process_many([(root, n, known.get(n)) for n in chunk]):
+                for o in self.commit(prepared):
                     summary.count(o)
                     if not (quiet_transient and o.transient):
                         self.report(o)
                     if on_outcome:
                         on_outcome(o)
-                done += len(chunk)
+                    done += 1
                 if progress:
                     progress(done, total)
-            if should_stop and should_stop():
-                break
-            for adw_id in sorted(set(known) - present):
-                summary.deleted += 1
-                if self.config.drop_deleted_workflows:
-                    self.ledger.forget(workflow_id_of(root, adw_id))
-                    log.info("%s/%s: folder deleted; dropped from the database", root.name, adw_id)
+        finally:
+            if pool:
+                pool.terminate()
+                pool.join()
+        if not (should_stop and should_stop()):
+            for root, names in plan:
+                present = set(names)
+                for adw_id in sorted(set(self.ledger.fingerprints(root.name)) - present):
+                    summary.deleted += 1
+                    if self.config.drop_deleted_workflows:
+                        self.ledger.forget(workflow_id_of(root, adw_id))
+                        log.info("%s/%s: folder deleted; dropped from the database", root.name, adw_id)
         summary.seconds = time.perf_counter() - started
         return summary
 
     def report(self, o: Outcome) -> None:
+        if o.notes:
+            root = next((r for r in self.config.roots if r.name == o.root), None)
+            where = os.path.join(root.path, o.adw_id) if root else f"{o.root}/{o.adw_id}"
+            log.warning("%s: %s", where, "; ".join(dict.fromkeys(o.notes)))
         if o.kind == "failed":
             log.warning("%s", o.reason)
         elif o.kind in ("new", "updated"):
             log.info("%s/%s %s: %d pattern(s), %d new%s, %.1f ms", o.root, o.adw_id, o.kind, len(o.patterns),
                      len(o.new_patterns), f" ({', '.join(o.new_patterns)})" if o.new_patterns else "", o.ms)
+
+
+# -- the sync's worker processes ------------------------------------------------------------
+_worker: Engine | None = None
+
+
+def _worker_init(config: Config) -> None:
+    """In a forked worker: its own database connection (for read offsets), never the parent's."""
+    global _worker
+    from .store.db import open_db
+
+    _worker = Engine(config, Ledger(open_db(config.database), config.tool_cost_ratio, config.derivation_key()))
+
+
+def _worker_prepare(job):
+    return _worker.prepare(job)

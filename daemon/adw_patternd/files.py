@@ -12,7 +12,7 @@ import errno
 import mmap
 import os
 import stat
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from .errors import InputRejected
 from .model import AgentSummary
@@ -205,7 +205,9 @@ def read_output(path: str, prior: AgentSummary, prices: tuple[PriceRule, ...], n
         else:
             data = os.pread(fd, length, start)
             agent = scan_output_chunk(agent, data, start, prices, notes, path)
-        return replace(agent, tail=_tail(fd, agent.offset))
+        return AgentSummary(agent.name, agent.device, agent.inode, agent.offset, agent.results, agent.tokens,
+                            agent.cost_nanos, agent.duration_ms, agent.error_results, agent.last_error, agent.model,
+                            _tail(fd, agent.offset))
     except OSError as e:
         raise InputRejected(path, f"cannot read ({e.strerror})") from None
     finally:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from .errors import InputRejected
@@ -61,11 +61,10 @@ def decode_json_object(path: str, data: bytes, notes: list[str]) -> dict:
     duplicates: list[str] = []
 
     def pairs(items):
-        obj = {}
-        for k, v in items:
-            if k in obj:
-                duplicates.append(k)
-            obj[k] = v
+        obj = dict(items)
+        if len(obj) != len(items):
+            seen = set()
+            duplicates.extend(k for k, _ in items if k in seen or seen.add(k))
         return obj
 
     try:
@@ -198,15 +197,26 @@ def result_model(result: dict) -> str | None:
     return None
 
 
-def apply_result(agent: AgentSummary, result: dict, prices: tuple[PriceRule, ...], fallback_model: str | None,
-                 notes: list[str]) -> AgentSummary:
-    """Add one result line (one run of the agent) to the agent's totals."""
+@dataclass(frozen=True)
+class RunTotals:
+    """What one result line (one run of an agent) adds to the agent's totals."""
+
+    tokens: int
+    cost_nanos: int
+    duration_ms: int
+    is_error: bool
+    text: str | None
+    model: str | None
+
+
+def result_totals(result: dict, prices: tuple[PriceRule, ...], fallback_model: str | None,
+                  notes: list[str]) -> RunTotals:
     usage = result.get("usage") if isinstance(result.get("usage"), dict) else {}
     inp = _count(usage.get("input_tokens"), "input_tokens", notes, MAX_TOKENS)
     cw = _count(usage.get("cache_creation_input_tokens"), "cache_creation_input_tokens", notes, MAX_TOKENS)
     cr = _count(usage.get("cache_read_input_tokens"), "cache_read_input_tokens", notes, MAX_TOKENS)
     out = _count(usage.get("output_tokens"), "output_tokens", notes, MAX_TOKENS)
-    model = result_model(result) or agent.model or fallback_model
+    model = result_model(result) or fallback_model
     cost = _reported_cost(result, notes)
     if cost is not None:
         nanos = round(cost * 1e9)
@@ -216,20 +226,23 @@ def apply_result(agent: AgentSummary, result: dict, prices: tuple[PriceRule, ...
             notes.append(f"no cost reported and no price for model {model!r} (counted as $0)")
         nanos = priced or 0
     is_error = result.get("is_error") is True or str(result.get("subtype", "")).startswith("error")
-    last_error = agent.last_error
+    text = None
     if is_error:
-        text = result.get("result")
-        last_error = (text if isinstance(text, str) and text else str(result.get("subtype") or "error"))[-ERROR_TEXT_LIMIT:]
-    return replace(
-        agent,
-        results=agent.results + 1,
-        tokens=agent.tokens + inp + cw + cr + out,
-        cost_nanos=agent.cost_nanos + nanos,
-        duration_ms=agent.duration_ms + _count(result.get("duration_ms"), "duration_ms", notes, MAX_DURATION_S * 1000),
-        error_results=agent.error_results + (1 if is_error else 0),
-        last_error=last_error,
-        model=model,
-    )
+        t = result.get("result")
+        text = (t if isinstance(t, str) and t else str(result.get("subtype") or "error"))[-ERROR_TEXT_LIMIT:]
+    duration = _count(result.get("duration_ms"), "duration_ms", notes, MAX_DURATION_S * 1000)
+    return RunTotals(inp + cw + cr + out, nanos, duration, is_error, text, model)
+
+
+def _init_model(first_line: bytes) -> str | None:
+    """The model named by a transcript's first (system init) line."""
+    if b'"init"' not in first_line:
+        return None
+    try:
+        init = json.loads(first_line)
+    except ValueError:
+        return None
+    return init.get("model") if isinstance(init, dict) and isinstance(init.get("model"), str) else None
 
 
 def scan_output_chunk(agent: AgentSummary, chunk, start: int, prices: tuple[PriceRule, ...],
@@ -243,15 +256,9 @@ def scan_output_chunk(agent: AgentSummary, chunk, start: int, prices: tuple[Pric
     if end < 0:
         return agent
     model = agent.model
-    if agent.offset == 0 and model is None:
-        first = bytes(chunk[: chunk.find(b"\n")])
-        if b'"init"' in first:
-            try:
-                init = json.loads(first)
-                if isinstance(init, dict) and isinstance(init.get("model"), str):
-                    model = init["model"]
-            except ValueError:
-                pass
+    look_at_init = agent.offset == 0 and model is None  # parsed only if a result names no model
+    results, tokens, nanos, duration, errors = agent.results, agent.tokens, agent.cost_nanos, agent.duration_ms, agent.error_results
+    last_error = agent.last_error
     pos = 0
     while True:
         hit = chunk.find(b'"result"', pos, end)
@@ -267,8 +274,20 @@ def scan_output_chunk(agent: AgentSummary, chunk, start: int, prices: tuple[Pric
             notes.append(f"{where}: line at byte {start + line_start} is not valid JSON (skipped)")
             continue
         if isinstance(obj, dict) and obj.get("type") == "result":
-            agent = apply_result(agent, obj, prices, model, notes)
-    return replace(agent, offset=start + end + 1, model=agent.model or model)
+            if look_at_init and model is None and result_model(obj) is None:
+                look_at_init = False
+                model = _init_model(bytes(chunk[: chunk.find(b"\n")]))
+            run = result_totals(obj, prices, model, notes)
+            results += 1
+            tokens += run.tokens
+            nanos += run.cost_nanos
+            duration += run.duration_ms
+            model = run.model
+            if run.is_error:
+                errors += 1
+                last_error = run.text
+    return AgentSummary(agent.name, agent.device, agent.inode, start + end + 1, results, tokens, nanos, duration,
+                        errors, last_error, model, agent.tail)
 
 
 # ---------------------------------------------------------------------------

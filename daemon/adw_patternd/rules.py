@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from .model import Detection, Workflow
 
@@ -16,39 +17,48 @@ _WORD_SPLIT = re.compile(r"[^a-z0-9]+")
 
 
 class Words(tuple):
-    """The words of a text in order, with a set beside them so that a 1 MB request is
-    matched against every keyword in linear time."""
+    """The words of a text in order, with their set beside them (``unique``) so that a
+    1 MB request is matched against every keyword in linear time."""
 
-    @property
-    def unique(self) -> frozenset[str]:
-        cached = getattr(self, "_unique", None)
-        if cached is None:
-            cached = self._unique = frozenset(self)
-        return cached
+    unique: frozenset = frozenset()
 
 
 def words_of(text: str | None) -> Words:
     """Lower-case words, split on every character that is not a letter or a digit."""
-    if not text:
-        return Words()
-    return Words(w for w in _WORD_SPLIT.split(text.lower()) if w)
+    words = Words(w for w in _WORD_SPLIT.split(text.lower()) if w) if text else Words()
+    words.unique = frozenset(words)
+    return words
 
 
-def has_keyword(words: Words, keyword: str) -> bool:
-    """One-word keywords also match their plural (+s, +es); several words match in a row."""
-    parts = tuple(keyword.lower().split())
-    present = words.unique
-    if len(parts) == 1:
-        k = parts[0]
-        return k in present or k + "s" in present or k + "es" in present
-    if not all(p in present for p in parts):
+@lru_cache(maxsize=4096)
+def _compile(keywords: tuple[str, ...]) -> tuple[frozenset[str], tuple[tuple[str, ...], ...]]:
+    """One-word keywords as one set of accepted words (with +s and +es); the rest as word runs."""
+    singles: set[str] = set()
+    runs = []
+    for keyword in keywords:
+        parts = tuple(keyword.lower().split())
+        if len(parts) == 1:
+            singles |= {parts[0], parts[0] + "s", parts[0] + "es"}
+        else:
+            runs.append(parts)
+    return frozenset(singles), tuple(runs)
+
+
+def _in_row(words: Words, parts: tuple[str, ...]) -> bool:
+    if not words.unique.issuperset(parts):
         return False
     n = len(parts)
     return any(words[i : i + n] == parts for i in range(len(words) - n + 1))
 
 
 def has_any(words: Words, keywords: tuple[str, ...]) -> bool:
-    return any(has_keyword(words, k) for k in keywords)
+    """One-word keywords also match their plural (+s, +es); several words match in a row."""
+    singles, runs = _compile(keywords)
+    return not singles.isdisjoint(words.unique) or any(_in_row(words, parts) for parts in runs)
+
+
+def has_keyword(words: Words, keyword: str) -> bool:
+    return has_any(words, (keyword,))
 
 
 @dataclass(frozen=True)
@@ -178,6 +188,7 @@ CHARACTERISTIC_KEYWORDS = (
     "test", "pytest", "vitest", "jest", "build", "typecheck", "compile", "format", "lint", "update",
     "install", "deploy", "run", "backend", "frontend", "server", "client", "api", "ui",
 )
+_CHARACTERISTIC_FORMS = tuple((k, _compile((k,))[0]) for k in CHARACTERISTIC_KEYWORDS)
 _FILES = re.compile(r"(?<![\w/.-])(?:(?:app|tests|src)/[\w./-]*[\w]|[\w-]+\.(?:py|ts|js))(?![\w])")
 
 
@@ -193,9 +204,10 @@ def characteristics(wf: Workflow) -> dict:
         complexity = "complex"
     else:
         complexity = "medium"
+    present = words.unique
     return {
         "input_length": len(text),
-        "keywords": [k for k in CHARACTERISTIC_KEYWORDS if has_keyword(words, k)],
+        "keywords": [k for k, forms in _CHARACTERISTIC_FORMS if not forms.isdisjoint(present)],
         "files_mentioned": list(dict.fromkeys(_FILES.findall(text)))[:50],
         "duration_range": "short" if duration < 180 else "medium" if duration < 600 else "long",
         "complexity": complexity,

@@ -90,6 +90,10 @@ def result_line(run: AgentRun, session: str) -> dict:
     return line
 
 
+_PROSE = ('I ran `uv run pytest tests/` and the result was "3 passed, 1 failed"; the "result" key in '
+          'response.json holds {"status": "ok", "items": [1, 2, 3]}. Next: fix app/server/core/x.py line 42.\n')
+
+
 def transcript_lines(run: AgentRun, session: str, rng: random.Random) -> list[str]:
     """An init line, assistant/user lines up to about filler_bytes, then the result line."""
     lines = [json.dumps({"type": "system", "subtype": "init", "session_id": session, "model": run.model,
@@ -98,7 +102,7 @@ def transcript_lines(run: AgentRun, session: str, rng: random.Random) -> list[st
     n = 0
     while size < run.filler_bytes:
         n += 1
-        body = "x" * min(4000, max(50, run.filler_bytes - size))
+        body = (_PROSE * (1 + min(4000, run.filler_bytes - size) // len(_PROSE)))[: max(50, min(4000, run.filler_bytes - size))]
         if n % 2:
             obj = {"type": "assistant", "session_id": session, "message": {
                 "id": f"msg_{n}", "model": run.model, "content": [{"type": "text", "text": body}],
@@ -147,7 +151,9 @@ def write_workflow(root: str, spec: WorkflowSpec, rng: random.Random | None = No
 
 
 def random_spec(rng: random.Random, adw_id: str, *, filler: tuple[int, int] = (1000, 20000), day: int | None = None,
-                agents: int | None = None) -> WorkflowSpec:
+                agents: int | None = None, filler_size=None) -> WorkflowSpec:
+    """A random but realistic workflow. ``filler_size(rng)``, when given, picks each agent
+    transcript's size instead of ``filler``."""
     nl, template = rng.choice(REQUESTS)
     d = day if day is not None else rng.randrange(0, 90)
     start_min = rng.randrange(0, 600)
@@ -163,7 +169,8 @@ def random_spec(rng: random.Random, adw_id: str, *, filler: tuple[int, int] = (1
         failed = rng.random() < 0.08
         runs.append(AgentRun(name, cost, usage, rng.randrange(10_000, 400_000), is_error=failed,
                              text="2 tests failed: pytest exited 1" if failed else "Done.",
-                             model=rng.choice(MODELS), filler_bytes=rng.randrange(*filler)))
+                             model=rng.choice(MODELS),
+                             filler_bytes=filler_size(rng) if filler_size else rng.randrange(*filler)))
         if failed and rng.random() < 0.5:  # a resolver retried it
             runs.append(AgentRun(name, round(rng.uniform(0.05, 1.0), 6), usage, 20_000, model=runs[-1].model,
                                  filler_bytes=500))

@@ -1,0 +1,470 @@
+"""adw-patternd benchmark: sync, no-change sync, live latency, update cost, memory and watches.
+
+    python bench/bench.py                # the full run (about 6-8 minutes on 2 cores)
+    python bench/bench.py --quick        # a smaller run, to try it out
+
+Generates synthetic ADW trees under bench/out/ (reused on later runs), runs the real
+`adw-patternd` commands and daemon as child processes, and prints each figure against its
+target. Results are also written to bench/out/results.md. Set ADW_PATTERND_BENCH_POSTGRES
+(or ADW_PATTERND_TEST_POSTGRES) to a PostgreSQL URL to add the PostgreSQL figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import shutil
+import signal
+import sqlite3
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import yaml
+
+from adw_patternd.model import Workflow
+from adw_patternd.rules import detect
+from adw_patternd.store.db import open_db
+from adw_patternd.store.ledger import Change, Ledger
+from adw_patternd.synth import random_spec, write_workflow
+
+OUT = Path(__file__).resolve().parent / "out"
+EXE = [sys.executable, "-m", "adw_patternd"]
+RESULTS: list[tuple[str, str, str, bool | None]] = []
+LAST_CPU = 0.0
+
+
+def report(name: str, value: str, target: str = "", ok: bool | None = None) -> None:
+    RESULTS.append((name, value, target, ok))
+    mark = "" if ok is None else ("  ok" if ok else "  MISSED")
+    print(f"  {name:<58} {value:>16}   {target}{mark}", flush=True)
+
+
+# -- trees ------------------------------------------------------------------------------
+
+def transcript_size(rng: random.Random) -> int:
+    """Most agents write a few KB to tens of KB; some hundreds of KB; a few several MB."""
+    r = rng.random()
+    if r < 0.95:
+        return rng.randrange(2_000, 30_000)
+    if r < 0.995:
+        return rng.randrange(100_000, 1_000_000)
+    return rng.randrange(2_000_000, 6_000_000)
+
+
+def make_tree(folder: Path, roots: int, per_root: int, seed: int, *, small: bool = False) -> list[Path]:
+    marker = folder / f".done-{roots}x{per_root}-{'s' if small else 'r'}"
+    paths = [folder / f"root{i}" for i in range(roots)]
+    if marker.exists():
+        return paths
+    shutil.rmtree(folder, ignore_errors=True)
+    rng = random.Random(seed)
+    started = time.monotonic()
+    for path in paths:
+        path.mkdir(parents=True)
+        for _ in range(per_root):
+            adw_id = f"{rng.getrandbits(32):08x}"
+            if small:
+                spec = random_spec(rng, adw_id, filler=(300, 1500), agents=1)
+            else:
+                spec = random_spec(rng, adw_id, filler_size=transcript_size)
+            write_workflow(str(path), spec, rng)
+    marker.touch()
+    time.sleep(2.5)  # a history is older than the racy-mtime window: let this one be too
+    print(f"  (generated {roots * per_root:,} workflows in {folder} in {time.monotonic() - started:.0f} s)", flush=True)
+    return paths
+
+
+def tree_bytes(paths: list[Path]) -> int:
+    return sum(os.path.getsize(os.path.join(d, f)) for p in paths for d, _, fs in os.walk(p) for f in fs)
+
+
+def write_config(folder: Path, roots: list[Path], database: str, **extra) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    doc = {"roots": [{"path": str(p), "name": p.name} for p in roots], "database": database,
+           "log": {"file": str(folder / "daemon.log"), "level": "INFO"}, **extra}
+    path = folder / "config.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+# -- processes ----------------------------------------------------------------------------
+
+def run_timed(args: list[str]) -> tuple[float, int, str]:
+    """Run a command; return (seconds, peak RSS in MB, output). CPU seconds go to LAST_CPU."""
+    global LAST_CPU
+    started = time.perf_counter()
+    p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    out = p.stdout.read()
+    _, status, usage = os.wait4(p.pid, 0)
+    p.returncode = os.waitstatus_to_exitcode(status)
+    seconds = time.perf_counter() - started
+    LAST_CPU = usage.ru_utime + usage.ru_stime
+    if p.returncode != 0:
+        raise SystemExit(f"{' '.join(args)} failed ({p.returncode}):\n{out[-3000:]}")
+    return seconds, usage.ru_maxrss // 1024, out
+
+
+def proc_status(pid: int, key: str) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def inotify_watches(pid: int) -> int:
+    count = 0
+    for fd in os.listdir(f"/proc/{pid}/fdinfo"):
+        try:
+            with open(f"/proc/{pid}/fdinfo/{fd}") as f:
+                count += sum(1 for line in f if line.startswith("inotify wd:"))
+        except OSError:
+            pass
+    return count
+
+
+def wait_until(condition, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise SystemExit(f"timed out waiting for {what}")
+
+
+def start_daemon(config: Path) -> subprocess.Popen:
+    log = config.parent / "daemon.log"
+    if log.exists():
+        log.unlink()
+    p = subprocess.Popen(EXE + ["run", "--config", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    wait_until(lambda: log.exists() and "catch-up:" in log.read_text(), 900, "the daemon's catch-up")
+    return p
+
+
+def stop_daemon(p: subprocess.Popen) -> None:
+    p.send_signal(signal.SIGTERM)
+    p.wait(timeout=30)
+
+
+# -- the floor ----------------------------------------------------------------------------
+
+def read_floor(paths: list[Path]) -> tuple[float, int]:
+    """The least work any sync must do, in one process: open and read every state file and
+    raw_output.jsonl, json-parse the state files, and find and json-parse every result line
+    (retry_count needs all of them, and a byte search is the cheapest way to find them).
+    No detection, no database."""
+    started = time.perf_counter()
+    n = 0
+    for root in paths:
+        for entry in os.scandir(root):
+            folder = entry.path
+            with open(os.path.join(folder, "adw_state.json"), "rb") as f:
+                json.loads(f.read())
+            for sub in os.scandir(folder):
+                if sub.is_dir():
+                    with open(os.path.join(sub.path, "raw_output.jsonl"), "rb") as f:
+                        data = f.read()
+                    pos = 0
+                    while (hit := data.find(b'"result"', pos)) >= 0:
+                        start = data.rfind(b"\n", 0, hit) + 1
+                        end = data.find(b"\n", hit)
+                        line = json.loads(data[start:end])
+                        pos = end + 1
+            n += 1
+    return time.perf_counter() - started, n
+
+
+# -- benchmarks ---------------------------------------------------------------------------
+
+def bench_sync(paths: list[Path], n: int) -> Path:
+    print("\n1-2. sync", flush=True)
+    print(f"  tree: {n:,} workflows, {tree_bytes(paths) / 1e9:.2f} GB", flush=True)
+    read_floor(paths)  # warm the page cache for both
+    cpu0 = time.process_time()
+    floor_s, _ = read_floor(paths)
+    floor_cpu = time.process_time() - cpu0
+    folder = OUT / "sync"
+    shutil.rmtree(folder, ignore_errors=True)
+    cfg = write_config(folder, paths, str(folder / "patterns.db"))
+    seconds, rss, out = run_timed(EXE + ["sync", "--config", str(cfg)])
+    rate = n / seconds
+    report("full sync into an empty database", f"{rate:,.0f} wf/s", ">= 3,000 wf/s", rate >= 3000)
+    report("  seconds / read floor seconds", f"{seconds:.2f} / {floor_s:.2f} s", "", None)
+    report("  ratio to the read floor (wall clock)", f"{seconds / floor_s:.2f}x", "<= 3x", seconds / floor_s <= 3)
+    report("  CPU seconds, sync (all processes) / floor", f"{LAST_CPU:.2f} / {floor_cpu:.2f} s", "", None)
+    report("  peak RSS of the sync", f"{rss} MB", "", None)
+    seconds2, _, out2 = run_timed(EXE + ["sync", "--config", str(cfg)])
+    assert f"unchanged {n}" in out2, out2
+    report("no-change sync", f"{seconds2:.2f} s", "< 3 s", seconds2 < 3)
+    report("  as a fraction of the full sync", f"{seconds2 / seconds:.1%}", "", None)
+    return cfg
+
+
+def synthetic(i: int, rng: random.Random) -> Workflow:
+    nl = rng.choice(["Run backend tests with pytest", "Typecheck the frontend with tsc", "Build the project",
+                     "Show git status", "Update npm packages", "Add a feature"])
+    return Workflow(f"b/{i:08d}", "b", f"{i:08d}", nl_input=nl, request=nl, workflow_template="adw_test_iso",
+                    total_tokens=rng.randrange(10**6), cost_nanos=rng.randrange(10**10),
+                    duration_seconds=rng.randrange(1, 3000), error_count=rng.randrange(3), retry_count=rng.randrange(2),
+                    seen_us=1_780_000_000_000_000 + rng.randrange(10**14))
+
+
+def update_cost(database: str, n: int, updates: int = 2000) -> float:
+    rng = random.Random(n)
+    db = open_db(database)
+    ledger = Ledger(db)
+    for start in range(0, n, 2000):
+        batch = [synthetic(i, rng) for i in range(start, min(n, start + 2000))]
+        ledger.apply([Change(w, detect(w).signatures, detect(w).characteristics) for w in batch])
+    times = []
+    for _ in range(updates):
+        w = synthetic(rng.randrange(n), rng)
+        found = detect(w)
+        change = Change(w, found.signatures, found.characteristics)
+        t = time.perf_counter()
+        ledger.apply([change])
+        times.append(time.perf_counter() - t)
+    assert ledger.verify() == [] if n <= 1000 else True
+    db.close()
+    return statistics.median(times)
+
+
+def bench_update_cost() -> None:
+    print("\n4. the cost of one workflow update", flush=True)
+    folder = OUT / "update"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    small = update_cost(str(folder / "1k.db"), 1_000)
+    large = update_cost(str(folder / "100k.db"), 100_000)
+    report("median update, 1,000 workflows stored", f"{small * 1e3:.3f} ms")
+    report("median update, 100,000 workflows stored", f"{large * 1e3:.3f} ms")
+    report("  ratio 100k / 1k", f"{large / small:.2f}", "<= 1.3", large / small <= 1.3)
+
+
+def bench_live(paths: list[Path], sync_cfg: Path, seconds: float, rate: int, debounce_ms: int) -> None:
+    print(f"\n3. live ingestion: {rate} updates/s for {seconds:.0f} s", flush=True)
+    folder = OUT / "live"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    database = folder / "patterns.db"
+    shutil.copyfile(sync_cfg.parent / "patterns.db", database)
+    cfg = write_config(folder, paths, str(database), debounce_ms=debounce_ms)
+    daemon = start_daemon(cfg)
+    try:
+        rng = random.Random(3)
+        root_of = {p.name: p for p in paths}
+        targets = []
+        for p in paths:
+            names = sorted(os.listdir(p))
+            targets += [(p, n) for n in rng.sample(names, 25)]
+        states = {}
+        for p, name in targets:
+            with open(p / name / "adw_state.json") as f:
+                states[(p.name, name)] = json.load(f)
+        conn = sqlite3.connect(database, timeout=30)
+        writes: dict[tuple, list[tuple[int, float]]] = {k: [] for k in states}
+        seen: dict[tuple, float] = {}
+        latencies = []
+        done = threading.Event()
+
+        def write(key, seq):
+            doc = dict(states[key], issue_number=seq)
+            with open(root_of[key[0]] / key[1] / "adw_state.json", "w") as f:
+                json.dump(doc, f)
+            writes[key].append((seq, time.perf_counter()))
+
+        def poll():
+            while not done.is_set() or any(writes[k] for k in writes):
+                rows = conn.execute("SELECT root_name, adw_id, issue_number FROM workflow_history WHERE "
+                                    "updated_at >= ?", (warm_at,)).fetchall()
+                now = time.perf_counter()
+                for root_name, adw_id, issue in rows:
+                    key = (root_name, adw_id)
+                    if key not in writes or issue is None:
+                        continue
+                    pending = writes[key]
+                    while pending and pending[0][0] <= int(issue):
+                        latencies.append(now - pending.pop(0)[1])
+                if done.is_set() and time.perf_counter() > stop_at + 10:
+                    break
+                time.sleep(0.005)
+
+        # Warm up: every target is written once and becomes active.
+        seq = 1_000_000
+        for key in states:
+            write(key, seq)
+            seq += 1
+        warm_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 1))
+        for key in writes:
+            writes[key].clear()
+        time.sleep(3)
+        poller = threading.Thread(target=poll)
+        poller.start()
+        keys = list(states)
+        start = time.perf_counter()
+        stop_at = start + seconds
+        i = 0
+        while True:
+            due = start + i / rate
+            now = time.perf_counter()
+            if due >= stop_at:
+                break
+            if due > now:
+                time.sleep(due - now)
+            write(keys[rng.randrange(len(keys))], seq)
+            seq += 1
+            i += 1
+        done.set()
+        poller.join()
+        backlog = sum(len(v) for v in writes.values())
+        lat = sorted(latencies)
+        p50, p99, worst = lat[len(lat) // 2], lat[int(len(lat) * 0.99)], lat[-1]
+        half = len(lat) // 2
+        report("updates written / seen committed", f"{i:,} / {len(lat):,}")
+        report("change-to-commit latency p50", f"{p50 * 1e3:.0f} ms")
+        report("change-to-commit latency p99", f"{p99 * 1e3:.0f} ms", f"<= {debounce_ms + 150} ms",
+               p99 * 1e3 <= debounce_ms + 150)
+        report("change-to-commit latency max", f"{worst * 1e3:.0f} ms")
+        report("kept up (no write left uncommitted)", "yes" if backlog == 0 else f"{backlog} behind", "no backlog",
+               backlog == 0)
+        conn.close()
+    finally:
+        stop_daemon(daemon)
+
+
+def bench_many_folders(n: int) -> None:
+    print(f"\n5. watching {n:,} workflow folders, 100 of them active", flush=True)
+    paths = make_tree(OUT / f"tree{n // 1000}k", 1, n, seed=5, small=True)
+    folder = OUT / "many"
+    shutil.rmtree(folder, ignore_errors=True)
+    cfg = write_config(folder, paths, str(folder / "patterns.db"), watch={"sweep_interval_s": 5})
+    daemon = start_daemon(cfg)
+    try:
+        pid = daemon.pid
+        names = sorted(os.listdir(paths[0]))
+        rng = random.Random(8)
+        active = rng.sample(names, 100)
+        for name in active:  # 100 workflows wake up
+            state = paths[0] / name / "adw_state.json"
+            doc = json.loads(state.read_text())
+            doc["issue_number"] = "active"
+            state.write_text(json.dumps(doc))
+        conn = sqlite3.connect(folder / "patterns.db", timeout=30)
+        wait_until(lambda: conn.execute("SELECT COUNT(*) FROM workflow_history WHERE issue_number = 'active'")
+                   .fetchone()[0] == 100, 60, "the 100 active workflows")
+        time.sleep(2)
+        cpu0, t0 = cpu_seconds(pid), time.monotonic()
+        time.sleep(30)
+        idle = (cpu_seconds(pid) - cpu0) / (time.monotonic() - t0)
+        watches = inotify_watches(pid)
+        rss, hwm = proc_status(pid, "VmRSS") // 1024, proc_status(pid, "VmHWM") // 1024
+        report("peak RSS (catch-up of all folders included)", f"{hwm} MB", "<= 200 MB", hwm <= 200)
+        report("RSS while watching", f"{rss} MB")
+        report("inotify watches held", f"{watches:,}", "<= 20,000", watches <= 20_000)
+        report("idle CPU", f"{idle:.1%} of a core", "< 5%", idle < 0.05)
+        dormant = next(name for name in names if name not in active)
+        state = paths[0] / dormant / "adw_state.json"
+        doc = json.loads(state.read_text())
+        doc["issue_number"] = "woke"
+        t = time.monotonic()
+        state.write_text(json.dumps(doc))
+        wait_until(lambda: conn.execute("SELECT issue_number FROM workflow_history WHERE adw_id = ?",
+                                        (dormant,)).fetchone()[0] == "woke", 60, "the dormant change")
+        took = time.monotonic() - t
+        report("a change to a dormant workflow committed in", f"{took:.1f} s", "<= 10 s", took <= 10)
+        conn.close()
+    finally:
+        stop_daemon(daemon)
+
+
+def bench_postgres(url: str, paths: list[Path], n: int) -> None:
+    import psycopg
+
+    print("\n6. PostgreSQL", flush=True)
+    schemas = []
+
+    def fresh() -> str:
+        schema = f"bench_{uuid.uuid4().hex[:10]}"
+        with psycopg.connect(url, autocommit=True) as c:
+            c.execute(f"CREATE SCHEMA {schema}")
+        schemas.append(schema)
+        return f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}"
+
+    try:
+        folder = OUT / "pg"
+        shutil.rmtree(folder, ignore_errors=True)
+        cfg = write_config(folder / "one", paths, fresh())
+        seconds, _, _ = run_timed(EXE + ["sync", "--config", str(cfg)])
+        report("sync into PostgreSQL, one process", f"{n / seconds:,.0f} wf/s")
+        target = fresh()
+        cfgs = [write_config(folder / f"host{i}", [p], target) for i, p in enumerate(paths)]
+        started = time.perf_counter()
+        procs = [subprocess.Popen(EXE + ["sync", "--config", str(c)], stdout=subprocess.DEVNULL) for c in cfgs]
+        codes = [p.wait() for p in procs]
+        seconds = time.perf_counter() - started
+        assert codes == [0] * len(procs), codes
+        report(f"sync into PostgreSQL, {len(paths)} processes at once", f"{n / seconds:,.0f} wf/s")
+        verify = subprocess.run(EXE + ["verify", "--config", str(cfgs[0])], capture_output=True, text=True)
+        report("  verify after the concurrent syncs", "clean" if verify.returncode == 0 else "DIFFERENCES", "clean",
+               verify.returncode == 0)
+    finally:
+        with psycopg.connect(url, autocommit=True) as c:
+            for schema in schemas:
+                c.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="2,000 / 10,000 workflows and 10 s of live load")
+    ap.add_argument("--skip", action="append", default=[], choices=["sync", "live", "update", "many", "postgres"],
+                    help="leave a part out (repeatable)")
+    args = ap.parse_args()
+    per_root = 500 if args.quick else 5000
+    many = 10_000 if args.quick else 100_000
+    live_s = 10 if args.quick else 30
+    started = time.monotonic()
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
+    machine = f"{os.cpu_count()} cores ({cpu}), {os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB, " \
+              f"Linux {platform.release()}, Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}"
+    print(f"adw-patternd benchmark on {machine}", flush=True)
+    OUT.mkdir(exist_ok=True)
+    paths = make_tree(OUT / f"tree{4 * per_root // 1000}k", 4, per_root, seed=1)
+    n = 4 * per_root
+    if "sync" not in args.skip or "live" not in args.skip:
+        cfg = bench_sync(paths, n)
+    if "live" not in args.skip:
+        bench_live(paths, cfg, live_s, 200, 200)
+    if "update" not in args.skip:
+        bench_update_cost()
+    if "many" not in args.skip:
+        bench_many_folders(many)
+    url = os.environ.get("ADW_PATTERND_BENCH_POSTGRES") or os.environ.get("ADW_PATTERND_TEST_POSTGRES")
+    if url and "postgres" not in args.skip:
+        bench_postgres(url, paths, n)
+    total = time.monotonic() - started
+    print(f"\ntotal {total:.0f} s", flush=True)
+    lines = [f"Machine: {machine}. Run: `python bench/bench.py{' --quick' if args.quick else ''}` "
+             f"({total:.0f} s, {time.strftime('%Y-%m-%d')}).", "", "| measure | result | target | |", "|---|---|---|---|"]
+    lines += [f"| {name.strip()} | {value} | {target} | {'' if ok is None else ('ok' if ok else 'missed')} |"
+              for name, value, target, ok in RESULTS]
+    (OUT / "results.md").write_text("\n".join(lines) + "\n")
+    return 0 if all(ok is not False for *_, ok in RESULTS) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
