@@ -276,7 +276,7 @@ def bench_live(paths: list[Path], sync_cfg: Path, seconds: float, rate: int, deb
         for p, name in targets:
             with open(p / name / "adw_state.json") as f:
                 states[(p.name, name)] = json.load(f)
-        conn = sqlite3.connect(database, timeout=30)
+        conn = sqlite3.connect(database, timeout=30, check_same_thread=False)  # used by the poller only
         writes: dict[tuple, list[tuple[int, float]]] = {k: [] for k in states}
         seen: dict[tuple, float] = {}
         latencies = []

@@ -15,7 +15,7 @@ import pytest
 
 from adw_patternd.synth import make_tree, random_spec, write_json_atomic, write_workflow
 from daemon_proc import DaemonProcess
-from helpers import (append, diff_dumps, normalised_dump, pattern_counts, query, result_line, wait_for,
+from helpers import (age, append, diff_dumps, normalised_dump, pattern_counts, query, result_line, wait_for,
                      write_config, write_state)
 from test_sync import fresh_sync_dump, make_workflow
 
@@ -287,3 +287,19 @@ def test_a_log_file_that_cannot_be_written_does_not_stop_processing(tmp_path, ro
     assert d.stop() == 0
     out = d.output()
     assert out.count("adw-patternd: cannot") == 1, out  # said once on stderr, not per line
+
+
+def test_dormant_workflow_without_a_live_watch_is_found_by_the_sweep(daemon_config, root, database, start_daemon):
+    """A workflow unchanged for longer than active_window_s gets no inotify watch; an
+    in-place rewrite of its state file (which the root's watch cannot see) is found by the
+    stat sweep."""
+    folder = make_workflow(root, "m0000001", cost=1.0)
+    for p in [folder / "adw_state.json", folder / "tester" / "raw_output.jsonl", folder / "tester", folder]:
+        age(p, 3600)
+    d = start_daemon(daemon_config)
+    wait_for(lambda: stored_cost(database, "m0000001") == 1_000_000_000, what="catch-up")
+    write_state(folder, nl_input="Typecheck the frontend with tsc", workflow_template="adw_plan_iso",
+                start_time="2026-10-01T10:00:00Z")
+    wait_for(lambda: pattern_counts(database).get("build:typecheck:frontend") == 1, what="the sweep to see it")
+    assert d.stop() == 0
+    assert "1 live watches" in d.log()  # the root only: the workflow was dormant

@@ -15,12 +15,13 @@ import multiprocessing
 import os
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Iterable
 
 from .config import Config, Root
 from .errors import InputRejected
-from .files import STATE_FILE, FolderListing, inside, list_folder, read_output, read_small, read_tail
+from .files import (STATE_FILE, FolderListing, Snapshot, inside, list_folder, read_output, read_small, read_tail,
+                    snapshot)
 from .model import AgentSummary
 from .parse import build_workflow, parse_state
 from .rules import detect
@@ -44,6 +45,10 @@ class Outcome:
     transient: bool = False
     ms: float = 0.0
     notes: tuple[str, ...] = ()  # problems found in usable files, logged as one warning
+    # The folder as listed before reading (for the daemon's sweep), and whether its newest
+    # file was too fresh for its mtime to prove that a later write changed it.
+    snapshot: Snapshot | None = None
+    racy: bool = True
 
 
 @dataclass
@@ -82,6 +87,8 @@ class _Pending:
     change: Change
     started: float
     notes: tuple[str, ...] = ()
+    snapshot: Snapshot | None = None
+    racy: bool = True
 
 
 def workflow_id_of(root: Root, adw_id: str) -> str:
@@ -135,8 +142,7 @@ class Engine:
             error_tail = read_tail(os.path.join(folder, "error.log")) or None
         wf = build_workflow(root.name, adw_id, state, agents, error_tail)
         found = detect(wf, self.config.rules)
-        files = [f for f in (listing.state, listing.error_log, *listing.outputs) if f]
-        racy = any(f.mtime_ns >= listed_at - RACY_NS for f in files)
+        racy = listing.newest_mtime_ns() >= listed_at - RACY_NS
         return Change(wf, found.signatures, found.characteristics, tuple(agents),
                       None if racy else listing.fingerprint(), prior.revision)
 
@@ -160,30 +166,32 @@ class Engine:
         for root, adw_id, known in items:
             started = time.perf_counter()
             notes: list[str] = []
+            seen = {"snapshot": snapshot(os.path.join(root.path, adw_id)), "racy": True}
             try:
                 looked = self.look(root, adw_id)
                 if isinstance(looked, Outcome):
                     prepared.append(looked)
                     continue
                 listing, listed_at = looked
+                seen["racy"] = listing.newest_mtime_ns() >= listed_at - RACY_NS
                 fingerprint = listing.fingerprint()
                 if not force and known is not None and fingerprint == known:
-                    prepared.append(Outcome("unchanged", root.name, adw_id))
+                    prepared.append(Outcome("unchanged", root.name, adw_id, **seen))
                     continue
                 prior = self.ledger.prior(workflow_id_of(root, adw_id))
                 if not force and prior.fingerprint is not None and fingerprint == prior.fingerprint:
-                    prepared.append(Outcome("unchanged", root.name, adw_id))
+                    prepared.append(Outcome("unchanged", root.name, adw_id, **seen))
                     continue
                 result = self.read(root, adw_id, listing, listed_at, prior, notes)
                 if isinstance(result, Outcome):
-                    prepared.append(result)
+                    prepared.append(replace(result, **seen))
                 else:
-                    prepared.append(_Pending(root, adw_id, result, started, tuple(notes)))
+                    prepared.append(_Pending(root, adw_id, result, started, tuple(notes), **seen))
             except InputRejected as e:
-                prepared.append(Outcome("failed", root.name, adw_id, reason=str(e), transient=e.transient))
+                prepared.append(Outcome("failed", root.name, adw_id, reason=str(e), transient=e.transient, **seen))
             except Exception as e:  # a bug: say so loudly, keep going with the other workflows
                 log.exception("internal error processing %s/%s", root.name, adw_id)
-                prepared.append(Outcome("failed", root.name, adw_id, reason=f"internal error: {e!r}"))
+                prepared.append(Outcome("failed", root.name, adw_id, reason=f"internal error: {e!r}", **seen))
         return prepared
 
     def commit(self, prepared: list) -> list[Outcome]:
@@ -213,7 +221,8 @@ class Engine:
                 outcomes.append(self.process(p.root, p.adw_id))
                 continue
             outcomes.append(Outcome("new" if r.was_new else "updated", p.root.name, p.adw_id, r.pattern_ids,
-                                    r.new_patterns, ms=(time.perf_counter() - p.started) * 1000, notes=p.notes))
+                                    r.new_patterns, ms=(time.perf_counter() - p.started) * 1000, notes=p.notes,
+                                    snapshot=p.snapshot, racy=p.racy))
         return outcomes
 
     # -- whole roots --------------------------------------------------------------

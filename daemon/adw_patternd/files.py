@@ -39,11 +39,22 @@ class FileStat:
         return f"{self.name}:{self.inode}:{self.size}:{self.mtime_ns}"
 
 
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Cheap evidence that a dormant workflow is unchanged: the stat of its folder (which
+    changes when a file is added, removed or renamed in it) and of its state file (which
+    changes on an in-place rewrite). Two stat calls, where a fingerprint needs a listing."""
+
+    folder: tuple
+    state: tuple | None
+
+
 @dataclass(frozen=True)
 class FolderListing:
     """The files of one workflow folder that adw-patternd reads, with their stat results."""
 
     path: str
+    folder: tuple  # (inode, mtime_ns) of the folder itself
     state: FileStat | None
     error_log: FileStat | None
     outputs: tuple[FileStat, ...]  # one per agent folder with a raw_output.jsonl, in name order
@@ -52,6 +63,26 @@ class FolderListing:
     def fingerprint(self) -> str:
         parts = [f.token() for f in (self.state, self.error_log) if f] + [f.token() for f in self.outputs]
         return "|".join(parts)
+
+    def newest_mtime_ns(self) -> int:
+        files = [f for f in (self.state, self.error_log, *self.outputs) if f]
+        return max([self.folder[1], *(f.mtime_ns for f in files)])
+
+
+def snapshot(folder: str) -> Snapshot | None:
+    """The folder's Snapshot now (following links, as reading does); None when it is gone.
+    The engine takes one before each read and the sweep one each round: the same call, so
+    a folder compares equal exactly when neither its entries nor its state file changed."""
+    try:
+        st = os.stat(folder)
+    except OSError:
+        return None
+    try:
+        s = os.stat(os.path.join(folder, STATE_FILE))
+        state = (s.st_ino, s.st_size, s.st_mtime_ns)
+    except OSError:
+        state = None
+    return Snapshot((st.st_ino, st.st_mtime_ns), state)
 
 
 def inside(root_real: str, path: str) -> bool:
@@ -88,10 +119,9 @@ def list_folder(folder: str, root_real: str) -> FolderListing | None:
     """stat what a workflow folder holds; None when the folder is gone or is not a folder."""
     problems: list[str] = []
     try:
+        st = os.stat(folder)
         entries = list(os.scandir(folder))
-    except FileNotFoundError:
-        return None
-    except NotADirectoryError:
+    except (FileNotFoundError, NotADirectoryError):
         return None
     except OSError as e:
         raise InputRejected(folder, f"cannot list folder ({e.strerror})") from None
@@ -118,7 +148,7 @@ def list_folder(folder: str, root_real: str) -> FolderListing | None:
                 if out:
                     outputs.append(out)
     outputs.sort(key=lambda f: f.name)
-    return FolderListing(folder, state, error_log, tuple(outputs), tuple(problems))
+    return FolderListing(folder, (st.st_ino, st.st_mtime_ns), state, error_log, tuple(outputs), tuple(problems))
 
 
 def _open(path: str) -> int:

@@ -15,13 +15,14 @@ import time
 from dataclasses import dataclass
 
 from .config import Config, Root, load_config
-from .engine import Engine, Outcome
+from .engine import Engine, Outcome, SyncSummary
 from .errors import PatterndError
 from .logs import reopen_logs, setup_logging
 from .sdnotify import notify, watchdog_interval
 from .store.db import open_db
 from .store.ledger import Ledger
-from .watcher import Debouncer, Key, Snapshot, Watches, snapshot
+from .files import Snapshot, snapshot
+from .watcher import Debouncer, Key, Watches
 
 log = logging.getLogger("adw_patternd")
 
@@ -75,18 +76,15 @@ class Daemon:
 
     # -- main loop ------------------------------------------------------------------
     def run(self) -> int:
-        started = time.monotonic()
         log.info("adw-patternd starting: %d root(s), database %s, pid %d", len(self.roots), self.db.label, os.getpid())
         self.watches.start()
         try:
             for root in list(self.roots.values()):
                 self._add_root(root, catch_up=False)
-            summary = self.engine.sync([r for r in self.roots.values() if r.name not in self.missing_roots],
-                                       on_outcome=self._after_catch_up, should_stop=lambda: self.stop_requested,
-                                       quiet_transient=True)
+            summary = self._sync(self.roots.values())
             log.info("catch-up: %s; %d live watches", summary.line(), self.watches.count())
             notify("READY=1\nSTATUS=" + self._status_text())
-            self._loop(started)
+            self._loop()
         finally:
             notify("STOPPING=1")
             self.watches.stop()
@@ -94,7 +92,12 @@ class Daemon:
             log.info("adw-patternd stopped after processing %d workflow(s)", self.processed)
         return 0
 
-    def _loop(self, started: float) -> None:
+    def _sync(self, roots) -> SyncSummary:
+        """Catch-up, reconcile and a root that appeared: the sync's path, remembering what it saw."""
+        return self.engine.sync([r for r in roots if r.name not in self.missing_roots], on_outcome=self._seen,
+                                should_stop=lambda: self.stop_requested, quiet_transient=True)
+
+    def _loop(self) -> None:
         now = time.monotonic()
         next_sweep = now + self.config.watch.sweep_interval_s
         interval = self.config.reconcile_interval_s
@@ -120,10 +123,7 @@ class Daemon:
                 self._sweep()
                 next_sweep = time.monotonic() + self.config.watch.sweep_interval_s
             if now >= next_reconcile:
-                summary = self.engine.sync([r for r in self.roots.values() if r.name not in self.missing_roots],
-                                           on_outcome=self._after_catch_up, should_stop=lambda: self.stop_requested,
-                                       quiet_transient=True)
-                log.info("reconcile: %s", summary.line())
+                log.info("reconcile: %s", self._sync(self.roots.values()).line())
                 next_reconcile = time.monotonic() + interval
             if now - self._status_at >= 2:
                 self._status_at = now
@@ -140,17 +140,16 @@ class Daemon:
             return
         tracked = self.tracked.setdefault(key, Tracked())
         tracked.last_change = time.monotonic()
-        folder = os.path.join(str(root.path), key[1])
         self.watches.activate(root, key[1])  # it changed: watch it live while it is active
-        before = snapshot(folder)
-        outcome = self.engine.process(root, key[1])
-        if outcome.kind == "failed":
-            # Remember the bad version as seen, so the sweep does not report it again
-            # until its files change.
-            before = snapshot(folder, trust_fresh=True)
-        self._record(key, outcome, before)
+        self._record(key, self.engine.process(root, key[1]))
 
-    def _record(self, key: Key, o: Outcome, before: Snapshot | None) -> None:
+    def _remember(self, tracked: Tracked, o: Outcome) -> None:
+        """Keep the folder's snapshot as listed before the read. A file too fresh to trust
+        leaves None, so the next sweep reads it again; a bad version is remembered as seen
+        (it is not reported again until its files change)."""
+        tracked.snapshot = o.snapshot if (o.kind == "failed" or not o.racy) else None
+
+    def _record(self, key: Key, o: Outcome) -> None:
         tracked = self.tracked.setdefault(key, Tracked())
         if o.kind == "missing":
             self._folder_gone(key)
@@ -163,28 +162,26 @@ class Daemon:
             self.debouncer.touch(key, delay=TRANSIENT_RETRY_S)
             return
         tracked.transient_failures = 0
-        tracked.snapshot = before
+        self._remember(tracked, o)
         if o.kind in ("new", "updated"):
             self.processed += 1
         elif o.kind == "failed":
             self.failed += 1
         self.engine.report(o)
 
-    def _after_catch_up(self, o: Outcome) -> None:
-        """Remember what a sync (catch-up or reconcile) saw, so the sweep can tell changes."""
+    def _seen(self, o: Outcome) -> None:
+        """What a sync (catch-up, reconcile) saw: remember it so the sweep can tell changes."""
         key = (o.root, o.adw_id)
         if o.kind == "missing":
             self._folder_gone(key)
             return
         tracked = self.tracked.setdefault(key, Tracked())
-        root = self.roots[o.root]
-        if o.kind in ("new", "updated") or tracked.snapshot is None:
-            tracked.snapshot = snapshot(os.path.join(str(root.path), o.adw_id))
+        self._remember(tracked, o)
         if o.kind in ("new", "updated"):
             self.processed += 1
-            if self._recently_changed(root, o.adw_id):
+            if self._recently_changed(self.roots[o.root], o.adw_id):
                 tracked.last_change = time.monotonic()
-                self.watches.activate(root, o.adw_id)
+                self.watches.activate(self.roots[o.root], o.adw_id)
         elif o.kind == "failed":
             self.failed += 1
             if o.transient:
@@ -220,9 +217,7 @@ class Daemon:
             log.warning("root %s: no live watch; new workflow folders are found by the sweep", root.name)
         self.root_mtimes[root.name] = self._root_mtime(root)
         if catch_up:
-            summary = self.engine.sync([root], on_outcome=self._after_catch_up, should_stop=lambda: self.stop_requested,
-                                       quiet_transient=True)
-            log.info("root %s: %s", root.name, summary.line())
+            log.info("root %s: %s", root.name, self._sync([root]).line())
 
     def _root_mtime(self, root: Root) -> int:
         try:
@@ -259,7 +254,7 @@ class Daemon:
             if root is None:
                 continue
             # tracked.snapshot is None when the last read saw files too fresh to trust: read again.
-            current = snapshot(os.path.join(str(root.path), key[1]), trust_fresh=True)
+            current = snapshot(os.path.join(str(root.path), key[1]))
             if current is None or tracked.snapshot is None or current != tracked.snapshot:
                 self.debouncer.touch(key, delay=0)
             elif key in self.watches.workflows and now - tracked.last_change > window:

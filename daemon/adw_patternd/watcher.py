@@ -18,14 +18,12 @@ import logging
 import os
 import threading
 import time
-from dataclasses import dataclass
 
 from watchdog.events import (DirCreatedEvent, DirDeletedEvent, DirMovedEvent, FileClosedEvent, FileCreatedEvent,
                              FileDeletedEvent, FileModifiedEvent, FileMovedEvent, FileSystemEventHandler)
 from watchdog.observers import Observer
 
 from .config import Root
-from .files import STATE_FILE
 
 log = logging.getLogger("adw_patternd")
 
@@ -104,37 +102,6 @@ class _Handler(FileSystemEventHandler):
             # hold files that no event will ever announce).
             new_folder = not rest and event.is_directory and event.event_type in ("created", "moved")
             self.debouncer.touch((self.root.name, adw_id), activate=new_folder)
-
-
-@dataclass(frozen=True, slots=True)
-class Snapshot:
-    """Cheap evidence that a dormant workflow is unchanged: its folder's and state file's stat."""
-
-    folder: tuple
-    state: tuple | None
-
-
-RACY_S = 2.0
-
-
-def snapshot(folder: str, *, trust_fresh: bool = False) -> Snapshot | None:
-    """None when the folder is gone, or when a file is too fresh to trust its mtime
-    (unless ``trust_fresh``: a failed read's files must differ in size to be read again)."""
-    try:
-        st = os.stat(folder)
-    except OSError:
-        return None
-    now = time.time_ns()
-    try:
-        s = os.stat(os.path.join(folder, STATE_FILE))
-        state = (s.st_ino, s.st_size, s.st_mtime_ns)
-        newest = max(st.st_mtime_ns, s.st_mtime_ns)
-    except OSError:
-        state = None
-        newest = st.st_mtime_ns
-    if newest >= now - RACY_S * 1e9 and not trust_fresh:
-        return None
-    return Snapshot((st.st_ino, st.st_mtime_ns), state)
 
 
 class Watches:
