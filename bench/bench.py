@@ -256,6 +256,42 @@ def bench_update_cost() -> None:
     report("  ratio 100k / 1k", f"{large / small:.2f}", "<= 1.3", large / small <= 1.3)
 
 
+def bench_raw_read() -> None:
+    """What reading one raw_output.jsonl costs: a first read scans the file once in C for
+    result lines (retry_count needs all of them); a later read of a growing file reads
+    only what was appended, whatever the file's size."""
+    from adw_patternd.files import read_output
+    from adw_patternd.model import AgentSummary
+    from adw_patternd.pricing import DEFAULT_PRICES
+    from adw_patternd.synth import AgentRun, transcript_lines
+
+    print("\nraw_output.jsonl read cost", flush=True)
+    folder = OUT / "raw"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    rng = random.Random(4)
+    line = json.dumps({"type": "assistant", "message": {"id": "m", "content": [{"type": "text", "text": "ok"}]}}) + "\n"
+    for size in (6_000, 600_000, 6_000_000):
+        path = folder / f"{size}.jsonl"
+        path.write_text("\n".join(transcript_lines(AgentRun("t", 0.5, {"input_tokens": 5}, 1000, filler_bytes=size),
+                                                    "s", rng)) + "\n")
+        first = []
+        for _ in range(5):
+            t = time.perf_counter()
+            agent = read_output(str(path), AgentSummary("t"), DEFAULT_PRICES, [])
+            first.append(time.perf_counter() - t)
+        appended = []
+        for _ in range(200):
+            with open(path, "a") as f:
+                f.write(line)
+            t = time.perf_counter()
+            agent = read_output(str(path), agent, DEFAULT_PRICES, [])
+            appended.append(time.perf_counter() - t)
+        report(f"{size / 1e6:g} MB file: first read / read of one appended line",
+               f"{statistics.median(first) * 1e3:.2f} / {statistics.median(appended) * 1e6:.0f} us",
+               "appended: flat", None)
+
+
 def bench_live(paths: list[Path], sync_cfg: Path, seconds: float, rate: int, debounce_ms: int) -> None:
     print(f"\n3. live ingestion: {rate} updates/s for {seconds:.0f} s", flush=True)
     folder = OUT / "live"
@@ -312,7 +348,11 @@ def bench_live(paths: list[Path], sync_cfg: Path, seconds: float, rate: int, deb
         warm_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 1))
         for key in writes:
             writes[key].clear()
-        time.sleep(3)
+        # Until each target's warm-up write is committed (a dormant workflow wakes up
+        # through the sweep, within sweep_interval_s): from then on all of them are live.
+        wait_until(lambda: conn.execute(
+            "SELECT COUNT(*) FROM workflow_history WHERE CAST(issue_number AS INTEGER) >= 1000000").fetchone()[0]
+            == len(states), 60, "the warm-up writes")
         poller = threading.Thread(target=poll)
         poller.start()
         keys = list(states)
@@ -352,7 +392,7 @@ def bench_many_folders(n: int) -> None:
     paths = make_tree(OUT / f"tree{n // 1000}k", 1, n, seed=5, small=True)
     folder = OUT / "many"
     shutil.rmtree(folder, ignore_errors=True)
-    cfg = write_config(folder, paths, str(folder / "patterns.db"), watch={"sweep_interval_s": 5})
+    cfg = write_config(folder, paths, str(folder / "patterns.db"))
     daemon = start_daemon(cfg)
     try:
         pid = daemon.pid
@@ -451,6 +491,7 @@ def main() -> int:
         bench_live(paths, cfg, live_s, 200, 200)
     if "update" not in args.skip:
         bench_update_cost()
+        bench_raw_read()
     if "many" not in args.skip:
         bench_many_folders(many)
     url = os.environ.get("ADW_PATTERND_BENCH_POSTGRES") or os.environ.get("ADW_PATTERND_TEST_POSTGRES")

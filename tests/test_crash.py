@@ -47,7 +47,9 @@ def test_kill_9_at_random_moments_loses_nothing_and_counts_nothing_twice(tmp_pat
     commits_before_last_kill = log.count(" new: ") + log.count(" updated: ")
     want = fresh_sync_dump(tmp_path, {"main": root})
     d = DaemonProcess(cfg)
+    lives = log.count("catch-up:")
     try:
+        wait_for(lambda: d.log().count("catch-up:") > lives, timeout=60, what="the last start's catch-up")
         wait_for(lambda: not diff_dumps(normalised_dump(database), want), timeout=120,
                  what="the restarted daemon to equal a fresh sync")
         assert d.stop() == 0

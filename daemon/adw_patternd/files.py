@@ -39,14 +39,12 @@ class FileStat:
         return f"{self.name}:{self.inode}:{self.size}:{self.mtime_ns}"
 
 
-@dataclass(frozen=True, slots=True)
-class Snapshot:
-    """Cheap evidence that a dormant workflow is unchanged: the stat of its folder (which
-    changes when a file is added, removed or renamed in it) and of its state file (which
-    changes on an in-place rewrite). Two stat calls, where a fingerprint needs a listing."""
-
-    folder: tuple
-    state: tuple | None
+# A Snapshot is cheap evidence that a dormant workflow is unchanged: the stat of its folder
+# (which changes when a file is added, removed or renamed in it) and of its state file (which
+# changes on an in-place rewrite), as a flat tuple of ints:
+#   (folder inode, folder mtime_ns, state inode, state size, state mtime_ns)
+# Two stat calls, where a fingerprint needs a listing.
+Snapshot = tuple
 
 
 @dataclass(frozen=True)
@@ -69,20 +67,20 @@ class FolderListing:
         return max([self.folder[1], *(f.mtime_ns for f in files)])
 
 
-def snapshot(folder: str) -> Snapshot | None:
-    """The folder's Snapshot now (following links, as reading does); None when it is gone.
-    The engine takes one before each read and the sweep one each round: the same call, so
-    a folder compares equal exactly when neither its entries nor its state file changed."""
+def snapshot(folder: str, dir_fd: int | None = None) -> Snapshot | None:
+    """The folder's Snapshot now; None when it is gone. ``folder`` may be relative to
+    ``dir_fd`` (the sweep keeps each root open: shorter path walks). The engine takes one
+    before each read and the sweep one each round, with this same call, so a folder
+    compares equal exactly when neither its entries nor its state file changed."""
     try:
-        st = os.stat(folder)
+        f = os.stat(folder, dir_fd=dir_fd)
     except OSError:
         return None
     try:
-        s = os.stat(os.path.join(folder, STATE_FILE))
-        state = (s.st_ino, s.st_size, s.st_mtime_ns)
+        s = os.stat(folder + "/" + STATE_FILE, dir_fd=dir_fd, follow_symlinks=False)
     except OSError:
-        state = None
-    return Snapshot((st.st_ino, st.st_mtime_ns), state)
+        return (f.st_ino, f.st_mtime_ns, 0, 0, 0)
+    return (f.st_ino, f.st_mtime_ns, s.st_ino, s.st_size, s.st_mtime_ns)
 
 
 def inside(root_real: str, path: str) -> bool:

@@ -28,6 +28,30 @@ log = logging.getLogger("adw_patternd")
 
 TRANSIENT_RETRY_S = 0.5  # a state file caught mid-write is read again this much later
 TRANSIENT_ATTEMPTS = 8  # ... this many times before it is reported as bad
+SWEEP_TICK_S = 0.5  # the sweep runs in slices this often; each workflow once per sweep_interval_s
+
+
+class Signals:
+    """SIGTERM/SIGINT and SIGHUP as flags, installed before anything slow (opening and
+    migrating the database) so that a stop during start-up is a clean stop too."""
+
+    def __init__(self):
+        self.stop = False
+        self.reload = False
+        self.wake = lambda: None  # the daemon points this at its debouncer
+
+    def install(self) -> None:
+        def stop(signum, frame):
+            self.stop = True
+            self.wake()
+
+        def reload(signum, frame):
+            self.reload = True
+            self.wake()
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGHUP, reload)
 
 
 @dataclass(slots=True)
@@ -40,8 +64,9 @@ class Tracked:
 
 
 class Daemon:
-    def __init__(self, config: Config):
+    def __init__(self, config: Config, signals: Signals | None = None):
         self.config = config
+        self.signals = signals or Signals()
         self.db = open_db(config.database)
         ping = watchdog_interval()
         if ping:
@@ -49,30 +74,18 @@ class Daemon:
         self.ledger = Ledger(self.db, config.tool_cost_ratio, config.derivation_key())
         self.engine = Engine(config, self.ledger)
         self.debouncer = Debouncer(config.debounce_ms / 1000)
+        self.signals.wake = self.debouncer.wake
         self.watches = Watches(self.debouncer, config.watch.max_active_workflows)
         self.tracked: dict[Key, Tracked] = {}
         self.roots: dict[str, Root] = {r.name: r for r in config.roots}
         self.missing_roots: set[str] = set()
         self.root_mtimes: dict[str, int] = {}
-        self.stop_requested = False
-        self.reload_requested = False
+        self._root_fds: dict[str, int] = {}  # each root kept open: the sweep stats relative to it
+        self._sweep_keys: list[Key] = []
+        self._sweep_at = 0
         self.processed = 0
         self.failed = 0
         self._status_at = 0.0
-
-    # -- signals ------------------------------------------------------------------
-    def install_signal_handlers(self) -> None:
-        def stop(signum, frame):
-            self.stop_requested = True
-            self.debouncer.wake()
-
-        def reload(signum, frame):
-            self.reload_requested = True
-            self.debouncer.wake()
-
-        signal.signal(signal.SIGTERM, stop)
-        signal.signal(signal.SIGINT, stop)
-        signal.signal(signal.SIGHUP, reload)
 
     # -- main loop ------------------------------------------------------------------
     def run(self) -> int:
@@ -88,6 +101,8 @@ class Daemon:
         finally:
             notify("STOPPING=1")
             self.watches.stop()
+            for name in list(self._root_fds):
+                self._close_root(name)
             self.db.close()
             log.info("adw-patternd stopped after processing %d workflow(s)", self.processed)
         return 0
@@ -95,33 +110,34 @@ class Daemon:
     def _sync(self, roots) -> SyncSummary:
         """Catch-up, reconcile and a root that appeared: the sync's path, remembering what it saw."""
         return self.engine.sync([r for r in roots if r.name not in self.missing_roots], on_outcome=self._seen,
-                                should_stop=lambda: self.stop_requested, quiet_transient=True)
+                                should_stop=lambda: self.signals.stop, quiet_transient=True)
 
     def _loop(self) -> None:
         now = time.monotonic()
-        next_sweep = now + self.config.watch.sweep_interval_s
+        next_sweep = now + SWEEP_TICK_S
         interval = self.config.reconcile_interval_s
         next_reconcile = now + interval if interval else float("inf")
         ping = watchdog_interval()
         next_ping = now
-        while not self.stop_requested:
+        while not self.signals.stop:
             now = time.monotonic()
             wait = min(next_sweep, next_reconcile, next_ping if ping else float("inf")) - now
             for key, activate in self.debouncer.take_due(max(0.0, min(wait, 0.5))):
-                if self.stop_requested:
+                if self.signals.stop:
                     self.debouncer.touch(key)  # left for the next start's catch-up
                     break
                 self._handle(key, activate)
             now = time.monotonic()
-            if self.reload_requested:
-                self.reload_requested = False
+            if self.signals.reload:
+                self.signals.reload = False
                 self._reload()
             if ping and now >= next_ping:
                 notify("WATCHDOG=1")
                 next_ping = now + ping
             if now >= next_sweep:
-                self._sweep()
-                next_sweep = time.monotonic() + self.config.watch.sweep_interval_s
+                self._sweep_roots()
+                self._sweep_slice(SWEEP_TICK_S)
+                next_sweep = time.monotonic() + SWEEP_TICK_S
             if now >= next_reconcile:
                 log.info("reconcile: %s", self._sync(self.roots.values()).line())
                 next_reconcile = time.monotonic() + interval
@@ -181,7 +197,10 @@ class Daemon:
             self.processed += 1
             if self._recently_changed(self.roots[o.root], o.adw_id):
                 tracked.last_change = time.monotonic()
-                self.watches.activate(self.roots[o.root], o.adw_id)
+                if self.watches.activate(self.roots[o.root], o.adw_id):
+                    # Read once more now that the watch exists: a write between the read and
+                    # the watch would otherwise be announced by nothing.
+                    self.debouncer.touch(key)
         elif o.kind == "failed":
             self.failed += 1
             if o.transient:
@@ -213,6 +232,7 @@ class Daemon:
             self.missing_roots.add(root.name)
             return
         self.missing_roots.discard(root.name)
+        self._open_root(root)
         if not self.watches.watch_root(root):
             log.warning("root %s: no live watch; new workflow folders are found by the sweep", root.name)
         self.root_mtimes[root.name] = self._root_mtime(root)
@@ -225,9 +245,8 @@ class Daemon:
         except OSError:
             return -1
 
-    def _sweep(self) -> None:
-        """Notice what no event announced: roots that appeared, folders added to a root whose
-        watch failed, dormant workflows that woke up, subfolders watchdog could not watch."""
+    def _sweep_roots(self) -> None:
+        """Roots that appeared or disappeared, and new folders in a root without a live watch."""
         for name in sorted(self.missing_roots):
             root = self.roots[name]
             if root.path.is_dir():
@@ -240,6 +259,7 @@ class Daemon:
             if mtime == -1:
                 log.warning("root %s: folder %s disappeared; waiting for it", name, root.path)
                 self.watches.unwatch_root(name)
+                self._close_root(name)
                 self.missing_roots.add(name)
                 continue
             if mtime != self.root_mtimes.get(name) or name not in self.watches.roots:
@@ -247,24 +267,39 @@ class Daemon:
                 for adw_id in self.engine.list_workflows(root) or ():
                     if (name, adw_id) not in self.tracked:
                         self.debouncer.touch((name, adw_id), activate=True)
+
+    def _sweep_slice(self, tick: float) -> None:
+        """Stat the next slice of workflows, so that each one is checked once per
+        sweep_interval_s and no round blocks live updates for long. Live-watched workflows
+        are skipped (their events say everything) until they fall dormant."""
+        if self._sweep_at >= len(self._sweep_keys):
+            self._sweep_keys, self._sweep_at = list(self.tracked), 0
+            if self.watches.workflows:
+                self._check_active()
+        count = max(1, -(-len(self._sweep_keys) * tick // self.config.watch.sweep_interval_s))
+        keys = self._sweep_keys[self._sweep_at : self._sweep_at + int(count)]
+        self._sweep_at += len(keys)
         now = time.monotonic()
         window = self.config.watch.active_window_s
-        for key, tracked in list(self.tracked.items()):
-            root = self.roots.get(key[0])
-            if root is None:
+        live = self.watches.workflows
+        for key in keys:
+            tracked = self.tracked.get(key)
+            fd = self._root_fds.get(key[0])
+            if tracked is None or fd is None:
+                continue
+            if key in live:
+                if now - tracked.last_change > window:
+                    self.watches.deactivate(key)
+                    if tracked.snapshot is None:
+                        self.debouncer.touch(key, delay=0)  # read once more, to remember it as seen
                 continue
             # tracked.snapshot is None when the last read saw files too fresh to trust: read again.
-            current = snapshot(os.path.join(str(root.path), key[1]))
-            if current is None or tracked.snapshot is None or current != tracked.snapshot:
+            if tracked.snapshot is None or snapshot(key[1], fd) != tracked.snapshot:
                 self.debouncer.touch(key, delay=0)
-            elif key in self.watches.workflows and now - tracked.last_change > window:
-                self.watches.deactivate(key)
-        if self.watches.workflows:
-            self._check_active()
 
     def _check_active(self) -> None:
-        """Active workflows also get a full fingerprint check: watchdog silently skips a
-        subfolder it cannot watch, and inotify may drop events when its queue overflows."""
+        """Once per sweep round, live-watched workflows get a full fingerprint check: watchdog
+        silently skips a subfolder it cannot watch, and drops inotify queue overflows."""
         for key in list(self.watches.workflows):
             root = self.roots.get(key[0])
             if root is None:
@@ -279,6 +314,19 @@ class Daemon:
             stored = self.ledger.prior(f"{key[0]}/{key[1]}").fingerprint
             if stored is not None and stored != looked[0].fingerprint():
                 self.debouncer.touch(key, delay=0)
+
+    def _open_root(self, root: Root) -> None:
+        self._close_root(root.name)
+        try:
+            self._root_fds[root.name] = os.open(root.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError as e:
+            log.warning("root %s: cannot open %s (%s); its dormant workflows are not swept", root.name, root.path,
+                        e.strerror)
+
+    def _close_root(self, name: str) -> None:
+        fd = self._root_fds.pop(name, None)
+        if fd is not None:
+            os.close(fd)
 
     # -- reload -------------------------------------------------------------------------
     def _reload(self) -> None:
@@ -296,6 +344,7 @@ class Daemon:
         old_roots = dict(self.roots)
         for name in set(old_roots) - {r.name for r in new.roots}:
             self.watches.unwatch_root(name)
+            self._close_root(name)
             self.roots.pop(name, None)
             self.missing_roots.discard(name)
             for key in [k for k in self.tracked if k[0] == name]:
@@ -324,10 +373,11 @@ def _keep_store_settings(new: Config, old: Config) -> Config:
 
 def run_service(config: Config) -> int:
     setup_logging(config.log)
+    signals = Signals()
+    signals.install()
     try:
-        daemon = Daemon(config)
+        daemon = Daemon(config, signals)
     except PatterndError as e:
         log.error("%s", e)
         raise
-    daemon.install_signal_handlers()
     return daemon.run()
