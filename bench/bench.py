@@ -340,8 +340,9 @@ def bench_live(paths: list[Path], sync_cfg: Path, seconds: float, rate: int, deb
                     break
                 time.sleep(0.005)
 
-        # Warm up: every target is written once and becomes active.
-        seq = 1_000_000
+        # Warm up: every target is written once and becomes active. Sequence numbers start
+        # above any earlier run's (the tree is reused).
+        seq = base = int(time.time()) * 1000
         for key in states:
             write(key, seq)
             seq += 1
@@ -351,7 +352,7 @@ def bench_live(paths: list[Path], sync_cfg: Path, seconds: float, rate: int, deb
         # Until each target's warm-up write is committed (a dormant workflow wakes up
         # through the sweep, within sweep_interval_s): from then on all of them are live.
         wait_until(lambda: conn.execute(
-            "SELECT COUNT(*) FROM workflow_history WHERE CAST(issue_number AS INTEGER) >= 1000000").fetchone()[0]
+            "SELECT COUNT(*) FROM workflow_history WHERE CAST(issue_number AS INTEGER) >= ?", (base,)).fetchone()[0]
             == len(states), 60, "the warm-up writes")
         poller = threading.Thread(target=poll)
         poller.start()
@@ -399,14 +400,15 @@ def bench_many_folders(n: int) -> None:
         names = sorted(os.listdir(paths[0]))
         rng = random.Random(8)
         active = rng.sample(names, 100)
+        run = f"run-{time.time_ns()}"  # markers unique to this run: the tree is reused
         for name in active:  # 100 workflows wake up
             state = paths[0] / name / "adw_state.json"
             doc = json.loads(state.read_text())
-            doc["issue_number"] = "active"
+            doc["issue_number"] = f"active-{run}"
             state.write_text(json.dumps(doc))
         conn = sqlite3.connect(folder / "patterns.db", timeout=30)
-        wait_until(lambda: conn.execute("SELECT COUNT(*) FROM workflow_history WHERE issue_number = 'active'")
-                   .fetchone()[0] == 100, 60, "the 100 active workflows")
+        wait_until(lambda: conn.execute("SELECT COUNT(*) FROM workflow_history WHERE issue_number = ?",
+                                        (f"active-{run}",)).fetchone()[0] == 100, 60, "the 100 active workflows")
         time.sleep(2)
         cpu0, t0 = cpu_seconds(pid), time.monotonic()
         time.sleep(30)
@@ -417,16 +419,19 @@ def bench_many_folders(n: int) -> None:
         report("RSS while watching", f"{rss} MB")
         report("inotify watches held", f"{watches:,}", "<= 20,000", watches <= 20_000)
         report("idle CPU", f"{idle:.1%} of a core", "< 5%", idle < 0.05)
-        dormant = next(name for name in names if name not in active)
-        state = paths[0] / dormant / "adw_state.json"
-        doc = json.loads(state.read_text())
-        doc["issue_number"] = "woke"
-        t = time.monotonic()
-        state.write_text(json.dumps(doc))
-        wait_until(lambda: conn.execute("SELECT issue_number FROM workflow_history WHERE adw_id = ?",
-                                        (dormant,)).fetchone()[0] == "woke", 60, "the dormant change")
-        took = time.monotonic() - t
-        report("a change to a dormant workflow committed in", f"{took:.1f} s", "<= 10 s", took <= 10)
+        took = []
+        for dormant in [name for name in names if name not in active][:5]:  # five, at random points of the sweep
+            state = paths[0] / dormant / "adw_state.json"
+            doc = json.loads(state.read_text())
+            doc["issue_number"] = f"woke-{run}"
+            t = time.monotonic()
+            state.write_text(json.dumps(doc))
+            wait_until(lambda: conn.execute("SELECT issue_number FROM workflow_history WHERE adw_id = ?",
+                                            (dormant,)).fetchone()[0] == f"woke-{run}", 60, "the dormant change")
+            took.append(time.monotonic() - t)
+            time.sleep(rng.uniform(0, 3))
+        report("a change to a dormant workflow committed in (5 tries)",
+               f"mean {statistics.mean(took):.1f} s, max {max(took):.1f} s", "<= 10 s", max(took) <= 10)
         conn.close()
     finally:
         stop_daemon(daemon)

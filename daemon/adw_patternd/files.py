@@ -67,20 +67,25 @@ class FolderListing:
         return max([self.folder[1], *(f.mtime_ns for f in files)])
 
 
+def state_stat(folder: str, dir_fd: int | None = None) -> tuple:
+    """(inode, size, mtime_ns) of the folder's state file, zeros when it has none."""
+    try:
+        s = os.stat(folder + "/" + STATE_FILE, dir_fd=dir_fd, follow_symlinks=False)
+    except OSError:
+        return (0, 0, 0)
+    return (s.st_ino, s.st_size, s.st_mtime_ns)
+
+
 def snapshot(folder: str, dir_fd: int | None = None) -> Snapshot | None:
     """The folder's Snapshot now; None when it is gone. ``folder`` may be relative to
     ``dir_fd`` (the sweep keeps each root open: shorter path walks). The engine takes one
-    before each read and the sweep one each round, with this same call, so a folder
-    compares equal exactly when neither its entries nor its state file changed."""
+    before each read and the sweep compares with the same calls, so a folder compares
+    equal exactly when neither its entries nor its state file changed."""
     try:
         f = os.stat(folder, dir_fd=dir_fd)
     except OSError:
         return None
-    try:
-        s = os.stat(folder + "/" + STATE_FILE, dir_fd=dir_fd, follow_symlinks=False)
-    except OSError:
-        return (f.st_ino, f.st_mtime_ns, 0, 0, 0)
-    return (f.st_ino, f.st_mtime_ns, s.st_ino, s.st_size, s.st_mtime_ns)
+    return (f.st_ino, f.st_mtime_ns, *state_stat(folder, dir_fd))
 
 
 def inside(root_real: str, path: str) -> bool:

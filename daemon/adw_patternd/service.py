@@ -21,7 +21,7 @@ from .logs import reopen_logs, setup_logging
 from .sdnotify import notify, watchdog_interval
 from .store.db import open_db
 from .store.ledger import Ledger
-from .files import Snapshot, snapshot
+from .files import Snapshot, snapshot, state_stat
 from .watcher import Debouncer, Key, Watches
 
 log = logging.getLogger("adw_patternd")
@@ -29,6 +29,7 @@ log = logging.getLogger("adw_patternd")
 TRANSIENT_RETRY_S = 0.5  # a state file caught mid-write is read again this much later
 TRANSIENT_ATTEMPTS = 8  # ... this many times before it is reported as bad
 SWEEP_TICK_S = 0.5  # the sweep runs in slices this often; each workflow once per sweep_interval_s
+FOLDER_ROUNDS = 4  # a dormant workflow's folder (not just its state file) is stat-checked every 4th round
 
 
 class Signals:
@@ -83,6 +84,7 @@ class Daemon:
         self._root_fds: dict[str, int] = {}  # each root kept open: the sweep stats relative to it
         self._sweep_keys: list[Key] = []
         self._sweep_at = 0
+        self._sweep_round = -1
         self.processed = 0
         self.failed = 0
         self._status_at = 0.0
@@ -270,10 +272,16 @@ class Daemon:
 
     def _sweep_slice(self, tick: float) -> None:
         """Stat the next slice of workflows, so that each one is checked once per
-        sweep_interval_s and no round blocks live updates for long. Live-watched workflows
-        are skipped (their events say everything) until they fall dormant."""
+        sweep_interval_s and no round blocks live updates for long.
+
+        Every round stats each dormant workflow's state file (in-place rewrites and renames
+        over it, the way a workflow wakes up); every FOLDER_ROUNDS-th round also stats its
+        folder (files or agent folders added without a state rewrite). At 100,000 folders a
+        stat is most of the daemon's idle cost, hence the split. Live-watched workflows are
+        skipped (their events say everything) until they fall dormant."""
         if self._sweep_at >= len(self._sweep_keys):
             self._sweep_keys, self._sweep_at = list(self.tracked), 0
+            self._sweep_round += 1
             if self.watches.workflows:
                 self._check_active()
         count = max(1, -(-len(self._sweep_keys) * tick // self.config.watch.sweep_interval_s))
@@ -282,6 +290,7 @@ class Daemon:
         now = time.monotonic()
         window = self.config.watch.active_window_s
         live = self.watches.workflows
+        whole = self._sweep_round % FOLDER_ROUNDS == 0
         for key in keys:
             tracked = self.tracked.get(key)
             fd = self._root_fds.get(key[0])
@@ -293,8 +302,9 @@ class Daemon:
                     if tracked.snapshot is None:
                         self.debouncer.touch(key, delay=0)  # read once more, to remember it as seen
                 continue
-            # tracked.snapshot is None when the last read saw files too fresh to trust: read again.
-            if tracked.snapshot is None or snapshot(key[1], fd) != tracked.snapshot:
+            seen = tracked.snapshot
+            # seen is None when the last read saw files too fresh to trust: read again.
+            if seen is None or (snapshot(key[1], fd) != seen if whole else state_stat(key[1], fd) != seen[2:]):
                 self.debouncer.touch(key, delay=0)
 
     def _check_active(self) -> None:
