@@ -184,7 +184,7 @@ def read_small(path: str, expected: FileStat, max_bytes: int) -> bytes:
             remaining -= len(chunk)
         data = b"".join(chunks)
         if len(data) > max_bytes:
-            raise InputRejected(path, f"grew past max_file_bytes ({max_bytes}) while being read")
+            raise InputRejected(path, f"grew past max_file_bytes ({max_bytes}) while being read", transient=True)
         return data
     except OSError as e:
         raise InputRejected(path, f"cannot read ({e.strerror})") from None

@@ -21,7 +21,7 @@ from .logs import reopen_logs, setup_logging
 from .sdnotify import notify, watchdog_interval
 from .store.db import open_db
 from .store.ledger import Ledger
-from .files import Snapshot, snapshot, state_stat
+from .files import STATE_FILE, Snapshot, snapshot
 from .watcher import Debouncer, Key, Watches
 
 log = logging.getLogger("adw_patternd")
@@ -30,6 +30,7 @@ TRANSIENT_RETRY_S = 0.5  # a state file caught mid-write is read again this much
 TRANSIENT_ATTEMPTS = 8  # ... this many times before it is reported as bad
 SWEEP_TICK_S = 0.5  # the sweep runs in slices this often; each workflow once per sweep_interval_s
 FOLDER_ROUNDS = 4  # a dormant workflow's folder (not just its state file) is stat-checked every 4th round
+STATE_SUFFIX = "/" + STATE_FILE
 
 
 class Signals:
@@ -62,6 +63,7 @@ class Tracked:
     snapshot: Snapshot | None = None
     last_change: float = 0.0  # monotonic time of the last change seen
     transient_failures: int = 0
+    failure: tuple | None = None  # (reason, snapshot) of the last bad version reported
 
 
 class Daemon:
@@ -181,10 +183,15 @@ class Daemon:
             return
         tracked.transient_failures = 0
         self._remember(tracked, o)
-        if o.kind in ("new", "updated"):
-            self.processed += 1
-        elif o.kind == "failed":
+        if o.kind == "failed":
+            if tracked.failure == (o.reason, o.snapshot):
+                return  # the same bad files again (a late event): said once already
+            tracked.failure = (o.reason, o.snapshot)
             self.failed += 1
+        else:
+            tracked.failure = None
+            if o.kind in ("new", "updated"):
+                self.processed += 1
         self.engine.report(o)
 
     def _seen(self, o: Outcome) -> None:
@@ -282,7 +289,7 @@ class Daemon:
         if self._sweep_at >= len(self._sweep_keys):
             self._sweep_keys, self._sweep_at = list(self.tracked), 0
             self._sweep_round += 1
-            if self.watches.workflows:
+            if self.watches.workflows and self._sweep_round % FOLDER_ROUNDS == 0:
                 self._check_active()
         count = max(1, -(-len(self._sweep_keys) * tick // self.config.watch.sweep_interval_s))
         keys = self._sweep_keys[self._sweep_at : self._sweep_at + int(count)]
@@ -291,6 +298,7 @@ class Daemon:
         window = self.config.watch.active_window_s
         live = self.watches.workflows
         whole = self._sweep_round % FOLDER_ROUNDS == 0
+        stat = os.stat
         for key in keys:
             tracked = self.tracked.get(key)
             fd = self._root_fds.get(key[0])
@@ -304,7 +312,16 @@ class Daemon:
                 continue
             seen = tracked.snapshot
             # seen is None when the last read saw files too fresh to trust: read again.
-            if seen is None or (snapshot(key[1], fd) != seen if whole else state_stat(key[1], fd) != seen[2:]):
+            if whole:
+                changed = seen is None or snapshot(key[1], fd) != seen
+            else:  # the hot loop at 100,000 folders: one stat, inlined
+                try:
+                    st = stat(key[1] + STATE_SUFFIX, dir_fd=fd, follow_symlinks=False)
+                    current = (st.st_ino, st.st_size, st.st_mtime_ns)
+                except OSError:
+                    current = (0, 0, 0)
+                changed = seen is None or current != seen[2:]
+            if changed:
                 self.debouncer.touch(key, delay=0)
 
     def _check_active(self) -> None:
