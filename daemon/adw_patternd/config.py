@@ -38,7 +38,7 @@ class LogConfig:
 class WatchConfig:
     active_window_s: float = 600.0  # a workflow unchanged this long loses its live watch
     max_active_workflows: int = 256  # live (inotify) watches at most; the rest are swept
-    sweep_interval_s: float = 8.5  # each dormant workflow is stat-checked this often
+    sweep_interval_s: float = 9.0  # each dormant workflow is stat-checked this often
 
 
 @dataclass(frozen=True)
@@ -227,7 +227,7 @@ def parse_config(data, file: Path) -> Config:
         watch=WatchConfig(
             active_window_s=watch.get("active_window_s", float, 600.0, minimum=0.0),
             max_active_workflows=watch.get("max_active_workflows", int, 256, minimum=0),
-            sweep_interval_s=watch.get("sweep_interval_s", float, 8.5, minimum=0.5),
+            sweep_interval_s=watch.get("sweep_interval_s", float, 9.0, minimum=0.5),
         ),
         prices=_prices(r.sub("prices")),
         rules=_rules(r.sub("detection")),

@@ -45,10 +45,11 @@ class Outcome:
     transient: bool = False
     ms: float = 0.0
     notes: tuple[str, ...] = ()  # problems found in usable files, logged as one warning
-    # The folder as listed before reading (for the daemon's sweep), and whether its newest
-    # file was too fresh for its mtime to prove that a later write changed it.
+    # The folder as listed before reading (for the daemon's sweep), whether its newest file
+    # was too fresh for its mtime to prove that a later write changed it, and its fingerprint.
     snapshot: Snapshot | None = None
     racy: bool = True
+    fingerprint: str | None = None
 
 
 @dataclass
@@ -89,6 +90,7 @@ class _Pending:
     notes: tuple[str, ...] = ()
     snapshot: Snapshot | None = None
     racy: bool = True
+    fingerprint: str | None = None
 
 
 def workflow_id_of(root: Root, adw_id: str) -> str:
@@ -174,7 +176,7 @@ class Engine:
                     continue
                 listing, listed_at = looked
                 seen["racy"] = listing.newest_mtime_ns() >= listed_at - RACY_NS
-                fingerprint = listing.fingerprint()
+                fingerprint = seen["fingerprint"] = listing.fingerprint()
                 if not force and known is not None and fingerprint == known:
                     prepared.append(Outcome("unchanged", root.name, adw_id, **seen))
                     continue
@@ -222,7 +224,7 @@ class Engine:
                 continue
             outcomes.append(Outcome("new" if r.was_new else "updated", p.root.name, p.adw_id, r.pattern_ids,
                                     r.new_patterns, ms=(time.perf_counter() - p.started) * 1000, notes=p.notes,
-                                    snapshot=p.snapshot, racy=p.racy))
+                                    snapshot=p.snapshot, racy=p.racy, fingerprint=p.fingerprint))
         return outcomes
 
     # -- whole roots --------------------------------------------------------------

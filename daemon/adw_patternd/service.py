@@ -8,6 +8,7 @@ reopens the log file.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import signal
@@ -28,7 +29,7 @@ log = logging.getLogger("adw_patternd")
 
 TRANSIENT_RETRY_S = 0.5  # a state file caught mid-write is read again this much later
 TRANSIENT_ATTEMPTS = 8  # ... this many times before it is reported as bad
-SWEEP_TICK_S = 0.5  # the sweep runs in slices this often; each workflow once per sweep_interval_s
+SWEEP_TICK_S = 0.25  # the sweep runs in slices this often; each workflow once per sweep_interval_s
 FOLDER_ROUNDS = 4  # a dormant workflow's folder (not just its state file) is stat-checked every 4th round
 STATE_SUFFIX = "/" + STATE_FILE
 
@@ -87,6 +88,7 @@ class Daemon:
         self._sweep_keys: list[Key] = []
         self._sweep_at = 0
         self._sweep_round = -1
+        self.live_fingerprints: dict[Key, str | None] = {}
         self.processed = 0
         self.failed = 0
         self._status_at = 0.0
@@ -100,6 +102,11 @@ class Daemon:
                 self._add_root(root, catch_up=False)
             summary = self._sync(self.roots.values())
             log.info("catch-up: %s; %d live watches", summary.line(), self.watches.count())
+            # What the catch-up built (one record per workflow) lives as long as the daemon:
+            # keep it out of the garbage collector's scans, which would otherwise walk
+            # hundreds of thousands of objects again and again while idle.
+            gc.collect()
+            gc.freeze()
             notify("READY=1\nSTATUS=" + self._status_text())
             self._loop()
         finally:
@@ -163,11 +170,14 @@ class Daemon:
         self.watches.activate(root, key[1])  # it changed: watch it live while it is active
         self._record(key, self.engine.process(root, key[1]))
 
-    def _remember(self, tracked: Tracked, o: Outcome) -> None:
+    def _remember(self, key: Key, tracked: Tracked, o: Outcome) -> None:
         """Keep the folder's snapshot as listed before the read. A file too fresh to trust
         leaves None, so the next sweep reads it again; a bad version is remembered as seen
-        (it is not reported again until its files change)."""
+        (it is not reported again until its files change). Live workflows also keep their
+        fingerprint, for the round's check of what inotify may have missed."""
         tracked.snapshot = o.snapshot if (o.kind == "failed" or not o.racy) else None
+        if key in self.watches.workflows:
+            self.live_fingerprints[key] = o.fingerprint if not o.racy else None
 
     def _record(self, key: Key, o: Outcome) -> None:
         tracked = self.tracked.setdefault(key, Tracked())
@@ -182,7 +192,7 @@ class Daemon:
             self.debouncer.touch(key, delay=TRANSIENT_RETRY_S)
             return
         tracked.transient_failures = 0
-        self._remember(tracked, o)
+        self._remember(key, tracked, o)
         if o.kind == "failed":
             if tracked.failure == (o.reason, o.snapshot):
                 return  # the same bad files again (a late event): said once already
@@ -201,7 +211,7 @@ class Daemon:
             self._folder_gone(key)
             return
         tracked = self.tracked.setdefault(key, Tracked())
-        self._remember(tracked, o)
+        self._remember(key, tracked, o)
         if o.kind in ("new", "updated"):
             self.processed += 1
             if self._recently_changed(self.roots[o.root], o.adw_id):
@@ -224,6 +234,7 @@ class Daemon:
 
     def _folder_gone(self, key: Key) -> None:
         self.watches.deactivate(key)
+        self.live_fingerprints.pop(key, None)
         if self.tracked.pop(key, None) is None:
             return
         if self.config.drop_deleted_workflows:
@@ -307,6 +318,7 @@ class Daemon:
             if key in live:
                 if now - tracked.last_change > window:
                     self.watches.deactivate(key)
+                    self.live_fingerprints.pop(key, None)
                     if tracked.snapshot is None:
                         self.debouncer.touch(key, delay=0)  # read once more, to remember it as seen
                 continue
@@ -314,13 +326,13 @@ class Daemon:
             # seen is None when the last read saw files too fresh to trust: read again.
             if whole:
                 changed = seen is None or snapshot(key[1], fd) != seen
-            else:  # the hot loop at 100,000 folders: one stat, inlined
+            else:  # the hot loop at 100,000 folders: one stat, inlined, nothing allocated to compare
                 try:
                     st = stat(key[1] + STATE_SUFFIX, dir_fd=fd, follow_symlinks=False)
-                    current = (st.st_ino, st.st_size, st.st_mtime_ns)
+                    changed = (seen is None or st.st_mtime_ns != seen[4] or st.st_size != seen[3]
+                               or st.st_ino != seen[2])
                 except OSError:
-                    current = (0, 0, 0)
-                changed = seen is None or current != seen[2:]
+                    changed = seen is None or seen[2] != 0
             if changed:
                 self.debouncer.touch(key, delay=0)
 
@@ -338,7 +350,7 @@ class Daemon:
             if isinstance(looked, Outcome):
                 self.debouncer.touch(key, delay=0)
                 continue
-            stored = self.ledger.prior(f"{key[0]}/{key[1]}").fingerprint
+            stored = self.live_fingerprints.get(key)
             if stored is not None and stored != looked[0].fingerprint():
                 self.debouncer.touch(key, delay=0)
 
