@@ -288,7 +288,7 @@ def bench_raw_read() -> None:
             agent = read_output(str(path), agent, DEFAULT_PRICES, [])
             appended.append(time.perf_counter() - t)
         report(f"{size / 1e6:g} MB file: first read / read of one appended line",
-               f"{statistics.median(first) * 1e3:.2f} / {statistics.median(appended) * 1e6:.0f} us",
+               f"{statistics.median(first) * 1e3:.2f} ms / {statistics.median(appended) * 1e6:.0f} us",
                "appended: flat", None)
 
 
