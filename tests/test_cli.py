@@ -82,3 +82,16 @@ def test_status(tmp_path, root, database, capsys):
     assert status["database_bytes"] > 0
     assert main(["status", "--config", str(cfg)]) == 0
     assert "workflows: 2" in capsys.readouterr().out
+
+
+def test_json_log_lines(tmp_path, root, capsys):
+    cfg = write_config(tmp_path, {"main": root}, str(tmp_path / "x.db"), log={"file": str(tmp_path / "j.log"),
+                                                                             "format": "json", "level": "INFO"})
+    make_workflow(root, "j0000001")
+    (root / "j0000002").mkdir()
+    (root / "j0000002" / "adw_state.json").write_text("{broken")
+    assert main(["sync", "--config", str(cfg), "-v"]) == 1
+    lines = [json.loads(line) for line in (tmp_path / "j.log").read_text().splitlines()]
+    assert {"time", "level", "logger", "message"} <= set(lines[0])
+    assert any(r["level"] == "WARNING" and "j0000002/adw_state.json" in r["message"] for r in lines)
+    assert any(r["level"] == "INFO" and "main/j0000001 new" in r["message"] for r in lines)
