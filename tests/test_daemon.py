@@ -303,3 +303,23 @@ def test_dormant_workflow_without_a_live_watch_is_found_by_the_sweep(daemon_conf
     wait_for(lambda: pattern_counts(database).get("build:typecheck:frontend") == 1, what="the sweep to see it")
     assert d.stop() == 0
     assert "1 live watches" in d.log()  # the root only: the workflow was dormant
+
+
+def test_sigterm_while_the_database_is_locked_stops_cleanly(tmp_path, root, start_daemon):
+    database = str(tmp_path / "locked.db")
+    cfg = write_config(tmp_path, {"main": root}, database, **FAST)
+    d = start_daemon(cfg)
+    wait_for(lambda: ready(d), what="catch-up")
+    holder = sqlite3.connect(database, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        make_workflow(root, "n0000001")
+        wait_for(lambda: "is locked by another process" in d.log(), what="the daemon waiting")
+        assert d.stop(signal.SIGTERM, timeout=5) == 0
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert "will be redone at the next start" in d.log()
+    d2 = start_daemon(cfg)  # ... and it is
+    wait_for(lambda: stored_cost(database, "n0000001") is not None, what="redone after the restart")
+    assert d2.stop() == 0

@@ -15,7 +15,7 @@ import multiprocessing
 import os
 import threading
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Callable, Iterable
 
 from .config import Config, Root
@@ -62,7 +62,6 @@ class SyncSummary:
     skipped: int = 0
     deleted: int = 0
     seconds: float = 0.0
-    failures: list = field(default_factory=list)
 
     def count(self, o: Outcome) -> None:
         self.scanned += 1
@@ -70,8 +69,6 @@ class SyncSummary:
             setattr(self, o.kind, getattr(self, o.kind) + 1)
         elif o.kind == "missing":
             self.deleted += 1
-        if o.kind == "failed":
-            self.failures.append(o)
 
     def line(self) -> str:
         return (f"scanned {self.scanned}, new {self.new}, updated {self.updated}, unchanged {self.unchanged}, "

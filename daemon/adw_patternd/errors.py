@@ -29,3 +29,8 @@ class StoreError(PatterndError):
 
 class RevisionConflict(Exception):
     """Another writer changed the workflow between our read and our write; read again."""
+
+
+class StopRequested(BaseException):
+    """The daemon was asked to stop while waiting for the database. A BaseException, like
+    KeyboardInterrupt, so that no per-workflow error handler mistakes it for a bad file."""

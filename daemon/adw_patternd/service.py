@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from .config import Config, Root, load_config
 from .engine import Engine, Outcome, SyncSummary
-from .errors import PatterndError
+from .errors import PatterndError, StopRequested
 from .logs import reopen_logs, setup_logging
 from .sdnotify import notify, watchdog_interval
 from .store.db import open_db
@@ -79,6 +79,7 @@ class Daemon:
         self.engine = Engine(config, self.ledger)
         self.debouncer = Debouncer(config.debounce_ms / 1000)
         self.signals.wake = self.debouncer.wake
+        self.db.give_up = lambda: self.signals.stop
         self.watches = Watches(self.debouncer, config.watch.max_active_workflows)
         self.tracked: dict[Key, Tracked] = {}
         self.roots: dict[str, Root] = {r.name: r for r in config.roots}
@@ -109,6 +110,9 @@ class Daemon:
             gc.freeze()
             notify("READY=1\nSTATUS=" + self._status_text())
             self._loop()
+        except StopRequested:
+            log.info("stopping while waiting for the database; the transaction in hand was rolled back "
+                     "and will be redone at the next start")
         finally:
             notify("STOPPING=1")
             self.watches.stop()
@@ -133,11 +137,10 @@ class Daemon:
         while not self.signals.stop:
             now = time.monotonic()
             wait = min(next_sweep, next_reconcile, next_ping if ping else float("inf")) - now
-            for key, activate in self.debouncer.take_due(max(0.0, min(wait, 0.5))):
+            for key in self.debouncer.take_due(max(0.0, min(wait, 0.5))):
                 if self.signals.stop:
-                    self.debouncer.touch(key)  # left for the next start's catch-up
-                    break
-                self._handle(key, activate)
+                    break  # the rest is left for the next start's catch-up
+                self._handle(key)
             now = time.monotonic()
             if self.signals.reload:
                 self.signals.reload = False
@@ -161,7 +164,7 @@ class Daemon:
                 f"{self.processed} processed, {self.failed} failed since start")
 
     # -- one workflow -------------------------------------------------------------------
-    def _handle(self, key: Key, activate: bool) -> None:
+    def _handle(self, key: Key) -> None:
         root = self.roots.get(key[0])
         if root is None:
             return
@@ -214,7 +217,7 @@ class Daemon:
         self._remember(key, tracked, o)
         if o.kind in ("new", "updated"):
             self.processed += 1
-            if self._recently_changed(self.roots[o.root], o.adw_id):
+            if o.snapshot and time.time_ns() - o.snapshot[4] < self.config.watch.active_window_s * 1e9:
                 tracked.last_change = time.monotonic()
                 if self.watches.activate(self.roots[o.root], o.adw_id):
                     # Read once more now that the watch exists: a write between the read and
@@ -224,13 +227,6 @@ class Daemon:
             self.failed += 1
             if o.transient:
                 self.debouncer.touch(key, delay=TRANSIENT_RETRY_S)
-
-    def _recently_changed(self, root: Root, adw_id: str) -> bool:
-        try:
-            mtime = os.stat(os.path.join(str(root.path), adw_id, "adw_state.json")).st_mtime
-        except OSError:
-            return False
-        return time.time() - mtime < self.config.watch.active_window_s
 
     def _folder_gone(self, key: Key) -> None:
         self.watches.deactivate(key)
@@ -286,7 +282,7 @@ class Daemon:
                 self.root_mtimes[name] = mtime
                 for adw_id in self.engine.list_workflows(root) or ():
                     if (name, adw_id) not in self.tracked:
-                        self.debouncer.touch((name, adw_id), activate=True)
+                        self.debouncer.touch((name, adw_id))
 
     def _sweep_slice(self, tick: float) -> None:
         """Stat the next slice of workflows, so that each one is checked once per

@@ -42,20 +42,17 @@ class Debouncer:
     def __init__(self, delay_s: float):
         self.delay = delay_s
         self._due: dict[Key, float] = {}
-        self._activate: set[Key] = set()
         self._cond = threading.Condition()
 
-    def touch(self, key: Key, *, delay: float | None = None, activate: bool = False) -> None:
+    def touch(self, key: Key, *, delay: float | None = None) -> None:
         with self._cond:
             when = time.monotonic() + (self.delay if delay is None else delay)
             if key not in self._due or when < self._due[key]:
                 self._due[key] = when
-            if activate:
-                self._activate.add(key)
             self._cond.notify()
 
-    def take_due(self, timeout: float) -> list[tuple[Key, bool]]:
-        """Wait up to ``timeout`` for keys to fall due; return them with their activate flag."""
+    def take_due(self, timeout: float) -> list[Key]:
+        """Wait up to ``timeout`` for keys to fall due; return them, oldest first."""
         with self._cond:
             now = time.monotonic()
             nearest = min(self._due.values(), default=now + timeout)
@@ -63,20 +60,13 @@ class Debouncer:
                 self._cond.wait(min(timeout, nearest - now))
                 now = time.monotonic()
             due = sorted((k for k, t in self._due.items() if t <= now), key=self._due.get)
-            out = []
             for k in due:
                 del self._due[k]
-                out.append((k, k in self._activate))
-                self._activate.discard(k)
-            return out
+            return due
 
     def wake(self) -> None:
         with self._cond:
             self._cond.notify()
-
-    def __len__(self) -> int:
-        with self._cond:
-            return len(self._due)
 
 
 class _Handler(FileSystemEventHandler):
@@ -95,13 +85,12 @@ class _Handler(FileSystemEventHandler):
             if not path.startswith(self.prefix):
                 continue
             rel = path[len(self.prefix):]
-            adw_id, _, rest = rel.partition(os.sep)
-            if not adw_id:
-                continue
-            # A folder that appears in the root gets its own watch at once (it may already
-            # hold files that no event will ever announce).
-            new_folder = not rest and event.is_directory and event.event_type in ("created", "moved")
-            self.debouncer.touch((self.root.name, adw_id), activate=new_folder)
+            adw_id = rel.partition(os.sep)[0]
+            if adw_id:
+                # A folder that appears in the root (created, or moved in: watchdog adds no
+                # watch for those) is handled like any change: the worker schedules its
+                # watch first, then lists it, so files already inside are not missed.
+                self.debouncer.touch((self.root.name, adw_id))
 
 
 class Watches:
@@ -143,13 +132,13 @@ class Watches:
         try:
             with open("/proc/sys/fs/inotify/max_user_watches") as f:
                 current = int(f.read().strip())
-        except (OSError, ValueError):
-            current = 8192
-        needed = max(current * 2, current + 1024 + 8 * (len(self.workflows) + len(self.roots)))
-        log.error("inotify watch limit reached (fs.inotify.max_user_watches = %d) while watching %s: it and any "
-                  "further folders are covered by polling every sweep_interval_s instead (slower, never blind). "
+        except (OSError, ValueError):  # hidden from a hardened service (ProcSubset=pid)
+            current = None
+        needed = max(524_288, 2 * (current or 0))
+        log.error("inotify watch limit reached (fs.inotify.max_user_watches = %s) while watching %s: it and any "
+                  "further folders are covered by the stat sweep instead (slower, never blind). "
                   "Raise the limit with: sysctl -w fs.inotify.max_user_watches=%d (and persist it in "
-                  "/etc/sysctl.d/), or lower watch.max_active_workflows.", current, path, needed)
+                  "/etc/sysctl.d/), or lower watch.max_active_workflows.", current or "unreadable here", path, needed)
 
     def watch_root(self, root: Root) -> bool:
         handler = self._handlers.setdefault(root.name, _Handler(root, self.debouncer))

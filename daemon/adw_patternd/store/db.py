@@ -11,7 +11,7 @@ import sqlite3
 import time
 from typing import Callable, TypeVar
 
-from ..errors import StoreError
+from ..errors import StopRequested, StoreError
 
 log = logging.getLogger("adw_patternd.store")
 T = TypeVar("T")
@@ -29,6 +29,7 @@ class Db:
         self.label = label
         self.for_update = " FOR UPDATE" if dialect == "postgres" else ""
         self.on_wait: Callable[[], None] | None = None  # called while waiting (systemd watchdog pings)
+        self.give_up: Callable[[], bool] | None = None  # true when a stop was requested: stop waiting
 
     # -- statements ---------------------------------------------------------
     def sql(self, text: str) -> str:
@@ -113,6 +114,8 @@ class Db:
                     log.warning("database %s (%s); waiting and retrying (%s)", kind, str(e).strip().splitlines()[0][:160], what)
                 if self.on_wait:
                     self.on_wait()
+                if self.give_up and self.give_up():
+                    raise StopRequested() from e
                 time.sleep(delay)
                 delay = min(delay * 2, 2.0)
                 if kind == "connection lost" and self.reconnect:
