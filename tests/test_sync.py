@@ -284,3 +284,22 @@ def test_sync_twice_from_the_shipped_examples(tmp_path):
     assert len(first["workflow_history"]) >= 10 and len(first["operation_patterns"]) >= 4
     assert sync(cfg) == 0
     assert normalised_dump(str(tmp_path / "ex.db")) == first
+
+
+def test_the_seed_success_criteria(tmp_path, database):
+    """Phase 1.3's success criteria, on the shipped sample tree: patterns persisted,
+    occurrences linked, statistics calculated, sync integration, idempotent."""
+    examples = Path(__file__).parent.parent / "examples" / "agents"
+    cfg = write_config(tmp_path, {"example": examples}, database)
+    assert sync(cfg) == 0
+    patterns = query(database, "SELECT id, occurrence_count, avg_tokens_with_llm, avg_cost_with_llm, "
+                               "confidence_score, potential_monthly_savings FROM operation_patterns")
+    assert patterns  # persisted
+    links = query(database, "SELECT pattern_id, COUNT(*) FROM pattern_occurrences GROUP BY pattern_id")
+    assert dict(links) == {p[0]: p[1] for p in patterns if p[1]}  # occurrences linked, one per workflow
+    assert all(p[2] > 0 and p[3] > 0 and p[4] >= 10 and p[5] > 0 for p in patterns if p[1])  # statistics
+    before = (query(database, "SELECT COUNT(*) FROM operation_patterns"),
+              query(database, "SELECT COUNT(*) FROM pattern_occurrences"), normalised_dump(database))
+    assert sync(cfg) == 0 and main(["sync", "--config", str(cfg)]) == 0  # idempotent
+    assert (query(database, "SELECT COUNT(*) FROM operation_patterns"),
+            query(database, "SELECT COUNT(*) FROM pattern_occurrences"), normalised_dump(database)) == before

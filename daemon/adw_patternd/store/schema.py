@@ -49,9 +49,14 @@ _REFERENCE_SQLITE = (
     )""",
 )
 
+# The same tables in PostgreSQL: 64-bit ids and doubles, and workflow ids compared byte by
+# byte (COLLATE "C", as SQLite does), so that ties between workflows started at the same
+# moment break the same way in both stores and the (pattern_id, seen_us, workflow_id)
+# index serves the ORDER BY.
 _REFERENCE_POSTGRES = tuple(
     ddl.replace("INTEGER PRIMARY KEY", "BIGSERIAL PRIMARY KEY").replace(" REAL", " DOUBLE PRECISION")
     .replace("pattern_id INTEGER", "pattern_id BIGINT").replace("total_tokens INTEGER", "total_tokens BIGINT")
+    .replace("workflow_id TEXT", 'workflow_id TEXT COLLATE "C"')
     for ddl in _REFERENCE_SQLITE
 )
 
