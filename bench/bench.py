@@ -183,7 +183,7 @@ def read_floor(paths: list[Path]) -> tuple[float, int]:
                     while (hit := data.find(b'"result"', pos)) >= 0:
                         start = data.rfind(b"\n", 0, hit) + 1
                         end = data.find(b"\n", hit)
-                        line = json.loads(data[start:end])
+                        json.loads(data[start:end])
                         pos = end + 1
             n += 1
     return time.perf_counter() - started, n
@@ -314,7 +314,6 @@ def bench_live(paths: list[Path], sync_cfg: Path, seconds: float, rate: int, deb
                 states[(p.name, name)] = json.load(f)
         conn = sqlite3.connect(database, timeout=30, check_same_thread=False)  # used by the poller only
         writes: dict[tuple, list[tuple[int, float]]] = {k: [] for k in states}
-        seen: dict[tuple, float] = {}
         latencies = []
         done = threading.Event()
 
@@ -375,7 +374,6 @@ def bench_live(paths: list[Path], sync_cfg: Path, seconds: float, rate: int, deb
         backlog = sum(len(v) for v in writes.values())
         lat = sorted(latencies)
         p50, p99, worst = lat[len(lat) // 2], lat[int(len(lat) * 0.99)], lat[-1]
-        half = len(lat) // 2
         report("updates written / seen committed", f"{i:,} / {len(lat):,}")
         report("change-to-commit latency p50", f"{p50 * 1e3:.0f} ms")
         report("change-to-commit latency p99", f"{p99 * 1e3:.0f} ms", f"<= {debounce_ms + 150} ms",

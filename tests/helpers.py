@@ -6,9 +6,22 @@ import json
 import os
 import sqlite3
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
+
+
+@contextmanager
+def exclusive_lock(database: str):
+    """Another process's view: hold the SQLite database with BEGIN EXCLUSIVE until the block ends."""
+    holder = sqlite3.connect(database, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        yield
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
 
 
 def write_config(folder: Path, roots: dict[str, Path], database: str, **extra) -> Path:

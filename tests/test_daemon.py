@@ -6,7 +6,6 @@ import os
 import shutil
 import signal
 import socket
-import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -15,7 +14,7 @@ import pytest
 
 from adw_patternd.synth import make_tree, random_spec, write_json_atomic, write_workflow
 from daemon_proc import DaemonProcess
-from helpers import (age, append, diff_dumps, normalised_dump, pattern_counts, query, result_line, wait_for,
+from helpers import (age, append, diff_dumps, exclusive_lock, normalised_dump, pattern_counts, query, result_line, wait_for,
                      write_config, write_state)
 from test_sync import fresh_sync_dump, make_workflow
 
@@ -211,15 +210,10 @@ def test_locked_database_loses_nothing(tmp_path, root, start_daemon):
     cfg = write_config(tmp_path, {"main": root}, database, **FAST)
     d = start_daemon(cfg)
     wait_for(lambda: ready(d), what="catch-up")
-    holder = sqlite3.connect(database, isolation_level=None)
-    holder.execute("BEGIN EXCLUSIVE")
-    try:
+    with exclusive_lock(database):
         for i in range(20):
             make_workflow(root, f"i{i:07d}", cost=1.0)
         wait_for(lambda: "is locked by another process" in d.log(), what="the daemon says it waits")
-    finally:
-        holder.execute("COMMIT")
-        holder.close()
     wait_for(lambda: query(database, "SELECT COUNT(*) FROM workflow_history WHERE revision > 0")[0][0] == 20,
              what="all stored after the lock")
     assert pattern_counts(database) == {"test:pytest:backend": 20}
@@ -310,15 +304,10 @@ def test_sigterm_while_the_database_is_locked_stops_cleanly(tmp_path, root, star
     cfg = write_config(tmp_path, {"main": root}, database, **FAST)
     d = start_daemon(cfg)
     wait_for(lambda: ready(d), what="catch-up")
-    holder = sqlite3.connect(database, isolation_level=None)
-    holder.execute("BEGIN EXCLUSIVE")
-    try:
+    with exclusive_lock(database):
         make_workflow(root, "n0000001")
         wait_for(lambda: "is locked by another process" in d.log(), what="the daemon waiting")
         assert d.stop(signal.SIGTERM, timeout=5) == 0
-    finally:
-        holder.execute("ROLLBACK")
-        holder.close()
     assert "will be redone at the next start" in d.log()
     d2 = start_daemon(cfg)  # ... and it is
     wait_for(lambda: stored_cost(database, "n0000001") is not None, what="redone after the restart")

@@ -9,10 +9,6 @@ import pytest
 
 from adw_patternd import parse as parse_module
 from adw_patternd.cli import main
-from adw_patternd.config import load_config
-from adw_patternd.engine import Engine
-from adw_patternd.store.db import open_db
-from adw_patternd.store.ledger import Ledger
 from adw_patternd.synth import make_tree
 from helpers import (age, append, normalised_dump, pattern_counts, query, result_line, write_config,
                      write_state)

@@ -182,7 +182,7 @@ def random_spec(rng: random.Random, adw_id: str, *, filler: tuple[int, int] = (1
 def make_tree(root: str, n: int, seed: int = 7, **kw) -> list[str]:
     rng = random.Random(seed)
     ids = []
-    for i in range(n):
+    for _i in range(n):
         adw_id = f"{rng.getrandbits(32):08x}"
         write_workflow(root, random_spec(rng, adw_id, **kw), rng)
         ids.append(adw_id)

@@ -158,7 +158,7 @@ def _sqlite_connect(path: str):
     except (OSError, sqlite3.Error) as e:
         raise StoreError(f"cannot open SQLite database {path}: {e}") from None
     conn.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-    for attempt in range(200):
+    for _attempt in range(200):
         try:
             conn.execute("PRAGMA journal_mode = WAL")
             break

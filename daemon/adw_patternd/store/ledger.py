@@ -315,7 +315,7 @@ class Ledger:
                 want = (*(getattr(sums, f) for f in PatternSums.__dataclass_fields__), *derived)
                 have = row[1:]
                 names = SUM_COLUMNS + DERIVED_COLUMNS
-                bad = [(name, h, w) for name, h, w in zip(names, have, want)
+                bad = [(name, h, w) for name, h, w in zip(names, have, want, strict=True)
                        if not (name == "typical_input_pattern" and w is None) and not _same(h, w)]
                 for name, h, w in bad:
                     problems.append(f"{sig}: {name} stored {h!r}, recomputed {w!r}")
@@ -364,7 +364,7 @@ class Ledger:
         cur = self.db.execute(f"SELECT * FROM operation_patterns WHERE occurrence_count > 0 ORDER BY {order}, "
                               f"pattern_signature" + (" LIMIT ?" if limit else ""), (limit,) if limit else ())
         names = [d[0] for d in cur.description]
-        return [dict(zip(names, r)) for r in cur.fetchall()]
+        return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
     def status(self) -> dict:
         db = self.db
