@@ -20,8 +20,7 @@ from typing import Callable, Iterable
 
 from .config import Config, Root
 from .errors import InputRejected
-from .files import (STATE_FILE, FolderListing, Snapshot, inside, list_folder, read_output, read_small, read_tail,
-                    snapshot)
+from .files import STATE_FILE, FolderListing, Snapshot, list_folder, read_output, read_small, read_tail, snapshot
 from .model import AgentSummary
 from .parse import build_workflow, parse_state
 from .rules import detect
@@ -110,8 +109,6 @@ class Engine:
     def look(self, root: Root, adw_id: str):
         """stat a workflow folder: (listing, listed_at), or an Outcome when it is gone."""
         folder = os.path.join(root.path, adw_id)
-        if os.path.islink(folder) and not inside(self.root_real(root), folder):
-            raise InputRejected(folder, "symlink leads outside the root (not followed)")
         listed_at = time.time_ns()
         listing = list_folder(folder, self.root_real(root))
         if listing is None:
@@ -158,14 +155,20 @@ class Engine:
         """
         return self.commit(self.prepare(items, force=force))
 
-    def prepare(self, items: Iterable[tuple[Root, str, str | None]], *, force: bool = False) -> list:
+    def prepare(self, items: Iterable[tuple[Root, str, str | None]], *, force: bool = False,
+                snapshots: bool = True) -> list:
         """The read half of process_many: Outcomes and _Pending changes, nothing written.
-        Safe to run in a worker process with its own database connection."""
+        Safe to run in a worker process with its own database connection.
+
+        Each outcome carries the folder's snapshot taken before its files were listed (for
+        the daemon's sweep). With ``snapshots`` False (the daemon's reconcile, which has them
+        already) an unchanged workflow gets none: two stat calls saved per workflow."""
         prepared: list[Outcome | _Pending] = []
         for root, adw_id, known in items:
             started = time.perf_counter()
             notes: list[str] = []
-            seen = {"snapshot": snapshot(os.path.join(root.path, adw_id)), "racy": True}
+            folder = os.path.join(root.path, adw_id)
+            seen = {"snapshot": snapshot(folder) if snapshots else None, "racy": True}
             try:
                 looked = self.look(root, adw_id)
                 if isinstance(looked, Outcome):
@@ -181,6 +184,8 @@ class Engine:
                 if not force and prior.fingerprint is not None and fingerprint == prior.fingerprint:
                     prepared.append(Outcome("unchanged", root.name, adw_id, **seen))
                     continue
+                if seen["snapshot"] is None:
+                    seen["snapshot"] = snapshot(folder)  # before the read: a later write differs from it
                 result = self.read(root, adw_id, listing, listed_at, prior, notes)
                 if isinstance(result, Outcome):
                     prepared.append(replace(result, **seen))
@@ -245,7 +250,7 @@ class Engine:
     def sync(self, roots: Iterable[Root] | None = None, *, progress: Callable[[int, int], None] | None = None,
              on_outcome: Callable[[Outcome], None] | None = None,
              should_stop: Callable[[], bool] | None = None, quiet_transient: bool = False,
-             workers: int = 1) -> SyncSummary:
+             workers: int = 1, snapshots: bool = True) -> SyncSummary:
         """Scan roots once. ``quiet_transient``: the daemon retries files caught mid-write
         itself, so they are not reported yet. ``workers`` > 1 reads in that many forked
         processes while this one writes (only where no other thread runs: forking a
@@ -270,7 +275,8 @@ class Engine:
             pool = multiprocessing.get_context("fork").Pool(workers, _worker_init, (self.config,))
         done = 0
         try:
-            batches = pool.imap(_worker_prepare, jobs) if pool else (self.prepare(job) for job in jobs)
+            batches = pool.imap(_worker_prepare, jobs) if pool else (self.prepare(job, snapshots=snapshots)
+                                                                      for job in jobs)
             for prepared in batches:
                 if should_stop and should_stop():
                     break

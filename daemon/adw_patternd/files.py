@@ -119,10 +119,17 @@ def _regular(path: str, name: str, root_real: str, problems: list[str]) -> FileS
 
 
 def list_folder(folder: str, root_real: str) -> FolderListing | None:
-    """stat what a workflow folder holds; None when the folder is gone or is not a folder."""
+    """stat what a workflow folder holds; None when the folder is gone or is not a folder.
+    A folder that is a symlink is listed only when it leads somewhere inside the root."""
     problems: list[str] = []
     try:
-        st = os.stat(folder)
+        st = os.lstat(folder)
+        if stat.S_ISLNK(st.st_mode):
+            if not inside(root_real, folder):
+                raise InputRejected(folder, "symlink leads outside the root (not followed)")
+            st = os.stat(folder)
+        if not stat.S_ISDIR(st.st_mode):
+            return None
         entries = list(os.scandir(folder))
     except (FileNotFoundError, NotADirectoryError):
         return None
@@ -147,7 +154,7 @@ def list_folder(folder: str, root_real: str) -> FolderListing | None:
             except OSError:
                 continue
             if is_dir:
-                out = _regular(os.path.join(entry.path, RAW_OUTPUT), f"{name}/{RAW_OUTPUT}", root_real, problems)
+                out = _regular(entry.path + "/" + RAW_OUTPUT, name + "/" + RAW_OUTPUT, root_real, problems)
                 if out:
                     outputs.append(out)
     outputs.sort(key=lambda f: f.name)

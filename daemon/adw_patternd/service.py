@@ -122,10 +122,11 @@ class Daemon:
             log.info("adw-patternd stopped after processing %d workflow(s)", self.processed)
         return 0
 
-    def _sync(self, roots) -> SyncSummary:
-        """Catch-up, reconcile and a root that appeared: the sync's path, remembering what it saw."""
+    def _sync(self, roots, *, reconcile: bool = False) -> SyncSummary:
+        """Catch-up, reconcile and a root that appeared: the sync's path, remembering what it
+        saw. A reconcile keeps the snapshots the daemon already has for unchanged folders."""
         return self.engine.sync([r for r in roots if r.name not in self.missing_roots], on_outcome=self._seen,
-                                should_stop=lambda: self.signals.stop, quiet_transient=True)
+                                should_stop=lambda: self.signals.stop, quiet_transient=True, snapshots=not reconcile)
 
     def _loop(self) -> None:
         now = time.monotonic()
@@ -153,7 +154,7 @@ class Daemon:
                 self._sweep_slice(SWEEP_TICK_S)
                 next_sweep = time.monotonic() + SWEEP_TICK_S
             if now >= next_reconcile:
-                log.info("reconcile: %s", self._sync(self.roots.values()).line())
+                log.info("reconcile: %s", self._sync(self.roots.values(), reconcile=True).line())
                 next_reconcile = time.monotonic() + interval
             if now - self._status_at >= 2:
                 self._status_at = now
@@ -178,6 +179,8 @@ class Daemon:
         leaves None, so the next sweep reads it again; a bad version is remembered as seen
         (it is not reported again until its files change). Live workflows also keep their
         fingerprint, for the round's check of what inotify may have missed."""
+        if o.snapshot is None and o.kind == "unchanged":
+            return  # a reconcile found it unchanged: what the daemon remembers still holds
         tracked.snapshot = o.snapshot if (o.kind == "failed" or not o.racy) else None
         if key in self.watches.workflows:
             self.live_fingerprints[key] = o.fingerprint if not o.racy else None
