@@ -312,3 +312,50 @@ def test_sigterm_while_the_database_is_locked_stops_cleanly(tmp_path, root, star
     d2 = start_daemon(cfg)  # ... and it is
     wait_for(lambda: stored_cost(database, "n0000001") is not None, what="redone after the restart")
     assert d2.stop() == 0
+
+
+MAX_WATCHES = "/proc/sys/fs/inotify/max_user_watches"
+
+
+def _watches_held_by(uid: int) -> int:
+    held = 0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if os.stat(f"/proc/{pid}").st_uid != uid:
+                continue
+            for fd in os.listdir(f"/proc/{pid}/fdinfo"):
+                with open(f"/proc/{pid}/fdinfo/{fd}") as f:
+                    held += sum(1 for line in f if line.startswith("inotify wd:"))
+        except OSError:
+            continue
+    return held
+
+
+def test_inotify_watch_limit_is_reported_and_covered_by_the_sweep(tmp_path, root, start_daemon):
+    """A real ENOSPC: the kernel's limit is lowered so that the root and one workflow fit."""
+    if os.geteuid() != 0 or not os.access(MAX_WATCHES, os.W_OK):
+        pytest.skip(f"lowering {MAX_WATCHES} needs root")
+    database = str(tmp_path / "p.db")
+    cfg = write_config(tmp_path, {"main": root}, database, **FAST)
+    with open(MAX_WATCHES) as f:
+        saved = f.read().strip()
+    try:
+        with open(MAX_WATCHES, "w") as f:
+            f.write(str(_watches_held_by(os.geteuid()) + 3))  # the root, and one workflow with one agent
+        d = start_daemon(cfg)
+        wait_for(lambda: ready(d), what="catch-up")
+        for i in range(3):
+            make_workflow(root, f"w000000{i}", cost=1.0)
+        wait_for(lambda: "inotify watch limit reached (fs.inotify.max_user_watches" in d.log(), what="the error")
+        wait_for(lambda: all(stored_cost(database, f"w000000{i}") for i in range(3)), what="all three stored")
+        # At most one of them got a watch; the others are still followed, by the sweep.
+        for i in range(3):
+            write_state(root / f"w000000{i}", nl_input="Typecheck the frontend with tsc",
+                        start_time="2026-10-01T10:00:00Z")
+        wait_for(lambda: pattern_counts(database).get("build:typecheck:frontend") == 3, what="the unwatched changes")
+        assert d.stop() == 0
+    finally:
+        with open(MAX_WATCHES, "w") as f:
+            f.write(saved)
+    log = d.log()
+    assert log.count("inotify watch limit reached") == 1 and "sysctl -w fs.inotify.max_user_watches=" in log

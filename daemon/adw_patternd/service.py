@@ -281,7 +281,7 @@ class Daemon:
                 self._close_root(name)
                 self.missing_roots.add(name)
                 continue
-            if mtime != self.root_mtimes.get(name) or name not in self.watches.roots:
+            if mtime != self.root_mtimes.get(name):  # a folder came or went (watched root or not)
                 self.root_mtimes[name] = mtime
                 for adw_id in self.engine.list_workflows(root) or ():
                     if (name, adw_id) not in self.tracked:
