@@ -359,3 +359,16 @@ def test_inotify_watch_limit_is_reported_and_covered_by_the_sweep(tmp_path, root
             f.write(saved)
     log = d.log()
     assert log.count("inotify watch limit reached") == 1 and "sysctl -w fs.inotify.max_user_watches=" in log
+
+
+def test_sigint_stops_cleanly_and_sighup_reopens_the_log(daemon_config, root, database, start_daemon, tmp_path):
+    d = start_daemon(daemon_config)
+    wait_for(lambda: ready(d), what="catch-up")
+    log = tmp_path / "daemon.log"
+    os.rename(log, tmp_path / "daemon.log.1")  # what logrotate does
+    d.send(signal.SIGHUP)
+    wait_for(lambda: log.exists() and "reload: configuration reloaded" in log.read_text(), what="a reopened log")
+    make_workflow(root, "o0000001")
+    wait_for(lambda: "main/o0000001 new" in log.read_text(), what="new lines in the new file")
+    assert d.stop(signal.SIGINT) == 0
+    assert "main/o0000001" not in (tmp_path / "daemon.log.1").read_text()
