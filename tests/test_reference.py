@@ -208,3 +208,18 @@ def test_adopts_a_reference_database_in_place(tmp_path):
     assert conn.execute("SELECT pattern_signature, occurrence_count, confidence_score FROM operation_patterns "
                         "ORDER BY occurrence_count DESC LIMIT 10").fetchall() == [("test:pytest:backend", 2, 40.0)]  # 10 + 10 (variance 8,100) + 20
     conn.close()
+
+
+def test_sync_workflow_history_syncs_the_configured_roots(tmp_path):
+    from adw_patternd import sync_workflow_history
+    from helpers import age, write_config
+    from test_sync import make_workflow
+
+    root = tmp_path / "agents"
+    make_workflow(root, "s0000001")
+    make_workflow(root, "s0000002", nl="Typecheck the frontend")
+    for p in root.rglob("*"):
+        age(p, 30)  # written a while ago: their fingerprints can be trusted
+    cfg = write_config(tmp_path, {"main": root}, str(tmp_path / "p.db"))
+    assert sync_workflow_history(cfg) == 2
+    assert sync_workflow_history(str(cfg)) == 0

@@ -29,6 +29,7 @@ from .store.ledger import Change, Ledger, Prior
 log = logging.getLogger("adw_patternd")
 
 RACY_NS = 2_000_000_000  # a file modified this recently may change again within the same mtime tick
+WORKER_TIMEOUT_S = 300  # far beyond the time to read one batch of 256 workflows
 
 
 @dataclass(frozen=True)
@@ -275,7 +276,7 @@ class Engine:
             pool = multiprocessing.get_context("fork").Pool(workers, _worker_init, (self.config,))
         done = 0
         try:
-            batches = pool.imap(_worker_prepare, jobs) if pool else (self.prepare(job, snapshots=snapshots)
+            batches = self._read_in_workers(pool, jobs) if pool else (self.prepare(job, snapshots=snapshots)
                                                                       for job in jobs)
             for prepared in batches:
                 if should_stop and should_stop():
@@ -303,6 +304,21 @@ class Engine:
                         log.info("%s/%s: folder deleted; dropped from the database", root.name, adw_id)
         summary.seconds = time.perf_counter() - started
         return summary
+
+    def _read_in_workers(self, pool, jobs: list):
+        """The workers' prepared batches, in order. A worker that dies (the OOM killer) would
+        leave its batch unanswered for ever: after WORKER_TIMEOUT_S the rest is read here."""
+        results = pool.imap(_worker_prepare, jobs)
+        for i in range(len(jobs)):
+            try:
+                yield results.next(timeout=WORKER_TIMEOUT_S)
+            except multiprocessing.TimeoutError:
+                log.error("a reading worker gave no answer in %d s; reading the remaining %d batches in one process",
+                          WORKER_TIMEOUT_S, len(jobs) - i)
+                pool.terminate()
+                for job in jobs[i:]:
+                    yield self.prepare(job)
+                return
 
     def report(self, o: Outcome) -> None:
         if o.notes:
