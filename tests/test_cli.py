@@ -95,3 +95,11 @@ def test_json_log_lines(tmp_path, root, capsys):
     assert {"time", "level", "logger", "message"} <= set(lines[0])
     assert any(r["level"] == "WARNING" and "j0000002/adw_state.json" in r["message"] for r in lines)
     assert any(r["level"] == "INFO" and "main/j0000001 new" in r["message"] for r in lines)
+
+
+def test_unreachable_postgresql_is_one_line(tmp_path, root, capsys):
+    cfg = write_config(tmp_path, {"main": root}, "postgresql://nobody@127.0.0.1:1/nothing")
+    assert main(["status", "--config", str(cfg)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert err.startswith("adw-patternd: cannot connect to PostgreSQL at postgresql://nobody@127.0.0.1:1/nothing")

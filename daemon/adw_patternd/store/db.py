@@ -179,7 +179,9 @@ def _postgres_connect(url: str):
     try:
         return psycopg.connect(url, autocommit=True, connect_timeout=10)
     except psycopg.Error as e:
-        raise StoreError(f"cannot connect to PostgreSQL at {_redact(url)}: {str(e).strip()}") from None
+        reason = " ".join(str(e).split())  # libpq's message spans lines; ours is one
+        raise StoreError(f"cannot connect to PostgreSQL at {_redact(url)}: {reason} "
+                         "(check the database URL in config.yaml and that the server is up)") from None
 
 
 def _redact(url: str) -> str:
