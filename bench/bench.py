@@ -76,8 +76,14 @@ def make_tree(folder: Path, roots: int, per_root: int, seed: int, *, small: bool
             else:
                 spec = random_spec(rng, adw_id, filler_size=transcript_size)
             write_workflow(str(path), spec, rng)
+    # A history is old: date every file and folder two days back, so that the daemon's
+    # catch-up sees dormant workflows and sync's fingerprints are not "racy".
+    past = time.time() - 2 * 86_400
+    for path in paths:
+        for parent, dirs, files in os.walk(path):
+            for name in files + dirs:
+                os.utime(os.path.join(parent, name), (past, past))
     marker.touch()
-    time.sleep(2.5)  # a history is older than the racy-mtime window: let this one be too
     print(f"  (generated {roots * per_root:,} workflows in {folder} in {time.monotonic() - started:.0f} s)", flush=True)
     return paths
 
