@@ -236,12 +236,12 @@ def update_cost(database: str, n: int, updates: int = 2000) -> float:
     ledger = Ledger(db)
     for start in range(0, n, 2000):
         batch = [synthetic(i, rng) for i in range(start, min(n, start + 2000))]
-        ledger.apply([Change(w, detect(w).signatures, detect(w).characteristics) for w in batch])
+        ledger.apply([Change(w, detect(w).occurrences, detect(w).characteristics) for w in batch])
     times = []
     for _ in range(updates):
         w = synthetic(rng.randrange(n), rng)
         found = detect(w)
-        change = Change(w, found.signatures, found.characteristics)
+        change = Change(w, found.occurrences, found.characteristics)
         t = time.perf_counter()
         ledger.apply([change])
         times.append(time.perf_counter() - t)
@@ -264,10 +264,10 @@ def bench_update_cost() -> None:
 
 def bench_raw_read() -> None:
     """What reading one raw_output.jsonl costs: a first read scans the file once in C for
-    result lines (retry_count needs all of them); a later read of a growing file reads
-    only what was appended, whatever the file's size."""
-    from adw_patternd.files import read_output
-    from adw_patternd.model import AgentSummary
+    result, assistant and init lines (runs, estimates and commands need all of them); a
+    later read of a growing file reads only what was appended, whatever the file's size."""
+    from adw_patternd.files import read_transcript
+    from adw_patternd.transcript import Transcript
     from adw_patternd.pricing import DEFAULT_PRICES
     from adw_patternd.synth import AgentRun, transcript_lines
 
@@ -284,14 +284,14 @@ def bench_raw_read() -> None:
         first = []
         for _ in range(5):
             t = time.perf_counter()
-            agent = read_output(str(path), AgentSummary("t"), DEFAULT_PRICES, [])
+            agent = read_transcript(str(path), Transcript("t/raw_output.jsonl"), DEFAULT_PRICES, [])
             first.append(time.perf_counter() - t)
         appended = []
         for _ in range(200):
             with open(path, "a") as f:
                 f.write(line)
             t = time.perf_counter()
-            agent = read_output(str(path), agent, DEFAULT_PRICES, [])
+            agent = read_transcript(str(path), agent, DEFAULT_PRICES, [])
             appended.append(time.perf_counter() - t)
         report(f"{size / 1e6:g} MB file: first read / read of one appended line",
                f"{statistics.median(first) * 1e3:.2f} ms / {statistics.median(appended) * 1e6:.0f} us",

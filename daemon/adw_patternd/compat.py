@@ -17,6 +17,7 @@ from .engine import Engine
 from .parse import workflow_from_record
 from .rules import characteristics, detect
 from .store.db import open_db, wrap_sqlite
+from .model import Contribution, Occurrence
 from .store.ledger import Change, Ledger
 
 log = logging.getLogger("adw_patternd")
@@ -36,7 +37,8 @@ def record_pattern_occurrence(pattern_signature: str, workflow: dict, db_connect
     if wf is None:
         log.warning("workflow has no workflow_id; cannot record pattern %s", pattern_signature)
         return None, False
-    result = _ledger(db_connection).apply([Change(wf, (pattern_signature,), characteristics(wf), mode="add")])[0]
+    link = (Occurrence(pattern_signature, "workflow", Contribution.of(wf)),)
+    result = _ledger(db_connection).apply([Change(wf, link, characteristics(wf), mode="add")])[0]
     # In "add" mode the requested pattern comes first in the workflow's links.
     return result.pattern_ids[0], pattern_signature in result.new_patterns
 
@@ -52,7 +54,8 @@ def update_pattern_statistics(pattern_id: int, workflow: dict, db_connection: sq
     if wf is None:
         log.warning("workflow has no workflow_id; cannot update pattern %s", pattern_id)
         return
-    _ledger(db_connection).apply([Change(wf, (row[0],), characteristics(wf), mode="add")])
+    link = (Occurrence(row[0], "workflow", Contribution.of(wf)),)
+    _ledger(db_connection).apply([Change(wf, link, characteristics(wf), mode="add")])
 
 
 def process_and_persist_workflow(workflow: dict, db_connection: sqlite3.Connection) -> dict:
@@ -65,7 +68,7 @@ def process_and_persist_workflow(workflow: dict, db_connection: sqlite3.Connecti
         log.warning("workflow has no workflow_id; not persisted")
         return {"patterns_detected": 0, "new_patterns": 0, "pattern_ids": []}
     found = detect(wf)
-    result = _ledger(db_connection).apply([Change(wf, found.signatures, found.characteristics)])[0]
+    result = _ledger(db_connection).apply([Change(wf, found.occurrences, found.characteristics)])[0]
     return {"patterns_detected": len(found.signatures), "new_patterns": len(result.new_patterns),
             "pattern_ids": list(result.pattern_ids)}
 

@@ -15,7 +15,8 @@ import yaml
 
 from .errors import ConfigError
 from .pricing import DEFAULT_PRICES, Price, PriceRule
-from .rules import BUILTIN_RULES, Choice, RequestRule, RuleSet, SignatureRule
+from .commands import CommandRule
+from .rules import BUILTIN_RULES, Choice, RequestRule, RoleRule, RuleSet, SignatureRule
 
 ENV_VAR = "ADW_PATTERND_CONFIG"
 _ROOT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -53,6 +54,7 @@ class Config:
     tool_cost_ratio: float = 0.05
     drop_deleted_workflows: bool = False
     sync_batch_size: int = 256
+    stale_after_s: float = 3600.0  # a transcript without a result line unchanged this long: interrupted
     watch: WatchConfig = WatchConfig()
     prices: tuple[PriceRule, ...] = DEFAULT_PRICES
     rules: RuleSet = BUILTIN_RULES
@@ -64,7 +66,7 @@ class Config:
 
     def derivation_key(self) -> str:
         """What the stored numbers depend on besides the files: when it changes, a sync re-derives."""
-        return repr((self.prices, self.rules, self.tool_cost_ratio))
+        return repr((self.prices, self.rules, self.tool_cost_ratio, self.stale_after_s))
 
 
 def default_config_path() -> Path:
@@ -134,7 +136,7 @@ def _resolve(base: Path, value: str) -> Path:
 
 
 def _rules(r: _Reader) -> RuleSet:
-    r.only({"mode", "request_rules", "error_rules", "template_rules"})
+    r.only({"mode", "request_rules", "error_rules", "template_rules", "role_rules", "command_rules"})
     mode = r.get("mode", str, "extend", choices=("extend", "replace"))
     request = []
     for item in r.items("request_rules"):
@@ -155,14 +157,27 @@ def _rules(r: _Reader) -> RuleSet:
     for item in r.items("template_rules"):
         item.only({"keywords", "signature"})
         template.append(SignatureRule(item.words("keywords"), item.get("signature", str, None)))
-    for sig in [e.signature for e in error] + [t.signature for t in template if t.signature]:
+    roles = []
+    for item in r.items("role_rules"):
+        item.only({"agent", "signature"})
+        roles.append(RoleRule(item.get("agent", str, None) or item.fail("agent", "required: an agent folder name or glob"),
+                              item.get("signature", str, None) or item.fail("signature", "required")))
+    commands = []
+    for item in r.items("command_rules"):
+        item.only({"starts", "signature"})
+        starts = item.words("starts")
+        commands.append(CommandRule(tuple(tuple(s.split()) for s in starts),
+                                    item.get("signature", str, None) or item.fail("signature", "required")))
+    for sig in ([e.signature for e in error] + [t.signature for t in template if t.signature]
+                + [x.signature for x in roles] + [c.signature for c in commands]):
         if sig.count(":") != 2:
             r.fail("rules", f"signature {sig!r} must be category:subcategory:target")
     if mode == "replace":
-        return RuleSet(tuple(request), tuple(error), tuple(template))
+        return RuleSet(tuple(request), tuple(error), tuple(template), tuple(roles), tuple(commands))
     # Extensions go first so that they can override a built-in row.
     return RuleSet(tuple(request) + BUILTIN_RULES.request, tuple(error) + BUILTIN_RULES.error,
-                   tuple(template) + BUILTIN_RULES.template)
+                   tuple(template) + BUILTIN_RULES.template, tuple(roles) + BUILTIN_RULES.roles,
+                   tuple(commands) + BUILTIN_RULES.commands)
 
 
 def _prices(r: _Reader) -> tuple[PriceRule, ...]:
@@ -224,6 +239,7 @@ def parse_config(data, file: Path) -> Config:
         tool_cost_ratio=r.get("tool_cost_ratio", float, 0.05, minimum=0.0),
         drop_deleted_workflows=r.get("drop_deleted_workflows", bool, False),
         sync_batch_size=r.get("sync_batch_size", int, 256, minimum=1),
+        stale_after_s=r.get("stale_after_s", float, 3600.0, minimum=1.0),
         watch=WatchConfig(
             active_window_s=watch.get("active_window_s", float, 600.0, minimum=0.0),
             max_active_workflows=watch.get("max_active_workflows", int, 256, minimum=0),

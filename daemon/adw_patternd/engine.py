@@ -20,9 +20,10 @@ from typing import Callable, Iterable
 
 from .config import Config, Root
 from .errors import InputRejected
-from .files import STATE_FILE, FolderListing, Snapshot, list_folder, read_output, read_small, read_tail, snapshot
-from .model import AgentSummary
-from .parse import build_workflow, parse_state
+from .files import (ERROR_LOG, LOG_EDGE_BYTES, STATE_FILE, SUMMARY_FILE, FileStat, FolderListing, Snapshot,
+                    list_folder, list_prompts, read_edges, read_small, read_tail, read_transcript, snapshot)
+from .parse import Observed, build_workflow, issue_title, log_times, merge_summary, needs_issue_title, parse_state
+from .transcript import Transcript
 from .rules import detect
 from .store.ledger import Change, Ledger, Prior
 
@@ -72,7 +73,7 @@ class SyncSummary:
 
     def line(self) -> str:
         return (f"scanned {self.scanned}, new {self.new}, updated {self.updated}, unchanged {self.unchanged}, "
-                f"failed {self.failed}, skipped {self.skipped} (no state file), deleted {self.deleted} "
+                f"failed {self.failed}, skipped {self.skipped} (not a workflow folder), deleted {self.deleted} "
                 f"in {self.seconds:.2f} s")
 
 
@@ -119,29 +120,80 @@ class Engine:
     def read(self, root: Root, adw_id: str, listing: FolderListing, listed_at: int, prior: Prior,
              notes: list[str]) -> Change | Outcome:
         """Read one listed workflow folder into a Change (or say why there is nothing to apply).
-        Problems in usable files are added to ``notes``."""
+        Problems in usable files are added to ``notes``; a state or summary file that cannot
+        be used rejects the workflow, which keeps its last good data."""
         folder = listing.path
         notes.extend(listing.problems)
-        state_path = os.path.join(folder, STATE_FILE)
-        if listing.state is None:
-            bad = next((p for p in listing.problems if p.startswith(state_path)), None)
+        for name in (STATE_FILE, SUMMARY_FILE):  # there, but not a file we can read
+            path = os.path.join(folder, name)
+            bad = next((p for p in listing.problems if p.startswith(path + ":")), None)
             if bad:
-                raise InputRejected(state_path, bad[len(state_path) + 2:])
+                raise InputRejected(path, bad[len(path) + 2:])
+        if not listing.is_workflow:
             return Outcome("skipped", root.name, adw_id)
-        state = parse_state(state_path, read_small(state_path, listing.state, self.config.max_file_bytes), notes)
-        agents = []
-        for out in listing.outputs:
-            name = out.name.split("/", 1)[0]
-            prev = prior.agents.get(name) or AgentSummary(name)
-            agents.append(read_output(os.path.join(folder, out.name), prev, self.config.prices, notes))
+        max_bytes = self.config.max_file_bytes
+        state = summary = None
+        if listing.state is not None:
+            path = os.path.join(folder, STATE_FILE)
+            state = parse_state(path, read_small(path, listing.state, max_bytes), notes)
+        if listing.summary is not None:
+            path = os.path.join(folder, SUMMARY_FILE)
+            summary = parse_state(path, read_small(path, listing.summary, max_bytes), notes)
+        fields = merge_summary(state, summary)
+        rules = self.config.rules.commands
+        transcripts = tuple(
+            read_transcript(os.path.join(folder, out.name), prior.transcripts.get(out.name) or Transcript(out.name),
+                            self.config.prices, notes, rules)
+            for out in listing.outputs)
         error_tail = None
         if listing.error_log is not None and listing.error_log.size > 0:
-            error_tail = read_tail(os.path.join(folder, "error.log")) or None
-        wf = build_workflow(root.name, adw_id, state, agents, error_tail)
+            error_tail = read_tail(os.path.join(folder, ERROR_LOG)) or None
+        log_start = log_end = None
+        if fields.start_time is None and fields.end_time is None and listing.execution_logs:
+            log_start, log_end = self._log_times(folder, listing)
+        title = self._issue_title(folder, listing, root, notes) if needs_issue_title(fields) else None
+        observed = Observed(fields, transcripts, error_tail, log_start, log_end, listing.oldest_mtime_ns(),
+                            listing.newest_mtime_ns(), self.fresh(listing, listed_at), title)
+        wf = build_workflow(root.name, adw_id, observed, self.config.prices, notes)
         found = detect(wf, self.config.rules)
         racy = listing.newest_mtime_ns() >= listed_at - RACY_NS
-        return Change(wf, found.signatures, found.characteristics, tuple(agents),
-                      None if racy else listing.fingerprint(), prior.revision)
+        return Change(wf, found.occurrences, found.characteristics, transcripts,
+                      None if racy else self.fingerprint(listing, listed_at), prior.revision)
+
+    def fresh(self, listing: FolderListing, now_ns: int) -> bool:
+        """A file changed within stale_after_s: a run without a result line may still be going."""
+        return now_ns - listing.newest_mtime_ns() < self.config.stale_after_s * 1e9
+
+    def fingerprint(self, listing: FolderListing, now_ns: int) -> str:
+        """The files' identity, plus whether they are still fresh: a workflow whose unfinished
+        run goes stale is read once more (to become `interrupted`) without any file changing."""
+        return listing.fingerprint() + ("|fresh" if self.fresh(listing, now_ns) else "")
+
+    def _log_times(self, folder: str, listing: FolderListing):
+        starts, ends = [], []
+        for log_file in listing.execution_logs:
+            head, tail = read_edges(os.path.join(folder, log_file.name), LOG_EDGE_BYTES, LOG_EDGE_BYTES)
+            start, end = log_times(head, tail)
+            if start:
+                starts.append(start)
+            if end:
+                ends.append(end)
+        return (min(starts) if starts else None), (max(ends) if ends else None)
+
+    def _issue_title(self, folder: str, listing: FolderListing, root: Root, notes: list[str]) -> str | None:
+        """The issue title in the first prompt file that carries the issue's JSON."""
+        for name, path in list_prompts(folder, listing.agent_folders, self.root_real(root)):
+            try:
+                fd_stat = os.stat(path)
+                data = read_small(path, FileStat(name, fd_stat.st_dev, fd_stat.st_ino, fd_stat.st_size,
+                                                 fd_stat.st_mtime_ns), self.config.max_file_bytes)
+            except (InputRejected, OSError) as e:
+                notes.append(f"{path}: {getattr(e, 'reason', e)} (prompt file skipped)")
+                continue
+            title = issue_title(data.decode("utf-8", errors="replace"))
+            if title:
+                return title
+        return None
 
     # -- processing -------------------------------------------------------------
     def process(self, root: Root, adw_id: str, *, force: bool = False) -> Outcome:
@@ -177,7 +229,7 @@ class Engine:
                     continue
                 listing, listed_at = looked
                 seen["racy"] = listing.newest_mtime_ns() >= listed_at - RACY_NS
-                fingerprint = seen["fingerprint"] = listing.fingerprint()
+                fingerprint = seen["fingerprint"] = self.fingerprint(listing, listed_at)
                 if not force and known is not None and fingerprint == known:
                     prepared.append(Outcome("unchanged", root.name, adw_id, **seen))
                     continue

@@ -2,7 +2,7 @@
 
 Nothing outside a root is opened: a symlink is followed only when its target lies inside
 the root. Files are opened non-blocking (a FIFO named adw_state.json must not hang the
-daemon) and must be regular files. raw_output.jsonl is read from where the last read
+daemon) and must be regular files. Agent transcripts are read from where the last read
 stopped; the rest is never read again.
 """
 
@@ -12,24 +12,28 @@ import errno
 import mmap
 import os
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from .commands import BUILTIN_COMMAND_RULES, CommandRule
 from .errors import InputRejected
-from .model import AgentSummary
-from .parse import scan_output_chunk
 from .pricing import PriceRule
+from .transcript import Transcript, scan_chunk
 
 STATE_FILE = "adw_state.json"
+SUMMARY_FILE = "workflow_summary.json"
 ERROR_LOG = "error.log"
-RAW_OUTPUT = "raw_output.jsonl"
+EXECUTION_LOG = "execution.log"
+TRANSCRIPT_SUFFIX = "output.jsonl"  # raw_output.jsonl, cc_raw_output.jsonl, quick_plan_output.jsonl, ...
+PROMPTS = "prompts"
 ERROR_TAIL_BYTES = 2000
+LOG_EDGE_BYTES = 4096
 MMAP_FROM = 1 << 20
 TAIL_BYTES = 32
 
 
 @dataclass(frozen=True)
 class FileStat:
-    name: str  # relative to the workflow folder: adw_state.json, error.log, <agent>/raw_output.jsonl
+    name: str  # relative to the workflow folder: adw_state.json, <agent>/raw_output.jsonl, ...
     device: int
     inode: int
     size: int
@@ -55,16 +59,28 @@ class FolderListing:
     folder: tuple  # (inode, mtime_ns) of the folder itself
     state: FileStat | None
     error_log: FileStat | None
-    outputs: tuple[FileStat, ...]  # one per agent folder with a raw_output.jsonl, in name order
+    outputs: tuple[FileStat, ...]  # agent transcripts, in name order
     problems: tuple[str, ...] = ()
+    summary: FileStat | None = None  # workflow_summary.json
+    execution_logs: tuple[FileStat, ...] = ()  # <script>/execution.log, in name order
+    agent_folders: tuple[str, ...] = ()  # subfolders, in name order (their prompts/ are read on demand)
+
+    @property
+    def is_workflow(self) -> bool:
+        """A folder with a state file, a workflow summary or an agent transcript."""
+        return bool(self.state or self.summary or self.outputs)
+
+    def files(self) -> list[FileStat]:
+        return [f for f in (self.state, self.summary, self.error_log) if f] + [*self.outputs, *self.execution_logs]
 
     def fingerprint(self) -> str:
-        parts = [f.token() for f in (self.state, self.error_log) if f] + [f.token() for f in self.outputs]
-        return "|".join(parts)
+        return "|".join(f.token() for f in self.files())
 
     def newest_mtime_ns(self) -> int:
-        files = [f for f in (self.state, self.error_log, *self.outputs) if f]
-        return max([self.folder[1], *(f.mtime_ns for f in files)])
+        return max([self.folder[1], *(f.mtime_ns for f in self.files())])
+
+    def oldest_mtime_ns(self) -> int:
+        return min([f.mtime_ns for f in self.files()] or [self.folder[1]])
 
 
 def state_stat(folder: str, dir_fd: int | None = None) -> tuple:
@@ -135,30 +151,76 @@ def list_folder(folder: str, root_real: str) -> FolderListing | None:
         return None
     except OSError as e:
         raise InputRejected(folder, f"cannot list folder ({e.strerror})") from None
-    state = error_log = None
-    outputs = []
+    state = error_log = summary = None
+    outputs: list[FileStat] = []
+    logs: list[FileStat] = []
+    agents: list[str] = []
     for entry in entries:
         name = entry.name
         if name == STATE_FILE:
             state = _regular(entry.path, name, root_real, problems)
+        elif name == SUMMARY_FILE:
+            summary = _regular(entry.path, name, root_real, problems)
         elif name == ERROR_LOG:
             error_log = _regular(entry.path, name, root_real, problems)
-        else:
-            try:
-                is_dir = entry.is_dir(follow_symlinks=False)
-                if not is_dir and entry.is_symlink():
-                    if not inside(root_real, entry.path):
-                        problems.append(f"{entry.path}: symlink leads outside the root (not followed)")
-                        continue
-                    is_dir = entry.is_dir()
-            except OSError:
-                continue
-            if is_dir:
-                out = _regular(entry.path + "/" + RAW_OUTPUT, name + "/" + RAW_OUTPUT, root_real, problems)
-                if out:
-                    outputs.append(out)
+        elif _is_folder(entry, root_real, problems):
+            agents.append(name)
+            _list_agent(entry.path, name, root_real, problems, outputs, logs)
     outputs.sort(key=lambda f: f.name)
-    return FolderListing(folder, (st.st_ino, st.st_mtime_ns), state, error_log, tuple(outputs), tuple(problems))
+    logs.sort(key=lambda f: f.name)
+    agents.sort()
+    return FolderListing(folder, (st.st_ino, st.st_mtime_ns), state, error_log, tuple(outputs), tuple(problems),
+                         summary, tuple(logs), tuple(agents))
+
+
+def _is_folder(entry: os.DirEntry, root_real: str, problems: list[str]) -> bool:
+    try:
+        if entry.is_dir(follow_symlinks=False):
+            return True
+        if entry.is_symlink():
+            if not inside(root_real, entry.path):
+                problems.append(f"{entry.path}: symlink leads outside the root (not followed)")
+                return False
+            return entry.is_dir()
+    except OSError:
+        pass
+    return False
+
+
+def _list_agent(path: str, name: str, root_real: str, problems: list[str], outputs: list, logs: list) -> None:
+    """An agent (or ADW script) folder: its transcripts and its execution.log. raw_output.json,
+    the array copy of the same messages, is never read."""
+    try:
+        with os.scandir(path) as it:
+            names = [e.name for e in it]
+    except OSError:
+        return
+    for child in names:
+        if child.endswith(TRANSCRIPT_SUFFIX):
+            f = _regular(path + "/" + child, name + "/" + child, root_real, problems)
+            if f:
+                outputs.append(f)
+        elif child == EXECUTION_LOG:
+            f = _regular(path + "/" + child, name + "/" + child, root_real, problems)
+            if f:
+                logs.append(f)
+
+
+def list_prompts(folder: str, agent_folders: tuple[str, ...], root_real: str) -> list[tuple[str, str]]:
+    """(relative name, path) of every <agent>/prompts/*.txt, in name order."""
+    found = []
+    for agent in agent_folders:
+        base = f"{folder}/{agent}/{PROMPTS}"
+        try:
+            with os.scandir(base) as it:
+                names = sorted(e.name for e in it if e.name.endswith(".txt"))
+        except OSError:
+            continue
+        problems: list[str] = []
+        for n in names:
+            if _regular(f"{base}/{n}", n, root_real, problems):
+                found.append((f"{agent}/{PROMPTS}/{n}", f"{base}/{n}"))
+    return found
 
 
 def _open(path: str) -> int:
@@ -200,16 +262,20 @@ def read_small(path: str, expected: FileStat, max_bytes: int) -> bytes:
 
 
 def read_tail(path: str, nbytes: int = ERROR_TAIL_BYTES) -> str:
+    return read_edges(path, 0, nbytes)[1].decode("utf-8", errors="replace").strip()
+
+
+def read_edges(path: str, head: int, tail: int) -> tuple[bytes, bytes]:
+    """The first ``head`` and the last ``tail`` bytes of a file (an execution.log's first and
+    last timestamps; an error.log's last lines)."""
     fd = _open(path)
     try:
         size = os.fstat(fd).st_size
-        os.lseek(fd, max(0, size - nbytes), os.SEEK_SET)
-        data = os.read(fd, nbytes)
+        return os.pread(fd, head, 0) if head else b"", os.pread(fd, tail, max(0, size - tail)) if tail else b""
     except OSError as e:
         raise InputRejected(path, f"cannot read ({e.strerror})") from None
     finally:
         os.close(fd)
-    return data.decode("utf-8", errors="replace").strip()
 
 
 def _tail(fd: int, offset: int) -> str:
@@ -217,37 +283,35 @@ def _tail(fd: int, offset: int) -> str:
     return os.pread(fd, n, offset - n).hex() if n else ""
 
 
-def read_output(path: str, prior: AgentSummary, prices: tuple[PriceRule, ...], notes: list[str]) -> AgentSummary:
-    """Bring an agent's totals up to date with its raw_output.jsonl.
+def read_transcript(path: str, prior: Transcript, prices: tuple[PriceRule, ...], notes: list[str],
+                    rules: tuple[CommandRule, ...] = BUILTIN_COMMAND_RULES) -> Transcript:
+    """Bring a transcript up to date with its file.
 
     Reads only the bytes appended since ``prior.offset``. A file that was replaced (new
     inode), shrank, or was rewritten in place (the bytes before the offset differ) is read
-    again from the start with fresh totals.
+    again from the start, from a fresh Transcript.
     """
     fd = _open(path)
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise InputRejected(path, "not a regular file")
-        agent = prior
+        t = prior
         if ((prior.inode, prior.device) != (st.st_ino, st.st_dev) or st.st_size < prior.offset
                 or _tail(fd, prior.offset) != prior.tail):
-            agent = AgentSummary(prior.name, st.st_dev, st.st_ino)
-        start = agent.offset
+            t = prior.restarted(st.st_dev, st.st_ino)
+        start = t.offset
         size = st.st_size
         if size <= start:
-            return agent
+            return t
         length = size - start
         if length >= MMAP_FROM:
             aligned = start - start % mmap.ALLOCATIONGRANULARITY
             with mmap.mmap(fd, size - aligned, access=mmap.ACCESS_READ, offset=aligned) as mm:
-                agent = scan_output_chunk(agent, _MappedChunk(mm, start - aligned), start, prices, notes, path)
+                t, offset = scan_chunk(t, _MappedChunk(mm, start - aligned), start, prices, notes, path, rules)
         else:
-            data = os.pread(fd, length, start)
-            agent = scan_output_chunk(agent, data, start, prices, notes, path)
-        return AgentSummary(agent.name, agent.device, agent.inode, agent.offset, agent.results, agent.tokens,
-                            agent.cost_nanos, agent.duration_ms, agent.error_results, agent.last_error, agent.model,
-                            _tail(fd, agent.offset))
+            t, offset = scan_chunk(t, os.pread(fd, length, start), start, prices, notes, path, rules)
+        return replace(t, tail=_tail(fd, offset)) if offset != start else t
     except OSError as e:
         raise InputRejected(path, f"cannot read ({e.strerror})") from None
     finally:

@@ -1,5 +1,5 @@
-"""Immutable values that flow through the engine: parsed workflows, agent output summaries
-and detected patterns. Nothing here does I/O."""
+"""Immutable values that flow through the engine: parsed workflows, what their agents
+spent, and detected patterns. Nothing here does I/O."""
 
 from __future__ import annotations
 
@@ -7,30 +7,34 @@ from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
-class AgentSummary:
-    """What one agent's raw_output.jsonl has produced so far, up to ``offset``.
+class CommandPart:
+    """What one signature's Bash calls cost inside one agent (layer 4): a lower bound."""
 
-    The file identity and offset let the next read start where this one stopped; the
-    totals are stored in the same transaction as the offset, so a crash never loses or
-    doubles a line.
-    """
+    signature: str
+    cost_nanos: int
+    tokens: int
+    calls: int
+
+
+@dataclass(frozen=True)
+class AgentPart:
+    """What one agent folder spent: its finished runs (reported by their result lines) and
+    its unfinished runs (estimated from their messages' usage)."""
 
     name: str
-    device: int = 0
-    inode: int = 0
-    offset: int = 0
-    results: int = 0  # result lines seen: each one is one run of the agent
+    runs: int = 0
+    unfinished: int = 0
     tokens: int = 0
-    cost_nanos: int = 0
+    reported_nanos: int = 0
+    estimated_nanos: int = 0
     duration_ms: int = 0
-    error_results: int = 0
-    last_error: str | None = None
-    model: str | None = None
-    tail: str = ""  # hex of the bytes just before ``offset``: tells an append from a rewrite
+    errors: int = 0
+    retries: int = 0
+    commands: tuple[CommandPart, ...] = ()
 
     @property
-    def retries(self) -> int:
-        return max(0, self.results - 1)
+    def cost_nanos(self) -> int:
+        return self.reported_nanos + self.estimated_nanos
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,17 @@ class Workflow:
     error_count: int = 0
     retry_count: int = 0
     error_message: str | None = None
+    # Where the request and the times came from (nl_input, task_description, prompt,
+    # issue_title, slug; state, execution_log, mtime), so that nobody mistakes a guess for a record.
+    request_source: str | None = None
+    time_source: str | None = None
+    estimated_nanos: int = 0  # the part of cost_nanos estimated from unfinished runs' usage
+    unfinished_runs: int = 0
+    agents: tuple[AgentPart, ...] = ()
+
+    @property
+    def reported_nanos(self) -> int:
+        return self.cost_nanos - self.estimated_nanos
 
     @property
     def actual_cost_total(self) -> float:
@@ -75,10 +90,13 @@ class Contribution:
     duration: int = 0  # whole seconds; 0 means unknown and is left out of the variance
     errors: int = 0
     retries: int = 0
+    units: int = 1  # the workflow, or the runs or calls behind an agent's or a command's share
+    estimated_nanos: int = 0  # the part of cost_nanos that is an estimate, not a reported cost
 
     @classmethod
     def of(cls, wf: Workflow) -> "Contribution":
-        return cls(wf.total_tokens, wf.cost_nanos, wf.duration_seconds, wf.error_count, wf.retry_count)
+        return cls(wf.total_tokens, wf.cost_nanos, wf.duration_seconds, wf.error_count, wf.retry_count, 1,
+                   wf.estimated_nanos)
 
 
 @dataclass(frozen=True)
@@ -93,6 +111,8 @@ class PatternSums:
     duration_sumsq: int = 0
     errors: int = 0
     retries: int = 0
+    units: int = 0
+    estimated_nanos: int = 0
 
     def plus(self, c: Contribution, sign: int = 1) -> "PatternSums":
         d = c.duration if c.duration > 0 else 0
@@ -105,6 +125,8 @@ class PatternSums:
             duration_sumsq=self.duration_sumsq + sign * d * d,
             errors=self.errors + sign * c.errors,
             retries=self.retries + sign * c.retries,
+            units=self.units + sign * c.units,
+            estimated_nanos=self.estimated_nanos + sign * c.estimated_nanos,
         )
 
 
@@ -122,8 +144,25 @@ class PatternStats:
 
 
 @dataclass(frozen=True)
-class Detection:
-    """What detection found in one workflow: signatures in layer order, and its characteristics."""
+class Occurrence:
+    """One pattern found in one workflow, with what it cost there.
 
-    signatures: tuple[str, ...]
+    layer: "workflow" (layers 1-3: the whole workflow's totals), "agent" (layer 0: the agent's
+    runs), "command" (layer 4: the Bash calls' share of their messages) or "agent+command".
+    """
+
+    signature: str
+    layer: str
+    contribution: Contribution
+
+
+@dataclass(frozen=True)
+class Detection:
+    """What detection found in one workflow: occurrences in layer order, and its characteristics."""
+
+    occurrences: tuple[Occurrence, ...]
     characteristics: dict = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def signatures(self) -> tuple[str, ...]:
+        return tuple(o.signature for o in self.occurrences)

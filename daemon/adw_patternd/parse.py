@@ -15,21 +15,23 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from .errors import InputRejected
-from .model import AgentSummary, Workflow
-from .pricing import PriceRule, cost_nanos
+from .model import AgentPart, CommandPart, Workflow
+from .pricing import PriceRule
+from .transcript import CommandCost, Transcript, Totals, totals
 
 MAX_COST_USD = 100_000.0  # a single agent run costing more is not a real number
-MAX_TOKENS = 10_000_000_000
 MAX_DURATION_S = 30 * 86_400  # longer durations come from broken clocks, not real runs
-ERROR_TEXT_LIMIT = 2000
 
 _TEXT_FIELDS = ("adw_id", "nl_input", "workflow_template", "workflow", "issue_class", "issue_number",
-                "model_used", "model", "status", "current_phase", "branch_name", "plan_file")
+                "model_used", "model", "status", "current_phase", "branch_name", "plan_file",
+                "task_description", "prompt")
+_START_KEYS = ("start_time", "created_at", "started_at")
+_END_KEYS = ("end_time", "completed_at")
 
 
 @dataclass(frozen=True)
 class StateFields:
-    """The fields of adw_state.json that adw-patternd uses, normalised."""
+    """The fields of adw_state.json (or workflow_summary.json) that adw-patternd uses, normalised."""
 
     nl_input: str | None = None
     workflow_template: str | None = None
@@ -41,6 +43,8 @@ class StateFields:
     end_time: datetime | None = None
     branch_name: str | None = None
     plan_file: str | None = None
+    task_description: str | None = None  # phase-state layout
+    prompt: str | None = None  # workflow_summary.json
 
 
 def _reject_constant(name: str):
@@ -126,12 +130,40 @@ def parse_time(value, notes: list[str], key: str) -> datetime | None:
     return None
 
 
-def parse_state(path: str, data: bytes, notes: list[str]) -> StateFields:
-    state = decode_json_object(path, data, notes)
-    text = {k: _text(path, state, k) for k in _TEXT_FIELDS}
-    for key in ("start_time", "end_time"):
+def _first_time(path: str, state: dict, keys: tuple[str, ...], notes: list[str]) -> datetime | None:
+    for key in keys:
         if isinstance(state.get(key), (list, dict)):
             raise InputRejected(path, f"field {key!r} should be a time, found {type(state[key]).__name__}")
+        t = parse_time(state.get(key), notes, key)
+        if t is not None:
+            return t
+    return None
+
+
+def _phase_times(state: dict, notes: list[str]) -> tuple[datetime | None, datetime | None]:
+    """The earliest start and the latest end among phase_results[] (phase-state layout)."""
+    phases = state.get("phase_results")
+    if not isinstance(phases, list):
+        return None, None
+    starts, ends = [], []
+    for p in phases:
+        if isinstance(p, dict):
+            for key, into in (("started_at", starts), ("completed_at", ends)):
+                if not isinstance(p.get(key), (list, dict)):
+                    t = parse_time(p.get(key), notes, f"phase_results[].{key}")
+                    if t is not None:
+                        into.append(t)
+    return (min(starts) if starts else None), (max(ends) if ends else None)
+
+
+def parse_state(path: str, data: bytes, notes: list[str]) -> StateFields:
+    """adw_state.json in any of its generations (classic, isolated, phase state, reference)."""
+    state = decode_json_object(path, data, notes)
+    text = {k: _text(path, state, k) for k in _TEXT_FIELDS}
+    start = _first_time(path, state, _START_KEYS, notes)
+    end = _first_time(path, state, _END_KEYS, notes)
+    if start is None and end is None:
+        start, end = _phase_times(state, notes)
     return StateFields(
         nl_input=text["nl_input"],
         workflow_template=text["workflow_template"] or text["workflow"],
@@ -139,155 +171,54 @@ def parse_state(path: str, data: bytes, notes: list[str]) -> StateFields:
         issue_number=text["issue_number"],
         model=text["model_used"] or text["model"],
         status=text["status"],
-        start_time=parse_time(state.get("start_time"), notes, "start_time"),
-        end_time=parse_time(state.get("end_time"), notes, "end_time"),
+        start_time=start,
+        end_time=end,
         branch_name=text["branch_name"],
         plan_file=text["plan_file"],
+        task_description=text["task_description"],
+        prompt=text["prompt"],
     )
 
 
-# ---------------------------------------------------------------------------
-# raw_output.jsonl result lines
+def merge_summary(state: StateFields | None, summary: StateFields | None) -> StateFields:
+    """The state file's fields, with workflow_summary.json filling what it lacks."""
+    if state is None or summary is None:
+        return state or summary or StateFields()
+    return StateFields(*(a if a is not None else b for a, b in zip(
+        (getattr(state, f) for f in StateFields.__dataclass_fields__),
+        (getattr(summary, f) for f in StateFields.__dataclass_fields__), strict=True)))
 
-def _count(value, what: str, notes: list[str], limit: float) -> int:
-    if value is None:
-        return 0
-    if isinstance(value, str):
+
+def issue_title(text: str) -> str | None:
+    """The GitHub issue's title in a prompt file: `/<command> <args...> {"number": N, "title": ...}`,
+    the issue JSON being the last argument."""
+    decoder = json.JSONDecoder()
+    pos = text.find("{")
+    tries = 0
+    while pos >= 0 and tries < 200:
+        tries += 1
         try:
-            value = float(value)
-        except ValueError:
-            notes.append(f"{what} {value[:30]!r} is not a number (counted as 0)")
-            return 0
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        notes.append(f"{what} is not a number (counted as 0)")
-        return 0
-    if value < 0 or value > limit:
-        notes.append(f"{what} {value} is out of range (counted as 0)")
-        return 0
-    return int(value)
-
-
-def _reported_cost(result: dict, notes: list[str]) -> float | None:
-    for key in ("total_cost_usd", "cost_usd", "total_cost"):
-        v = result.get(key)
-        if v is None:
-            continue
-        if isinstance(v, str):
-            try:
-                v = float(v)
-            except ValueError:
-                notes.append(f"{key} {v[:30]!r} is not a number (priced from usage)")
-                return None
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-            notes.append(f"{key} is not a number (priced from usage)")
-            return None
-        if v < 0 or v > MAX_COST_USD:
-            notes.append(f"{key} {v} is out of range (priced from usage)")
-            return None
-        return float(v)
-    return None
-
-
-def result_model(result: dict) -> str | None:
-    usage = result.get("modelUsage")
-    if isinstance(usage, dict):
-        for key in usage:
-            if isinstance(key, str) and key:
-                return key
-    return None
-
-
-@dataclass(frozen=True)
-class RunTotals:
-    """What one result line (one run of an agent) adds to the agent's totals."""
-
-    tokens: int
-    cost_nanos: int
-    duration_ms: int
-    is_error: bool
-    text: str | None
-    model: str | None
-
-
-def result_totals(result: dict, prices: tuple[PriceRule, ...], fallback_model: str | None,
-                  notes: list[str]) -> RunTotals:
-    usage = result.get("usage") if isinstance(result.get("usage"), dict) else {}
-    inp = _count(usage.get("input_tokens"), "input_tokens", notes, MAX_TOKENS)
-    cw = _count(usage.get("cache_creation_input_tokens"), "cache_creation_input_tokens", notes, MAX_TOKENS)
-    cr = _count(usage.get("cache_read_input_tokens"), "cache_read_input_tokens", notes, MAX_TOKENS)
-    out = _count(usage.get("output_tokens"), "output_tokens", notes, MAX_TOKENS)
-    model = result_model(result) or fallback_model
-    cost = _reported_cost(result, notes)
-    if cost is not None:
-        nanos = round(cost * 1e9)
-    else:
-        priced = cost_nanos(model, inp, out, cw, cr, prices)
-        if priced is None and (inp or out or cw or cr):
-            notes.append(f"no cost reported and no price for model {model!r} (counted as $0)")
-        nanos = priced or 0
-    is_error = result.get("is_error") is True or str(result.get("subtype", "")).startswith("error")
-    text = None
-    if is_error:
-        t = result.get("result")
-        text = (t if isinstance(t, str) and t else str(result.get("subtype") or "error"))[-ERROR_TEXT_LIMIT:]
-    duration = _count(result.get("duration_ms"), "duration_ms", notes, MAX_DURATION_S * 1000)
-    return RunTotals(inp + cw + cr + out, nanos, duration, is_error, text, model)
-
-
-def _init_model(first_line: bytes) -> str | None:
-    """The model named by a transcript's first (system init) line."""
-    if b'"init"' not in first_line:
-        return None
-    try:
-        init = json.loads(first_line)
-    except ValueError:
-        return None
-    return init.get("model") if isinstance(init, dict) and isinstance(init.get("model"), str) else None
-
-
-def scan_output_chunk(agent: AgentSummary, chunk, start: int, prices: tuple[PriceRule, ...],
-                      notes: list[str], where: str) -> AgentSummary:
-    """Fold the complete lines of ``chunk`` (bytes or mmap; the file's bytes from ``agent.offset``)
-    into the agent's totals. Only lines that mention "result" are parsed: the rest of a
-    multi-megabyte transcript is skipped at memory speed. The offset moves to just after
-    the last newline, so a line still being written is read next time, whole.
-    """
-    end = chunk.rfind(b"\n")
-    if end < 0:
-        return agent
-    model = agent.model
-    look_at_init = agent.offset == 0 and model is None  # parsed only if a result names no model
-    results, tokens, nanos, duration, errors = agent.results, agent.tokens, agent.cost_nanos, agent.duration_ms, agent.error_results
-    last_error = agent.last_error
-    pos = 0
-    while True:
-        hit = chunk.find(b'"result"', pos, end)
-        if hit < 0:
-            break
-        line_start = chunk.rfind(b"\n", 0, hit) + 1
-        line_end = chunk.find(b"\n", hit)
-        pos = line_end + 1
-        line = bytes(chunk[line_start:line_end])
-        try:
-            obj = json.loads(line)
+            obj, _end = decoder.raw_decode(text, pos)
         except (ValueError, RecursionError):
-            notes.append(f"{where}: line at byte {start + line_start} is not valid JSON (skipped)")
-            continue
-        if isinstance(obj, dict) and obj.get("type") == "result":
-            if look_at_init and model is None and result_model(obj) is None:
-                look_at_init = False
-                model = _init_model(bytes(chunk[: chunk.find(b"\n")]))
-            run = result_totals(obj, prices, model, notes)
-            results += 1
-            tokens += run.tokens
-            nanos += run.cost_nanos
-            duration += run.duration_ms
-            model = run.model
-            if run.is_error:
-                errors += 1
-                last_error = run.text
-    return AgentSummary(agent.name, agent.device, agent.inode, start + end + 1, results, tokens, nanos, duration,
-                        errors, last_error, model, agent.tail)
+            obj = None
+        if isinstance(obj, dict) and isinstance(obj.get("title"), str) and obj["title"].strip():
+            return obj["title"].strip()
+        pos = text.find("{", pos + 1)
+    return None
+
+
+_LOG_TIME = re.compile(rb"^(\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[.,]\d+)?)", re.M)
+
+
+def log_times(head: bytes, tail: bytes) -> tuple[datetime | None, datetime | None]:
+    """The first timestamp at the head of an execution.log and the last one at its tail
+    (`2025-10-17 19:04:18 - INFO - ...`, the host's local time without a zone: read as UTC)."""
+    notes: list[str] = []
+    first = _LOG_TIME.search(head)
+    lasts = _LOG_TIME.findall(tail)
+    start = parse_time(first.group(1).decode(), notes, "execution.log") if first else None
+    end = parse_time(lasts[-1].decode(), notes, "execution.log") if lasts else None
+    return start, end or start
 
 
 # ---------------------------------------------------------------------------
@@ -330,49 +261,140 @@ def _round_seconds(x: float) -> int:
     return int(x + 0.5)
 
 
-def build_workflow(root_name: str, adw_id: str, state: StateFields, agents: list[AgentSummary],
-                   error_log_tail: str | None) -> Workflow:
-    """Derive a Workflow from its parsed parts. ``agents`` in name order; ``error_log_tail``
-    is the end of a non-empty error.log, or None."""
-    results = [a for a in agents if a.results]
-    tokens = sum(a.tokens for a in results)
-    nanos = sum(a.cost_nanos for a in results)
-    error_results = sum(a.error_results for a in results)
-    error_count = error_results + (1 if error_log_tail is not None else 0)
-    retry_count = sum(a.retries for a in results)
-    failing = [a.last_error for a in results if a.last_error]
-    error_message = failing[-1] if failing else (error_log_tail or None)
+@dataclass(frozen=True)
+class Observed:
+    """Everything read from one workflow folder, parsed: the input of build_workflow."""
+
+    state: StateFields
+    transcripts: tuple[Transcript, ...] = ()
+    error_log_tail: str | None = None  # the end of a non-empty error.log
+    log_start: datetime | None = None  # first and last execution.log timestamps
+    log_end: datetime | None = None
+    oldest_mtime_ns: int = 0
+    newest_mtime_ns: int = 0
+    fresh: bool = True  # a file changed within stale_after_s: a run without a result may still be going
+    issue_title: str | None = None
+
+
+_DECLARED = {
+    "completed": "completed", "complete": "completed", "success": "completed", "succeeded": "completed",
+    "done": "completed", "failed": "failed", "failure": "failed", "error": "failed", "errored": "failed",
+    "running": "running", "in_progress": "running", "started": "running", "pending": "running", "active": "running",
+}
+
+
+def _first_line(text: str | None) -> str | None:
+    for line in (text or "").splitlines():
+        if line.strip():
+            return line.strip()
+    return None
+
+
+def needs_issue_title(state: StateFields) -> bool:
+    """Only then are prompt files read: the request has no better source."""
+    return not ((state.nl_input or "").strip() or _first_line(state.task_description) or _first_line(state.prompt))
+
+
+def request_of(adw_id: str, state: StateFields, title: str | None) -> tuple[str | None, str | None, str | None]:
+    """(nl_input, request, source), by the order of real-adw-trees.md. A slug is a guess:
+    it becomes the request, never nl_input."""
+    if state.nl_input and state.nl_input.strip():
+        return state.nl_input, state.nl_input, "nl_input"
+    for source in ("task_description", "prompt"):
+        line = _first_line(getattr(state, source))
+        if line:
+            return line, line, source
+    if title:
+        return title, title, "issue_title"
+    slug = request_fallback(adw_id, state)
+    return None, slug, "slug" if slug else None
+
+
+def agent_parts(read: list[tuple[Transcript, Totals]]) -> tuple[AgentPart, ...]:
+    """One AgentPart per agent folder, from the totals of its transcripts."""
+    by_agent: dict[str, list[Totals]] = {}
+    for t, tot in read:
+        by_agent.setdefault(t.agent, []).append(tot)
+    parts = []
+    for name in sorted(by_agent):
+        ts = by_agent[name]
+        commands: dict[str, CommandCost] = {}
+        for tot in ts:
+            for sig, c in tot.commands.items():
+                commands[sig] = commands.get(sig, CommandCost()).plus(c)
+        parts.append(AgentPart(
+            name, sum(t.runs for t in ts), sum(t.unfinished for t in ts), sum(t.tokens for t in ts),
+            sum(t.reported_nanos for t in ts), sum(t.estimated_nanos for t in ts), sum(t.duration_ms for t in ts),
+            sum(t.errors for t in ts), sum(max(0, t.runs - 1) for t in ts),
+            tuple(CommandPart(sig, c.cost_nanos, c.tokens, c.calls) for sig, c in sorted(commands.items()))))
+    return tuple(parts)
+
+
+def _status(state: StateFields, transcripts: tuple[Transcript, ...], error_count: int, fresh: bool) -> str:
+    declared = (state.status or "").strip().lower()
+    if declared:
+        return _DECLARED.get(declared, declared)
+    if error_count > 0:
+        return "failed"
+    if state.end_time is not None:
+        return "completed"
+    written = [t for t in transcripts if t.runs or t.open]
+    if written and all(t.runs and not t.open for t in written):
+        return "completed"
+    return "running" if fresh else "interrupted"
+
+
+def _ns_time(ns: int) -> datetime | None:
+    return datetime.fromtimestamp(ns / 1e9, tz=timezone.utc) if ns > 0 else None
+
+
+def build_workflow(root_name: str, adw_id: str, obs: Observed, prices: tuple[PriceRule, ...],
+                   notes: list[str]) -> Workflow:
+    """Derive a Workflow from what was read. Pure: the same Observed gives the same Workflow."""
+    state = obs.state
+    read = [(t, totals(t, prices, notes)) for t in obs.transcripts]
+    agents = agent_parts(read)
+    tokens = sum(a.tokens for a in agents)
+    nanos = sum(a.cost_nanos for a in agents)
+    estimated = sum(a.estimated_nanos for a in agents)
+    error_count = sum(a.errors for a in agents) + (1 if obs.error_log_tail is not None else 0)
+    retry_count = sum(a.retries for a in agents)
+    failing = [tot.last_error for _t, tot in read if tot.last_error]
+    error_message = failing[-1] if failing else (obs.error_log_tail or None)
+    status = _status(state, obs.transcripts, error_count, obs.fresh)
+
+    if state.start_time or state.end_time:
+        start, end, time_source = state.start_time, state.end_time, "state"
+    elif obs.log_start or obs.log_end:
+        start, end, time_source = obs.log_start, obs.log_end, "execution_log"
+    else:
+        start = _ns_time(obs.oldest_mtime_ns)
+        end = None if status == "running" else _ns_time(obs.newest_mtime_ns)
+        time_source = "mtime" if start else None
 
     duration = 0
-    if state.start_time and state.end_time:
-        span = (state.end_time - state.start_time).total_seconds()
+    if start and end and time_source != "mtime":
+        span = (end - start).total_seconds()
         if 0 <= span <= MAX_DURATION_S:
             duration = _round_seconds(span)
     if not duration:
-        ms = sum(a.duration_ms for a in results)
+        ms = sum(a.duration_ms for a in agents)
         if 0 < ms <= MAX_DURATION_S * 1000:
             duration = _round_seconds(ms / 1000)
 
-    declared = (state.status or "").lower()
-    if error_count > 0 or declared in ("failed", "error", "errored"):
-        status = "failed"
-    elif state.end_time is not None or declared in ("completed", "complete", "success", "succeeded", "done"):
-        status = "completed"
-    else:
-        status = "running"
-
-    model = state.model or next((a.model for a in results if a.model), None)
-    seen = state.start_time or state.end_time
+    nl_input, request, request_source = request_of(adw_id, state, obs.issue_title)
+    model = state.model or next((tot.model for _t, tot in read if tot.model), None)
     workflow_id = f"{root_name}/{adw_id}" if root_name else adw_id
     return Workflow(
         workflow_id=workflow_id, root_name=root_name, adw_id=adw_id,
-        nl_input=state.nl_input,
-        request=state.nl_input if state.nl_input and state.nl_input.strip() else request_fallback(adw_id, state),
+        nl_input=nl_input, request=request,
         workflow_template=state.workflow_template, issue_class=state.issue_class,
         issue_number=state.issue_number, model=model, status=status,
-        start_time=iso(state.start_time), end_time=iso(state.end_time), seen_us=epoch_us(seen),
+        start_time=iso(start), end_time=iso(end), seen_us=epoch_us(start or end),
         duration_seconds=duration, total_tokens=tokens, cost_nanos=nanos,
         error_count=error_count, retry_count=retry_count, error_message=error_message,
+        request_source=request_source, time_source=time_source, estimated_nanos=estimated,
+        unfinished_runs=sum(a.unfinished for a in agents), agents=agents,
     )
 
 

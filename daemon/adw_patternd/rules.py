@@ -7,11 +7,13 @@ the word "ui", and "latest" is not "test".
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from .model import Detection, Workflow
+from .commands import BUILTIN_COMMAND_RULES, CommandRule
+from .model import Contribution, Detection, Occurrence, Workflow
 
 _WORD_SPLIT = re.compile(r"[^a-z0-9]+")
 
@@ -89,10 +91,28 @@ class SignatureRule:
 
 
 @dataclass(frozen=True)
+class RoleRule:
+    """Layer 0: an agent folder name (a glob: `*_committer`) that is one operation."""
+
+    agent: str
+    signature: str
+
+
+BUILTIN_ROLE_RULES = (
+    RoleRule("branch_generator", "git:branch:create"),
+    RoleRule("*_committer", "git:commit:all"),
+    RoleRule("pr_creator", "git:pr:create"),
+    RoleRule("issue_classifier", "classify:issue:all"),
+)
+
+
+@dataclass(frozen=True)
 class RuleSet:
     request: tuple[RequestRule, ...]
     error: tuple[SignatureRule, ...]
     template: tuple[SignatureRule, ...]
+    roles: tuple[RoleRule, ...] = BUILTIN_ROLE_RULES
+    commands: tuple[CommandRule, ...] = BUILTIN_COMMAND_RULES
 
 
 def _c(value: str, *keywords: str) -> Choice:
@@ -176,12 +196,58 @@ def template_signature(template: str | None, rules: RuleSet = BUILTIN_RULES) -> 
     return None
 
 
+_AGENT_SUFFIX = re.compile(r"(?:_iter\d+_\d+|_\d+_\d+|_\d+)$")
+
+
+def agent_role(agent: str, rules: RuleSet = BUILTIN_RULES) -> str | None:
+    """Layer 0: the signature of an agent folder that only runs one operation, or None."""
+    name = _AGENT_SUFFIX.sub("", agent.lower())
+    return next((r.signature for r in rules.roles if fnmatch.fnmatchcase(name, r.agent)), None)
+
+
 def detect_signatures(wf: Workflow, rules: RuleSet = BUILTIN_RULES) -> tuple[str, ...]:
     """Layer 1 (request), then 2 (error message), then 3 (template), without repeats."""
     found = [request_signature(wf.request, wf.workflow_template, rules)]
     found += error_signatures(wf.error_message, rules)
     found.append(template_signature(wf.workflow_template, rules))
     return tuple(dict.fromkeys(s for s in found if s))
+
+
+def _add(parts: dict[str, list], sig: str, layer: str, c: Contribution) -> None:
+    have = parts.get(sig)
+    if have is None:
+        parts[sig] = [layer, c]
+        return
+    a = have[1]
+    have[0] = have[0] if layer in have[0] else f"{have[0]}+{layer}"
+    have[1] = Contribution(a.tokens + c.tokens, a.cost_nanos + c.cost_nanos, a.duration + c.duration,
+                           a.errors + c.errors, a.retries + c.retries, a.units + c.units,
+                           a.estimated_nanos + c.estimated_nanos)
+
+
+def occurrences(wf: Workflow, rules: RuleSet = BUILTIN_RULES) -> tuple[Occurrence, ...]:
+    """Every pattern of the workflow with what it cost there (detection-rules.md, "What an
+    occurrence costs"): layers 1-3 cost the whole workflow; layer 0 an agent's runs; layer 4
+    its Bash calls' shares. A signature given by a whole-workflow layer keeps the whole
+    workflow's amount; one given by agents and commands sums their (disjoint) parts."""
+    whole = Contribution.of(wf)
+    found = {sig: Occurrence(sig, "workflow", whole) for sig in detect_signatures(wf, rules)}
+    parts: dict[str, list] = {}
+    for agent in wf.agents:
+        role = agent_role(agent.name, rules)
+        if role:  # its commands are the role's, not read again by layer 4
+            _add(parts, role, "agent", Contribution(
+                agent.tokens, agent.cost_nanos, int(agent.duration_ms / 1000 + 0.5), agent.errors, agent.retries,
+                agent.runs + agent.unfinished, agent.estimated_nanos))
+    for agent in wf.agents:
+        if agent_role(agent.name, rules) is None:
+            for cmd in agent.commands:
+                _add(parts, cmd.signature, "command",
+                     Contribution(cmd.tokens, cmd.cost_nanos, 0, 0, 0, cmd.calls, cmd.cost_nanos))
+    for sig, (layer, c) in parts.items():
+        if sig not in found:
+            found[sig] = Occurrence(sig, layer, c)
+    return tuple(found.values())
 
 
 CHARACTERISTIC_KEYWORDS = (
@@ -216,4 +282,4 @@ def characteristics(wf: Workflow) -> dict:
 
 
 def detect(wf: Workflow, rules: RuleSet = BUILTIN_RULES) -> Detection:
-    return Detection(detect_signatures(wf, rules), characteristics(wf))
+    return Detection(occurrences(wf, rules), characteristics(wf))

@@ -350,7 +350,7 @@ class Daemon:
                 self.debouncer.touch(key, delay=0)
                 continue
             stored = self.live_fingerprints.get(key)
-            if stored is not None and stored != looked[0].fingerprint():
+            if stored is not None and stored != self.engine.fingerprint(*looked):
                 self.debouncer.touch(key, delay=0)
 
     def _open_root(self, root: Root) -> None:

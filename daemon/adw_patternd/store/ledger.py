@@ -14,19 +14,23 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from ..model import AgentSummary, Contribution, PatternSums, Workflow
+from ..model import Contribution, Occurrence, PatternSums, Workflow
 from ..stats import derive
+from ..transcript import Transcript, from_json, to_json
 from .db import Db
 from .schema import migrate
 
 log = logging.getLogger("adw_patternd.store")
 
 SUM_COLUMNS = ("occurrence_count", "sum_tokens", "sum_cost_nanos", "duration_n", "duration_sum",
-               "duration_sumsq", "sum_errors", "sum_retries")
+               "duration_sumsq", "sum_errors", "sum_retries", "sum_units", "sum_estimated_nanos")
 DERIVED_COLUMNS = ("avg_tokens_with_llm", "avg_cost_with_llm", "avg_tokens_with_tool", "avg_cost_with_tool",
                    "potential_monthly_savings", "confidence_score", "first_seen", "last_seen",
                    "first_seen_us", "last_seen_us", "typical_input_pattern")
-_WF_CONTRIB = "total_tokens, cost_nanos, duration_seconds, error_count, retry_count"
+# What one link (pattern, workflow) adds to its pattern's sums, stored with the link: the
+# whole workflow's totals for layers 1-3, an agent's runs or a command's calls for 0 and 4.
+LINK_COLUMNS = ("tokens", "cost_nanos", "duration_seconds", "error_count", "retry_count", "units", "estimated_nanos")
+_LINK = ", ".join(LINK_COLUMNS)
 
 
 def now_text() -> str:
@@ -53,26 +57,30 @@ class Prior:
 
     revision: int = 0
     fingerprint: str | None = None
-    agents: dict = field(default_factory=dict)  # name -> AgentSummary
+    transcripts: dict = field(default_factory=dict)  # relative path -> Transcript as last read
 
 
 @dataclass(frozen=True)
 class Change:
     """One workflow version to apply.
 
-    mode "replace": its links become exactly ``signatures``. mode "add": ``signatures`` are
-    added to its existing links (the reference's record_pattern_occurrence). With
+    mode "replace": its links become exactly ``occurrences``. mode "add": ``occurrences``
+    are added to its existing links (the reference's record_pattern_occurrence). With
     ``expected_revision`` set, the change is refused if another writer got there first.
-    ``agents`` None leaves agent_outputs alone (reference-style dicts have no files).
+    ``transcripts`` None leaves agent_outputs alone (reference-style dicts have no files).
     """
 
     workflow: Workflow
-    signatures: tuple[str, ...]
+    occurrences: tuple[Occurrence, ...]
     characteristics: dict
-    agents: tuple[AgentSummary, ...] | None = None
+    transcripts: tuple[Transcript, ...] | None = None
     fingerprint: str | None = None
     expected_revision: int | None = None
     mode: str = "replace"
+
+    @property
+    def signatures(self) -> tuple[str, ...]:
+        return tuple(o.signature for o in self.occurrences)
 
 
 @dataclass(frozen=True)
@@ -100,13 +108,12 @@ class Ledger:
         row = self.db.one("SELECT revision, fingerprint FROM workflow_history WHERE workflow_id = ?", (workflow_id,))
         if not row or not row[0]:
             return Prior()
-        agents = {
-            r[0]: AgentSummary(r[0], *(int(v or 0) for v in r[1:9]), r[9], r[10], r[11] or "")
-            for r in self.db.all(
-                "SELECT agent_name, device, inode, offset_bytes, results, tokens, cost_nanos, duration_ms, "
-                "error_results, last_error, model, tail FROM agent_outputs WHERE workflow_id = ?", (workflow_id,))
+        transcripts = {
+            r[0]: from_json(r[0], int(r[1] or 0), int(r[2] or 0), int(r[3] or 0), r[4] or "", r[5])
+            for r in self.db.all("SELECT agent_name, device, inode, offset_bytes, tail, state_json FROM agent_outputs "
+                                 "WHERE workflow_id = ?", (workflow_id,))
         }
-        return Prior(int(row[0]), row[1], agents)
+        return Prior(int(row[0]), row[1], transcripts)
 
     def fingerprints(self, root_name: str) -> dict[str, str | None]:
         return self.db.retrying(lambda: dict(self.db.all(
@@ -148,73 +155,82 @@ class Ledger:
         db, wf = self.db, change.workflow
         db.execute("INSERT INTO workflow_history (workflow_id, revision) VALUES (?, 0) ON CONFLICT (workflow_id) DO NOTHING",
                    (wf.workflow_id,))
-        row = db.one(f"SELECT revision, {_WF_CONTRIB} FROM workflow_history WHERE workflow_id = ?{db.for_update}",
-                     (wf.workflow_id,))
+        row = db.one(f"SELECT revision FROM workflow_history WHERE workflow_id = ?{db.for_update}", (wf.workflow_id,))
         revision = int(row[0] or 0)
         if change.expected_revision is not None and revision != change.expected_revision:
             return Applied(wf.workflow_id, (), (), False, conflict=True)
-        old = _contribution(row[1:]) if revision else None
-        old_links = {int(r[0]) for r in db.all("SELECT pattern_id FROM pattern_occurrences WHERE workflow_id = ?",
-                                               (wf.workflow_id,))}
-        new_links: dict[int, None] = {}
+        old_links = {int(r[0]): _contribution(r[1:]) for r in db.all(
+            f"SELECT pattern_id, {_LINK} FROM pattern_occurrences WHERE workflow_id = ?", (wf.workflow_id,))}
+        new_links: dict[int, Occurrence] = {}
         new_patterns = []
-        for sig in change.signatures:
-            pid, is_new = self._pattern_id(sig, change.characteristics, created)
-            new_links[pid] = None
+        for occ in change.occurrences:
+            pid, is_new = self._pattern_id(occ.signature, change.characteristics, created)
+            new_links.setdefault(pid, occ)
             if is_new:
-                new_patterns.append(sig)
-        if change.mode == "add":
+                new_patterns.append(occ.signature)
+        if change.mode == "add":  # the reference's links describe the whole workflow
+            whole = Contribution.of(wf)
             for pid in sorted(old_links):
-                new_links.setdefault(pid, None)
-        new = Contribution.of(wf)
+                new_links.setdefault(pid, Occurrence("", "workflow", whole))
         chars = json.dumps(change.characteristics)
         detected = now_text()
-        for pid in old_links | set(new_links):
+        for pid in old_links.keys() | new_links.keys():
             d = deltas.setdefault(pid, [0] * len(SUM_COLUMNS))
-            if pid in old_links and old is not None:
-                _accumulate(d, old, -1)
+            if pid in old_links and revision:
+                _accumulate(d, old_links[pid], -1)
             if pid in new_links:
-                _accumulate(d, new, +1)
-        gone = old_links - set(new_links)
+                _accumulate(d, new_links[pid].contribution, +1)
+        gone = old_links.keys() - new_links.keys()
         if gone:
             db.executemany("DELETE FROM pattern_occurrences WHERE pattern_id = ? AND workflow_id = ?",
                            [(pid, wf.workflow_id) for pid in sorted(gone)])
         db.executemany(
-            "INSERT INTO pattern_occurrences (pattern_id, workflow_id, similarity_score, matched_characteristics, "
-            "detected_at, seen_us) VALUES (?, ?, 100.0, ?, ?, ?) ON CONFLICT (pattern_id, workflow_id) DO UPDATE "
-            "SET matched_characteristics = excluded.matched_characteristics, seen_us = excluded.seen_us",
-            [(pid, wf.workflow_id, chars, detected, wf.seen_us) for pid in new_links])
+            f"INSERT INTO pattern_occurrences (pattern_id, workflow_id, similarity_score, matched_characteristics, "
+            f"detected_at, seen_us, layer, {_LINK}) VALUES (?, ?, 100.0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (pattern_id, workflow_id) DO UPDATE SET matched_characteristics = excluded.matched_characteristics, "
+            "seen_us = excluded.seen_us, layer = excluded.layer, "
+            + ", ".join(f"{c} = excluded.{c}" for c in LINK_COLUMNS),
+            [(pid, wf.workflow_id, chars, detected, wf.seen_us, o.layer, *_link_values(o.contribution))
+             for pid, o in new_links.items()])
         db.execute(
             "UPDATE workflow_history SET root_name = ?, adw_id = ?, nl_input = ?, workflow_template = ?, issue_class = ?, "
             "issue_number = ?, model = ?, status = ?, start_time = ?, end_time = ?, seen_us = ?, duration_seconds = ?, "
             "total_tokens = ?, cost_nanos = ?, actual_cost_total = ?, error_count = ?, retry_count = ?, "
-            "error_message = ?, fingerprint = COALESCE(?, fingerprint), revision = ?, updated_at = ? WHERE workflow_id = ?",
+            "error_message = ?, request = ?, request_source = ?, time_source = ?, estimated_nanos = ?, "
+            "unfinished_runs = ?, fingerprint = COALESCE(?, fingerprint), revision = ?, updated_at = ? "
+            "WHERE workflow_id = ?",
             (wf.root_name, wf.adw_id, wf.nl_input, wf.workflow_template, wf.issue_class, wf.issue_number, wf.model,
              wf.status, wf.start_time, wf.end_time, wf.seen_us, wf.duration_seconds, wf.total_tokens, wf.cost_nanos,
-             wf.actual_cost_total, wf.error_count, wf.retry_count, wf.error_message, change.fingerprint,
-             revision + 1, detected, wf.workflow_id))
-        if change.agents is not None:
-            self._store_agents(wf.workflow_id, change.agents)
+             wf.actual_cost_total, wf.error_count, wf.retry_count, wf.error_message, wf.request, wf.request_source,
+             wf.time_source, wf.estimated_nanos, wf.unfinished_runs, change.fingerprint, revision + 1, detected,
+             wf.workflow_id))
+        if change.transcripts is not None:
+            self._store_transcripts(wf.workflow_id, change.transcripts)
         return Applied(wf.workflow_id, tuple(new_links), tuple(new_patterns), was_new=revision == 0)
 
-    def _store_agents(self, workflow_id: str, agents: tuple[AgentSummary, ...]) -> None:
+    def _store_transcripts(self, workflow_id: str, transcripts: tuple[Transcript, ...]) -> None:
         db = self.db
-        names = [a.name for a in agents]
+        names = {t.path for t in transcripts}
         stale = [r[0] for r in db.all("SELECT agent_name FROM agent_outputs WHERE workflow_id = ?", (workflow_id,))
                  if r[0] not in names]
         if stale:
             db.executemany("DELETE FROM agent_outputs WHERE workflow_id = ? AND agent_name = ?",
                            [(workflow_id, n) for n in stale])
+        rows = []
+        for t in transcripts:
+            errors = [r for r in t.runs if r.is_error]
+            rows.append((workflow_id, t.path, t.device, t.inode, t.offset, len(t.runs), sum(r.tokens for r in t.runs),
+                         sum(r.cost_nanos for r in t.runs), sum(r.duration_ms for r in t.runs), len(errors),
+                         errors[-1].error_text if errors else None, t.model, t.tail, to_json(t)))
         db.executemany(
             "INSERT INTO agent_outputs (workflow_id, agent_name, device, inode, offset_bytes, results, tokens, "
-            "cost_nanos, duration_ms, error_results, last_error, model, tail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "cost_nanos, duration_ms, error_results, last_error, model, tail, state_json) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (workflow_id, agent_name) DO UPDATE SET device = excluded.device, inode = excluded.inode, "
             "offset_bytes = excluded.offset_bytes, results = excluded.results, tokens = excluded.tokens, "
             "cost_nanos = excluded.cost_nanos, duration_ms = excluded.duration_ms, "
             "error_results = excluded.error_results, last_error = excluded.last_error, model = excluded.model, "
-            "tail = excluded.tail",
-            [(workflow_id, a.name, a.device, a.inode, a.offset, a.results, a.tokens, a.cost_nanos, a.duration_ms,
-              a.error_results, a.last_error, a.model, a.tail) for a in agents])
+            "tail = excluded.tail, state_json = excluded.state_json", rows)
 
     def _settle_pattern(self, pid: int, delta: list[int]) -> None:
         """Add the batch's deltas to a pattern's sums (locking its row), then re-derive its statistics."""
@@ -255,17 +271,16 @@ class Ledger:
     def forget(self, workflow_id: str) -> None:
         """Remove a workflow and its contribution (drop_deleted_workflows)."""
         def work():
-            row = self.db.one(f"SELECT revision, {_WF_CONTRIB} FROM workflow_history WHERE workflow_id = ?{self.db.for_update}",
+            row = self.db.one(f"SELECT revision FROM workflow_history WHERE workflow_id = ?{self.db.for_update}",
                               (workflow_id,))
             if not row:
                 return
-            old = _contribution(row[1:])
-            pids = sorted(int(r[0]) for r in self.db.all(
-                "SELECT pattern_id FROM pattern_occurrences WHERE workflow_id = ?", (workflow_id,)))
+            links = sorted((int(r[0]), _contribution(r[1:])) for r in self.db.all(
+                f"SELECT pattern_id, {_LINK} FROM pattern_occurrences WHERE workflow_id = ?", (workflow_id,)))
             self.db.execute("DELETE FROM pattern_occurrences WHERE workflow_id = ?", (workflow_id,))
             self.db.execute("DELETE FROM agent_outputs WHERE workflow_id = ?", (workflow_id,))
             self.db.execute("DELETE FROM workflow_history WHERE workflow_id = ?", (workflow_id,))
-            for pid in pids:
+            for pid, old in links:
                 d = [0] * len(SUM_COLUMNS)
                 if row[0]:
                     _accumulate(d, old, -1)
@@ -275,9 +290,9 @@ class Ledger:
 
     # -- whole-database checks ----------------------------------------------
     def recompute(self) -> dict[int, tuple[PatternSums, tuple]]:
-        """Every pattern's sums and derived values, recomputed from workflow_history and links."""
+        """Every pattern's sums and derived values, recomputed from the links of stored workflows."""
         sums: dict[int, PatternSums] = {int(r[0]): PatternSums() for r in self.db.all("SELECT id FROM operation_patterns")}
-        for r in self.db.all(f"SELECT po.pattern_id, {', '.join('w.' + c for c in _WF_CONTRIB.split(', '))} "
+        for r in self.db.all(f"SELECT po.pattern_id, {', '.join('po.' + c for c in LINK_COLUMNS)} "
                              "FROM pattern_occurrences po JOIN workflow_history w ON w.workflow_id = po.workflow_id "
                              "WHERE w.revision > 0"):
             pid = int(r[0])
@@ -307,6 +322,19 @@ class Ledger:
                 if repair:
                     db.execute("UPDATE pattern_occurrences SET seen_us = (SELECT w.seen_us FROM workflow_history w "
                                "WHERE w.workflow_id = pattern_occurrences.workflow_id)")
+            # A whole-workflow link (layers 1-3) carries exactly its workflow's totals.
+            whole = ("w.total_tokens", "w.cost_nanos", "w.duration_seconds", "w.error_count", "w.retry_count", "1",
+                     "w.estimated_nanos")
+            differs = " OR ".join(f"COALESCE(po.{c}, 0) <> COALESCE({w}, 0)" for c, w in zip(LINK_COLUMNS, whole, strict=True))
+            n = db.one("SELECT COUNT(*) FROM pattern_occurrences po JOIN workflow_history w ON w.workflow_id = po.workflow_id "
+                       f"WHERE po.layer = 'workflow' AND ({differs})")[0]
+            if n:
+                problems.append(f"{n} whole-workflow pattern_occurrences rows disagree with their workflow's totals")
+                if repair:
+                    sets = ", ".join(f"{c} = (SELECT COALESCE({w}, 0) FROM workflow_history w "
+                                     "WHERE w.workflow_id = pattern_occurrences.workflow_id)"
+                                     for c, w in zip(LINK_COLUMNS, whole, strict=True))
+                    db.execute(f"UPDATE pattern_occurrences SET {sets} WHERE layer = 'workflow'")
             stored = {int(r[0]): r[1:] for r in db.all(
                 f"SELECT id, pattern_signature, {', '.join(SUM_COLUMNS)}, {', '.join(DERIVED_COLUMNS)} FROM operation_patterns")}
             for pid, (sums, derived) in sorted(self.recompute().items()):
@@ -389,8 +417,13 @@ class Ledger:
 
 def _accumulate(d: list[int], c: Contribution, sign: int) -> None:
     dur = c.duration if c.duration > 0 else 0
-    for i, v in enumerate((1, c.tokens, c.cost_nanos, 1 if dur else 0, dur, dur * dur, c.errors, c.retries)):
+    for i, v in enumerate((1, c.tokens, c.cost_nanos, 1 if dur else 0, dur, dur * dur, c.errors, c.retries,
+                           c.units, c.estimated_nanos)):
         d[i] += sign * v
+
+
+def _link_values(c: Contribution) -> tuple:
+    return (c.tokens, c.cost_nanos, c.duration, c.errors, c.retries, c.units, c.estimated_nanos)
 
 
 def _same(a, b) -> bool:

@@ -168,7 +168,38 @@ def m003_output_tail(db: Db) -> None:
         db.execute("ALTER TABLE agent_outputs ADD COLUMN tail TEXT DEFAULT ''")
 
 
-MIGRATIONS = (m001_reference_tables, m002_exact_accounting, m003_output_tail)
+_ATTRIBUTION_COLUMNS = {
+    "workflow_history": [
+        ("request", "TEXT"), ("request_source", "TEXT"), ("time_source", "TEXT"),
+        ("estimated_nanos", "BIGINT DEFAULT 0"), ("unfinished_runs", "BIGINT DEFAULT 0"),
+    ],
+    "pattern_occurrences": [
+        ("layer", "TEXT DEFAULT 'workflow'"), ("tokens", "BIGINT DEFAULT 0"), ("cost_nanos", "BIGINT DEFAULT 0"),
+        ("duration_seconds", "BIGINT DEFAULT 0"), ("error_count", "BIGINT DEFAULT 0"),
+        ("retry_count", "BIGINT DEFAULT 0"), ("units", "BIGINT DEFAULT 1"), ("estimated_nanos", "BIGINT DEFAULT 0"),
+    ],
+    "operation_patterns": [("sum_units", "BIGINT DEFAULT 0"), ("sum_estimated_nanos", "BIGINT DEFAULT 0")],
+    "agent_outputs": [("state_json", "TEXT")],
+}
+
+
+def m004_attributed_costs(db: Db) -> None:
+    """Real ADW trees: each link carries what its pattern cost in that workflow (an agent's runs,
+    a command's calls, or the whole workflow), and each transcript its open run and commands.
+    Existing links describe whole workflows; the ledger fills their amounts right after
+    (recompute_all). Transcripts are now keyed by their path and read again from the start."""
+    for table, cols in _ATTRIBUTION_COLUMNS.items():
+        have = columns(db, table)
+        for name, kind in cols:
+            if name not in have:
+                db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+    db.execute("DELETE FROM agent_outputs")
+    db.execute("UPDATE workflow_history SET fingerprint = NULL")
+    db.execute("UPDATE pattern_occurrences SET layer = 'workflow' WHERE layer IS NULL")
+    db.execute("INSERT INTO meta (key, value) VALUES ('recompute_all', '1') ON CONFLICT (key) DO UPDATE SET value = '1'")
+
+
+MIGRATIONS = (m001_reference_tables, m002_exact_accounting, m003_output_tail, m004_attributed_costs)
 
 
 def migrate(db: Db) -> list[str]:

@@ -1,0 +1,174 @@
+"""Layer 4: which operations a Bash tool call runs. Pure functions over text.
+
+A call's ``input.command`` is split into simple commands with the standard library's
+shlex (quote-aware, with ``&&``, ``||``, ``;``, ``|`` and newlines as separators), after
+heredoc bodies are cut out: a heredoc or a quoted multi-line commit message is text, not
+commands. Leading ``VAR=value``, ``sudo``, ``time``, ``timeout N`` and ``env`` are
+skipped; ``cd DIR`` sets the folder for the rest of the call.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass
+
+
+_WORD_SPLIT = re.compile(r"[^a-z0-9]+")
+_HEREDOC = re.compile(r"<<-?\s*(['\"]?)([A-Za-z_][A-Za-z0-9_]*)\1")
+_ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
+_SEPARATOR_CHARS = frozenset(";|&\n()")
+_PUNCTUATION = "();<>|&\n"
+_PREFIX_WORDS = frozenset(("sudo", "time", "env", "nohup", "exec", "command"))
+MAX_COMMAND_CHARS = 20_000  # a longer "command" is a pasted file; only its start is read
+
+
+@dataclass(frozen=True)
+class CommandRule:
+    """A signature for simple commands that start with one of ``starts`` (word lists).
+    ``<t>`` in the signature is replaced by the target of the folder and path arguments."""
+
+    starts: tuple[tuple[str, ...], ...]
+    signature: str
+
+
+def _rule(signature: str, *starts: str) -> CommandRule:
+    return CommandRule(tuple(tuple(s.split()) for s in starts), signature)
+
+
+BUILTIN_COMMAND_RULES: tuple[CommandRule, ...] = (
+    _rule("test:pytest:<t>", "pytest", "python -m pytest", "python3 -m pytest", "uv run pytest",
+          "uv run python -m pytest", "poetry run pytest"),
+    _rule("test:vitest:<t>", "vitest", "npx vitest", "bunx vitest"),
+    _rule("test:jest:<t>", "jest", "npx jest"),
+    _rule("test:e2e:<t>", "npx playwright test", "playwright test"),
+    _rule("test:generic:<t>", "npm test", "npm run test", "bun test", "bun run test", "yarn test", "pnpm test"),
+    _rule("build:typecheck:<t>", "tsc", "npx tsc", "bunx tsc", "npx -p typescript tsc", "npm run typecheck",
+          "npm run type-check", "mypy", "uv run mypy", "pyright"),
+    _rule("build:bundle:<t>", "npm run build", "bun run build", "yarn build", "pnpm build", "vite build",
+          "npx vite build"),
+    _rule("deps:npm:install", "npm install", "npm ci", "npm i", "bun install", "yarn install", "pnpm install"),
+    _rule("deps:pip:install", "pip install", "uv pip install", "uv sync", "uv add", "poetry install"),
+    _rule("format:eslint:all", "eslint", "npx eslint", "npm run lint"),
+    _rule("format:ruff:all", "ruff", "uv run ruff"),
+    _rule("format:prettier:all", "prettier", "npx prettier"),
+    _rule("format:black:all", "black", "uv run black"),
+    _rule("git:diff:summary", "git diff"),
+    _rule("git:status:summary", "git status"),
+    _rule("git:log:summary", "git log"),
+    _rule("git:commit:all", "git add", "git commit"),
+    _rule("git:branch:create", "git checkout -b", "git switch -c"),
+    _rule("git:push:all", "git push"),
+    _rule("git:pr:create", "gh pr create"),
+)
+
+
+def _strip_heredocs(text: str) -> str:
+    """Drop the body lines of every heredoc (up to its terminator line)."""
+    if "<<" not in text:
+        return text
+    out = []
+    lines = iter(text.split("\n"))
+    for line in lines:
+        out.append(_HEREDOC.sub(" ", line))
+        for m in _HEREDOC.finditer(line):
+            word = m.group(2)
+            for body in lines:
+                if body.strip() == word:
+                    break
+    return "\n".join(out)
+
+
+def _tokens(text: str) -> list[str]:
+    for suffix in ("", '"', "'"):
+        lexer = shlex.shlex(text + suffix, posix=True, punctuation_chars=_PUNCTUATION)
+        lexer.whitespace = " \t\r"
+        lexer.whitespace_split = True
+        lexer.commenters = ""
+        try:
+            return list(lexer)
+        except ValueError:  # an unterminated quote: close it and read what is there
+            continue
+    return text.split()
+
+
+def split_commands(command: str) -> list[tuple[str | None, tuple[str, ...]]]:
+    """The simple commands of a Bash call, each as (folder set by cd or None, words).
+    Redirections are dropped; `cd` commands themselves are not returned."""
+    text = _strip_heredocs(command[:MAX_COMMAND_CHARS].replace("\\\n", " "))
+    simple: list[list[str]] = [[]]
+    skip_next = False
+    for tok in _tokens(text):
+        if skip_next:
+            skip_next = False
+            continue
+        if tok and set(tok) <= _SEPARATOR_CHARS:
+            simple.append([])
+        elif tok[:1] in "<>":
+            skip_next = True  # the redirection's target follows
+        else:
+            simple[-1].append(tok)
+    result = []
+    folder = None
+    for words in simple:
+        words = _skip_prefixes(words)
+        if not words:
+            continue
+        if words[0] == "cd":
+            folder = words[1] if len(words) > 1 else None
+            continue
+        result.append((folder, tuple(words)))
+    return result
+
+
+def _skip_prefixes(words: list[str]) -> list[str]:
+    i = 0
+    while i < len(words):
+        w = words[i]
+        if _ASSIGNMENT.match(w) or w in _PREFIX_WORDS or (w.startswith("-") and i > 0 and words[i - 1] == "env"):
+            i += 1
+        elif w == "timeout":
+            i += 1
+            while i < len(words) and (words[i].startswith("-") or words[i][:1].isdigit()):
+                i += 1
+        else:
+            break
+    return words[i:]
+
+
+def _head(words: tuple[str, ...]) -> tuple[str, ...]:
+    """The words compared with a rule: the program by its base name (./node_modules/.bin/tsc
+    is tsc, .venv/bin/pytest is pytest), lower-cased."""
+    first = words[0].replace("\\", "/").rsplit("/", 1)[-1].lower()
+    if first.endswith(".exe"):
+        first = first[:-4]
+    return (first, *(w.lower() for w in words[1:6]))
+
+
+def command_target(folder: str | None, words: tuple[str, ...]) -> str:
+    """backend, frontend or all, from the cd folder and the path-like arguments."""
+    parts = [folder or ""] + [w for w in words[1:] if "/" in w or "\\" in w]
+    found = set(_WORD_SPLIT.split(" ".join(parts).lower()))
+    if found & {"backend", "server", "api"}:
+        return "backend"
+    if found & {"frontend", "client", "ui", "web"}:
+        return "frontend"
+    return "all"
+
+
+def command_signature(folder: str | None, words: tuple[str, ...],
+                      rules: tuple[CommandRule, ...] = BUILTIN_COMMAND_RULES) -> str | None:
+    head = _head(words)
+    for rule in rules:
+        for start in rule.starts:
+            if head[: len(start)] == start:
+                if "<t>" in rule.signature:
+                    return rule.signature.replace("<t>", command_target(folder, words))
+                return rule.signature
+    return None
+
+
+def call_signatures(command: str, rules: tuple[CommandRule, ...] = BUILTIN_COMMAND_RULES) -> tuple[str, ...]:
+    """The distinct signatures of one Bash call's simple commands, in order."""
+    found = (command_signature(folder, words, rules) for folder, words in split_commands(command))
+    return tuple(dict.fromkeys(s for s in found if s))
