@@ -2,10 +2,13 @@
 
     python crash_writer.py ROOT WORKFLOWS SECONDS SEED
 
-Creates and updates WORKFLOWS workflows over about SECONDS: in-place (non-atomic)
-rewrites of adw_state.json, some temp-file-and-rename writes, raw_output.jsonl growing line
-by line (sometimes half a line at a time), error.log files, and requests that change (so
-workflows move between patterns). At the end every file is complete and valid.
+Creates and updates WORKFLOWS workflows over about SECONDS, in the layouts real ADWs
+leave (classic with adw_state.json, summary with workflow_summary.json, phase state, bare
+agent folders): in-place (non-atomic) rewrites of state files, some temp-file-and-rename
+writes, transcripts growing line by line (sometimes half a line at a time) with assistant
+messages split over lines that repeat their id, Bash calls and result lines, error.log
+files, and requests that change (so workflows move between patterns). At the end every
+file is complete and valid.
 """
 
 import json
@@ -18,7 +21,15 @@ REQUESTS = ["Run backend tests with pytest", "Typecheck the frontend with tsc", 
             "Update to the latest npm packages", "Format all code with prettier", "Show git status",
             "Add a settings page", None]
 TEMPLATES = ["adw_test_iso", "adw_plan_build_iso", "adw_sdlc_iso", "adw_review_iso", "adw_plan_iso"]
-AGENTS = ["sdlc_planner", "tester", "reviewer"]
+LAYOUTS = {  # layout -> (state file, agent transcripts)
+    "classic": ("adw_state.json", ["sdlc_planner/raw_output.jsonl", "tester/raw_output.jsonl",
+                                   "branch_generator/raw_output.jsonl", "sdlc_implementor_committer/raw_output.jsonl"]),
+    "summary": ("workflow_summary.json", ["planner/cc_raw_output.jsonl", "builder/cc_raw_output.jsonl"]),
+    "phase": ("adw_state.json", ["plan/quick_plan_output.jsonl", "build/build_output.jsonl"]),
+    "bare": (None, ["oneoff/cc_raw_output.jsonl", "pr_creator/raw_output.jsonl"]),
+}
+COMMANDS = ["git diff", "git status", "cd app/server && uv run pytest -q", "npx tsc --noEmit",
+            "cd app/client && npm run build", "git add -A && git commit -m 'x'", "ls -la"]
 
 
 class Workflow:
@@ -26,13 +37,32 @@ class Workflow:
         self.folder = os.path.join(root, adw_id)
         self.adw_id = adw_id
         self.rng = rng
-        self.state = {"adw_id": adw_id, "nl_input": rng.choice(REQUESTS), "workflow_template": rng.choice(TEMPLATES),
-                      "model_used": "sonnet", "issue_number": rng.randrange(1, 999),
-                      "start_time": f"2026-{rng.randrange(8, 11):02d}-{rng.randrange(1, 28):02d}T10:00:00Z"}
+        self.layout = rng.choice(list(LAYOUTS))
+        self.state_file, self.agents = LAYOUTS[self.layout]
+        start = f"2026-{rng.randrange(8, 11):02d}-{rng.randrange(1, 28):02d}T10:00:00Z"
+        if self.layout == "summary":
+            self.state = {"workflow": "chore_implement", "adw_id": adw_id, "prompt": rng.choice(REQUESTS),
+                          "model": "sonnet", "working_dir": "/home/dev/proj"}
+        elif self.layout == "phase":
+            self.state = {"adw_id": adw_id, "task_description": rng.choice(REQUESTS) or "Add a page",
+                          "created_at": start, "status": "in_progress", "phase_results": []}
+        else:
+            self.state = {"adw_id": adw_id, "nl_input": rng.choice(REQUESTS), "workflow_template": rng.choice(TEMPLATES),
+                          "model_used": "sonnet", "issue_number": rng.randrange(1, 999), "start_time": start}
         self.pending = {}  # agent -> the rest of a half-written line
+        self.message = 0
+
+    def create(self):
+        os.makedirs(self.folder, exist_ok=True)
+        if self.state_file:
+            self.write_state()
+        else:  # a bare workflow is its transcripts
+            self.append(self.agents[0], init=True)
 
     def write_state(self, atomic=False):
-        path = os.path.join(self.folder, "adw_state.json")
+        if not self.state_file:
+            return
+        path = os.path.join(self.folder, self.state_file)
         if atomic:
             tmp = path + ".tmp"
             with open(tmp, "w") as f:
@@ -46,15 +76,18 @@ class Workflow:
                 f.flush()
                 f.write(text[cut:])
 
-    def append(self, agent):
-        path = os.path.join(self.folder, agent, "raw_output.jsonl")
+    def append(self, agent, init=False):
+        path = os.path.join(self.folder, agent)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         rng = self.rng
         if agent in self.pending:
             with open(path, "a") as f:
                 f.write(self.pending.pop(agent))
             return
-        if rng.random() < 0.4:
+        r = rng.random()
+        if init:
+            line = {"type": "system", "subtype": "init", "session_id": f"s{rng.random()}", "model": "claude-sonnet-4-5"}
+        elif r < 0.3:
             line = {"type": "result", "subtype": "success", "is_error": rng.random() < 0.1,
                     "duration_ms": rng.randrange(1000, 300000), "result": rng.choice(["Done.", "2 tests failed"]),
                     "usage": {"input_tokens": rng.randrange(100, 9000), "output_tokens": rng.randrange(10, 900),
@@ -63,10 +96,20 @@ class Workflow:
                 line["total_cost_usd"] = round(rng.uniform(0.01, 2.0), 6)
             else:
                 line["modelUsage"] = {"claude-sonnet-4-5": {}}
+        elif r < 0.4:
+            line = {"type": "user", "message": {"content": [{"type": "tool_result", "tool_use_id": "t",
+                                                             "content": "A" * rng.randrange(10, 5000)}]}}
         else:
-            line = {"type": "assistant", "message": {"id": f"m{rng.random()}", "content": [{"type": "text",
-                                                                                          "text": "x" * rng.randrange(10, 400)}]}}
-        text = json.dumps(line) + "\n"
+            if rng.random() < 0.7:  # a new message; else the same id again, as stream-json splits a response
+                self.message += 1
+            block = ({"type": "tool_use", "id": f"t{rng.random()}", "name": "Bash",
+                      "input": {"command": rng.choice(COMMANDS)}} if rng.random() < 0.6 else
+                     {"type": "text", "text": "x" * rng.randrange(10, 400)})
+            line = {"type": "assistant", "message": {
+                "id": f"m{self.message}", "model": rng.choice(["claude-sonnet-4-5", "claude-haiku-4-5"]),
+                "content": [block], "usage": {"input_tokens": rng.randrange(1, 50), "output_tokens": rng.randrange(1, 900),
+                                              "cache_read_input_tokens": rng.randrange(0, 50000)}}}
+        text = json.dumps(line, separators=(", ", ": ") if self.layout == "phase" else (",", ":")) + "\n"
         with open(path, "a") as f:
             if rng.random() < 0.3:  # half a line now, the rest on the next append
                 cut = rng.randrange(1, len(text) - 1)
@@ -79,21 +122,23 @@ class Workflow:
         rng = self.rng
         r = rng.random()
         if r < 0.35:
-            self.append(rng.choice(AGENTS))
+            self.append(rng.choice(self.agents))
         elif r < 0.55:
             self.state["issue_number"] = rng.randrange(1, 999)
             self.write_state(atomic=rng.random() < 0.3)
         elif r < 0.65:
-            self.state["nl_input"] = rng.choice(REQUESTS)
+            self.state["nl_input" if self.layout == "classic" else "prompt"] = rng.choice(REQUESTS)
             self.write_state(atomic=rng.random() < 0.3)
         elif r < 0.7:
-            self.state["end_time"] = self.state["start_time"].replace("10:00", f"1{rng.randrange(0, 9)}:{rng.randrange(10, 59)}")
+            if "start_time" in self.state:
+                self.state["end_time"] = self.state["start_time"].replace(
+                    "10:00", f"1{rng.randrange(0, 9)}:{rng.randrange(10, 59)}")
             self.write_state()
         elif r < 0.73:
             with open(os.path.join(self.folder, "error.log"), "a") as f:
                 f.write(rng.choice(["tsc: type error in app.ts\n", "RuntimeError: boom\n", "eslint failed\n"]))
         else:
-            self.append(rng.choice(AGENTS))
+            self.append(rng.choice(self.agents))
 
     def finish(self):
         for agent in list(self.pending):
@@ -111,8 +156,7 @@ def main():
     while time.monotonic() < deadline or len(workflows) < n:
         if len(workflows) < n and (steps % create_every == 0 or time.monotonic() >= deadline):
             wf = Workflow(root, f"{rng.getrandbits(32):08x}", rng)
-            os.makedirs(wf.folder, exist_ok=True)
-            wf.write_state()
+            wf.create()
             workflows.append(wf)
         elif workflows:
             rng.choice(workflows).step()

@@ -82,17 +82,21 @@ def normalised_dump(database: str) -> dict:
     patterns = query(database, "SELECT pattern_signature, pattern_type, occurrence_count, avg_tokens_with_llm, "
                      "avg_cost_with_llm, avg_tokens_with_tool, avg_cost_with_tool, typical_input_pattern, "
                      "confidence_score, potential_monthly_savings, first_seen, last_seen, sum_tokens, sum_cost_nanos, "
-                     "duration_n, duration_sum, duration_sumsq, sum_errors, sum_retries FROM operation_patterns "
+                     "duration_n, duration_sum, duration_sumsq, sum_errors, sum_retries, sum_units, sum_estimated_nanos "
+                     "FROM operation_patterns "
                      "WHERE occurrence_count > 0 ORDER BY pattern_signature")
-    links = query(database, "SELECT p.pattern_signature, o.workflow_id, o.matched_characteristics, o.seen_us "
+    links = query(database, "SELECT p.pattern_signature, o.workflow_id, o.matched_characteristics, o.seen_us, "
+                  "o.layer, o.tokens, o.cost_nanos, o.duration_seconds, o.error_count, o.retry_count, o.units, "
+                  "o.estimated_nanos "
                   "FROM pattern_occurrences o JOIN operation_patterns p ON p.id = o.pattern_id "
                   "ORDER BY p.pattern_signature, o.workflow_id")
     workflows = query(database, "SELECT workflow_id, root_name, adw_id, nl_input, workflow_template, issue_class, "
                       "issue_number, model, status, start_time, end_time, seen_us, duration_seconds, total_tokens, "
-                      "cost_nanos, actual_cost_total, error_count, retry_count, error_message FROM workflow_history "
+                      "cost_nanos, actual_cost_total, error_count, retry_count, error_message, request, request_source, "
+                      "time_source, estimated_nanos, unfinished_runs FROM workflow_history "
                       "WHERE revision > 0 ORDER BY workflow_id")
     agents = query(database, "SELECT workflow_id, agent_name, offset_bytes, results, tokens, cost_nanos, duration_ms, "
-                   "error_results, last_error, model FROM agent_outputs ORDER BY workflow_id, agent_name")
+                   "error_results, last_error, model, state_json FROM agent_outputs ORDER BY workflow_id, agent_name")
     return {"operation_patterns": [tuple(r) for r in patterns], "pattern_occurrences": [tuple(r) for r in links],
             "workflow_history": [tuple(r) for r in workflows], "agent_outputs": [tuple(r) for r in agents]}
 

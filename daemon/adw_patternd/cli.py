@@ -99,6 +99,15 @@ def cmd_status(args, config: Config) -> int:
         print(json.dumps(status, indent=2))
         return 0
     print(f"workflows: {status['workflows']}   patterns: {status['patterns']}")
+
+    def shares(d: dict) -> str:
+        return ", ".join(f"{k} {v}" for k, v in d.items()) or "-"
+
+    print(f"  status: {shares(status['by_status'])}")
+    print(f"  times from: {shares(status['time_source'])}  (mtime: file times, not recorded times)")
+    print(f"  requests from: {shares(status['request_source'])}  (slug: guessed from a branch or plan name)")
+    print(f"spend seen: ${status['spend_usd']:,.2f}, of which ${status['estimated_usd']:,.2f} estimated from "
+          f"{status['unfinished_runs']} unfinished run(s) (a lower bound)")
     for name, info in sorted(status["roots"].items()):
         print(f"  root {name}: {info['workflows']} workflows, last updated {info['last_updated']}")
     last = status["last_processed"]
@@ -139,7 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
     c = command("verify", "Recompute every statistic from the stored workflows and print each difference.", cmd_verify)
     c.add_argument("--repair", action="store_true", help="rewrite the stored statistics with the recomputed ones")
     command("check-config", "Validate the config file and say what is wrong.", cmd_check_config)
-    c = command("status", "Workflows and patterns held, per root, last processed, database size.", cmd_status)
+    c = command("status", "Workflows and patterns held, where their times and requests came from, spend seen "
+                          "(and how much is estimated), per root, last processed, database size.", cmd_status)
     c.add_argument("--json", action="store_true", help="print as JSON")
     command("run", "Run the daemon in the foreground: catch up, then watch the roots.", cmd_run)
     return p

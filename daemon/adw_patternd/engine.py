@@ -51,6 +51,9 @@ class Outcome:
     snapshot: Snapshot | None = None
     racy: bool = True
     fingerprint: str | None = None
+    # While a file is fresh, a run without its result line counts as running; at this wall
+    # time (epoch seconds) it turns stale, and a read then says interrupted.
+    stale_at: float | None = None
 
 
 @dataclass
@@ -89,6 +92,7 @@ class _Pending:
     snapshot: Snapshot | None = None
     racy: bool = True
     fingerprint: str | None = None
+    stale_at: float | None = None
 
 
 def workflow_id_of(root: Root, adw_id: str) -> str:
@@ -153,7 +157,7 @@ class Engine:
             log_start, log_end = self._log_times(folder, listing)
         title = self._issue_title(folder, listing, root, notes) if needs_issue_title(fields) else None
         observed = Observed(fields, transcripts, error_tail, log_start, log_end, listing.oldest_mtime_ns(),
-                            listing.newest_mtime_ns(), self.fresh(listing, listed_at), title)
+                            listing.newest_file_mtime_ns(), self.fresh(listing, listed_at), title)
         wf = build_workflow(root.name, adw_id, observed, self.config.prices, notes)
         found = detect(wf, self.config.rules)
         racy = listing.newest_mtime_ns() >= listed_at - RACY_NS
@@ -162,7 +166,7 @@ class Engine:
 
     def fresh(self, listing: FolderListing, now_ns: int) -> bool:
         """A file changed within stale_after_s: a run without a result line may still be going."""
-        return now_ns - listing.newest_mtime_ns() < self.config.stale_after_s * 1e9
+        return now_ns - listing.newest_file_mtime_ns() < self.config.stale_after_s * 1e9
 
     def fingerprint(self, listing: FolderListing, now_ns: int) -> str:
         """The files' identity, plus whether they are still fresh: a workflow whose unfinished
@@ -230,6 +234,8 @@ class Engine:
                 listing, listed_at = looked
                 seen["racy"] = listing.newest_mtime_ns() >= listed_at - RACY_NS
                 fingerprint = seen["fingerprint"] = self.fingerprint(listing, listed_at)
+                if self.fresh(listing, listed_at):
+                    seen["stale_at"] = listing.newest_file_mtime_ns() / 1e9 + self.config.stale_after_s
                 if not force and known is not None and fingerprint == known:
                     prepared.append(Outcome("unchanged", root.name, adw_id, **seen))
                     continue
@@ -279,7 +285,8 @@ class Engine:
                 continue
             outcomes.append(Outcome("new" if r.was_new else "updated", p.root.name, p.adw_id, r.pattern_ids,
                                     r.new_patterns, ms=(time.perf_counter() - p.started) * 1000, notes=p.notes,
-                                    snapshot=p.snapshot, racy=p.racy, fingerprint=p.fingerprint))
+                                    snapshot=p.snapshot, racy=p.racy, fingerprint=p.fingerprint,
+                                    stale_at=p.stale_at))
         return outcomes
 
     # -- whole roots --------------------------------------------------------------

@@ -82,6 +82,11 @@ class FolderListing:
     def oldest_mtime_ns(self) -> int:
         return min([f.mtime_ns for f in self.files()] or [self.folder[1]])
 
+    def newest_file_mtime_ns(self) -> int:
+        """The last write to a file (the folder's own mtime moves when a reader-side tool
+        touches the tree; only file writes say that an agent is still working)."""
+        return max([f.mtime_ns for f in self.files()] or [self.folder[1]])
+
 
 def state_stat(folder: str, dir_fd: int | None = None) -> tuple:
     """(inode, size, mtime_ns) of the folder's state file, zeros when it has none."""

@@ -235,7 +235,7 @@ def occurrences(wf: Workflow, rules: RuleSet = BUILTIN_RULES) -> tuple[Occurrenc
     parts: dict[str, list] = {}
     for agent in wf.agents:
         role = agent_role(agent.name, rules)
-        if role:  # its commands are the role's, not read again by layer 4
+        if role and (agent.runs or agent.unfinished):  # its commands are the role's, not read again by layer 4
             _add(parts, role, "agent", Contribution(
                 agent.tokens, agent.cost_nanos, int(agent.duration_ms / 1000 + 0.5), agent.errors, agent.retries,
                 agent.runs + agent.unfinished, agent.estimated_nanos))

@@ -185,11 +185,18 @@ class Daemon:
         if key in self.watches.workflows:
             self.live_fingerprints[key] = o.fingerprint if not o.racy else None
 
+    def _recheck_when_stale(self, key: Key, o: Outcome) -> None:
+        """Read a workflow again when its files turn stale: a run still without its result line
+        then becomes `interrupted`, though no file changed to say so."""
+        if o.stale_at is not None:
+            self.debouncer.touch(key, delay=max(0.0, o.stale_at - time.time()) + 1.0)
+
     def _record(self, key: Key, o: Outcome) -> None:
         tracked = self.tracked.setdefault(key, Tracked())
         if o.kind == "missing":
             self._folder_gone(key)
             return
+        self._recheck_when_stale(key, o)
         if o.kind == "failed" and o.transient and tracked.transient_failures < TRANSIENT_ATTEMPTS:
             # Probably caught mid-write: try again shortly, keep the last good data, say nothing yet.
             tracked.transient_failures += 1
@@ -218,6 +225,7 @@ class Daemon:
             return
         tracked = self.tracked.setdefault(key, Tracked())
         self._remember(key, tracked, o)
+        self._recheck_when_stale(key, o)
         if o.kind in ("new", "updated"):
             self.processed += 1
             if o.snapshot and time.time_ns() - o.snapshot[4] < self.config.watch.active_window_s * 1e9:

@@ -405,8 +405,21 @@ class Ledger:
         else:
             pages = db.one("SELECT pg_total_relation_size('operation_patterns') + pg_total_relation_size('pattern_occurrences')"
                            " + pg_total_relation_size('workflow_history') + pg_total_relation_size('agent_outputs')")[0]
+        def counts(column: str) -> dict:
+            return {str(r[0]): int(r[1]) for r in db.all(
+                f"SELECT COALESCE({column}, 'none'), COUNT(*) FROM workflow_history WHERE revision > 0 "
+                f"GROUP BY COALESCE({column}, 'none') ORDER BY 1")}
+
+        spend = db.one("SELECT COALESCE(SUM(cost_nanos), 0), COALESCE(SUM(estimated_nanos), 0), "
+                       "COALESCE(SUM(unfinished_runs), 0) FROM workflow_history WHERE revision > 0")
         return {
             "workflows": sum(v["workflows"] for v in roots.values()),
+            "by_status": counts("status"),
+            "time_source": counts("time_source"),
+            "request_source": counts("request_source"),
+            "spend_usd": int(spend[0]) / 1e9,
+            "estimated_usd": int(spend[1]) / 1e9,
+            "unfinished_runs": int(spend[2]),
             "patterns": db.one("SELECT COUNT(*) FROM operation_patterns WHERE occurrence_count > 0")[0],
             "roots": roots,
             "last_processed": {"workflow_id": last[0], "at": last[1]} if last else None,
