@@ -170,10 +170,12 @@ def stop_daemon(p: subprocess.Popen) -> None:
 # -- the floor ----------------------------------------------------------------------------
 
 def read_floor(paths: list[Path]) -> tuple[float, int]:
-    """The least work any sync must do, in one process: open and read every state file and
-    raw_output.jsonl, json-parse the state files, and find and json-parse every result line
-    (retry_count needs all of them, and a byte search is the cheapest way to find them).
-    No detection, no database."""
+    """Close to the least work any sync must do, in one process: open and read every state
+    file and raw_output.jsonl, json-parse the state files, find every result and assistant
+    line and json-parse the result lines (a byte search is the cheapest way to find them).
+    Reading the assistant messages' ids, usage and Bash calls is left out, so the ratio to
+    this floor is what detection and estimates cost on top of reading the bytes. No
+    detection, no database."""
     started = time.perf_counter()
     n = 0
     for root in paths:
@@ -185,12 +187,14 @@ def read_floor(paths: list[Path]) -> tuple[float, int]:
                 if sub.is_dir():
                     with open(os.path.join(sub.path, "raw_output.jsonl"), "rb") as f:
                         data = f.read()
-                    pos = 0
-                    while (hit := data.find(b'"result"', pos)) >= 0:
-                        start = data.rfind(b"\n", 0, hit) + 1
-                        end = data.find(b"\n", hit)
-                        json.loads(data[start:end])
-                        pos = end + 1
+                    for mark in (b'"result"', b'"assistant"'):
+                        pos = 0
+                        while (hit := data.find(mark, pos)) >= 0:
+                            start = data.rfind(b"\n", 0, hit) + 1
+                            end = data.find(b"\n", hit)
+                            if mark == b'"result"':
+                                json.loads(data[start:end])
+                            pos = end + 1
             n += 1
     return time.perf_counter() - started, n
 

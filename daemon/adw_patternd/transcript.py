@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass, field, replace
 
 from .commands import BUILTIN_COMMAND_RULES, CommandRule, call_signatures
@@ -26,7 +27,7 @@ MAX_COST_USD = 100_000.0  # a single agent run costing more is not a real number
 MAX_TOKENS = 10_000_000_000
 MAX_DURATION_MS = 30 * 86_400 * 1000
 ERROR_TEXT_LIMIT = 2000
-_MARKS = (b'"result"', b'"assistant"', b'"init"')
+_MARKS = (b'"result"', b'"assistant"')
 
 
 def price_note(model: str | None) -> str:
@@ -97,6 +98,8 @@ class Transcript:
 # numbers from untrusted lines
 
 def count(value, what: str, notes: list[str], limit: float = MAX_TOKENS) -> int:
+    if type(value) is int and 0 <= value <= limit:  # the common case, first
+        return value
     if value is None:
         return 0
     if isinstance(value, str):
@@ -272,12 +275,15 @@ def scan_chunk(t: Transcript, chunk, start: int, prices: tuple[PriceRule, ...], 
 
     Only lines holding a "result", "assistant" or "init" token are parsed: the tool results
     (often base64 images of hundreds of KB) are skipped at memory speed. Inside a JSON
-    string a quote is escaped, so such a token with its quotes is always real JSON.
+    string a quote is escaped, so such a token with its quotes is always real JSON. An init
+    line opens a run: it is looked for only where a run can start (the file's first line,
+    and the line after each result line), which saves a pass over the bytes.
     """
     end = chunk.rfind(b"\n")
     if end < 0:
         return t, start
     starts: set[int] = set()
+    results = []
     for mark in _MARKS:
         pos = 0
         while True:
@@ -287,6 +293,13 @@ def scan_chunk(t: Transcript, chunk, start: int, prices: tuple[PriceRule, ...], 
             line_start = chunk.rfind(b"\n", 0, hit) + 1
             starts.add(line_start)
             pos = chunk.find(b"\n", hit) + 1
+            if mark == b'"result"':
+                results.append(pos)
+    # Where a run (and its init line) can begin: the file's first line, the first line after
+    # a read that ended between runs, and the line after each result line.
+    for line_start in ([0] if start == 0 or not t.open else []) + results:
+        if line_start < end and b'"init"' in chunk[line_start:min(chunk.find(b"\n", line_start), line_start + 65536)]:
+            starts.add(line_start)
     fold = _Fold(t, prices, rules, notes, where)
     for line_start in sorted(starts):
         line = bytes(chunk[line_start:chunk.find(b"\n", line_start)])
