@@ -327,3 +327,22 @@ def test_a_running_agent_grows_its_estimate_live_then_its_result_replaces_it(roo
              == (500_000_000, 0), what="the result line to replace the estimate")
     assert wf_rows(database)["0000babe"]["status"] == "completed"
     assert links(database, "0000babe")["build:typecheck:all"]["units"] == 5
+
+
+def test_role_and_command_rules_extend_from_config(tmp_path, root):
+    rng = random.Random(13)
+    sonnet = "claude-sonnet-4-5-20250929"
+    folder = root / "0000c0de"
+    for agent, command in (("prod_releaser_2", "git push --tags"), ("builder", "cd api && make test")):
+        (folder / agent).mkdir(parents=True)
+        write_transcript(str(folder / agent / "cc_raw_output.jsonl"),
+                         [RunPlan("s-" + agent, sonnet, [Turn("m-" + agent, sonnet, (1, 2, 3, 4), [command])], 0.01)],
+                         rng)
+    database = str(tmp_path / "p.db")
+    cfg = write_config(tmp_path, {"main": root}, database, detection={
+        "role_rules": [{"agent": "*_releaser", "signature": "deploy:release:all"}],
+        "command_rules": [{"starts": ["make test"], "signature": "test:generic:<t>"}]})
+    assert sync(cfg) == 0
+    got = links(database, "0000c0de")
+    assert got["deploy:release:all"]["layer"] == "agent" and got["test:generic:backend"]["layer"] == "command"
+    assert "git:push:all" not in got  # the releaser's own commands are its role's
