@@ -20,7 +20,7 @@ from typing import Callable, Iterable
 
 from .config import Config, Root
 from .errors import InputRejected
-from .files import (ERROR_LOG, LOG_EDGE_BYTES, STATE_FILE, SUMMARY_FILE, FileStat, FolderListing, Snapshot,
+from .files import (ERROR_LOG, LOG_EDGE_BYTES, STATE_FILE, SUMMARY_FILE, FolderListing, Snapshot,
                     list_folder, list_prompts, read_edges, read_small, read_tail, read_transcript, snapshot)
 from .parse import Observed, build_workflow, issue_title, log_times, merge_summary, needs_issue_title, parse_state
 from .transcript import Transcript
@@ -186,13 +186,11 @@ class Engine:
 
     def _issue_title(self, folder: str, listing: FolderListing, root: Root, notes: list[str]) -> str | None:
         """The issue title in the first prompt file that carries the issue's JSON."""
-        for name, path in list_prompts(folder, listing.agent_folders, self.root_real(root)):
+        for path, found in list_prompts(folder, listing.agent_folders, self.root_real(root)):
             try:
-                fd_stat = os.stat(path)
-                data = read_small(path, FileStat(name, fd_stat.st_dev, fd_stat.st_ino, fd_stat.st_size,
-                                                 fd_stat.st_mtime_ns), self.config.max_file_bytes)
-            except (InputRejected, OSError) as e:
-                notes.append(f"{path}: {getattr(e, 'reason', e)} (prompt file skipped)")
+                data = read_small(path, found, self.config.max_file_bytes)
+            except InputRejected as e:
+                notes.append(f"{path}: {e.reason} (prompt file skipped)")
                 continue
             title = issue_title(data.decode("utf-8", errors="replace"))
             if title:

@@ -211,8 +211,8 @@ def _list_agent(path: str, name: str, root_real: str, problems: list[str], outpu
                 logs.append(f)
 
 
-def list_prompts(folder: str, agent_folders: tuple[str, ...], root_real: str) -> list[tuple[str, str]]:
-    """(relative name, path) of every <agent>/prompts/*.txt, in name order."""
+def list_prompts(folder: str, agent_folders: tuple[str, ...], root_real: str) -> list[tuple[str, FileStat]]:
+    """(path, stat) of every readable <agent>/prompts/*.txt, in name order."""
     found = []
     for agent in agent_folders:
         base = f"{folder}/{agent}/{PROMPTS}"
@@ -223,8 +223,9 @@ def list_prompts(folder: str, agent_folders: tuple[str, ...], root_real: str) ->
             continue
         problems: list[str] = []
         for n in names:
-            if _regular(f"{base}/{n}", n, root_real, problems):
-                found.append((f"{agent}/{PROMPTS}/{n}", f"{base}/{n}"))
+            f = _regular(f"{base}/{n}", f"{agent}/{PROMPTS}/{n}", root_real, problems)
+            if f:
+                found.append((f"{base}/{n}", f))
     return found
 
 

@@ -17,9 +17,8 @@ from datetime import datetime, timezone
 from .errors import InputRejected
 from .model import AgentPart, CommandPart, Workflow
 from .pricing import PriceRule
-from .transcript import CommandCost, Transcript, Totals, totals
+from .transcript import MAX_COST_USD, CommandCost, Transcript, Totals, totals
 
-MAX_COST_USD = 100_000.0  # a single agent run costing more is not a real number
 MAX_DURATION_S = 30 * 86_400  # longer durations come from broken clocks, not real runs
 
 _TEXT_FIELDS = ("adw_id", "nl_input", "workflow_template", "workflow", "issue_class", "issue_number",
