@@ -12,12 +12,12 @@ import errno
 import mmap
 import os
 import stat
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from .commands import BUILTIN_COMMAND_RULES, CommandRule
 from .errors import InputRejected
 from .pricing import PriceRule
-from .transcript import Transcript, scan_chunk
+from .transcript import TAIL_BYTES, Transcript, scan_chunk
 
 STATE_FILE = "adw_state.json"
 SUMMARY_FILE = "workflow_summary.json"
@@ -28,7 +28,6 @@ PROMPTS = "prompts"
 ERROR_TAIL_BYTES = 2000
 LOG_EDGE_BYTES = 4096
 MMAP_FROM = 1 << 20
-TAIL_BYTES = 32
 
 
 @dataclass(frozen=True)
@@ -314,10 +313,10 @@ def read_transcript(path: str, prior: Transcript, prices: tuple[PriceRule, ...],
         if length >= MMAP_FROM:
             aligned = start - start % mmap.ALLOCATIONGRANULARITY
             with mmap.mmap(fd, size - aligned, access=mmap.ACCESS_READ, offset=aligned) as mm:
-                t, offset = scan_chunk(t, _MappedChunk(mm, start - aligned), start, prices, notes, path, rules)
+                t, _ = scan_chunk(t, _MappedChunk(mm, start - aligned), start, prices, notes, path, rules)
         else:
-            t, offset = scan_chunk(t, os.pread(fd, length, start), start, prices, notes, path, rules)
-        return replace(t, tail=_tail(fd, offset)) if offset != start else t
+            t, _ = scan_chunk(t, os.pread(fd, length, start), start, prices, notes, path, rules)
+        return t
     except OSError as e:
         raise InputRejected(path, f"cannot read ({e.strerror})") from None
     finally:
@@ -339,6 +338,10 @@ class _MappedChunk:
         end = len(self.mm) if end is None else self.base + end
         i = self.mm.rfind(sub, self.base + start, end)
         return i - self.base if i >= 0 else -1
+
+    def finditer(self, pattern, start: int, end: int):
+        """(position, group 1) of each match of a bytes pattern in [start, end)."""
+        return ((m.start() - self.base, m.group(1)) for m in pattern.finditer(self.mm, self.base + start, self.base + end))
 
     def __getitem__(self, s: slice) -> bytes:
         start = self.base + (s.start or 0)

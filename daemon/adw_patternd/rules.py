@@ -199,6 +199,7 @@ def template_signature(template: str | None, rules: RuleSet = BUILTIN_RULES) -> 
 _AGENT_SUFFIX = re.compile(r"(?:_iter\d+_\d+|_\d+_\d+|_\d+)$")
 
 
+@lru_cache(maxsize=4096)
 def agent_role(agent: str, rules: RuleSet = BUILTIN_RULES) -> str | None:
     """Layer 0: the signature of an agent folder that only runs one operation, or None."""
     name = _AGENT_SUFFIX.sub("", agent.lower())

@@ -19,6 +19,7 @@ import json
 import math
 import re
 from dataclasses import dataclass, field, replace
+from typing import NamedTuple
 
 from .commands import BUILTIN_COMMAND_RULES, CommandRule, call_signatures
 from .pricing import PriceRule, cost_nanos
@@ -27,6 +28,7 @@ MAX_COST_USD = 100_000.0  # a single agent run costing more is not a real number
 MAX_TOKENS = 10_000_000_000
 MAX_DURATION_MS = 30 * 86_400 * 1000
 ERROR_TEXT_LIMIT = 2000
+TAIL_BYTES = 32  # the bytes kept from just before the read offset, to tell an append from a rewrite
 _MARKS = (b'"result"', b'"assistant"')
 
 
@@ -85,6 +87,7 @@ class Transcript:
     open: bool = False  # lines of a run without its result line follow the last result
     messages: dict = field(default_factory=dict)  # message id -> Message, open run only
     commands: dict = field(default_factory=dict)  # signature -> CommandCost, closed messages
+    after_result: int = 0  # the offset just after the last result line: where a run can start
 
     @property
     def agent(self) -> str:
@@ -186,40 +189,52 @@ def result_run(result: dict, prices: tuple[PriceRule, ...], fallback_model: str 
 # ---------------------------------------------------------------------------------------
 # the fold
 
+# A token with its quotes, found by byte search, is always real JSON (inside a JSON string a
+# quote is escaped). The fold below takes a line as a result, an assistant message, an init
+# or a Bash call only when the line spells the token plainly, and merges the lines of a
+# message only when they spell its id plainly; so the scanner can find every line that
+# matters by byte search and skip the rest unparsed, with the same result either way.
+_PLAIN_ID = re.compile(r"[A-Za-z0-9_.:-]+")
+_ID_VALUE = re.compile(rb'"id"\s*:\s*"([A-Za-z0-9_.:-]+)"')
+
+
 class _Fold:
     """Mutable working copy of a Transcript while one chunk is scanned."""
 
     def __init__(self, t: Transcript, prices, rules, notes, where):
         self.t, self.prices, self.rules, self.notes, self.where = t, prices, rules, notes, where
         self.model, self.session, self.open = t.model, t.session_id, t.open
+        self.after_result = t.after_result
         self.runs = list(t.runs)
         self.messages = dict(t.messages)
         self.commands = dict(t.commands)
 
-    def line(self, obj: dict, pos: int) -> None:
+    def line(self, obj: dict, raw: bytes, pos: int, end: int, run_start: bool) -> None:
         kind = obj.get("type")
-        if kind == "assistant":
-            self.assistant(obj, pos)
-        elif kind == "result":
+        if kind == "assistant" and b'"assistant"' in raw:
+            self.assistant(obj, raw, pos)
+        elif kind == "result" and b'"result"' in raw:
             run = result_run(obj, self.prices, self.model, self.notes)
             if run.session_id is None:
                 run = replace(run, session_id=self.session)
             self.runs.append(run)
             self.model = run.model or self.model
             self.close_messages()
-            self.open, self.session = False, None
-        elif kind == "system" and obj.get("subtype") == "init":
+            self.open, self.session, self.after_result = False, None, end
+        elif kind == "system" and obj.get("subtype") == "init" and run_start and b'"init"' in raw:
             if isinstance(obj.get("model"), str):
                 self.model = obj["model"]
             self.session = obj.get("session_id") if isinstance(obj.get("session_id"), str) else None
             self.open = True
 
-    def assistant(self, obj: dict, pos: int) -> None:
+    def assistant(self, obj: dict, raw: bytes, pos: int) -> None:
         msg = obj.get("message")
         if not isinstance(msg, dict):
             return
         self.open = True
-        mid = msg.get("id") if isinstance(msg.get("id"), str) and msg.get("id") else f"@{pos}"
+        mid = msg.get("id")
+        if not (isinstance(mid, str) and _PLAIN_ID.fullmatch(mid) and mid.encode() in _ID_VALUE.findall(raw)):
+            mid = f"@{pos}"  # no id, or one spelled so that its other lines cannot be found: its own message
         model = msg.get("model") if isinstance(msg.get("model"), str) else None
         prev = self.messages.get(mid)
         tools = list(prev.tools) if prev else []
@@ -232,7 +247,7 @@ class _Fold:
             if tid in tools:
                 continue
             tools.append(tid)
-            if block.get("name") == "Bash":
+            if block.get("name") == "Bash" and b'"Bash"' in raw:
                 inp = block.get("input")
                 command = inp.get("command") if isinstance(inp, dict) else None
                 if not isinstance(command, str):
@@ -252,7 +267,7 @@ class _Fold:
     def result(self, offset: int, tail: str) -> Transcript:
         t = self.t
         return Transcript(t.path, t.device, t.inode, offset, tail, self.model, self.session, tuple(self.runs),
-                          self.open, self.messages, self.commands)
+                          self.open, self.messages, self.commands, self.after_result)
 
 
 def message_commands(msg: Message, prices, notes: list[str]):
@@ -269,48 +284,87 @@ def message_commands(msg: Message, prices, notes: list[str]):
 
 def scan_chunk(t: Transcript, chunk, start: int, prices: tuple[PriceRule, ...], notes: list[str], where: str,
                rules: tuple[CommandRule, ...] = BUILTIN_COMMAND_RULES) -> tuple[Transcript, int]:
-    """Fold the complete lines of ``chunk`` (the file's bytes from ``start``; bytes, or an
-    object with find/rfind/slicing) into ``t``. Returns the new value and the offset just
-    after the last newline, so that a line still being written is read next time, whole.
+    """Fold the complete lines of ``chunk`` (the file's bytes from ``start``; bytes, or a
+    _MappedChunk) into ``t``. Returns the new value and the offset just after the last
+    newline, so that a line still being written is read next time, whole.
 
-    Only lines holding a "result", "assistant" or "init" token are parsed: the tool results
-    (often base64 images of hundreds of KB) are skipped at memory speed. Inside a JSON
-    string a quote is escaped, so such a token with its quotes is always real JSON. An init
-    line opens a run: it is looked for only where a run can start (the file's first line,
-    and the line after each result line), which saves a pass over the bytes.
+    Only the lines that can change the value are parsed, each found by a byte search:
+    1. every line with a "result" token;
+    2. an init line where a run starts: the file's first line and the line after a result;
+    3. after the chunk's last result line (the open run): every "assistant" line;
+    4. before it: only lines with a "Bash" token, and the lines that share their message
+       ids. A closed run costs what its result line says; of its messages only those with
+       Bash calls outlive it, as command costs. The tool results and the closed runs' other
+       messages (most of the bytes) are never parsed.
+    The value is the same whether a file is read whole or in any split into appends.
     """
     end = chunk.rfind(b"\n")
     if end < 0:
         return t, start
-    starts: set[int] = set()
-    results = []
-    for mark in _MARKS:
-        pos = 0
-        while True:
-            hit = chunk.find(mark, pos, end)
-            if hit < 0:
-                break
-            line_start = chunk.rfind(b"\n", 0, hit) + 1
-            starts.add(line_start)
-            pos = chunk.find(b"\n", hit) + 1
-            if mark == b'"result"':
-                results.append(pos)
-    # Where a run (and its init line) can begin: the file's first line, the first line after
-    # a read that ended between runs, and the line after each result line.
-    for line_start in ([0] if start == 0 or not t.open else []) + results:
-        if line_start < end and b'"init"' in chunk[line_start:min(chunk.find(b"\n", line_start), line_start + 65536)]:
-            starts.add(line_start)
-    fold = _Fold(t, prices, rules, notes, where)
-    for line_start in sorted(starts):
-        line = bytes(chunk[line_start:chunk.find(b"\n", line_start)])
+    lines: dict[int, tuple[object, bytes, int]] = {}  # line start -> (parsed, raw bytes, line end)
+
+    def take(line_start: int, line_end: int | None = None) -> None:
+        if line_start in lines:
+            return
+        if line_end is None:
+            line_end = chunk.find(b"\n", line_start)
+        raw = bytes(chunk[line_start:line_end])
         try:
-            obj = json.loads(line)
+            obj = json.loads(raw)
         except (ValueError, RecursionError):
             notes.append(f"{where}: line at byte {start + line_start} is not valid JSON (skipped)")
-            continue
+            obj = None
+        lines[line_start] = (obj, raw, line_end)
+
+    def each_line_with(token: bytes, first: int, last: int):
+        pos = first
+        while (hit := chunk.find(token, pos, last)) >= 0:
+            line_start = chunk.rfind(b"\n", 0, hit) + 1
+            line_end = chunk.find(b"\n", hit)
+            yield line_start, line_end
+            pos = line_end + 1
+
+    for line_start, line_end in each_line_with(b'"result"', 0, end):
+        take(line_start, line_end)
+    result_ends = [line_end + 1 for obj, raw, line_end in lines.values()
+                   if isinstance(obj, dict) and obj.get("type") == "result"]
+    open_from = max(result_ends, default=0)  # the open run's lines begin here
+    run_starts = {p for p in result_ends if p < end}
+    if t.after_result == start:
+        run_starts.add(0)
+    for line_start in run_starts:
+        line_end = chunk.find(b"\n", line_start)
+        if chunk.find(b'"init"', line_start, min(line_end, line_start + 65536)) >= 0:
+            take(line_start, line_end)
+    for line_start, line_end in each_line_with(b'"assistant"', open_from, end):
+        take(line_start, line_end)
+    if open_from:
+        # Messages with Bash calls: those found in the closed lines, and those still open
+        # from the last read, whose later lines may be here.
+        ids = {mid.encode() for mid, msg in t.messages.items() if msg.bash and not mid.startswith("@")}
+        for line_start, line_end in each_line_with(b'"Bash"', 0, open_from):
+            take(line_start, line_end)
+            ids.update(_ID_VALUE.findall(lines[line_start][1]))
+        if ids:
+            for hit, mid in _find_ids(chunk, 0, open_from):
+                if mid in ids:
+                    take(chunk.rfind(b"\n", 0, hit) + 1)
+    fold = _Fold(t, prices, rules, notes, where)
+    for line_start in sorted(lines):
+        obj, raw, line_end = lines[line_start]
         if isinstance(obj, dict):
-            fold.line(obj, start + line_start)
-    return fold.result(start + end + 1, t.tail), start + end + 1
+            fold.line(obj, raw, start + line_start, start + line_end + 1, line_start in run_starts)
+    tail = bytes(chunk[max(0, end + 1 - TAIL_BYTES):end + 1])
+    if len(tail) < TAIL_BYTES:
+        tail = (bytes.fromhex(t.tail) + tail)[-TAIL_BYTES:]
+    return fold.result(start + end + 1, tail.hex()), start + end + 1
+
+
+def _find_ids(chunk, first: int, last: int):
+    """(position, id) of each `"id":"<plain id>"` in chunk[first:last]."""
+    if isinstance(chunk, bytes):
+        return ((m.start(), m.group(1)) for m in _ID_VALUE.finditer(chunk, first, last))
+    return chunk.finditer(_ID_VALUE, first, last)
 
 
 # ---------------------------------------------------------------------------------------
@@ -360,17 +414,45 @@ def to_json(t: Transcript) -> str:
         "messages": {k: [m.model, list(m.usage), list(m.tools), [[tid, list(s)] for tid, s in m.bash]]
                      for k, m in t.messages.items()},
         "commands": {k: [c.cost_nanos, c.tokens, c.calls] for k, c in t.commands.items()},
+        "after_result": t.after_result,
     }, separators=(",", ":"))
 
 
+class StoredTranscript(NamedTuple):
+    """A transcript as the store keeps it (one agent_outputs row): where the next read starts,
+    the totals a person can query, and the fold's state. Made in the reading process, so
+    that only plain values travel to the writing one."""
+
+    path: str
+    device: int
+    inode: int
+    offset: int
+    results: int
+    tokens: int
+    cost_nanos: int
+    duration_ms: int
+    error_results: int
+    last_error: str | None
+    model: str | None
+    tail: str
+    state_json: str
+
+
+def stored(t: Transcript) -> StoredTranscript:
+    errors = [r for r in t.runs if r.is_error]
+    return StoredTranscript(t.path, t.device, t.inode, t.offset, len(t.runs), sum(r.tokens for r in t.runs),
+                            sum(r.cost_nanos for r in t.runs), sum(r.duration_ms for r in t.runs), len(errors),
+                            errors[-1].error_text if errors else None, t.model, t.tail, to_json(t))
+
+
 def from_json(path: str, device: int, inode: int, offset: int, tail: str, text: str | None) -> Transcript:
-    if not text:
+    d = json.loads(text) if text else {}
+    if "after_result" not in d:
         return Transcript(path)  # stored by an older version: read again from the start
-    d = json.loads(text)
     return Transcript(
         path, device, inode, offset, tail, d["model"], d["session"],
         tuple(Run(*r) for r in d["runs"]), d["open"],
         {k: Message(m[0], tuple(m[1]), tuple(m[2]), tuple((tid, tuple(s)) for tid, s in m[3]))
          for k, m in d["messages"].items()},
-        {k: CommandCost(*c) for k, c in d["commands"].items()},
+        {k: CommandCost(*c) for k, c in d["commands"].items()}, d["after_result"],
     )

@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 
 from ..model import Contribution, Occurrence, PatternSums, Workflow
 from ..stats import derive
-from ..transcript import Transcript, from_json, to_json
+from ..transcript import StoredTranscript, from_json
 from .db import Db
 from .schema import migrate
 
@@ -73,7 +73,7 @@ class Change:
     workflow: Workflow
     occurrences: tuple[Occurrence, ...]
     characteristics: dict
-    transcripts: tuple[Transcript, ...] | None = None
+    transcripts: tuple[StoredTranscript, ...] | None = None
     fingerprint: str | None = None
     expected_revision: int | None = None
     mode: str = "replace"
@@ -208,7 +208,7 @@ class Ledger:
             self._store_transcripts(wf.workflow_id, change.transcripts)
         return Applied(wf.workflow_id, tuple(new_links), tuple(new_patterns), was_new=revision == 0)
 
-    def _store_transcripts(self, workflow_id: str, transcripts: tuple[Transcript, ...]) -> None:
+    def _store_transcripts(self, workflow_id: str, transcripts: tuple[StoredTranscript, ...]) -> None:
         db = self.db
         names = {t.path for t in transcripts}
         stale = [r[0] for r in db.all("SELECT agent_name FROM agent_outputs WHERE workflow_id = ?", (workflow_id,))
@@ -216,12 +216,6 @@ class Ledger:
         if stale:
             db.executemany("DELETE FROM agent_outputs WHERE workflow_id = ? AND agent_name = ?",
                            [(workflow_id, n) for n in stale])
-        rows = []
-        for t in transcripts:
-            errors = [r for r in t.runs if r.is_error]
-            rows.append((workflow_id, t.path, t.device, t.inode, t.offset, len(t.runs), sum(r.tokens for r in t.runs),
-                         sum(r.cost_nanos for r in t.runs), sum(r.duration_ms for r in t.runs), len(errors),
-                         errors[-1].error_text if errors else None, t.model, t.tail, to_json(t)))
         db.executemany(
             "INSERT INTO agent_outputs (workflow_id, agent_name, device, inode, offset_bytes, results, tokens, "
             "cost_nanos, duration_ms, error_results, last_error, model, tail, state_json) "
@@ -230,7 +224,7 @@ class Ledger:
             "offset_bytes = excluded.offset_bytes, results = excluded.results, tokens = excluded.tokens, "
             "cost_nanos = excluded.cost_nanos, duration_ms = excluded.duration_ms, "
             "error_results = excluded.error_results, last_error = excluded.last_error, model = excluded.model, "
-            "tail = excluded.tail, state_json = excluded.state_json", rows)
+            "tail = excluded.tail, state_json = excluded.state_json", [(workflow_id, *t) for t in transcripts])
 
     def _settle_pattern(self, pid: int, delta: list[int]) -> None:
         """Add the batch's deltas to a pattern's sums (locking its row), then re-derive its statistics."""

@@ -1,0 +1,91 @@
+"""Property: a transcript folds to the same value whether it is read whole or as any series of
+appends. The scanner parses only the lines that can matter (found by byte search), so the
+lines here are chosen to tempt it: Bash calls split over lines that share a message id,
+escaped ids and names, ids that are not plain, "result" keys inside tool inputs, init lines
+in odd places, garbage, and runs cut off before their result line."""
+
+import json
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from adw_patternd.pricing import DEFAULT_PRICES
+from adw_patternd.transcript import Transcript, scan_chunk, to_json, totals
+
+MODEL = "claude-sonnet-4-5-20250929"
+
+
+def _usage(out: int) -> dict:
+    return {"input_tokens": 3, "cache_creation_input_tokens": 100, "cache_read_input_tokens": 1000,
+            "output_tokens": out}
+
+
+def _assistant(mid, block, out, escape=False) -> str:
+    line = json.dumps({"type": "assistant", "message": {"id": mid, "model": MODEL, "content": [block],
+                                                         "usage": _usage(out)}, "session_id": "s"},
+                      separators=(",", ":"))
+    if escape:  # the same JSON, spelled with \u escapes where a byte search would look
+        line = line.replace('"Bash"', '"Bas\\u0068"').replace(f'"id":"{mid}"', f'"\\u0069d":"{mid}"')
+    return line
+
+
+def _bash(i, command="git status && npm run build"):
+    return {"type": "tool_use", "id": f"toolu_{i}", "name": "Bash", "input": {"command": command}}
+
+
+LINES = {
+    "init": lambda i: json.dumps({"type": "system", "subtype": "init", "session_id": f"s{i}", "model": MODEL,
+                                  "tools": ["Bash", "Read"]}),
+    "text": lambda i: _assistant(f"msg_{i % 4}", {"type": "text", "text": 'said "Bash" and "result"'}, i),
+    "bash": lambda i: _assistant(f"msg_{i % 4}", _bash(i), i),
+    "read": lambda i: _assistant(f"msg_{i % 4}", {"type": "tool_use", "id": f"toolu_{i}", "name": "Read",
+                                                  "input": {"file_path": "a.py", "result": 1}}, i),
+    "escaped": lambda i: _assistant(f"msg_{i % 4}", _bash(i, "npx tsc --noEmit"), i, escape=True),
+    "odd id": lambda i: _assistant(f"msg/{i % 2}", _bash(i, "uv run pytest"), i),
+    "no id": lambda i: _assistant(None, _bash(i, "git diff"), i),
+    "user": lambda i: json.dumps({"type": "user", "message": {"content": [
+        {"type": "tool_result", "tool_use_id": f"toolu_{i}", "content": "x" * (i * 37 % 900)}]}}),
+    "result": lambda i: json.dumps({"type": "result", "subtype": "success", "is_error": False,
+                                    "total_cost_usd": i / 1000, "usage": _usage(i), "session_id": f"s{i}",
+                                    "duration_ms": 1000 + i}),
+    "assistant init": lambda i: json.dumps({"type": "system", "subtype": "init", "session_id": f"x{i}",
+                                            "model": "claude-haiku-4-5", "note": "assistant"}),
+    "garbage": lambda i: '{"type":"assistant","message":{"id":"msg_1"',
+}
+
+transcripts = st.lists(st.tuples(st.sampled_from(sorted(LINES)), st.integers(1, 400)), min_size=1, max_size=40)
+
+
+def fold(data: bytes, cuts: list[int]) -> Transcript:
+    """Read ``data`` as the daemon would if the file had grown to each cut in turn."""
+    t = Transcript("agent/raw_output.jsonl")
+    for size in sorted(set(cuts)) + [len(data)]:
+        t, _ = scan_chunk(t, data[t.offset:size], t.offset, DEFAULT_PRICES, [], "f")
+    return t
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(transcripts, st.lists(st.floats(0, 1), max_size=6))
+def test_read_whole_or_in_appends_folds_the_same(lines, cut_fractions):
+    data = "".join(LINES[kind](i) + "\n" for kind, i in lines).encode()
+    whole = fold(data, [])
+    parts = fold(data, [int(f * len(data)) for f in cut_fractions])
+    assert to_json(parts) == to_json(whole)
+    assert (parts.offset, parts.tail) == (whole.offset, whole.tail)
+    assert totals(parts, DEFAULT_PRICES, []) == totals(whole, DEFAULT_PRICES, [])
+
+
+def test_a_closed_runs_bash_message_keeps_its_last_lines_usage_and_all_its_tool_calls():
+    # One message over three lines: a Read call, a Bash call, then a text line with the final
+    # usage. The run is closed by a result line, so the scanner skips what it can: not these.
+    lines = [LINES["init"](1),
+             _assistant("msg_9", {"type": "tool_use", "id": "toolu_1", "name": "Read", "input": {}}, 10),
+             _assistant("msg_9", _bash(2, "npx tsc --noEmit"), 20),
+             _assistant("msg_9", {"type": "text", "text": "done"}, 30),
+             _assistant("msg_8", {"type": "text", "text": "other"}, 5000),
+             LINES["result"](7)]
+    t = fold(("\n".join(lines) + "\n").encode(), [])
+    (sig, cost), = t.commands.items()
+    assert sig.startswith("build:typecheck")
+    # the message's usage is its last line's (output 30), shared by its two tool calls
+    assert cost.calls == 1 and cost.tokens == (3 + 100 + 1000 + 30) // 2
