@@ -49,6 +49,9 @@ def report(name: str, value: str, target: str = "", ok: bool | None = None) -> N
 
 # -- trees ------------------------------------------------------------------------------
 
+BASH_EVERY = 3  # one assistant message in three is a Bash call: command detection has work to do
+
+
 def transcript_size(rng: random.Random) -> int:
     """Most agents write a few KB to tens of KB; some hundreds of KB; a few several MB."""
     r = rng.random()
@@ -60,7 +63,7 @@ def transcript_size(rng: random.Random) -> int:
 
 
 def make_tree(folder: Path, roots: int, per_root: int, seed: int, *, small: bool = False) -> list[Path]:
-    marker = folder / f".done-{roots}x{per_root}-{'s' if small else 'r'}"
+    marker = folder / f".done-{roots}x{per_root}-{'s' if small else f'r-bash{BASH_EVERY}'}"
     paths = [folder / f"root{i}" for i in range(roots)]
     if marker.exists():
         return paths
@@ -74,7 +77,7 @@ def make_tree(folder: Path, roots: int, per_root: int, seed: int, *, small: bool
             if small:
                 spec = random_spec(rng, adw_id, filler=(300, 1500), agents=1)
             else:
-                spec = random_spec(rng, adw_id, filler_size=transcript_size)
+                spec = random_spec(rng, adw_id, filler_size=transcript_size, bash_every=BASH_EVERY)
             write_workflow(str(path), spec, rng)
     # A history is old: date every file and folder two days back, so that the daemon's
     # catch-up sees dormant workflows and sync's fingerprints are not "racy".

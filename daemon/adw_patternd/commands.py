@@ -170,5 +170,22 @@ def command_signature(folder: str | None, words: tuple[str, ...],
 
 def call_signatures(command: str, rules: tuple[CommandRule, ...] = BUILTIN_COMMAND_RULES) -> tuple[str, ...]:
     """The distinct signatures of one Bash call's simple commands, in order."""
-    found = (command_signature(folder, words, rules) for folder, words in split_commands(command))
-    return tuple(dict.fromkeys(s for s in found if s))
+    # Agents run the same commands over and over (git status, npx tsc --noEmit): remember
+    # the answers per rule set. Keyed by the rule tuple's identity, as hashing it costs more
+    # than a lookup should; the entry keeps the tuple alive, so the identity stays its own.
+    rules_and_memo = _MEMO.get(id(rules))
+    if rules_and_memo is None or rules_and_memo[0] is not rules:
+        if len(_MEMO) >= 8:
+            _MEMO.clear()
+        rules_and_memo = _MEMO[id(rules)] = (rules, {})
+    memo = rules_and_memo[1]
+    found = memo.get(command)
+    if found is None:
+        if len(memo) >= 20_000:
+            memo.clear()
+        signatures = (command_signature(folder, words, rules) for folder, words in split_commands(command))
+        found = memo[command] = tuple(dict.fromkeys(s for s in signatures if s))
+    return found
+
+
+_MEMO: dict[int, tuple[tuple, dict[str, tuple[str, ...]]]] = {}

@@ -199,7 +199,6 @@ def template_signature(template: str | None, rules: RuleSet = BUILTIN_RULES) -> 
 _AGENT_SUFFIX = re.compile(r"(?:_iter\d+_\d+|_\d+_\d+|_\d+)$")
 
 
-@lru_cache(maxsize=4096)
 def agent_role(agent: str, rules: RuleSet = BUILTIN_RULES) -> str | None:
     """Layer 0: the signature of an agent folder that only runs one operation, or None."""
     name = _AGENT_SUFFIX.sub("", agent.lower())
@@ -234,14 +233,14 @@ def occurrences(wf: Workflow, rules: RuleSet = BUILTIN_RULES) -> tuple[Occurrenc
     whole = Contribution.of(wf)
     found = {sig: Occurrence(sig, "workflow", whole) for sig in detect_signatures(wf, rules)}
     parts: dict[str, list] = {}
-    for agent in wf.agents:
-        role = agent_role(agent.name, rules)
+    roles = [agent_role(agent.name, rules) for agent in wf.agents]
+    for agent, role in zip(wf.agents, roles):
         if role and (agent.runs or agent.unfinished):  # its commands are the role's, not read again by layer 4
             _add(parts, role, "agent", Contribution(
                 agent.tokens, agent.cost_nanos, int(agent.duration_ms / 1000 + 0.5), agent.errors, agent.retries,
                 agent.runs + agent.unfinished, agent.estimated_nanos))
-    for agent in wf.agents:
-        if agent_role(agent.name, rules) is None:
+    for agent, role in zip(wf.agents, roles):
+        if role is None:
             for cmd in agent.commands:
                 _add(parts, cmd.signature, "command",
                      Contribution(cmd.tokens, cmd.cost_nanos, 0, 0, 0, cmd.calls, cmd.cost_nanos))

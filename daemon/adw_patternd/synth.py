@@ -41,6 +41,7 @@ class AgentRun:
     text: str = "Done."
     model: str = MODELS[0]
     filler_bytes: int = 2000
+    bash_every: int = 0  # every so many assistant messages is a Bash call, split over two lines
 
 
 @dataclass
@@ -94,6 +95,10 @@ _PROSE = ('I ran `uv run pytest tests/` and the result was "3 passed, 1 failed";
           'response.json holds {"status": "ok", "items": [1, 2, 3]}. Next: fix app/server/core/x.py line 42.\n')
 
 
+BENCH_COMMANDS = ("git status", "git diff HEAD", "cd app/server && uv run pytest -q", "npx tsc --noEmit",
+                  "npm run build", "git add -A && git commit -m 'wip'", "ls -la")
+
+
 def transcript_lines(run: AgentRun, session: str, rng: random.Random) -> list[str]:
     """An init line, assistant/user lines up to about filler_bytes, then the result line."""
     lines = [json.dumps({"type": "system", "subtype": "init", "session_id": session, "model": run.model,
@@ -103,7 +108,18 @@ def transcript_lines(run: AgentRun, session: str, rng: random.Random) -> list[st
     while size < run.filler_bytes:
         n += 1
         body = (_PROSE * (1 + min(4000, run.filler_bytes - size) // len(_PROSE)))[: max(50, min(4000, run.filler_bytes - size))]
-        if n % 2:
+        if n % 2 and run.bash_every and n // 2 % run.bash_every == 0:
+            # As Claude Code writes it: the text block, then the tool call, same id, more output
+            lines.append(json.dumps({"type": "assistant", "session_id": session, "message": {
+                "id": f"msg_{n}", "model": run.model, "content": [{"type": "text", "text": body[:300]}],
+                "usage": {"input_tokens": 10, "output_tokens": 2}}}))
+            obj = {"type": "assistant", "session_id": session, "message": {
+                "id": f"msg_{n}", "model": run.model, "content": [{"type": "tool_use", "id": f"toolu_{n}",
+                                                                   "name": "Bash", "input": {
+                                                                       "command": rng.choice(BENCH_COMMANDS)}}],
+                "usage": {"input_tokens": 10, "output_tokens": 20}}}
+            size += len(lines[-1]) + 1
+        elif n % 2:
             obj = {"type": "assistant", "session_id": session, "message": {
                 "id": f"msg_{n}", "model": run.model, "content": [{"type": "text", "text": body}],
                 "usage": {"input_tokens": 10, "output_tokens": 20}}}
@@ -151,9 +167,9 @@ def write_workflow(root: str, spec: WorkflowSpec, rng: random.Random | None = No
 
 
 def random_spec(rng: random.Random, adw_id: str, *, filler: tuple[int, int] = (1000, 20000), day: int | None = None,
-                agents: int | None = None, filler_size=None) -> WorkflowSpec:
+                agents: int | None = None, filler_size=None, bash_every: int = 0) -> WorkflowSpec:
     """A random but realistic workflow. ``filler_size(rng)``, when given, picks each agent
-    transcript's size instead of ``filler``."""
+    transcript's size instead of ``filler``; ``bash_every`` puts Bash calls in the runs."""
     nl, template = rng.choice(REQUESTS)
     d = day if day is not None else rng.randrange(0, 90)
     start_min = rng.randrange(0, 600)
@@ -170,7 +186,8 @@ def random_spec(rng: random.Random, adw_id: str, *, filler: tuple[int, int] = (1
         runs.append(AgentRun(name, cost, usage, rng.randrange(10_000, 400_000), is_error=failed,
                              text="2 tests failed: pytest exited 1" if failed else "Done.",
                              model=rng.choice(MODELS),
-                             filler_bytes=filler_size(rng) if filler_size else rng.randrange(*filler)))
+                             filler_bytes=filler_size(rng) if filler_size else rng.randrange(*filler),
+                             bash_every=bash_every))
         if failed and rng.random() < 0.5:  # a resolver retried it
             runs.append(AgentRun(name, round(rng.uniform(0.05, 1.0), 6), usage, 20_000, model=runs[-1].model,
                                  filler_bytes=500))
