@@ -105,16 +105,19 @@ def test_growing_output_is_read_from_the_last_offset(config_path, root, database
     sync(config_path)
     offset = query(database, "SELECT offset_bytes FROM agent_outputs")[0][0]
     assert offset == out.stat().st_size
-    # Overwrite the already-read first result in place (same length): a reader that starts
-    # over would now count a different cost. One that starts at the offset cannot see it.
-    data = out.read_bytes()
-    out.write_bytes(data.replace(b'"total_cost_usd": 1.0', b'"total_cost_usd": 7.0'))
     append(out, '{"type":"assistant","message":{"id":"m"}}\n' + result_line(cost=2.0) + '{"type":"resu')
     sync(config_path)
     row = query(database, "SELECT results, cost_nanos, offset_bytes FROM agent_outputs")[0]
     assert row[0] == 2 and row[1] == 3_000_000_000  # 1.0 from the first read + 2.0 appended
     # The unfinished last line is not read yet: the offset stops before it.
     assert row[2] == out.stat().st_size - len('{"type":"resu')
+    # An already-read result line rewritten in place (same length, the file grown since): a
+    # run's cost is in that line, so the reader notices and reads the file again from the start.
+    data = out.read_bytes()
+    out.write_bytes(data.replace(b'"total_cost_usd": 1.0', b'"total_cost_usd": 7.0') + b'\n')
+    sync(config_path)
+    row = query(database, "SELECT results, cost_nanos FROM agent_outputs")[0]
+    assert row[0] == 2 and row[1] == 9_000_000_000
 
 
 def test_output_rewritten_in_place_is_read_again_from_the_start(config_path, root, database):

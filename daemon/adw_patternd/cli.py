@@ -64,6 +64,8 @@ def cmd_patterns(args, config: Config) -> int:
 
 
 def cmd_verify(args, config: Config) -> int:
+    if args.files:
+        return _verify_files(args, config)
     ledger = _open_ledger(config)
     try:
         problems = ledger.verify(repair=args.repair)
@@ -77,6 +79,31 @@ def cmd_verify(args, config: Config) -> int:
     print(f"verify: {len(problems)} difference(s)" + ("; repaired" if args.repair else "; run `verify --repair` to fix"),
           file=sys.stderr)
     return 0 if args.repair else 1
+
+
+def _verify_files(args, config: Config) -> int:
+    from .check_files import check_files
+
+    setup_logging(config.log, stderr=True, level="WARNING")
+    check = check_files(config, rounds=args.rounds, settle_s=args.settle, workers=os.cpu_count() or 1)
+    for line in check.differences:
+        print(line)
+    if check.overwritten:
+        runs = sum(o.runs for o in check.overwritten)
+        nanos = sum(o.cost_nanos for o in check.overwritten)
+        print(f"kept from the ledger, not in the files (seen live, since overwritten by a later run): "
+              f"{runs} run(s), ${nanos / 1e9:,.6f}, in {len(check.overwritten)} transcript(s)")
+        for o in check.overwritten:
+            print(f"  {o.workflow_id} {o.transcript}: {o.runs} run(s), ${o.cost_nanos / 1e9:,.6f}")
+    looks = f"{check.rounds} look{'s' if check.rounds > 1 else ''}"
+    print(f"verify --files: {check.workflows} workflow(s) recomputed from the files and compared in "
+          f"{check.seconds:.1f} s ({looks})")
+    if not check.differences:
+        print("verify --files: the database says what the files say")
+        return 0
+    print(f"verify --files: {len(check.differences)} difference(s) between the database and the files "
+          f"(run `sync` and check again; one that stays is a bug worth reporting)", file=sys.stderr)
+    return 1
 
 
 def cmd_check_config(args, config: Config) -> int:
@@ -108,6 +135,9 @@ def cmd_status(args, config: Config) -> int:
     print(f"  requests from: {shares(status['request_source'])}  (slug: guessed from a branch or plan name)")
     print(f"spend seen: ${status['spend_usd']:,.2f}, of which ${status['estimated_usd']:,.2f} estimated from "
           f"{status['unfinished_runs']} unfinished run(s) (a lower bound)")
+    if status["overwritten_runs"]:
+        print(f"  and ${status['overwritten_usd']:,.2f} in {status['overwritten_runs']} run(s) seen live, since "
+              f"overwritten by a later run of their agent (kept: `sync` into an empty database cannot know them)")
     for name, info in sorted(status["roots"].items()):
         print(f"  root {name}: {info['workflows']} workflows, last updated {info['last_updated']}")
     last = status["last_processed"]
@@ -145,8 +175,17 @@ def build_parser() -> argparse.ArgumentParser:
     fmt = c.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="a JSON list of objects keyed by operation_patterns columns")
     fmt.add_argument("--csv", action="store_true", help="CSV with a header row")
-    c = command("verify", "Recompute every statistic from the stored workflows and print each difference.", cmd_verify)
-    c.add_argument("--repair", action="store_true", help="rewrite the stored statistics with the recomputed ones")
+    c = command("verify", "Recompute every statistic from the stored workflows (or, with --files, from the "
+                          "files) and print each difference.", cmd_verify)
+    how = c.add_mutually_exclusive_group()
+    how.add_argument("--repair", action="store_true", help="rewrite the stored statistics with the recomputed ones")
+    how.add_argument("--files", action="store_true",
+                     help="recompute everything from the files into a scratch database, as sync would, and "
+                          "compare it table by table with this one (safe while the daemon runs)")
+    c.add_argument("--rounds", type=int, default=3, metavar="N",
+                   help="with --files: look up to N times before calling a difference real (default: 3)")
+    c.add_argument("--settle", type=float, default=2.0, metavar="SECONDS",
+                   help="with --files: wait between looks, for a running daemon to catch up (default: 2)")
     command("check-config", "Validate the config file and say what is wrong.", cmd_check_config)
     c = command("status", "Workflows and patterns held, where their times and requests came from, spend seen "
                           "(and how much is estimated), per root, last processed, database size.", cmd_status)

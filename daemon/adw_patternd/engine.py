@@ -21,7 +21,7 @@ from typing import Callable, Iterable
 
 from .config import Config, Root
 from .errors import InputRejected
-from .files import (ERROR_LOG, LOG_EDGE_BYTES, STATE_FILE, SUMMARY_FILE, FolderListing, Snapshot,
+from .files import (ERROR_LOG, LOG_EDGE_BYTES, RACY_NS, STATE_FILE, SUMMARY_FILE, FolderListing, Snapshot,
                     list_folder, list_prompts, read_edges, read_small, read_tail, read_transcript, snapshot)
 from .parse import Observed, build_workflow, issue_title, log_times, merge_summary, needs_issue_title, parse_state
 from .transcript import Transcript, stored
@@ -30,7 +30,6 @@ from .store.ledger import Change, Ledger, Prior
 
 log = logging.getLogger("adw_patternd")
 
-RACY_NS = 2_000_000_000  # a file modified this recently may change again within the same mtime tick
 WORKER_TIMEOUT_S = 300  # far beyond the time to read one batch of 256 workflows
 
 
@@ -101,9 +100,12 @@ def workflow_id_of(root: Root, adw_id: str) -> str:
 
 
 class Engine:
-    def __init__(self, config: Config, ledger: Ledger):
+    def __init__(self, config: Config, ledger: Ledger, carried: dict[tuple[str, str], tuple] | None = None):
+        """``carried``: overwritten runs, by (workflow id, transcript path), to start a transcript
+        with when this database holds none (verify --files: the runs only the ledger knows)."""
         self.config = config
         self.ledger = ledger
+        self.carried = carried or {}
         self._root_real: dict[str, str] = {}
 
     def root_real(self, root: Root) -> str:
@@ -148,8 +150,9 @@ class Engine:
         fields = merge_summary(state, summary)
         rules = self.config.rules.commands
         transcripts = tuple(
-            read_transcript(os.path.join(folder, out.name), prior.transcripts.get(out.name) or Transcript(out.name),
-                            self.config.prices, notes, rules)
+            read_transcript(os.path.join(folder, out.name), prior.transcripts.get(out.name) or Transcript(
+                out.name, overwritten=self.carried.get((workflow_id_of(root, adw_id), out.name), ())),
+                            self.config.prices, notes, rules, listed_at)
             for out in listing.outputs)
         error_tail = None
         if listing.error_log is not None and listing.error_log.size > 0:
@@ -283,8 +286,10 @@ class Engine:
                 # Another writer (a concurrent sync) updated it since we read: read again.
                 outcomes.append(self.process(p.root, p.adw_id))
                 continue
-            outcomes.append(Outcome("new" if r.was_new else "updated", p.root.name, p.adw_id, r.pattern_ids,
-                                    r.new_patterns, ms=(time.perf_counter() - p.started) * 1000, notes=p.notes,
+            kind = "unchanged" if r.unchanged else "new" if r.was_new else "updated"
+            # The same content gave the same warnings when it was first read: not again.
+            outcomes.append(Outcome(kind, p.root.name, p.adw_id, r.pattern_ids, r.new_patterns,
+                                    ms=(time.perf_counter() - p.started) * 1000, notes=() if r.unchanged else p.notes,
                                     snapshot=p.snapshot, racy=p.racy, fingerprint=p.fingerprint,
                                     stale_at=p.stale_at))
         return outcomes

@@ -12,12 +12,14 @@ import errno
 import mmap
 import os
 import stat
-from dataclasses import dataclass
+import time
+import zlib
+from dataclasses import dataclass, replace
 
 from .commands import BUILTIN_COMMAND_RULES, CommandRule
 from .errors import InputRejected
 from .pricing import PriceRule
-from .transcript import TAIL_BYTES, Transcript, scan_chunk
+from .transcript import TAIL_BYTES, Transcript, head_session, scan_chunk
 
 STATE_FILE = "adw_state.json"
 SUMMARY_FILE = "workflow_summary.json"
@@ -28,6 +30,9 @@ PROMPTS = "prompts"
 ERROR_TAIL_BYTES = 2000
 LOG_EDGE_BYTES = 4096
 MMAP_FROM = 1 << 20
+HEAD_BYTES = 16384  # where the first line's session_id is looked for
+# A file modified this recently may change again within the same mtime tick
+RACY_NS = 2_000_000_000
 
 
 @dataclass(frozen=True)
@@ -288,13 +293,27 @@ def _tail(fd: int, offset: int) -> str:
     return os.pread(fd, n, offset - n).hex() if n else ""
 
 
+def _head(fd: int) -> str:
+    first = os.pread(fd, HEAD_BYTES, 0)
+    return head_session(first[: first.find(b"\n")] if b"\n" in first else first)
+
+
+def _same_results(fd: int, t: Transcript) -> bool:
+    """Whether the result lines read before are still there, byte for byte: a run's cost is in
+    its result line, and a rewrite may change it without changing the file's end or start."""
+    return all(zlib.crc32(os.pread(fd, end - start, start)) == crc for start, end, crc in t.results_at)
+
+
 def read_transcript(path: str, prior: Transcript, prices: tuple[PriceRule, ...], notes: list[str],
-                    rules: tuple[CommandRule, ...] = BUILTIN_COMMAND_RULES) -> Transcript:
+                    rules: tuple[CommandRule, ...] = BUILTIN_COMMAND_RULES, now_ns: int | None = None) -> Transcript:
     """Bring a transcript up to date with its file.
 
-    Reads only the bytes appended since ``prior.offset``. A file that was replaced (new
-    inode), shrank, or was rewritten in place (the bytes before the offset differ) is read
-    again from the start, from a fresh Transcript.
+    Reads only the bytes appended since ``prior.offset``, unless the file was rewritten
+    (ADW runners open it with "w" for every run and retry): then it is read again from the
+    start, its earlier runs kept as overwritten until the file shows their sessions again.
+    Rewritten means: another inode, a smaller size, other bytes just before the offset or in
+    a result line read before, another session on the first line, or the same size with
+    another mtime.
     """
     fd = _open(path)
     try:
@@ -302,21 +321,28 @@ def read_transcript(path: str, prior: Transcript, prices: tuple[PriceRule, ...],
         if not stat.S_ISREG(st.st_mode):
             raise InputRejected(path, "not a regular file")
         t = prior
-        if ((prior.inode, prior.device) != (st.st_ino, st.st_dev) or st.st_size < prior.offset
-                or _tail(fd, prior.offset) != prior.tail):
+        size = st.st_size
+        if ((prior.inode, prior.device) != (st.st_ino, st.st_dev) or size < prior.offset
+                or (prior.offset and (_tail(fd, prior.offset) != prior.tail or _head(fd) != prior.head
+                                      or not _same_results(fd, prior)))
+                or (size == prior.size and st.st_mtime_ns != prior.mtime_ns)):
             t = prior.restarted(st.st_dev, st.st_ino)
         start = t.offset
-        size = st.st_size
-        if size <= start:
-            return t
-        length = size - start
-        if length >= MMAP_FROM:
-            aligned = start - start % mmap.ALLOCATIONGRANULARITY
-            with mmap.mmap(fd, size - aligned, access=mmap.ACCESS_READ, offset=aligned) as mm:
-                t, _ = scan_chunk(t, _MappedChunk(mm, start - aligned), start, prices, notes, path, rules)
-        else:
-            t, _ = scan_chunk(t, os.pread(fd, length, start), start, prices, notes, path, rules)
-        return t
+        if size > start:
+            length = size - start
+            if length >= MMAP_FROM:
+                aligned = start - start % mmap.ALLOCATIONGRANULARITY
+                with mmap.mmap(fd, size - aligned, access=mmap.ACCESS_READ, offset=aligned) as mm:
+                    t, _ = scan_chunk(t, _MappedChunk(mm, start - aligned), start, prices, notes, path, rules)
+            else:
+                t, _ = scan_chunk(t, os.pread(fd, length, start), start, prices, notes, path, rules)
+        if t.offset and not t.head:
+            t = replace(t, head=_head(fd))
+        # An mtime within the racy window may be shared by a later write of the same size:
+        # store none, so that the next read with an unchanged size starts again.
+        now_ns = time.time_ns() if now_ns is None else now_ns
+        mtime_ns = st.st_mtime_ns if st.st_mtime_ns < now_ns - RACY_NS else 0
+        return replace(t, size=size, mtime_ns=mtime_ns) if (t.size, t.mtime_ns) != (size, mtime_ns) else t
     except OSError as e:
         raise InputRejected(path, f"cannot read ({e.strerror})") from None
     finally:

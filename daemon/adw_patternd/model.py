@@ -70,6 +70,10 @@ class Workflow:
     time_source: str | None = None
     estimated_nanos: int = 0  # the part of cost_nanos estimated from unfinished runs' usage
     unfinished_runs: int = 0
+    # Runs seen in earlier versions of a transcript that a later run rewrote: counted in the
+    # totals above (and as retries), though no file holds them any more.
+    overwritten_runs: int = 0
+    overwritten_nanos: int = 0
     agents: tuple[AgentPart, ...] = ()
 
     @property

@@ -394,6 +394,8 @@ def build_workflow(root_name: str, adw_id: str, obs: Observed, prices: tuple[Pri
         error_count=error_count, retry_count=retry_count, error_message=error_message,
         request_source=request_source, time_source=time_source, estimated_nanos=estimated,
         unfinished_runs=sum(a.unfinished for a in agents), agents=agents,
+        overwritten_runs=sum(tot.overwritten for _t, tot in read),
+        overwritten_nanos=sum(tot.overwritten_nanos for _t, tot in read),
     )
 
 

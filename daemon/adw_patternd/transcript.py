@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import zlib
 from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
@@ -30,6 +31,16 @@ MAX_DURATION_MS = 30 * 86_400 * 1000
 ERROR_TEXT_LIMIT = 2000
 TAIL_BYTES = 32  # the bytes kept from just before the read offset, to tell an append from a rewrite
 _MARKS = (b'"result"', b'"assistant"')
+
+
+_SESSION = re.compile(rb'"session_id"\s*:\s*"([^"\\]{1,200})"')
+
+
+def head_session(first_line: bytes) -> str:
+    """The session_id on a transcript's first line ("" if none): a new run rewriting the
+    file starts with another one."""
+    m = _SESSION.search(first_line)
+    return m.group(1).decode("utf-8", "replace") if m else ""
 
 
 def price_note(model: str | None) -> str:
@@ -88,13 +99,25 @@ class Transcript:
     messages: dict = field(default_factory=dict)  # message id -> Message, open run only
     commands: dict = field(default_factory=dict)  # signature -> CommandCost, closed messages
     after_result: int = 0  # the offset just after the last result line: where a run can start
+    # Finished runs read from earlier versions of the file and no longer in it: an agent run
+    # again rewrites its transcript. They were paid for, so they stay counted (as retries).
+    overwritten: tuple[Run, ...] = ()
+    # What the file looked like at the last read, to tell an append from a rewrite
+    size: int = 0
+    mtime_ns: int = 0  # 0 when the file was too new to trust its mtime
+    head: str = ""  # the session_id of the file's first line
+    results_at: tuple[tuple[int, int, int], ...] = ()  # (start, end, crc32) of each result line read
 
     @property
     def agent(self) -> str:
         return self.path.split("/", 1)[0]
 
     def restarted(self, device: int, inode: int) -> "Transcript":
-        return Transcript(self.path, device, inode)
+        """An empty read of a rewritten file. Its finished runs with a session id become
+        overwritten runs, until the new file shows the same session again (a run is known by
+        its session_id: a retry is a new session; the same session rewritten replaces it)."""
+        known = {r.session_id: r for r in self.overwritten + self.runs if r.session_id}
+        return Transcript(self.path, device, inode, overwritten=tuple(known.values()))
 
 
 # ---------------------------------------------------------------------------------------
@@ -205,6 +228,7 @@ class _Fold:
         self.t, self.prices, self.rules, self.notes, self.where = t, prices, rules, notes, where
         self.model, self.session, self.open = t.model, t.session_id, t.open
         self.after_result = t.after_result
+        self.results_at: list[tuple[int, int, int]] = []
         self.runs = list(t.runs)
         self.messages = dict(t.messages)
         self.commands = dict(t.commands)
@@ -221,6 +245,7 @@ class _Fold:
             self.model = run.model or self.model
             self.close_messages()
             self.open, self.session, self.after_result = False, None, end
+            self.results_at.append((pos, pos + len(raw), zlib.crc32(raw)))
         elif kind == "system" and obj.get("subtype") == "init" and run_start and b'"init"' in raw:
             if isinstance(obj.get("model"), str):
                 self.model = obj["model"]
@@ -266,8 +291,13 @@ class _Fold:
 
     def result(self, offset: int, tail: str) -> Transcript:
         t = self.t
+        overwritten = t.overwritten
+        if overwritten:  # the file holds these sessions again: what it says now replaces them
+            present = {r.session_id for r in self.runs} | {self.session}
+            overwritten = tuple(r for r in overwritten if r.session_id not in present)
         return Transcript(t.path, t.device, t.inode, offset, tail, self.model, self.session, tuple(self.runs),
-                          self.open, self.messages, self.commands, self.after_result)
+                          self.open, self.messages, self.commands, self.after_result, overwritten,
+                          t.size, t.mtime_ns, t.head, t.results_at + tuple(self.results_at))
 
 
 def message_commands(msg: Message, prices, notes: list[str]):
@@ -372,7 +402,8 @@ def _find_ids(chunk, first: int, last: int):
 
 @dataclass(frozen=True)
 class Totals:
-    """A transcript's spend: its finished runs (reported) and its open run (estimated)."""
+    """A transcript's spend: its finished runs (reported; those overwritten included) and its
+    open run (estimated)."""
 
     runs: int
     unfinished: int
@@ -384,11 +415,14 @@ class Totals:
     last_error: str | None
     model: str | None
     commands: dict  # signature -> CommandCost, open messages included
+    overwritten: int = 0  # of ``runs``: seen in earlier versions of the file, since overwritten
+    overwritten_nanos: int = 0
 
 
 def totals(t: Transcript, prices: tuple[PriceRule, ...], notes: list[str]) -> Totals:
-    tokens = sum(r.tokens for r in t.runs)
-    reported = sum(r.cost_nanos for r in t.runs)
+    runs = t.overwritten + t.runs
+    tokens = sum(r.tokens for r in runs)
+    reported = sum(r.cost_nanos for r in runs)
     estimated = 0
     commands = dict(t.commands)
     for msg in t.messages.values():
@@ -396,37 +430,46 @@ def totals(t: Transcript, prices: tuple[PriceRule, ...], notes: list[str]) -> To
         tokens += sum(msg.usage)
         for sig, cost in message_commands(msg, prices, []):
             commands[sig] = commands.get(sig, CommandCost()).plus(cost)
-    errors = [r for r in t.runs if r.is_error]
-    model = next((r.model for r in reversed(t.runs) if r.model), None) or t.model
-    return Totals(len(t.runs), 1 if t.open else 0, tokens, reported, estimated,
-                  sum(r.duration_ms for r in t.runs), len(errors), errors[-1].error_text if errors else None,
-                  model, commands)
+    errors = [r for r in runs if r.is_error]
+    model = next((r.model for r in reversed(runs) if r.model), None) or t.model
+    return Totals(len(runs), 1 if t.open else 0, tokens, reported, estimated,
+                  sum(r.duration_ms for r in runs), len(errors), errors[-1].error_text if errors else None,
+                  model, commands, len(t.overwritten), sum(r.cost_nanos for r in t.overwritten))
 
 
 # ---------------------------------------------------------------------------------------
 # stored form (one JSON text beside the read offset)
 
+def _run_json(r: Run) -> list:
+    return [r.session_id, r.tokens, r.cost_nanos, r.duration_ms, r.is_error, r.error_text, r.model]
+
+
 def to_json(t: Transcript) -> str:
     return json.dumps({
         "model": t.model, "session": t.session_id, "open": t.open,
-        "runs": [[r.session_id, r.tokens, r.cost_nanos, r.duration_ms, r.is_error, r.error_text, r.model]
-                 for r in t.runs],
+        "runs": [_run_json(r) for r in t.runs],
         "messages": {k: [m.model, list(m.usage), list(m.tools), [[tid, list(s)] for tid, s in m.bash]]
                      for k, m in t.messages.items()},
         "commands": {k: [c.cost_nanos, c.tokens, c.calls] for k, c in t.commands.items()},
         "after_result": t.after_result,
+        "overwritten": [_run_json(r) for r in t.overwritten],
+        "results_at": [list(r) for r in t.results_at],
     }, separators=(",", ":"))
 
 
 class StoredTranscript(NamedTuple):
-    """A transcript as the store keeps it (one agent_outputs row): where the next read starts,
-    the totals a person can query, and the fold's state. Made in the reading process, so
-    that only plain values travel to the writing one."""
+    """A transcript as the store keeps it (one agent_outputs row): what the file looked like
+    at the read, the totals a person can query (overwritten runs included), and the fold's
+    state. Made in the reading process, so that only plain values travel to the writer."""
 
     path: str
     device: int
     inode: int
     offset: int
+    size: int
+    mtime_ns: int
+    head: str
+    tail: str
     results: int
     tokens: int
     cost_nanos: int
@@ -434,20 +477,32 @@ class StoredTranscript(NamedTuple):
     error_results: int
     last_error: str | None
     model: str | None
-    tail: str
+    overwritten_runs: int
     state_json: str
+
+    def content(self) -> tuple:
+        """All but where the file is and when it was written: equal content, nothing to apply."""
+        return (self.path, self.offset, self.tail) + tuple(self[8:])
+
+
+STORED_COLUMNS = ("agent_name", "device", "inode", "offset_bytes", "size_bytes", "mtime_ns", "head_session", "tail",
+                  "results", "tokens", "cost_nanos", "duration_ms", "error_results", "last_error", "model",
+                  "overwritten_runs", "state_json")
 
 
 def stored(t: Transcript) -> StoredTranscript:
-    errors = [r for r in t.runs if r.is_error]
-    return StoredTranscript(t.path, t.device, t.inode, t.offset, len(t.runs), sum(r.tokens for r in t.runs),
-                            sum(r.cost_nanos for r in t.runs), sum(r.duration_ms for r in t.runs), len(errors),
-                            errors[-1].error_text if errors else None, t.model, t.tail, to_json(t))
+    runs = t.overwritten + t.runs
+    errors = [r for r in runs if r.is_error]
+    return StoredTranscript(t.path, t.device, t.inode, t.offset, t.size, t.mtime_ns, t.head, t.tail, len(runs),
+                            sum(r.tokens for r in runs), sum(r.cost_nanos for r in runs),
+                            sum(r.duration_ms for r in runs), len(errors), errors[-1].error_text if errors else None,
+                            t.model, len(t.overwritten), to_json(t))
 
 
-def from_json(path: str, device: int, inode: int, offset: int, tail: str, text: str | None) -> Transcript:
+def from_json(path: str, device: int, inode: int, offset: int, size: int, mtime_ns: int, head: str, tail: str,
+              text: str | None) -> Transcript:
     d = json.loads(text) if text else {}
-    if "after_result" not in d:
+    if "results_at" not in d:
         return Transcript(path)  # stored by an older version: read again from the start
     return Transcript(
         path, device, inode, offset, tail, d["model"], d["session"],
@@ -455,4 +510,5 @@ def from_json(path: str, device: int, inode: int, offset: int, tail: str, text: 
         {k: Message(m[0], tuple(m[1]), tuple(m[2]), tuple((tid, tuple(s)) for tid, s in m[3]))
          for k, m in d["messages"].items()},
         {k: CommandCost(*c) for k, c in d["commands"].items()}, d["after_result"],
+        tuple(Run(*r) for r in d["overwritten"]), size, mtime_ns, head, tuple(tuple(r) for r in d["results_at"]),
     )

@@ -91,6 +91,24 @@ class Db:
 
         return self.retrying(whole, what=what)
 
+    def snapshot(self, work: Callable[[], T]) -> T:
+        """Run the reads of ``work`` on one consistent snapshot, taking no write lock (a
+        daemon may keep writing meanwhile)."""
+
+        def whole():
+            if self.dialect == "sqlite":
+                if self.conn.in_transaction:
+                    self.conn.commit()
+                self.conn.execute("BEGIN")  # deferred: in WAL mode, a snapshot from the first read on
+            else:
+                self.conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            try:
+                return work()
+            finally:
+                self.rollback()
+
+        return self.retrying(whole, what="read")
+
     def retrying(self, work: Callable[[], T], *, what: str = "read") -> T:
         """Run ``work``, retrying with backoff on a busy database or a dropped connection."""
         delay = 0.05

@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 
 from ..model import Contribution, Occurrence, PatternSums, Workflow
 from ..stats import derive
-from ..transcript import StoredTranscript, from_json
+from ..transcript import STORED_COLUMNS, StoredTranscript, from_json
 from .db import Db
 from .schema import migrate
 
@@ -29,6 +29,11 @@ DERIVED_COLUMNS = ("avg_tokens_with_llm", "avg_cost_with_llm", "avg_tokens_with_
                    "first_seen_us", "last_seen_us", "typical_input_pattern")
 # What one link (pattern, workflow) adds to its pattern's sums, stored with the link: the
 # whole workflow's totals for layers 1-3, an agent's runs or a command's calls for 0 and 4.
+# What a workflow_history row says about its workflow (all but its bookkeeping).
+WORKFLOW_COLUMNS = ("root_name", "adw_id", "nl_input", "workflow_template", "issue_class", "issue_number", "model",
+                    "status", "start_time", "end_time", "seen_us", "duration_seconds", "total_tokens", "cost_nanos",
+                    "actual_cost_total", "error_count", "retry_count", "error_message", "request", "request_source",
+                    "time_source", "estimated_nanos", "unfinished_runs", "overwritten_runs", "overwritten_nanos")
 LINK_COLUMNS = ("tokens", "cost_nanos", "duration_seconds", "error_count", "retry_count", "units", "estimated_nanos")
 _LINK = ", ".join(LINK_COLUMNS)
 
@@ -41,6 +46,13 @@ def us_to_iso(us: int | None) -> str | None:
     if us is None:
         return None
     return datetime.fromtimestamp(us / 1e6, tz=timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _workflow_values(wf: Workflow) -> tuple:
+    return (wf.root_name, wf.adw_id, wf.nl_input, wf.workflow_template, wf.issue_class, wf.issue_number, wf.model,
+            wf.status, wf.start_time, wf.end_time, wf.seen_us, wf.duration_seconds, wf.total_tokens, wf.cost_nanos,
+            wf.actual_cost_total, wf.error_count, wf.retry_count, wf.error_message, wf.request, wf.request_source,
+            wf.time_source, wf.estimated_nanos, wf.unfinished_runs, wf.overwritten_runs, wf.overwritten_nanos)
 
 
 def _contribution(row) -> Contribution:
@@ -90,6 +102,7 @@ class Applied:
     new_patterns: tuple[str, ...]
     was_new: bool
     conflict: bool = False
+    unchanged: bool = False  # read again and found the same: nothing but read positions written
 
 
 class Ledger:
@@ -109,9 +122,10 @@ class Ledger:
         if not row or not row[0]:
             return Prior()
         transcripts = {
-            r[0]: from_json(r[0], int(r[1] or 0), int(r[2] or 0), int(r[3] or 0), r[4] or "", r[5])
-            for r in self.db.all("SELECT agent_name, device, inode, offset_bytes, tail, state_json FROM agent_outputs "
-                                 "WHERE workflow_id = ?", (workflow_id,))
+            r[0]: from_json(r[0], int(r[1] or 0), int(r[2] or 0), int(r[3] or 0), int(r[4] or 0), int(r[5] or 0),
+                            r[6] or "", r[7] or "", r[8])
+            for r in self.db.all("SELECT agent_name, device, inode, offset_bytes, size_bytes, mtime_ns, head_session, "
+                                 "tail, state_json FROM agent_outputs WHERE workflow_id = ?", (workflow_id,))
         }
         return Prior(int(row[0]), row[1], transcripts)
 
@@ -159,8 +173,10 @@ class Ledger:
         revision = int(row[0] or 0)
         if change.expected_revision is not None and revision != change.expected_revision:
             return Applied(wf.workflow_id, (), (), False, conflict=True)
-        old_links = {int(r[0]): _contribution(r[1:]) for r in db.all(
-            f"SELECT pattern_id, {_LINK} FROM pattern_occurrences WHERE workflow_id = ?", (wf.workflow_id,))}
+        stored_links = {int(r[0]): (r[1], r[2], r[3], _contribution(r[4:])) for r in db.all(
+            f"SELECT pattern_id, layer, seen_us, matched_characteristics, {_LINK} FROM pattern_occurrences "
+            "WHERE workflow_id = ?", (wf.workflow_id,))}
+        old_links = {pid: link[3] for pid, link in stored_links.items()}
         new_links: dict[int, Occurrence] = {}
         new_patterns = []
         for occ in change.occurrences:
@@ -173,6 +189,14 @@ class Ledger:
             for pid in sorted(old_links):
                 new_links.setdefault(pid, Occurrence("", "workflow", whole))
         chars = json.dumps(change.characteristics)
+        values = _workflow_values(wf)
+        if revision and change.mode == "replace" and self._same_content(change, values, stored_links, new_links, chars):
+            # Read again, found the same: refresh only what tells the next read where to start.
+            db.execute("UPDATE workflow_history SET fingerprint = COALESCE(?, fingerprint) WHERE workflow_id = ?",
+                       (change.fingerprint, wf.workflow_id))
+            if change.transcripts is not None:
+                self._store_transcripts(wf.workflow_id, change.transcripts)
+            return Applied(wf.workflow_id, tuple(new_links), (), False, unchanged=True)
         detected = now_text()
         for pid in old_links.keys() | new_links.keys():
             d = deltas.setdefault(pid, [0] * len(SUM_COLUMNS))
@@ -193,20 +217,30 @@ class Ledger:
             [(pid, wf.workflow_id, chars, detected, wf.seen_us, o.layer, *_link_values(o.contribution))
              for pid, o in new_links.items()])
         db.execute(
-            "UPDATE workflow_history SET root_name = ?, adw_id = ?, nl_input = ?, workflow_template = ?, issue_class = ?, "
-            "issue_number = ?, model = ?, status = ?, start_time = ?, end_time = ?, seen_us = ?, duration_seconds = ?, "
-            "total_tokens = ?, cost_nanos = ?, actual_cost_total = ?, error_count = ?, retry_count = ?, "
-            "error_message = ?, request = ?, request_source = ?, time_source = ?, estimated_nanos = ?, "
-            "unfinished_runs = ?, fingerprint = COALESCE(?, fingerprint), revision = ?, updated_at = ? "
-            "WHERE workflow_id = ?",
-            (wf.root_name, wf.adw_id, wf.nl_input, wf.workflow_template, wf.issue_class, wf.issue_number, wf.model,
-             wf.status, wf.start_time, wf.end_time, wf.seen_us, wf.duration_seconds, wf.total_tokens, wf.cost_nanos,
-             wf.actual_cost_total, wf.error_count, wf.retry_count, wf.error_message, wf.request, wf.request_source,
-             wf.time_source, wf.estimated_nanos, wf.unfinished_runs, change.fingerprint, revision + 1, detected,
-             wf.workflow_id))
+            f"UPDATE workflow_history SET {', '.join(c + ' = ?' for c in WORKFLOW_COLUMNS)}, "
+            "fingerprint = COALESCE(?, fingerprint), revision = ?, updated_at = ? WHERE workflow_id = ?",
+            (*values, change.fingerprint, revision + 1, detected, wf.workflow_id))
         if change.transcripts is not None:
             self._store_transcripts(wf.workflow_id, change.transcripts)
         return Applied(wf.workflow_id, tuple(new_links), tuple(new_patterns), was_new=revision == 0)
+
+    def _same_content(self, change: Change, values: tuple, stored_links: dict, new_links: dict, chars: str) -> bool:
+        """Whether applying ``change`` would write what is stored already (times of writing aside)."""
+        wf = change.workflow
+        row = self.db.one(f"SELECT {', '.join(WORKFLOW_COLUMNS)} FROM workflow_history WHERE workflow_id = ?",
+                          (wf.workflow_id,))
+        if row is None or tuple(row) != values or stored_links.keys() != new_links.keys():
+            return False
+        for pid, occ in new_links.items():
+            layer, seen_us, stored_chars, contribution = stored_links[pid]
+            if (layer, seen_us, stored_chars, contribution) != (occ.layer, wf.seen_us, chars, occ.contribution):
+                return False
+        if change.transcripts is None:
+            return True
+        stored = self.db.all(f"SELECT {', '.join(STORED_COLUMNS)} FROM agent_outputs WHERE workflow_id = ?",
+                             (wf.workflow_id,))
+        return (sorted(StoredTranscript(*r).content() for r in stored)
+                == sorted(t.content() for t in change.transcripts))
 
     def _store_transcripts(self, workflow_id: str, transcripts: tuple[StoredTranscript, ...]) -> None:
         db = self.db
@@ -217,14 +251,9 @@ class Ledger:
             db.executemany("DELETE FROM agent_outputs WHERE workflow_id = ? AND agent_name = ?",
                            [(workflow_id, n) for n in stale])
         db.executemany(
-            "INSERT INTO agent_outputs (workflow_id, agent_name, device, inode, offset_bytes, results, tokens, "
-            "cost_nanos, duration_ms, error_results, last_error, model, tail, state_json) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (workflow_id, agent_name) DO UPDATE SET device = excluded.device, inode = excluded.inode, "
-            "offset_bytes = excluded.offset_bytes, results = excluded.results, tokens = excluded.tokens, "
-            "cost_nanos = excluded.cost_nanos, duration_ms = excluded.duration_ms, "
-            "error_results = excluded.error_results, last_error = excluded.last_error, model = excluded.model, "
-            "tail = excluded.tail, state_json = excluded.state_json", [(workflow_id, *t) for t in transcripts])
+            f"INSERT INTO agent_outputs (workflow_id, {', '.join(STORED_COLUMNS)}) "
+            f"VALUES (?, {', '.join('?' for _ in STORED_COLUMNS)}) ON CONFLICT (workflow_id, agent_name) DO UPDATE SET "
+            + ", ".join(f"{c} = excluded.{c}" for c in STORED_COLUMNS[1:]), [(workflow_id, *t) for t in transcripts])
 
     def _settle_pattern(self, pid: int, delta: list[int]) -> None:
         """Add the batch's deltas to a pattern's sums (locking its row), then re-derive its statistics."""
@@ -405,7 +434,8 @@ class Ledger:
                 f"GROUP BY COALESCE({column}, 'none') ORDER BY 1")}
 
         spend = db.one("SELECT COALESCE(SUM(cost_nanos), 0), COALESCE(SUM(estimated_nanos), 0), "
-                       "COALESCE(SUM(unfinished_runs), 0) FROM workflow_history WHERE revision > 0")
+                       "COALESCE(SUM(unfinished_runs), 0), COALESCE(SUM(overwritten_runs), 0), "
+                       "COALESCE(SUM(overwritten_nanos), 0) FROM workflow_history WHERE revision > 0")
         return {
             "workflows": sum(v["workflows"] for v in roots.values()),
             "by_status": counts("status"),
@@ -414,6 +444,8 @@ class Ledger:
             "spend_usd": int(spend[0]) / 1e9,
             "estimated_usd": int(spend[1]) / 1e9,
             "unfinished_runs": int(spend[2]),
+            "overwritten_runs": int(spend[3]),  # seen live, since overwritten: kept, not in the files
+            "overwritten_usd": int(spend[4]) / 1e9,
             "patterns": db.one("SELECT COUNT(*) FROM operation_patterns WHERE occurrence_count > 0")[0],
             "roots": roots,
             "last_processed": {"workflow_id": last[0], "at": last[1]} if last else None,

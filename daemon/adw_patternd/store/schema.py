@@ -199,7 +199,27 @@ def m004_attributed_costs(db: Db) -> None:
     db.execute("INSERT INTO meta (key, value) VALUES ('recompute_all', '1') ON CONFLICT (key) DO UPDATE SET value = '1'")
 
 
-MIGRATIONS = (m001_reference_tables, m002_exact_accounting, m003_output_tail, m004_attributed_costs)
+_RUN_LEDGER_COLUMNS = {
+    "workflow_history": [("overwritten_runs", "BIGINT DEFAULT 0"), ("overwritten_nanos", "BIGINT DEFAULT 0")],
+    "agent_outputs": [("size_bytes", "BIGINT DEFAULT 0"), ("mtime_ns", "BIGINT DEFAULT 0"),
+                      ("head_session", "TEXT DEFAULT ''"), ("overwritten_runs", "BIGINT DEFAULT 0")],
+}
+
+
+def m005_run_ledger(db: Db) -> None:
+    """Runs, not bytes: each transcript keeps the runs that a rewrite of its file took away
+    (counted as retries), and what the file looked like (size, mtime, first session) to
+    notice a rewrite of the same length. Stored transcripts are read again once."""
+    for table, cols in _RUN_LEDGER_COLUMNS.items():
+        have = columns(db, table)
+        for name, kind in cols:
+            if name not in have:
+                db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+    db.execute("UPDATE workflow_history SET fingerprint = NULL")
+
+
+MIGRATIONS = (m001_reference_tables, m002_exact_accounting, m003_output_tail, m004_attributed_costs,
+              m005_run_ledger)
 
 
 def migrate(db: Db) -> list[str]:

@@ -1,0 +1,151 @@
+"""verify --files: does the database say what the files say?
+
+Everything is recomputed from the files into a scratch SQLite database, by the same path as
+`sync`, and compared table by table with the live database. The runs that only the ledger
+knows (seen in a transcript that a later run of its agent rewrote) cannot come from the
+files: they are carried into the scratch database from the live one and listed apart.
+
+The live database is read on one snapshot, without a write lock, so this works while the
+daemon runs. A daemon may be a moment behind the files (debounce, a burst of writes): a
+difference is reported only if it is still there after ``rounds`` looks, ``settle_s`` apart.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import time
+from dataclasses import dataclass, replace
+
+from .config import Config
+from .engine import Engine
+from .store.db import Db, open_db
+from .store.ledger import DERIVED_COLUMNS, LINK_COLUMNS, SUM_COLUMNS, WORKFLOW_COLUMNS, Ledger
+from .transcript import Run
+
+# What each table says, by key. Left out: bookkeeping (revisions, times of writing, ids) and
+# where a file was found (inode, device, size, mtime), which are not statistics.
+TABLES = {
+    "workflow_history": ("SELECT workflow_id, " + ", ".join(WORKFLOW_COLUMNS)
+                         + " FROM workflow_history WHERE revision > 0", 1, WORKFLOW_COLUMNS),
+    "pattern_occurrences": ("SELECT p.pattern_signature, o.workflow_id, o.layer, o.seen_us, o.matched_characteristics, "
+                            + ", ".join(f"o.{c}" for c in LINK_COLUMNS)
+                            + " FROM pattern_occurrences o JOIN operation_patterns p ON p.id = o.pattern_id "
+                              "JOIN workflow_history w ON w.workflow_id = o.workflow_id AND w.revision > 0", 2,
+                            ("layer", "seen_us", "matched_characteristics") + LINK_COLUMNS),
+    "agent_outputs": ("SELECT workflow_id, agent_name, offset_bytes, tail, results, tokens, cost_nanos, duration_ms, "
+                      "error_results, last_error, model, overwritten_runs, state_json FROM agent_outputs", 2,
+                      ("offset_bytes", "tail", "results", "tokens", "cost_nanos", "duration_ms", "error_results",
+                       "last_error", "model", "overwritten_runs", "state_json")),
+    "operation_patterns": ("SELECT pattern_signature, " + ", ".join(SUM_COLUMNS + DERIVED_COLUMNS)
+                           + " FROM operation_patterns WHERE occurrence_count > 0", 1, SUM_COLUMNS + DERIVED_COLUMNS),
+}
+
+
+@dataclass(frozen=True)
+class Overwritten:
+    workflow_id: str
+    transcript: str
+    runs: int
+    cost_nanos: int
+
+
+@dataclass(frozen=True)
+class FilesCheck:
+    differences: tuple[str, ...]
+    overwritten: tuple[Overwritten, ...]  # runs only the ledger knows, listed apart
+    workflows: int
+    rounds: int
+    seconds: float
+
+
+def _value(v):
+    if isinstance(v, float):
+        return round(v, 6)
+    if v is None or isinstance(v, (int, str)):
+        return v
+    return float(v) if hasattr(v, "as_integer_ratio") else v  # PostgreSQL numerics
+
+
+def dump(db: Db) -> dict[str, dict[tuple, tuple]]:
+    """Every table's content by key, read on one snapshot."""
+    def work():
+        out = {}
+        for table, (query, key_len, _cols) in TABLES.items():
+            out[table] = {tuple(r[:key_len]): tuple(_value(v) for v in r[key_len:]) for r in db.all(query)}
+        return out
+
+    return db.snapshot(work)
+
+
+def overwritten_runs(db: Db) -> dict[tuple[str, str], tuple[Run, ...]]:
+    def work():
+        return db.all("SELECT workflow_id, agent_name, state_json FROM agent_outputs WHERE overwritten_runs > 0")
+
+    found = {}
+    for workflow_id, path, state in db.snapshot(work):
+        runs = tuple(Run(*r) for r in json.loads(state or "{}").get("overwritten", ()))
+        if runs:
+            found[(workflow_id, path)] = runs
+    return found
+
+
+def compare(live: dict, files: dict) -> list[str]:
+    """One line per difference: table, key, and the column that differs (or the row that is
+    only on one side)."""
+    out = []
+    for table, (_query, _key_len, columns) in TABLES.items():
+        a, b = live[table], files[table]
+        for key in sorted(a.keys() | b.keys(), key=repr):
+            name = "/".join(str(k) for k in key) if table != "workflow_history" else key[0]
+            if key not in b:
+                out.append(f"{table} {name}: in the database, not in the files")
+            elif key not in a:
+                out.append(f"{table} {name}: in the files, not in the database")
+            else:
+                for column, x, y in zip(columns, a[key], b[key], strict=True):
+                    if x != y:
+                        out.append(f"{table} {name}: {column} is {_short(x)} in the database, "
+                                   f"{_short(y)} from the files")
+    return out
+
+
+def _short(v) -> str:
+    text = repr(v)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def check_files(config: Config, *, rounds: int = 3, settle_s: float = 2.0, workers: int = 1) -> FilesCheck:
+    started = time.monotonic()
+    live = open_db(config.database)
+    quiet = logging.getLogger("adw_patternd")
+    try:
+        Ledger(live, config.tool_cost_ratio, config.derivation_key())  # the schema is current
+        with tempfile.TemporaryDirectory(prefix="adw-patternd-verify-") as tmp:
+            scratch_config = replace(config, database=os.path.join(tmp, "files.db"))
+            scratch = Ledger(open_db(scratch_config.database), config.tool_cost_ratio, config.derivation_key())
+            differences: list[str] = []
+            done = 0
+            for done in range(1, rounds + 1):
+                carried = overwritten_runs(live)
+                # Bad files were reported when they were read; the recomputation says nothing new.
+                level = quiet.level
+                quiet.setLevel(logging.CRITICAL)
+                try:
+                    Engine(scratch_config, scratch, carried).sync(workers=workers)
+                finally:
+                    quiet.setLevel(level)
+                differences = compare(dump(live), dump(scratch.db))
+                if not differences or done == rounds:
+                    break
+                time.sleep(settle_s)  # a running daemon may be a moment behind the files
+            carried = overwritten_runs(live)
+            listed = tuple(Overwritten(w, p, len(runs), sum(r.cost_nanos for r in runs))
+                           for (w, p), runs in sorted(carried.items()))
+            workflows = scratch.db.one("SELECT COUNT(*) FROM workflow_history WHERE revision > 0")[0]
+            scratch.db.close()
+    finally:
+        live.close()
+    return FilesCheck(tuple(differences), listed, int(workflows), done, time.monotonic() - started)
