@@ -6,9 +6,11 @@ Creates and updates WORKFLOWS workflows over about SECONDS, in the layouts real 
 leave (classic with adw_state.json, summary with workflow_summary.json, phase state, bare
 agent folders): in-place (non-atomic) rewrites of state files, some temp-file-and-rename
 writes, transcripts growing line by line (sometimes half a line at a time) with assistant
-messages split over lines that repeat their id, Bash calls and result lines, error.log
-files, and requests that change (so workflows move between patterns). At the end every
-file is complete and valid.
+messages split over lines that repeat their id, Bash calls and result lines, agents run
+again (the transcript truncated and rewritten with a new session, as ADW runners do on a
+retry), results rewritten with another cost of the same length, error.log files, and
+requests that change (so workflows move between patterns). At the end every file is
+complete and valid.
 """
 
 import json
@@ -137,8 +139,45 @@ class Workflow:
         elif r < 0.73:
             with open(os.path.join(self.folder, "error.log"), "a") as f:
                 f.write(rng.choice(["tsc: type error in app.ts\n", "RuntimeError: boom\n", "eslint failed\n"]))
+        elif r < 0.77:
+            self.rerun(rng.choice(self.agents))
+        elif r < 0.79:
+            self.rewrite_cost_same_length(rng.choice(self.agents))
         else:
             self.append(rng.choice(self.agents))
+
+    def rerun(self, agent):
+        """The agent run again (a retry), as ADW runners do it: open("w"), a new session, the
+        old runs gone from the file."""
+        path = os.path.join(self.folder, agent)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        self.pending.pop(agent, None)
+        with open(path, "w") as f:
+            f.write(json.dumps({"type": "system", "subtype": "init", "session_id": f"r{self.rng.random()}",
+                                "model": "claude-sonnet-4-5"}) + "\n")
+        for _ in range(self.rng.randrange(1, 4)):
+            self.append(agent)
+        for agent_ in list(self.pending):
+            if agent_ == agent:
+                self.append(agent)
+
+    def rewrite_cost_same_length(self, agent):
+        """The same run written again with another cost of the same width: same size, new bytes."""
+        path = os.path.join(self.folder, agent)
+        if agent in self.pending or not os.path.exists(path):
+            return
+        with open(path) as f:
+            text = f.read()
+        at = text.rfind('"total_cost_usd":')
+        if at < 0:
+            return
+        start = at + len('"total_cost_usd":')
+        end = start
+        while end < len(text) and (text[end].isdigit() or text[end] in ". "):
+            end += 1
+        value = "".join(str((int(c) + 1) % 10) if c.isdigit() else c for c in text[start:end])
+        with open(path, "w") as f:
+            f.write(text[:start] + value + text[end:])
 
     def finish(self):
         for agent in list(self.pending):
