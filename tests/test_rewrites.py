@@ -270,3 +270,21 @@ def test_appends_are_read_where_the_last_read_stopped(tmp_path, monkeypatch):
         t = files.read_transcript(str(path), t, DEFAULT_PRICES, [])
     assert len(restarts) == 1  # the first read only: a new file
     assert [r.session_id for r in t.runs] == [f"s{i}" for i in range(6)] and not t.overwritten
+
+
+def test_retries_seen_by_sync_are_kept_and_verify_files_carries_them_into_its_workers(tmp_path, root, database,
+                                                                                    capsys):
+    # One workflow per batch: verify --files reads in forked worker processes, which must
+    # start each transcript with the runs only the ledger knows, as the parent does.
+    config = write_config(tmp_path, {"main": root}, database, sync_batch_size=1)
+    paths = [root / f"0000f{i:03d}" / "tester" / "raw_output.jsonl" for i in range(6)]
+    for i, path in enumerate(paths):
+        rewrite(path, run_lines(f"a{i}", "1.000000"))
+    assert sync(config) == 0
+    for i, path in enumerate(paths):
+        rewrite(path, run_lines(f"b{i}", "2.000000"))  # the retry: the first attempt gone from disk
+    assert sync(config) == 0
+    assert {workflow(database, p.parent.parent.name)["cost_nanos"] for p in paths} == {3_000_000_000}
+    code, out = verify_files(config, capsys, "--rounds", "1")
+    assert code == 0, out
+    assert "6 run(s), $6.000000, in 6 transcript(s)" in out

@@ -337,7 +337,7 @@ class Engine:
             jobs += [[(root, n, known.get(n)) for n in names[i : i + batch]] for i in range(0, len(names), batch)]
         pool = None
         if workers > 1 and len(jobs) > 2 and threading.active_count() == 1:
-            pool = multiprocessing.get_context("fork").Pool(workers, _worker_init, (self.config,))
+            pool = multiprocessing.get_context("fork").Pool(workers, _worker_init, (self.config, self.carried))
         done = 0
         try:
             batches = self._read_in_workers(pool, jobs) if pool else (self.prepare(job, snapshots=snapshots)
@@ -400,7 +400,7 @@ class Engine:
 _worker: Engine | None = None
 
 
-def _worker_init(config: Config) -> None:
+def _worker_init(config: Config, carried: dict) -> None:
     """In a forked worker: its own database connection (for read offsets), never the parent's."""
     global _worker
     from .store.db import open_db
@@ -410,7 +410,8 @@ def _worker_init(config: Config) -> None:
     gc.freeze()
     gc.set_threshold(50_000, 50, 100)
 
-    _worker = Engine(config, Ledger(open_db(config.database), config.tool_cost_ratio, config.derivation_key()))
+    _worker = Engine(config, Ledger(open_db(config.database), config.tool_cost_ratio, config.derivation_key()),
+                     carried)
 
 
 def _worker_prepare(job):
