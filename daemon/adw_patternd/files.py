@@ -30,7 +30,7 @@ PROMPTS = "prompts"
 ERROR_TAIL_BYTES = 2000
 LOG_EDGE_BYTES = 4096
 MMAP_FROM = 1 << 20
-HEAD_BYTES = 16384  # where the first line's session_id is looked for
+HEAD_BYTES = 4096  # where the first line's session_id is looked for (it comes early in an init line)
 # A file modified this recently may change again within the same mtime tick
 RACY_NS = 2_000_000_000
 

@@ -169,14 +169,14 @@ class Ledger:
         db, wf = self.db, change.workflow
         db.execute("INSERT INTO workflow_history (workflow_id, revision) VALUES (?, 0) ON CONFLICT (workflow_id) DO NOTHING",
                    (wf.workflow_id,))
-        row = db.one(f"SELECT revision FROM workflow_history WHERE workflow_id = ?{db.for_update}", (wf.workflow_id,))
+        row = db.one(f"SELECT revision, {', '.join(WORKFLOW_COLUMNS)} FROM workflow_history "
+                     f"WHERE workflow_id = ?{db.for_update}", (wf.workflow_id,))
         revision = int(row[0] or 0)
+        stored_values = tuple(row[1:])
         if change.expected_revision is not None and revision != change.expected_revision:
             return Applied(wf.workflow_id, (), (), False, conflict=True)
-        stored_links = {int(r[0]): (r[1], r[2], r[3], _contribution(r[4:])) for r in db.all(
-            f"SELECT pattern_id, layer, seen_us, matched_characteristics, {_LINK} FROM pattern_occurrences "
-            "WHERE workflow_id = ?", (wf.workflow_id,))}
-        old_links = {pid: link[3] for pid, link in stored_links.items()}
+        old_links = {int(r[0]): _contribution(r[1:]) for r in db.all(
+            f"SELECT pattern_id, {_LINK} FROM pattern_occurrences WHERE workflow_id = ?", (wf.workflow_id,))}
         new_links: dict[int, Occurrence] = {}
         new_patterns = []
         for occ in change.occurrences:
@@ -190,7 +190,8 @@ class Ledger:
                 new_links.setdefault(pid, Occurrence("", "workflow", whole))
         chars = json.dumps(change.characteristics)
         values = _workflow_values(wf)
-        if revision and change.mode == "replace" and self._same_content(change, values, stored_links, new_links, chars):
+        if (revision and change.mode == "replace" and stored_values == values
+                and self._same_content(change, old_links, new_links, chars)):
             # Read again, found the same: refresh only what tells the next read where to start.
             db.execute("UPDATE workflow_history SET fingerprint = COALESCE(?, fingerprint) WHERE workflow_id = ?",
                        (change.fingerprint, wf.workflow_id))
@@ -224,16 +225,18 @@ class Ledger:
             self._store_transcripts(wf.workflow_id, change.transcripts)
         return Applied(wf.workflow_id, tuple(new_links), tuple(new_patterns), was_new=revision == 0)
 
-    def _same_content(self, change: Change, values: tuple, stored_links: dict, new_links: dict, chars: str) -> bool:
-        """Whether applying ``change`` would write what is stored already (times of writing aside)."""
+    def _same_content(self, change: Change, old_links: dict, new_links: dict, chars: str) -> bool:
+        """Whether applying ``change``, whose workflow row equals the stored one, would write
+        what is stored already (times of writing aside). Asked only when the rows are equal,
+        so an ordinary update pays nothing for it."""
         wf = change.workflow
-        row = self.db.one(f"SELECT {', '.join(WORKFLOW_COLUMNS)} FROM workflow_history WHERE workflow_id = ?",
-                          (wf.workflow_id,))
-        if row is None or tuple(row) != values or stored_links.keys() != new_links.keys():
+        if old_links.keys() != new_links.keys():
             return False
+        stored_links = {int(r[0]): tuple(r[1:]) for r in self.db.all(
+            "SELECT pattern_id, layer, seen_us, matched_characteristics FROM pattern_occurrences WHERE workflow_id = ?",
+            (wf.workflow_id,))}
         for pid, occ in new_links.items():
-            layer, seen_us, stored_chars, contribution = stored_links[pid]
-            if (layer, seen_us, stored_chars, contribution) != (occ.layer, wf.seen_us, chars, occ.contribution):
+            if (stored_links.get(pid), old_links[pid]) != ((occ.layer, wf.seen_us, chars), occ.contribution):
                 return False
         if change.transcripts is None:
             return True
