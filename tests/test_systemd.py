@@ -40,5 +40,5 @@ def test_unit_exposure_score_is_at_most_2(tmp_path):
 def test_unit_is_a_notify_service_with_watchdog_and_restart():
     text = UNIT.read_text()
     for line in ("Type=notify", "Restart=on-failure", "WatchdogSec=", "StateDirectory=adw-patternd",
-                 "LogsDirectory=adw-patternd", "User=adw-patternd", "ExecReload=/bin/kill -HUP $MAINPID"):
+                 "LogsDirectory=adw-patternd", "User=adw-patternd", "ExecReload=/bin/sh -c 'kill -HUP \"$MAINPID\"'"):
         assert line in text
