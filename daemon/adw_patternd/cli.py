@@ -15,6 +15,7 @@ from . import __version__
 from .config import ENV_VAR, Config, load_config
 from .errors import PatterndError
 from .logs import setup_logging
+from .metrics import Metrics
 from .report import as_csv, as_json, as_table
 from .store.db import open_db
 from .store.ledger import Ledger
@@ -40,9 +41,11 @@ def cmd_sync(args, config: Config) -> int:
 
     setup_logging(config.log, stderr=True, level="WARNING" if not args.verbose else None)
     ledger = _open_ledger(config)
+    metrics = Metrics(config.metrics.textfile, ledger)
     try:
         summary = Engine(config, ledger).sync(progress=_progress if sys.stderr.isatty() else None,
-                                              workers=os.cpu_count() or 1)
+                                              on_outcome=metrics.outcome, workers=os.cpu_count() or 1)
+        metrics.write(ledger.db)
     finally:
         ledger.db.close()
     print(f"sync: {summary.line()}")

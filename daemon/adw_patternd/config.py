@@ -43,6 +43,12 @@ class WatchConfig:
 
 
 @dataclass(frozen=True)
+class MetricsConfig:
+    textfile: Path | None = None  # Prometheus text format, for node_exporter's textfile collector
+    interval_s: float = 15.0  # the daemon rewrites it this often
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     roots: tuple[Root, ...]
@@ -56,6 +62,7 @@ class Config:
     sync_batch_size: int = 256
     stale_after_s: float = 3600.0  # a transcript without a result line unchanged this long: interrupted
     watch: WatchConfig = WatchConfig()
+    metrics: MetricsConfig = MetricsConfig()
     prices: tuple[PriceRule, ...] = DEFAULT_PRICES
     rules: RuleSet = BUILTIN_RULES
     raw: dict = field(default_factory=dict, compare=False, repr=False)
@@ -227,6 +234,11 @@ def parse_config(data, file: Path) -> Config:
     log_file = log.get("file", str, None)
     watch = r.sub("watch")
     watch.only({f.name for f in fields(WatchConfig)})
+    metrics = r.sub("metrics")
+    metrics.only({f.name for f in fields(MetricsConfig)})
+    textfile = metrics.get("textfile", str, None)
+    if textfile and not textfile.endswith(".prom"):
+        metrics.fail("textfile", f"{textfile!r} must end in .prom (node_exporter's textfile collector reads only those)")
     return Config(
         path=file,
         roots=tuple(roots),
@@ -245,6 +257,8 @@ def parse_config(data, file: Path) -> Config:
             max_active_workflows=watch.get("max_active_workflows", int, 256, minimum=0),
             sweep_interval_s=watch.get("sweep_interval_s", float, 9.0, minimum=0.5),
         ),
+        metrics=MetricsConfig(_resolve(base, textfile) if textfile else None,
+                              metrics.get("interval_s", float, 15.0, minimum=1.0)),
         prices=_prices(r.sub("prices")),
         rules=_rules(r.sub("detection")),
         raw=data,

@@ -54,6 +54,7 @@ class Outcome:
     # While a file is fresh, a run without its result line counts as running; at this wall
     # time (epoch seconds) it turns stale, and a read then says interrupted.
     stale_at: float | None = None
+    changed_at: float | None = None  # the newest file's mtime (epoch seconds): for change-to-commit latency
 
 
 @dataclass
@@ -93,6 +94,7 @@ class _Pending:
     racy: bool = True
     fingerprint: str | None = None
     stale_at: float | None = None
+    changed_at: float | None = None
 
 
 def workflow_id_of(root: Root, adw_id: str) -> str:
@@ -236,8 +238,9 @@ class Engine:
                 listing, listed_at = looked
                 seen["racy"] = listing.newest_mtime_ns() >= listed_at - RACY_NS
                 fingerprint = seen["fingerprint"] = self.fingerprint(listing, listed_at)
+                seen["changed_at"] = listing.newest_file_mtime_ns() / 1e9
                 if self.fresh(listing, listed_at):
-                    seen["stale_at"] = listing.newest_file_mtime_ns() / 1e9 + self.config.stale_after_s
+                    seen["stale_at"] = seen["changed_at"] + self.config.stale_after_s
                 if not force and known is not None and fingerprint == known:
                     prepared.append(Outcome("unchanged", root.name, adw_id, **seen))
                     continue
@@ -291,7 +294,7 @@ class Engine:
             outcomes.append(Outcome(kind, p.root.name, p.adw_id, r.pattern_ids, r.new_patterns,
                                     ms=(time.perf_counter() - p.started) * 1000, notes=() if r.unchanged else p.notes,
                                     snapshot=p.snapshot, racy=p.racy, fingerprint=p.fingerprint,
-                                    stale_at=p.stale_at))
+                                    stale_at=p.stale_at, changed_at=p.changed_at))
         return outcomes
 
     # -- whole roots --------------------------------------------------------------

@@ -19,6 +19,7 @@ from .config import Config, Root, load_config
 from .engine import Engine, Outcome, SyncSummary
 from .errors import PatterndError, StopRequested
 from .logs import reopen_logs, setup_logging
+from .metrics import Metrics
 from .sdnotify import notify, watchdog_interval
 from .store.db import open_db
 from .store.ledger import Ledger
@@ -93,6 +94,7 @@ class Daemon:
         self.processed = 0
         self.failed = 0
         self._status_at = 0.0
+        self.metrics = Metrics(config.metrics.textfile, self.ledger)
 
     # -- main loop ------------------------------------------------------------------
     def run(self) -> int:
@@ -115,6 +117,7 @@ class Daemon:
                      "and will be redone at the next start")
         finally:
             notify("STOPPING=1")
+            self._write_metrics()
             self.watches.stop()
             for name in list(self._root_fds):
                 self._close_root(name)
@@ -135,6 +138,7 @@ class Daemon:
         next_reconcile = now + interval if interval else float("inf")
         ping = watchdog_interval()
         next_ping = now
+        next_metrics = now
         while not self.signals.stop:
             now = time.monotonic()
             wait = min(next_sweep, next_reconcile, next_ping if ping else float("inf")) - now
@@ -153,12 +157,22 @@ class Daemon:
                 self._sweep_roots()
                 self._sweep_slice(SWEEP_TICK_S)
                 next_sweep = time.monotonic() + SWEEP_TICK_S
+                self.metrics.sweep.inc(next_sweep - SWEEP_TICK_S - now)
             if now >= next_reconcile:
                 log.info("reconcile: %s", self._sync(self.roots.values(), reconcile=True).line())
                 next_reconcile = time.monotonic() + interval
+                self.metrics.reconcile.observe(next_reconcile - interval - now)
+            if self.metrics.path and now >= next_metrics:
+                self._write_metrics()
+                next_metrics = time.monotonic() + self.config.metrics.interval_s
             if now - self._status_at >= 2:
                 self._status_at = now
                 notify("STATUS=" + self._status_text())
+
+    def _write_metrics(self) -> None:
+        self.metrics.live_watches.set(len(self.watches.workflows))
+        self.metrics.dormant.set(len(self.tracked) - len(self.watches.workflows))
+        self.metrics.write(self.db)
 
     def _status_text(self) -> str:
         return (f"{len(self.tracked)} workflows tracked, {len(self.watches.workflows)} live; "
@@ -192,6 +206,7 @@ class Daemon:
             self.debouncer.touch(key, delay=max(0.0, o.stale_at - time.time()) + 1.0)
 
     def _record(self, key: Key, o: Outcome) -> None:
+        self.metrics.outcome(o, live=True)
         tracked = self.tracked.setdefault(key, Tracked())
         if o.kind == "missing":
             self._folder_gone(key)
@@ -220,6 +235,7 @@ class Daemon:
     def _seen(self, o: Outcome) -> None:
         """What a sync (catch-up, reconcile) saw: remember it so the sweep can tell changes."""
         key = (o.root, o.adw_id)
+        self.metrics.outcome(o)
         if o.kind == "missing":
             self._folder_gone(key)
             return
@@ -398,6 +414,7 @@ class Daemon:
             log.info("reload: root %s removed", name)
         self.config = _keep_store_settings(new, self.config)
         self.engine.config = self.config
+        self.metrics.path = str(self.config.metrics.textfile) if self.config.metrics.textfile else None
         self.debouncer.delay = self.config.debounce_ms / 1000
         self.watches.max_active = self.config.watch.max_active_workflows
         for root in new.roots:

@@ -30,6 +30,7 @@ class Db:
         self.for_update = " FOR UPDATE" if dialect == "postgres" else ""
         self.on_wait: Callable[[], None] | None = None  # called while waiting (systemd watchdog pings)
         self.give_up: Callable[[], bool] | None = None  # true when a stop was requested: stop waiting
+        self.waited_s = 0.0  # time spent waiting for a locked or unreachable database, in all
 
     # -- statements ---------------------------------------------------------
     def sql(self, text: str) -> str:
@@ -118,6 +119,7 @@ class Db:
             try:
                 result = work()
                 if waited_since is not None:
+                    self.waited_s += time.monotonic() - waited_since
                     log.info("database available again after %.1f s; %s done", time.monotonic() - waited_since, what)
                 return result
             except Exception as e:

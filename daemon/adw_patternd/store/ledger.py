@@ -314,6 +314,13 @@ class Ledger:
 
         self.db.transaction(work, what=f"forget {workflow_id}")
 
+    def pattern_figures(self) -> list[tuple[str, int, float, int]]:
+        """(signature, occurrences, potential monthly savings, attributed nano-dollars) of each
+        pattern found at least once: what the metrics file shows."""
+        return self.db.retrying(lambda: [(r[0], int(r[1]), float(r[2] or 0), int(r[3] or 0)) for r in self.db.all(
+            "SELECT pattern_signature, occurrence_count, potential_monthly_savings, sum_cost_nanos "
+            "FROM operation_patterns WHERE occurrence_count > 0 ORDER BY pattern_signature")])
+
     # -- whole-database checks ----------------------------------------------
     def recompute(self) -> dict[int, tuple[PatternSums, tuple]]:
         """Every pattern's sums and derived values, recomputed from the links of stored workflows."""
