@@ -299,6 +299,46 @@ def test_dormant_workflow_without_a_live_watch_is_found_by_the_sweep(daemon_conf
     assert "1 live watches" in d.log()  # the root only: the workflow was dormant
 
 
+def test_workflows_dormant_for_months_are_swept_less_often_and_still_found(tmp_path, root, database, start_daemon):
+    """Sweep tiers by age: a workflow unchanged for months is stat-checked every
+    dormant_sweep_interval_s, one changed today every sweep_interval_s. Both are found."""
+    old, recent = make_workflow(root, "m0000010", cost=1.0), make_workflow(root, "m0000011", cost=1.0)
+    for folder, seconds in ((old, 90 * 86_400), (recent, 3 * 3600)):
+        for p in [*folder.rglob("*"), folder]:
+            age(p, seconds)
+    cfg = write_config(tmp_path, {"main": root}, database, debounce_ms=100, reconcile_interval_s=0,
+                       reconcile_all_interval_s=0, watch={"sweep_interval_s": 0.5, "dormant_sweep_interval_s": 2})
+    d = start_daemon(cfg)
+    wait_for(lambda: stored_cost(database, "m0000010") and stored_cost(database, "m0000011"), what="catch-up")
+    for folder in (old, recent):
+        write_state(folder, nl_input="Typecheck the frontend with tsc", workflow_template="adw_plan_iso",
+                    start_time="2026-10-01T10:00:00Z")
+    wait_for(lambda: pattern_counts(database).get("build:typecheck:frontend") == 2, timeout=30,
+             what="the sweep to find both")
+    assert d.stop() == 0
+
+
+def test_sweep_tiers_follow_the_age_of_the_files(tmp_path, root):
+    from adw_patternd.config import load_config
+    from adw_patternd.service import Daemon
+
+    for adw_id, seconds in (("t0000001", 3600), ("t0000002", 3 * 86_400), ("t0000003", 60 * 86_400)):
+        folder = make_workflow(root, adw_id)
+        for p in [*folder.rglob("*"), folder]:
+            age(p, seconds)
+    d = Daemon(load_config(write_config(tmp_path, {"main": root}, str(tmp_path / "t.db"))))
+    d.watches.start()
+    try:
+        d.engine.sync(on_outcome=d._seen)
+        d._classify()
+        assert {k[1]: t for k, t in d._tier_of.items()} == {"t0000001": 0, "t0000002": 1, "t0000003": 2}
+        assert [d._tier_interval(i) for i in range(3)] == [9.0, 34.5, 60.0]
+        assert d._recent_keys() == {"main": {"t0000001", "t0000002"}}
+    finally:
+        d.watches.stop()
+        d.db.close()
+
+
 def test_sigterm_while_the_database_is_locked_stops_cleanly(tmp_path, root, start_daemon):
     database = str(tmp_path / "locked.db")
     cfg = write_config(tmp_path, {"main": root}, database, **FAST)

@@ -39,7 +39,8 @@ class LogConfig:
 class WatchConfig:
     active_window_s: float = 600.0  # a workflow unchanged this long loses its live watch
     max_active_workflows: int = 256  # live (inotify) watches at most; the rest are swept
-    sweep_interval_s: float = 9.0  # each dormant workflow is stat-checked this often
+    sweep_interval_s: float = 9.0  # each dormant workflow active in the last day is stat-checked this often
+    dormant_sweep_interval_s: float = 60.0  # ... and one unchanged for a week or more, this often
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,8 @@ class Config:
     database: str
     log: LogConfig = LogConfig()
     debounce_ms: int = 200
-    reconcile_interval_s: float = 300.0
+    reconcile_interval_s: float = 300.0  # workflows changed in the last week are fingerprinted this often
+    reconcile_all_interval_s: float = 3600.0  # ... and every workflow, this often
     max_file_bytes: int = 16 * 1024 * 1024
     tool_cost_ratio: float = 0.05
     drop_deleted_workflows: bool = False
@@ -234,6 +236,8 @@ def parse_config(data, file: Path) -> Config:
     log_file = log.get("file", str, None)
     watch = r.sub("watch")
     watch.only({f.name for f in fields(WatchConfig)})
+    sweep = watch.get("sweep_interval_s", float, 9.0, minimum=0.5)
+    dormant = watch.get("dormant_sweep_interval_s", float, 60.0, minimum=0.5)
     metrics = r.sub("metrics")
     metrics.only({f.name for f in fields(MetricsConfig)})
     textfile = metrics.get("textfile", str, None)
@@ -247,6 +251,7 @@ def parse_config(data, file: Path) -> Config:
                       log.get("format", str, "text", choices=("text", "json"))),
         debounce_ms=r.get("debounce_ms", int, 200, minimum=0),
         reconcile_interval_s=r.get("reconcile_interval_s", float, 300.0, minimum=0.0),
+        reconcile_all_interval_s=r.get("reconcile_all_interval_s", float, 3600.0, minimum=0.0),
         max_file_bytes=r.get("max_file_bytes", int, 16 * 1024 * 1024, minimum=1024),
         tool_cost_ratio=r.get("tool_cost_ratio", float, 0.05, minimum=0.0),
         drop_deleted_workflows=r.get("drop_deleted_workflows", bool, False),
@@ -255,7 +260,10 @@ def parse_config(data, file: Path) -> Config:
         watch=WatchConfig(
             active_window_s=watch.get("active_window_s", float, 600.0, minimum=0.0),
             max_active_workflows=watch.get("max_active_workflows", int, 256, minimum=0),
-            sweep_interval_s=watch.get("sweep_interval_s", float, 9.0, minimum=0.5),
+            sweep_interval_s=sweep,
+            dormant_sweep_interval_s=dormant if dormant >= sweep else watch.fail(
+                "dormant_sweep_interval_s", f"{dormant} is less than sweep_interval_s ({sweep}): the ceiling of the "
+                                            "backoff cannot be below where it starts"),
         ),
         metrics=MetricsConfig(_resolve(base, textfile) if textfile else None,
                               metrics.get("interval_s", float, 15.0, minimum=1.0)),

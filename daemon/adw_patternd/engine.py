@@ -318,15 +318,19 @@ class Engine:
     def sync(self, roots: Iterable[Root] | None = None, *, progress: Callable[[int, int], None] | None = None,
              on_outcome: Callable[[Outcome], None] | None = None,
              should_stop: Callable[[], bool] | None = None, quiet_transient: bool = False,
-             workers: int = 1, snapshots: bool = True) -> SyncSummary:
+             workers: int = 1, snapshots: bool = True, only: dict[str, set[str]] | None = None) -> SyncSummary:
         """Scan roots once. ``quiet_transient``: the daemon retries files caught mid-write
         itself, so they are not reported yet. ``workers`` > 1 reads in that many forked
         processes while this one writes (only where no other thread runs: forking a
-        threaded process is unsafe)."""
+        threaded process is unsafe). ``only``: just these workflow folders of each root (by
+        root name), without listing the roots; deleted folders are then not looked for."""
         summary = SyncSummary()
         started = time.perf_counter()
         plan = []
         for root in roots or self.config.roots:
+            if only is not None:
+                plan.append((root, sorted(only.get(root.name, ()))))
+                continue
             names = self.list_workflows(root)
             if names is None:
                 log.warning("root %s: folder %s does not exist (skipped)", root.name, root.path)
@@ -361,7 +365,7 @@ class Engine:
             if pool:
                 pool.terminate()
                 pool.join()
-        if not (should_stop and should_stop()):
+        if only is None and not (should_stop and should_stop()):
             for root, names in plan:
                 present = set(names)
                 for adw_id in sorted(set(self.ledger.fingerprints(root.name)) - present):

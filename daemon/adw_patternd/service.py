@@ -30,7 +30,10 @@ log = logging.getLogger("adw_patternd")
 
 TRANSIENT_RETRY_S = 0.5  # a state file caught mid-write is read again this much later
 TRANSIENT_ATTEMPTS = 8  # ... this many times before it is reported as bad
-SWEEP_TICK_S = 0.25  # the sweep runs in slices this often; each workflow once per sweep_interval_s
+SWEEP_TICK_S = 0.25  # the sweep runs in slices this often; each workflow once per its tier's interval
+# Sweep tiers by time since a workflow last changed: under a day, under a week, older.
+TIER_AGES_S = (86_400.0, 7 * 86_400.0, float("inf"))
+RECENT_S = TIER_AGES_S[1]  # changed within this: fingerprinted by every reconcile, not only the full one
 FOLDER_ROUNDS = 4  # a dormant workflow's folder (not just its state file) is stat-checked every 4th round
 STATE_SUFFIX = "/" + STATE_FILE
 
@@ -56,6 +59,19 @@ class Signals:
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGHUP, reload)
+
+
+@dataclass(slots=True)
+class _Tier:
+    """One sweep tier: its workflows for the current round, and how far the round got."""
+
+    index: int
+    keys: list = None
+    at: int = 0
+    round: int = -1
+
+    def __post_init__(self):
+        self.keys = []
 
 
 @dataclass(slots=True)
@@ -87,9 +103,12 @@ class Daemon:
         self.missing_roots: set[str] = set()
         self.root_mtimes: dict[str, int] = {}
         self._root_fds: dict[str, int] = {}  # each root kept open: the sweep stats relative to it
-        self._sweep_keys: list[Key] = []
-        self._sweep_at = 0
-        self._sweep_round = -1
+        # Dormant workflows are swept in tiers by how long they have been unchanged: the
+        # longer, the less often (a day: sweep_interval_s; a week: dormant_sweep_interval_s).
+        self._tiers = [_Tier(i) for i in range(len(TIER_AGES_S))]
+        self._tier_of: dict[Key, int] = {}
+        self._members: list[list[Key]] = [[] for _ in TIER_AGES_S]
+        self._classified_at = float("-inf")
         self.live_fingerprints: dict[Key, str | None] = {}
         self.processed = 0
         self.failed = 0
@@ -125,17 +144,31 @@ class Daemon:
             log.info("adw-patternd stopped after processing %d workflow(s)", self.processed)
         return 0
 
-    def _sync(self, roots, *, reconcile: bool = False) -> SyncSummary:
+    def _sync(self, roots, *, reconcile: bool = False, only: dict[str, set[str]] | None = None) -> SyncSummary:
         """Catch-up, reconcile and a root that appeared: the sync's path, remembering what it
         saw. A reconcile keeps the snapshots the daemon already has for unchanged folders."""
         return self.engine.sync([r for r in roots if r.name not in self.missing_roots], on_outcome=self._seen,
-                                should_stop=lambda: self.signals.stop, quiet_transient=True, snapshots=not reconcile)
+                                should_stop=lambda: self.signals.stop, quiet_transient=True, snapshots=not reconcile,
+                                only=only)
+
+    def _recent_keys(self) -> dict[str, set[str]]:
+        """The workflows of each root that changed within RECENT_S (or whose age is unknown)."""
+        only: dict[str, set[str]] = {name: set() for name in self.roots}
+        for key, tier in self._tier_of.items():
+            if tier < 2 and key[0] in only:
+                only[key[0]].add(key[1])
+        for key in self.tracked.keys() - self._tier_of.keys():  # not classified yet
+            if key[0] in only:
+                only[key[0]].add(key[1])
+        return only
 
     def _loop(self) -> None:
         now = time.monotonic()
         next_sweep = now + SWEEP_TICK_S
         interval = self.config.reconcile_interval_s
         next_reconcile = now + interval if interval else float("inf")
+        all_interval = self.config.reconcile_all_interval_s
+        next_reconcile_all = now + all_interval if all_interval else float("inf")
         ping = watchdog_interval()
         next_ping = now
         next_metrics = now
@@ -158,10 +191,18 @@ class Daemon:
                 self._sweep_slice(SWEEP_TICK_S)
                 next_sweep = time.monotonic() + SWEEP_TICK_S
                 self.metrics.sweep.inc(next_sweep - SWEEP_TICK_S - now)
-            if now >= next_reconcile:
-                log.info("reconcile: %s", self._sync(self.roots.values(), reconcile=True).line())
-                next_reconcile = time.monotonic() + interval
-                self.metrics.reconcile.observe(next_reconcile - interval - now)
+            if now >= next_reconcile or now >= next_reconcile_all:
+                # Every workflow's fingerprint now and then; between, only those that changed
+                # this week: a reconcile of folders unchanged for months would find nothing.
+                everything = now >= next_reconcile_all
+                only = None if everything else self._recent_keys()
+                log.info("reconcile%s: %s", "" if everything else " (changed this week)",
+                         self._sync(self.roots.values(), reconcile=True, only=only).line())
+                done = time.monotonic()
+                self.metrics.reconcile.observe(done - now)
+                next_reconcile = done + interval if interval else float("inf")
+                if everything:
+                    next_reconcile_all = done + all_interval
             if self.metrics.path and now >= next_metrics:
                 self._write_metrics()
                 next_metrics = time.monotonic() + self.config.metrics.interval_s
@@ -183,7 +224,7 @@ class Daemon:
         root = self.roots.get(key[0])
         if root is None:
             return
-        tracked = self.tracked.setdefault(key, Tracked())
+        tracked = self._track(key)
         tracked.last_change = time.monotonic()
         self.watches.activate(root, key[1])  # it changed: watch it live while it is active
         self._record(key, self.engine.process(root, key[1]))
@@ -205,9 +246,18 @@ class Daemon:
         if o.stale_at is not None:
             self.debouncer.touch(key, delay=max(0.0, o.stale_at - time.time()) + 1.0)
 
+    def _track(self, key: Key) -> Tracked:
+        tracked = self.tracked.get(key)
+        if tracked is None:
+            tracked = self.tracked[key] = Tracked()
+            if key not in self._tier_of:  # swept with the busiest tier until the next classification
+                self._tier_of[key] = 0
+                self._members[0].append(key)
+        return tracked
+
     def _record(self, key: Key, o: Outcome) -> None:
         self.metrics.outcome(o, live=True)
-        tracked = self.tracked.setdefault(key, Tracked())
+        tracked = self._track(key)
         if o.kind == "missing":
             self._folder_gone(key)
             return
@@ -239,7 +289,7 @@ class Daemon:
         if o.kind == "missing":
             self._folder_gone(key)
             return
-        tracked = self.tracked.setdefault(key, Tracked())
+        tracked = self._track(key)
         self._remember(key, tracked, o)
         self._recheck_when_stale(key, o)
         if o.kind in ("new", "updated"):
@@ -258,6 +308,7 @@ class Daemon:
     def _folder_gone(self, key: Key) -> None:
         self.watches.deactivate(key)
         self.live_fingerprints.pop(key, None)
+        self._tier_of.pop(key, None)
         if self.tracked.pop(key, None) is None:
             return
         if self.config.drop_deleted_workflows:
@@ -311,27 +362,52 @@ class Daemon:
                     if (name, adw_id) not in self.tracked:
                         self.debouncer.touch((name, adw_id))
 
-    def _sweep_slice(self, tick: float) -> None:
-        """Stat the next slice of workflows, so that each one is checked once per
-        sweep_interval_s and no round blocks live updates for long.
+    def _age_tier(self, key: Key, tracked: Tracked, now: float, now_ns: int) -> int:
+        if (tracked.last_change and now - tracked.last_change < TIER_AGES_S[0]) or tracked.snapshot is None:
+            return 0
+        age = (now_ns - max(tracked.snapshot[1], tracked.snapshot[4])) / 1e9  # folder, state file mtimes
+        return next(i for i, limit in enumerate(TIER_AGES_S) if age < limit)
 
-        Every round stats each dormant workflow's state file (in-place rewrites and renames
-        over it, the way a workflow wakes up); every FOLDER_ROUNDS-th round also stats its
+    def _classify(self) -> None:
+        """Put each workflow in its sweep tier, once per slowest round: ages move slowly."""
+        now, now_ns = time.monotonic(), time.time_ns()
+        self._tier_of = {key: self._age_tier(key, t, now, now_ns) for key, t in self.tracked.items()}
+        self._members = [[] for _ in TIER_AGES_S]
+        for key, tier in self._tier_of.items():
+            self._members[tier].append(key)
+        self._classified_at = now
+
+    def _tier_interval(self, index: int) -> float:
+        fast, slow = self.config.watch.sweep_interval_s, self.config.watch.dormant_sweep_interval_s
+        return (fast, (fast + slow) / 2, slow)[index]
+
+    def _sweep_slice(self, tick: float) -> None:
+        """Stat the next slice of each tier's workflows, so that each one is checked once per
+        its tier's interval and no round blocks live updates for long.
+
+        Every round of a tier stats each of its workflows' state file (in-place rewrites and
+        renames over it, the way a workflow wakes up); every FOLDER_ROUNDS-th round also its
         folder (files or agent folders added without a state rewrite). At 100,000 folders a
-        stat is most of the daemon's idle cost, hence the split. Live-watched workflows are
-        skipped (their events say everything) until they fall dormant."""
-        if self._sweep_at >= len(self._sweep_keys):
-            self._sweep_keys, self._sweep_at = list(self.tracked), 0
-            self._sweep_round += 1
-            if self.watches.workflows and self._sweep_round % FOLDER_ROUNDS == 0:
-                self._check_active()
-        count = max(1, -(-len(self._sweep_keys) * tick // self.config.watch.sweep_interval_s))
-        keys = self._sweep_keys[self._sweep_at : self._sweep_at + int(count)]
-        self._sweep_at += len(keys)
+        stat is most of the daemon's idle cost, hence the tiers and the split. Live-watched
+        workflows are skipped (their events say everything) until they fall dormant."""
         now = time.monotonic()
+        if now - self._classified_at >= self.config.watch.dormant_sweep_interval_s:
+            self._classify()
+        for tier in self._tiers:
+            if tier.at >= len(tier.keys):
+                tier.keys = self._members[tier.index]
+                tier.at = 0
+                tier.round += 1
+                if tier.index == 0 and self.watches.workflows and tier.round % FOLDER_ROUNDS == 0:
+                    self._check_active()
+            count = int(max(1, -(-len(tier.keys) * tick // self._tier_interval(tier.index))))
+            keys = tier.keys[tier.at : tier.at + count]
+            tier.at += len(keys)
+            self._sweep_keys(keys, whole=tier.round % FOLDER_ROUNDS == 0, now=now)
+
+    def _sweep_keys(self, keys: list[Key], *, whole: bool, now: float) -> None:
         window = self.config.watch.active_window_s
         live = self.watches.workflows
-        whole = self._sweep_round % FOLDER_ROUNDS == 0
         stat = os.stat
         for key in keys:
             tracked = self.tracked.get(key)
