@@ -331,7 +331,7 @@ def test_sweep_tiers_follow_the_age_of_the_files(tmp_path, root):
     try:
         d.engine.sync(on_outcome=d._seen)
         d._classify()
-        assert {k[1]: t for k, t in d._tier_of.items()} == {"t0000001": 0, "t0000002": 1, "t0000003": 2}
+        assert {k[1]: t.tier for k, t in d.tracked.items()} == {"t0000001": 0, "t0000002": 1, "t0000003": 2}
         assert [d._tier_interval(i) for i in range(3)] == [9.0, 34.5, 60.0]
         assert d._recent_keys() == {"main": {"t0000001", "t0000002"}}
     finally:

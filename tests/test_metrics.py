@@ -42,6 +42,13 @@ def test_sync_writes_the_file_with_the_databases_figures(tmp_path, root, databas
         assert got[("adw_patternd_pattern_potential_monthly_savings_usd", label)] == pytest.approx(
             p["potential_monthly_savings"])
     assert not [p for p in prom.parent.iterdir() if p != prom]  # written by rename: no temporary left
+    families = {f.name for f in text_string_to_metric_families(prom.read_text())}
+    assert families >= {
+        "adw_patternd_workflows_processed", "adw_patternd_workflows_failed", "adw_patternd_files_caught_mid_write",
+        "adw_patternd_change_to_commit_seconds", "adw_patternd_live_watches", "adw_patternd_dormant_workflows",
+        "adw_patternd_sweep_seconds", "adw_patternd_reconcile_seconds", "adw_patternd_database_wait_seconds",
+        "adw_patternd_last_commit_timestamp_seconds", "adw_patternd_pattern_occurrences",
+        "adw_patternd_pattern_potential_monthly_savings_usd", "adw_patternd_pattern_spend_usd"}, families
 
 
 def test_the_daemon_keeps_the_file_current(tmp_path, root, database):

@@ -57,7 +57,7 @@ class Config:
     log: LogConfig = LogConfig()
     debounce_ms: int = 200
     reconcile_interval_s: float = 300.0  # workflows changed in the last week are fingerprinted this often
-    reconcile_all_interval_s: float = 3600.0  # ... and every workflow, this often
+    reconcile_all_interval_s: float = 21600.0  # ... and every workflow, this often
     max_file_bytes: int = 16 * 1024 * 1024
     tool_cost_ratio: float = 0.05
     drop_deleted_workflows: bool = False
@@ -251,7 +251,7 @@ def parse_config(data, file: Path) -> Config:
                       log.get("format", str, "text", choices=("text", "json"))),
         debounce_ms=r.get("debounce_ms", int, 200, minimum=0),
         reconcile_interval_s=r.get("reconcile_interval_s", float, 300.0, minimum=0.0),
-        reconcile_all_interval_s=r.get("reconcile_all_interval_s", float, 3600.0, minimum=0.0),
+        reconcile_all_interval_s=r.get("reconcile_all_interval_s", float, 21600.0, minimum=0.0),
         max_file_bytes=r.get("max_file_bytes", int, 16 * 1024 * 1024, minimum=1024),
         tool_cost_ratio=r.get("tool_cost_ratio", float, 0.05, minimum=0.0),
         drop_deleted_workflows=r.get("drop_deleted_workflows", bool, False),

@@ -340,7 +340,7 @@ class Engine:
         batch = self.config.sync_batch_size
         jobs = []
         for root, names in plan:
-            known = self.ledger.fingerprints(root.name)
+            known = self.ledger.fingerprints(root.name, names if only is not None else None)
             jobs += [[(root, n, known.get(n)) for n in names[i : i + batch]] for i in range(0, len(names), batch)]
         pool = None
         if workers > 1 and len(jobs) > 2 and threading.active_count() == 1:

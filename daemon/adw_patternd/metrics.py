@@ -13,12 +13,7 @@ import logging
 import os
 import time
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics, write_to_textfile
-from prometheus_client.core import GaugeMetricFamily
-
 log = logging.getLogger("adw_patternd")
-
-disable_created_metrics()  # the *_created series say when the process started counting: noise in a file
 
 LATENCY_BUCKETS = (0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300)
 
@@ -30,6 +25,8 @@ class _PatternCollector:
         self.ledger = ledger
 
     def collect(self):
+        from prometheus_client.core import GaugeMetricFamily
+
         occurrences = GaugeMetricFamily("adw_patternd_pattern_occurrences",
                                         "Workflows in which the pattern was found", labels=["signature"])
         savings = GaugeMetricFamily("adw_patternd_pattern_potential_monthly_savings_usd",
@@ -43,9 +40,14 @@ class _PatternCollector:
         yield from (occurrences, savings, spend)
 
 
-class Metrics:
-    def __init__(self, path, ledger):
-        self.path = str(path) if path else None
+class _Registry:
+    """The metrics themselves. Built only when a metrics file is configured, so that a daemon
+    without one does not carry prometheus_client."""
+
+    def __init__(self, ledger):
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
+
+        disable_created_metrics()  # the *_created series say when the process started counting: noise
         self.registry = r = CollectorRegistry(auto_describe=True)
         self.processed = Counter("adw_patternd_workflows_processed", "Workflow versions stored (new or updated)",
                                  ["root"], registry=r)
@@ -67,30 +69,64 @@ class Metrics:
         self.last_commit = Gauge("adw_patternd_last_commit_timestamp_seconds",
                                  "When a workflow was last committed (Unix time)", registry=r)
         r.register(_PatternCollector(ledger))
-        self._db_waited = 0.0
+        self.db_waited = 0.0
+
+
+class Metrics:
+    """What the daemon and sync count, and the file they write. Without a file configured,
+    every method does nothing."""
+
+    def __init__(self, path, ledger):
+        self.path = str(path) if path else None
+        self.ledger = ledger
+        self._m = _Registry(ledger) if self.path else None
+
+    def retarget(self, path) -> None:
+        """A reload named another file (or none): keep counting, write there."""
+        self.path = str(path) if path else None
+        if self.path and self._m is None:
+            self._m = _Registry(self.ledger)
 
     def outcome(self, o, *, live: bool = False) -> None:
+        m = self._m
+        if m is None:
+            return
         if o.kind in ("new", "updated"):
-            self.processed.labels(o.root).inc()
-            self.last_commit.set(time.time())
+            m.processed.labels(o.root).inc()
+            m.last_commit.set(time.time())
             if live and o.changed_at:
-                self.latency.observe(max(0.0, time.time() - o.changed_at))
+                m.latency.observe(max(0.0, time.time() - o.changed_at))
         elif o.kind == "failed":
             if o.transient:
-                self.mid_write.inc()
+                m.mid_write.inc()
             else:
-                self.failed.labels(o.root).inc()
+                m.failed.labels(o.root).inc()
 
-    def write(self, db=None) -> None:
+    def swept(self, seconds: float) -> None:
+        if self._m:
+            self._m.sweep.inc(max(0.0, seconds))
+
+    def reconciled(self, seconds: float) -> None:
+        if self._m:
+            self._m.reconcile.observe(seconds)
+
+    def write(self, db=None, *, live_watches: int | None = None, dormant: int | None = None) -> None:
         """Rewrite the file (atomically). A failure is logged, never raised: metrics are not
         worth stopping for."""
-        if not self.path:
+        m = self._m
+        if not self.path or m is None:
             return
-        if db is not None and db.waited_s > self._db_waited:
-            self.db_wait.inc(db.waited_s - self._db_waited)
-            self._db_waited = db.waited_s
+        from prometheus_client import write_to_textfile
+
+        if live_watches is not None:
+            m.live_watches.set(live_watches)
+        if dormant is not None:
+            m.dormant.set(dormant)
+        if db is not None and db.waited_s > m.db_waited:
+            m.db_wait.inc(db.waited_s - m.db_waited)
+            m.db_waited = db.waited_s
         try:
             os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
-            write_to_textfile(self.path, self.registry)
+            write_to_textfile(self.path, m.registry)
         except Exception as e:  # a full disk, a folder we cannot write, the database gone
             log.warning("metrics: cannot write %s (%s); will try again", self.path, e)

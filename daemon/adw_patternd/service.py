@@ -23,7 +23,7 @@ from .metrics import Metrics
 from .sdnotify import notify, watchdog_interval
 from .store.db import open_db
 from .store.ledger import Ledger
-from .files import STATE_FILE, Snapshot, snapshot
+from .files import STATE_FILE, Snapshot
 from .watcher import Debouncer, Key, Watches
 
 log = logging.getLogger("adw_patternd")
@@ -82,6 +82,7 @@ class Tracked:
     last_change: float = 0.0  # monotonic time of the last change seen
     transient_failures: int = 0
     failure: tuple | None = None  # (reason, snapshot) of the last bad version reported
+    tier: int = 0  # its sweep tier (by age), as of the last classification
 
 
 class Daemon:
@@ -106,7 +107,6 @@ class Daemon:
         # Dormant workflows are swept in tiers by how long they have been unchanged: the
         # longer, the less often (a day: sweep_interval_s; a week: dormant_sweep_interval_s).
         self._tiers = [_Tier(i) for i in range(len(TIER_AGES_S))]
-        self._tier_of: dict[Key, int] = {}
         self._members: list[list[Key]] = [[] for _ in TIER_AGES_S]
         self._classified_at = float("-inf")
         self.live_fingerprints: dict[Key, str | None] = {}
@@ -154,11 +154,8 @@ class Daemon:
     def _recent_keys(self) -> dict[str, set[str]]:
         """The workflows of each root that changed within RECENT_S (or whose age is unknown)."""
         only: dict[str, set[str]] = {name: set() for name in self.roots}
-        for key, tier in self._tier_of.items():
-            if tier < 2 and key[0] in only:
-                only[key[0]].add(key[1])
-        for key in self.tracked.keys() - self._tier_of.keys():  # not classified yet
-            if key[0] in only:
+        for key, tracked in self.tracked.items():
+            if tracked.tier < 2 and key[0] in only:
                 only[key[0]].add(key[1])
         return only
 
@@ -190,7 +187,7 @@ class Daemon:
                 self._sweep_roots()
                 self._sweep_slice(SWEEP_TICK_S)
                 next_sweep = time.monotonic() + SWEEP_TICK_S
-                self.metrics.sweep.inc(next_sweep - SWEEP_TICK_S - now)
+                self.metrics.swept(next_sweep - SWEEP_TICK_S - now)
             if now >= next_reconcile or now >= next_reconcile_all:
                 # Every workflow's fingerprint now and then; between, only those that changed
                 # this week: a reconcile of folders unchanged for months would find nothing.
@@ -199,7 +196,7 @@ class Daemon:
                 log.info("reconcile%s: %s", "" if everything else " (changed this week)",
                          self._sync(self.roots.values(), reconcile=True, only=only).line())
                 done = time.monotonic()
-                self.metrics.reconcile.observe(done - now)
+                self.metrics.reconciled(done - now)
                 next_reconcile = done + interval if interval else float("inf")
                 if everything:
                     next_reconcile_all = done + all_interval
@@ -211,9 +208,8 @@ class Daemon:
                 notify("STATUS=" + self._status_text())
 
     def _write_metrics(self) -> None:
-        self.metrics.live_watches.set(len(self.watches.workflows))
-        self.metrics.dormant.set(len(self.tracked) - len(self.watches.workflows))
-        self.metrics.write(self.db)
+        live = len(self.watches.workflows)
+        self.metrics.write(self.db, live_watches=live, dormant=len(self.tracked) - live)
 
     def _status_text(self) -> str:
         return (f"{len(self.tracked)} workflows tracked, {len(self.watches.workflows)} live; "
@@ -250,9 +246,7 @@ class Daemon:
         tracked = self.tracked.get(key)
         if tracked is None:
             tracked = self.tracked[key] = Tracked()
-            if key not in self._tier_of:  # swept with the busiest tier until the next classification
-                self._tier_of[key] = 0
-                self._members[0].append(key)
+            self._members[0].append(key)  # swept with the busiest tier until the next classification
         return tracked
 
     def _record(self, key: Key, o: Outcome) -> None:
@@ -308,7 +302,6 @@ class Daemon:
     def _folder_gone(self, key: Key) -> None:
         self.watches.deactivate(key)
         self.live_fingerprints.pop(key, None)
-        self._tier_of.pop(key, None)
         if self.tracked.pop(key, None) is None:
             return
         if self.config.drop_deleted_workflows:
@@ -369,12 +362,15 @@ class Daemon:
         return next(i for i, limit in enumerate(TIER_AGES_S) if age < limit)
 
     def _classify(self) -> None:
-        """Put each workflow in its sweep tier, once per slowest round: ages move slowly."""
+        """Put each workflow in its sweep tier. Ages move slowly, and a workflow that changes is
+        watched live for active_window_s: so this runs once per that window (or per slowest
+        round, if longer), not per round."""
         now, now_ns = time.monotonic(), time.time_ns()
-        self._tier_of = {key: self._age_tier(key, t, now, now_ns) for key, t in self.tracked.items()}
-        self._members = [[] for _ in TIER_AGES_S]
-        for key, tier in self._tier_of.items():
-            self._members[tier].append(key)
+        members: list[list[Key]] = [[] for _ in TIER_AGES_S]
+        for key, tracked in self.tracked.items():
+            tracked.tier = self._age_tier(key, tracked, now, now_ns)
+            members[tracked.tier].append(key)
+        self._members = members
         self._classified_at = now
 
     def _tier_interval(self, index: int) -> float:
@@ -385,13 +381,14 @@ class Daemon:
         """Stat the next slice of each tier's workflows, so that each one is checked once per
         its tier's interval and no round blocks live updates for long.
 
-        Every round of a tier stats each of its workflows' state file (in-place rewrites and
-        renames over it, the way a workflow wakes up); every FOLDER_ROUNDS-th round also its
-        folder (files or agent folders added without a state rewrite). At 100,000 folders a
+        Every round of a tier stats each of its workflows' state file (in-place rewrites, the
+        way a workflow wakes up), but every FOLDER_ROUNDS-th round its folder instead (files
+        or agent folders added, a state file renamed over). At 100,000 folders a
         stat is most of the daemon's idle cost, hence the tiers and the split. Live-watched
         workflows are skipped (their events say everything) until they fall dormant."""
         now = time.monotonic()
-        if now - self._classified_at >= self.config.watch.dormant_sweep_interval_s:
+        watch = self.config.watch
+        if now - self._classified_at >= max(watch.dormant_sweep_interval_s, watch.active_window_s):
             self._classify()
         for tier in self._tiers:
             if tier.at >= len(tier.keys):
@@ -406,12 +403,17 @@ class Daemon:
             self._sweep_keys(keys, whole=tier.round % FOLDER_ROUNDS == 0, now=now)
 
     def _sweep_keys(self, keys: list[Key], *, whole: bool, now: float) -> None:
+        """One stat per workflow: its folder on a ``whole`` round, else its state file. This is
+        the hot loop at 100,000 folders: lookups hoisted, nothing allocated to compare."""
         window = self.config.watch.active_window_s
         live = self.watches.workflows
+        tracked_of = self.tracked.get
+        fds = self._root_fds
+        touch = self.debouncer.touch
         stat = os.stat
         for key in keys:
-            tracked = self.tracked.get(key)
-            fd = self._root_fds.get(key[0])
+            tracked = tracked_of(key)
+            fd = fds.get(key[0])
             if tracked is None or fd is None:
                 continue
             if key in live:
@@ -419,21 +421,23 @@ class Daemon:
                     self.watches.deactivate(key)
                     self.live_fingerprints.pop(key, None)
                     if tracked.snapshot is None:
-                        self.debouncer.touch(key, delay=0)  # read once more, to remember it as seen
+                        touch(key, delay=0)  # read once more, to remember it as seen
                 continue
             seen = tracked.snapshot
-            # seen is None when the last read saw files too fresh to trust: read again.
-            if whole:
-                changed = seen is None or snapshot(key[1], fd) != seen
-            else:  # the hot loop at 100,000 folders: one stat, inlined, nothing allocated to compare
-                try:
+            if seen is None:  # the last read saw files too fresh to trust: read again
+                touch(key, delay=0)
+                continue
+            try:
+                if whole:  # files or agent folders added, a state file renamed over
+                    st = stat(key[1], dir_fd=fd, follow_symlinks=False)
+                    changed = st.st_mtime_ns != seen[1] or st.st_ino != seen[0]
+                else:  # a state file rewritten in place
                     st = stat(key[1] + STATE_SUFFIX, dir_fd=fd, follow_symlinks=False)
-                    changed = (seen is None or st.st_mtime_ns != seen[4] or st.st_size != seen[3]
-                               or st.st_ino != seen[2])
-                except OSError:
-                    changed = seen is None or seen[2] != 0
+                    changed = st.st_mtime_ns != seen[4] or st.st_size != seen[3] or st.st_ino != seen[2]
+            except OSError:
+                changed = whole or seen[2] != 0
             if changed:
-                self.debouncer.touch(key, delay=0)
+                touch(key, delay=0)
 
     def _check_active(self) -> None:
         """Once per sweep round, live-watched workflows get a full fingerprint check: watchdog
@@ -490,7 +494,7 @@ class Daemon:
             log.info("reload: root %s removed", name)
         self.config = _keep_store_settings(new, self.config)
         self.engine.config = self.config
-        self.metrics.path = str(self.config.metrics.textfile) if self.config.metrics.textfile else None
+        self.metrics.retarget(self.config.metrics.textfile)
         self.debouncer.delay = self.config.debounce_ms / 1000
         self.watches.max_active = self.config.watch.max_active_workflows
         for root in new.roots:

@@ -129,9 +129,19 @@ class Ledger:
         }
         return Prior(int(row[0]), row[1], transcripts)
 
-    def fingerprints(self, root_name: str) -> dict[str, str | None]:
-        return self.db.retrying(lambda: dict(self.db.all(
-            "SELECT adw_id, fingerprint FROM workflow_history WHERE root_name = ? AND revision > 0", (root_name,))))
+    def fingerprints(self, root_name: str, adw_ids: list[str] | None = None) -> dict[str, str | None]:
+        """The stored fingerprint of each workflow of a root (or of just ``adw_ids``)."""
+        if adw_ids is None:
+            return self.db.retrying(lambda: dict(self.db.all(
+                "SELECT adw_id, fingerprint FROM workflow_history WHERE root_name = ? AND revision > 0",
+                (root_name,))))
+        found: dict[str, str | None] = {}
+        for i in range(0, len(adw_ids), 500):
+            chunk = adw_ids[i : i + 500]
+            found.update(self.db.retrying(lambda c=chunk: self.db.all(
+                f"SELECT adw_id, fingerprint FROM workflow_history WHERE root_name = ? AND revision > 0 "
+                f"AND adw_id IN ({', '.join('?' for _ in c)})", (root_name, *c))))
+        return found
 
     # -- writing ------------------------------------------------------------
     def apply(self, changes: list[Change]) -> list[Applied]:
