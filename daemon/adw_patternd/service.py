@@ -382,8 +382,8 @@ class Daemon:
         its tier's interval and no round blocks live updates for long.
 
         Every round of a tier stats each of its workflows' state file (in-place rewrites, the
-        way a workflow wakes up), but every FOLDER_ROUNDS-th round its folder instead (files
-        or agent folders added, a state file renamed over). At 100,000 folders a
+        way a workflow wakes up); every FOLDER_ROUNDS-th round its folder too (files or agent
+        folders added, a state file renamed over). At 100,000 folders a
         stat is most of the daemon's idle cost, hence the tiers and the split. Live-watched
         workflows are skipped (their events say everything) until they fall dormant."""
         now = time.monotonic()
@@ -403,8 +403,8 @@ class Daemon:
             self._sweep_keys(keys, whole=tier.round % FOLDER_ROUNDS == 0, now=now)
 
     def _sweep_keys(self, keys: list[Key], *, whole: bool, now: float) -> None:
-        """One stat per workflow: its folder on a ``whole`` round, else its state file. This is
-        the hot loop at 100,000 folders: lookups hoisted, nothing allocated to compare."""
+        """A stat of each workflow's state file, and on a ``whole`` round of its folder too.
+        This is the hot loop at 100,000 folders: lookups hoisted, nothing allocated to compare."""
         window = self.config.watch.active_window_s
         live = self.watches.workflows
         tracked_of = self.tracked.get
@@ -427,15 +427,19 @@ class Daemon:
             if seen is None:  # the last read saw files too fresh to trust: read again
                 touch(key, delay=0)
                 continue
-            try:
-                if whole:  # files or agent folders added, a state file renamed over
+            changed = False
+            if whole:  # files or agent folders added, a state file renamed over
+                try:
                     st = stat(key[1], dir_fd=fd, follow_symlinks=False)
                     changed = st.st_mtime_ns != seen[1] or st.st_ino != seen[0]
-                else:  # a state file rewritten in place
+                except OSError:
+                    changed = True
+            if not changed:  # a state file rewritten in place: every round, so within the tier's interval
+                try:
                     st = stat(key[1] + STATE_SUFFIX, dir_fd=fd, follow_symlinks=False)
                     changed = st.st_mtime_ns != seen[4] or st.st_size != seen[3] or st.st_ino != seen[2]
-            except OSError:
-                changed = whole or seen[2] != 0
+                except OSError:
+                    changed = seen[2] != 0
             if changed:
                 touch(key, delay=0)
 
