@@ -140,7 +140,8 @@ EOF
     try:
         wait_for(lambda: c.run("systemctl", "is-system-running", check=False).stdout.strip()
                  in ("running", "degraded") or None, timeout=120, interval=0.5, what="the container to boot")
-        c.run("sh", "-c", "systemctl daemon-reload && systemctl enable --now adw-patternd")
+        r = c.run("sh", "-c", "systemctl daemon-reload && systemctl enable --now adw-patternd", check=False)
+        assert r.returncode == 0, r.stdout + r.stderr + c.journal()[-3000:]
         yield c
     finally:
         c.stop()
