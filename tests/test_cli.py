@@ -103,3 +103,13 @@ def test_unreachable_postgresql_is_one_line(tmp_path, root, capsys):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
     assert err.startswith("adw-patternd: cannot connect to PostgreSQL at postgresql://nobody@127.0.0.1:1/nothing")
+
+
+def test_a_root_that_cannot_be_used_is_named_with_the_reason(tmp_path):
+    from adw_patternd.files import root_problem
+
+    (tmp_path / "file").write_text("x")
+    assert root_problem(tmp_path / "nope") == "does not exist yet"
+    assert root_problem(tmp_path / "file") == "is not a folder"
+    assert root_problem(tmp_path / "file" / "below").startswith("cannot be reached (Not a directory)")
+    assert root_problem(tmp_path) is None

@@ -118,12 +118,12 @@ def container(tmp_path_factory):
     (root / "root" / "unit").mkdir(parents=True)  # not /tmp: nspawn mounts a tmpfs there
     shutil.copy(REPO / "systemd" / UNIT, root / "root" / "unit" / UNIT)
     shutil.copy(REPO / "systemd" / "adw-patternd.logrotate", root / "root" / "unit" / "adw-patternd.logrotate")
-    (root / "srv" / "repo" / "agents").mkdir(parents=True)
     # The README's steps 1 to 4, as written there (pip from the wheels of this checkout).
     nspawn_run(root, """
         python3 -m venv /opt/adw-patternd
         /opt/adw-patternd/bin/pip install --quiet --no-index --find-links /tmp/wheels adw-patternd
         useradd --system --no-create-home --shell /usr/sbin/nologin adw-patternd
+        mkdir -p /srv/repo/agents  # the ADW root, as a host has it (made here: the test's own umask may be 027)
         chgrp -R adw-patternd /srv/repo/agents && chmod -R g+rX /srv/repo/agents
         mkdir -p /etc/adw-patternd
         cat > /etc/adw-patternd/config.yaml <<'EOF'

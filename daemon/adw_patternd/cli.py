@@ -14,6 +14,7 @@ import sys
 from . import __version__
 from .config import ENV_VAR, Config, load_config
 from .errors import PatterndError
+from .files import root_problem
 from .logs import setup_logging
 from .metrics import Metrics
 from .report import as_csv, as_json, as_table
@@ -112,7 +113,8 @@ def _verify_files(args, config: Config) -> int:
 def cmd_check_config(args, config: Config) -> int:
     print(f"{config.path}: OK")
     for root in config.roots:
-        note = "" if root.path.is_dir() else "  (does not exist yet: the daemon waits for it)"
+        problem = root_problem(root.path)
+        note = f"  ({problem}; the daemon waits for it)" if problem else ""
         print(f"  root {root.name}: {root.path}{note}")
     print(f"  database: {config.database}")
     print(f"  log: {config.log.file or 'stderr'} ({config.log.level}, {config.log.format})")

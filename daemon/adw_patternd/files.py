@@ -113,6 +113,22 @@ def snapshot(folder: str, dir_fd: int | None = None) -> Snapshot | None:
     return (f.st_ino, f.st_mtime_ns, *state_stat(folder, dir_fd))
 
 
+def root_problem(path) -> str | None:
+    """Why a root folder cannot be used now (None when it can), in words for a log line."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return "does not exist yet"
+    except OSError as e:
+        return (f"cannot be reached ({e.strerror}): give the daemon's user read access to it and to the "
+                "folders above it")
+    if not stat.S_ISDIR(st.st_mode):
+        return "is not a folder"
+    if not os.access(path, os.R_OK | os.X_OK):
+        return "cannot be read (Permission denied): give the daemon's user read access to it"
+    return None
+
+
 def inside(root_real: str, path: str) -> bool:
     real = os.path.realpath(path)
     return real == root_real or real.startswith(root_real + os.sep)

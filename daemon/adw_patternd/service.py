@@ -23,7 +23,7 @@ from .metrics import Metrics
 from .sdnotify import notify, watchdog_interval
 from .store.db import open_db
 from .store.ledger import Ledger
-from .files import STATE_FILE, Snapshot
+from .files import STATE_FILE, Snapshot, root_problem
 from .watcher import Debouncer, Key, Watches
 
 log = logging.getLogger("adw_patternd")
@@ -102,6 +102,7 @@ class Daemon:
         self.tracked: dict[Key, Tracked] = {}
         self.roots: dict[str, Root] = {r.name: r for r in config.roots}
         self.missing_roots: set[str] = set()
+        self._root_problems: dict[str, str | None] = {}
         self.root_mtimes: dict[str, int] = {}
         self._root_fds: dict[str, int] = {}  # each root kept open: the sweep stats relative to it
         # Dormant workflows are swept in tiers by how long they have been unchanged: the
@@ -313,9 +314,7 @@ class Daemon:
     # -- roots --------------------------------------------------------------------------
     def _add_root(self, root: Root, *, catch_up: bool) -> None:
         self.roots[root.name] = root
-        if not root.path.is_dir():
-            if root.name not in self.missing_roots:
-                log.warning("root %s: folder %s does not exist yet; waiting for it", root.name, root.path)
+        if not self._root_ready(root):
             self.missing_roots.add(root.name)
             return
         self.missing_roots.discard(root.name)
@@ -325,6 +324,14 @@ class Daemon:
         self.root_mtimes[root.name] = self._root_mtime(root)
         if catch_up:
             log.info("root %s: %s", root.name, self._sync([root]).line())
+
+    def _root_ready(self, root: Root) -> bool:
+        """Whether a root folder can be used; says once, each time the reason changes, why not."""
+        problem = root_problem(root.path)
+        if problem and self._root_problems.get(root.name) != problem:
+            log.warning("root %s: folder %s %s; waiting for it", root.name, root.path, problem)
+        self._root_problems[root.name] = problem
+        return problem is None
 
     def _root_mtime(self, root: Root) -> int:
         try:
@@ -336,7 +343,7 @@ class Daemon:
         """Roots that appeared or disappeared, and new folders in a root without a live watch."""
         for name in sorted(self.missing_roots):
             root = self.roots[name]
-            if root.path.is_dir():
+            if self._root_ready(root):
                 log.info("root %s: folder %s appeared; watching it", name, root.path)
                 self._add_root(root, catch_up=True)
         for name, root in self.roots.items():
