@@ -475,7 +475,7 @@ def write_layout(root: str, layout: str, adw_id: str, rng: random.Random, *, cut
         with open(os.path.join(folder, "workflow_summary.json"), "w") as f:
             json.dump({"workflow": "chore_implement", "adw_id": adw_id,
                        "prompt": f"{issue['title']}\nMore context follows.", "model": "sonnet",
-                       "working_dir": f"/home/dev/proj"}, f, indent=2)
+                       "working_dir": "/home/dev/proj"}, f, indent=2)
     return w
 
 
