@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
+from datetime import datetime, timedelta, timezone
 
 from . import __version__
 from .config import ENV_VAR, Config, load_config
@@ -57,10 +59,31 @@ def cmd_sync(args, config: Config) -> int:
     return 0
 
 
+def _when(text: str, what: str, now: datetime) -> int:
+    """A window edge as epoch microseconds: `30d` (days before now) or a date (YYYY-MM-DD)."""
+    m = re.fullmatch(r"(\d+)d", text.strip())
+    if m:
+        at = now - timedelta(days=int(m.group(1)))
+    else:
+        try:
+            at = datetime.fromisoformat(text.strip())
+        except ValueError:
+            raise PatterndError(f"{what} {text!r}: give a number of days (30d) or a date (2026-10-01)") from None
+        if at.tzinfo is None:
+            at = at.replace(tzinfo=timezone.utc)
+    return int(at.timestamp() * 1_000_000)
+
+
 def cmd_patterns(args, config: Config) -> int:
     ledger = _open_ledger(config)
     try:
-        rows = ledger.patterns(args.sort, args.limit)
+        if args.since or args.until:
+            now = datetime.now(timezone.utc)
+            since = _when(args.since, "--since", now) if args.since else 0
+            until = _when(args.until, "--until", now) if args.until else int(now.timestamp() * 1_000_000) + 1
+            rows = ledger.window(since, until, args.sort, args.limit)
+        else:
+            rows = ledger.patterns(args.sort, args.limit)
     finally:
         ledger.db.close()
     print(as_json(rows) if args.json else as_csv(rows) if args.csv else as_table(rows), end="" if args.csv else "\n")
@@ -177,6 +200,10 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--sort", choices=("savings", "occurrences", "confidence"), default="savings",
                    help="order of the rows (default: savings)")
     c.add_argument("--limit", type=int, metavar="N", help="show at most N patterns")
+    c.add_argument("--since", metavar="30d|DATE",
+                   help="only workflows started since then (days before now, or YYYY-MM-DD), computed from the "
+                        "occurrences; adds a trend column: spend in the last 30 days against the 30 before")
+    c.add_argument("--until", metavar="DATE", help="with --since: only workflows started before this date")
     fmt = c.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="a JSON list of objects keyed by operation_patterns columns")
     fmt.add_argument("--csv", action="store_true", help="CSV with a header row")

@@ -39,13 +39,22 @@ def estimated_share(row: dict) -> float:
     return int(row.get("sum_estimated_nanos") or 0) / total if total else 0.0
 
 
+def trend_text(row: dict) -> str:
+    """Spend in the last 30 days against the 30 before: +25%, -40%, new, or -."""
+    if row.get("trend") is not None:
+        return f"{row['trend']:+.0%}"
+    return "new" if row.get("spend_last_30d_usd") else "-"
+
+
 def as_table(rows: list[dict]) -> str:
     if not rows:
         return "No patterns yet. Run `adw-patternd sync` first, or check the roots in config.yaml."
-    table = [[title for _, title, _ in COLUMNS]]
-    table += [[_cell(estimated_share(r) if key == "estimated_share" else r.get(key), fmt) for key, _, fmt in COLUMNS]
+    columns = COLUMNS + ((("trend", "trend 30d", "{}"),) if "trend" in rows[0] else ())
+    table = [[title for _, title, _ in columns]]
+    table += [[_cell(estimated_share(r) if key == "estimated_share" else trend_text(r) if key == "trend"
+                     else r.get(key), fmt) for key, _, fmt in columns]
               for r in rows]
-    widths = [max(len(row[i]) for row in table) for i in range(len(COLUMNS))]
+    widths = [max(len(row[i]) for row in table) for i in range(len(columns))]
     lines = []
     for n, row in enumerate(table):
         cells = [c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))]

@@ -437,6 +437,47 @@ class Ledger:
         names = [d[0] for d in cur.description]
         return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
+    def window(self, since_us: int, until_us: int, sort: str = "savings", limit: int | None = None) -> list[dict]:
+        """The patterns' statistics over the workflows seen (started) in [since, until): a query
+        over the links, not the running sums. Monthly savings use the window's length. Each
+        row also has its spend in the 30 days before ``until`` and in the 30 before those."""
+        month = 30 * 86_400 * 1_000_000
+        dur = "CASE WHEN o.duration_seconds > 0 THEN o.duration_seconds ELSE 0 END"
+        rows = self.db.all(
+            "SELECT p.pattern_signature, COUNT(*), SUM(o.tokens), SUM(o.cost_nanos), "
+            "SUM(CASE WHEN o.duration_seconds > 0 THEN 1 ELSE 0 END), "
+            f"SUM({dur}), SUM({dur} * {dur}), SUM(o.error_count), SUM(o.retry_count), SUM(o.units), "
+            "SUM(o.estimated_nanos), MIN(o.seen_us), MAX(o.seen_us) "
+            "FROM pattern_occurrences o JOIN operation_patterns p ON p.id = o.pattern_id "
+            "JOIN workflow_history w ON w.workflow_id = o.workflow_id AND w.revision > 0 "
+            "WHERE o.seen_us >= ? AND o.seen_us < ? GROUP BY p.pattern_signature", (since_us, until_us))
+        trend = {r[0]: (int(r[1] or 0), int(r[2] or 0)) for r in self.db.all(
+            "SELECT p.pattern_signature, SUM(CASE WHEN o.seen_us >= ? THEN o.cost_nanos ELSE 0 END), "
+            "SUM(CASE WHEN o.seen_us < ? THEN o.cost_nanos ELSE 0 END) "
+            "FROM pattern_occurrences o JOIN operation_patterns p ON p.id = o.pattern_id "
+            "JOIN workflow_history w ON w.workflow_id = o.workflow_id AND w.revision > 0 "
+            "WHERE o.seen_us >= ? AND o.seen_us < ? GROUP BY p.pattern_signature",
+            (until_us - month, until_us - month, until_us - 2 * month, until_us))}
+        out = []
+        for r in rows:
+            sums = PatternSums(*(int(v or 0) for v in r[1:11]))
+            s = derive(sums, since_us, until_us, self.tool_cost_ratio)
+            last30, prior30 = trend.get(r[0], (0, 0))
+            out.append({
+                "pattern_signature": r[0], "occurrence_count": s.occurrence_count, "sum_units": sums.units,
+                "sum_cost_nanos": sums.cost_nanos, "sum_estimated_nanos": sums.estimated_nanos,
+                "avg_tokens_with_llm": s.avg_tokens_with_llm, "avg_cost_with_llm": s.avg_cost_with_llm,
+                "avg_tokens_with_tool": s.avg_tokens_with_tool, "avg_cost_with_tool": s.avg_cost_with_tool,
+                "potential_monthly_savings": s.potential_monthly_savings, "confidence_score": s.confidence_score,
+                "first_seen": us_to_iso(int(r[11])), "last_seen": us_to_iso(int(r[12])),
+                "spend_last_30d_usd": last30 / 1e9, "spend_prior_30d_usd": prior30 / 1e9,
+                "trend": (None if not prior30 else (last30 - prior30) / prior30),
+            })
+        key = {"savings": "potential_monthly_savings", "occurrences": "occurrence_count",
+               "confidence": "confidence_score"}[sort]
+        out.sort(key=lambda row: (-row[key], row["pattern_signature"]))
+        return out[:limit] if limit else out
+
     def status(self) -> dict:
         db = self.db
         roots = {r[0]: {"workflows": int(r[1]), "last_updated": r[2]} for r in db.all(
