@@ -134,15 +134,14 @@ def daemon_config(tmp_path, root, database):
 
 
 def start_daemon(config):
+    """The real daemon, once its catch-up is done (it may be this config's second start)."""
     from daemon_proc import DaemonProcess
 
+    log = config.parent / "daemon.log"
+    before = log.read_text().count("catch-up:") if log.exists() else 0
     d = DaemonProcess(config)
-    wait_for(lambda: d.log().count("catch-up:") > start_daemon.seen.get(config, 0), what="daemon ready")
-    start_daemon.seen[config] = d.log().count("catch-up:")
+    wait_for(lambda: d.log().count("catch-up:") > before, what="daemon ready")
     return d
-
-
-start_daemon.seen = {}
 
 
 def test_the_daemon_sees_a_same_length_rewrite_live_and_after_downtime(daemon_config, root, database, capsys):

@@ -183,16 +183,21 @@ _ATTRIBUTION_COLUMNS = {
 }
 
 
+def _add_columns(db: Db, spec: dict[str, list[tuple[str, str]]]) -> None:
+    """Add each (name, type) column its table lacks: a migration may have half-run before."""
+    for table, cols in spec.items():
+        have = columns(db, table)
+        for name, kind in cols:
+            if name not in have:
+                db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+
+
 def m004_attributed_costs(db: Db) -> None:
     """Real ADW trees: each link carries what its pattern cost in that workflow (an agent's runs,
     a command's calls, or the whole workflow), and each transcript its open run and commands.
     Existing links describe whole workflows; the ledger fills their amounts right after
     (recompute_all). Transcripts are now keyed by their path and read again from the start."""
-    for table, cols in _ATTRIBUTION_COLUMNS.items():
-        have = columns(db, table)
-        for name, kind in cols:
-            if name not in have:
-                db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+    _add_columns(db, _ATTRIBUTION_COLUMNS)
     db.execute("DELETE FROM agent_outputs")
     db.execute("UPDATE workflow_history SET fingerprint = NULL")
     db.execute("UPDATE pattern_occurrences SET layer = 'workflow' WHERE layer IS NULL")
@@ -210,11 +215,7 @@ def m005_run_ledger(db: Db) -> None:
     """Runs, not bytes: each transcript keeps the runs that a rewrite of its file took away
     (counted as retries), and what the file looked like (size, mtime, first session) to
     notice a rewrite of the same length. Stored transcripts are read again once."""
-    for table, cols in _RUN_LEDGER_COLUMNS.items():
-        have = columns(db, table)
-        for name, kind in cols:
-            if name not in have:
-                db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+    _add_columns(db, _RUN_LEDGER_COLUMNS)
     db.execute("UPDATE workflow_history SET fingerprint = NULL")
 
 
