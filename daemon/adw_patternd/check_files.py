@@ -39,6 +39,8 @@ TABLES = {
                       "error_results, last_error, model, overwritten_runs, state_json FROM agent_outputs", 2,
                       ("offset_bytes", "tail", "results", "tokens", "cost_nanos", "duration_ms", "error_results",
                        "last_error", "model", "overwritten_runs", "state_json")),
+    "pattern_evidence": ("SELECT p.pattern_signature, e.workflow_id, e.kind, e.item, e.n FROM pattern_evidence e "
+                         "JOIN operation_patterns p ON p.id = e.pattern_id", 4, ("n",)),
     "operation_patterns": ("SELECT pattern_signature, " + ", ".join(SUM_COLUMNS + DERIVED_COLUMNS)
                            + " FROM operation_patterns WHERE occurrence_count > 0", 1, SUM_COLUMNS + DERIVED_COLUMNS),
 }

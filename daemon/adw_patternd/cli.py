@@ -7,6 +7,7 @@ exit code 2; tracebacks are left for bugs.
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import os
 import re
@@ -19,8 +20,10 @@ from .errors import PatterndError
 from .files import root_problem
 from .logs import setup_logging
 from .metrics import Metrics
-from .report import as_csv, as_json, as_table
+from .report import as_csv, as_json, as_table, show_text
+from .review import DECISIONS, STATES, annotate, select
 from .store.db import open_db
+from .store.evidence import latest_reviews, record_review, show
 from .store.ledger import Ledger
 
 EXIT_USAGE = 2
@@ -74,19 +77,82 @@ def _when(text: str, what: str, now: datetime) -> int:
     return int(at.timestamp() * 1_000_000)
 
 
+def _now_us() -> int:
+    return int(datetime.now(timezone.utc).timestamp() * 1_000_000)
+
+
 def cmd_patterns(args, config: Config) -> int:
     ledger = _open_ledger(config)
+    # Ranking by impact or filtering by review state needs every row before the limit.
+    store_sort = "savings" if args.sort == "impact" else args.sort
+    store_limit = None if args.sort == "impact" or args.status else args.limit
     try:
         if args.since or args.until:
             now = datetime.now(timezone.utc)
             since = _when(args.since, "--since", now) if args.since else 0
             until = _when(args.until, "--until", now) if args.until else int(now.timestamp() * 1_000_000) + 1
-            rows = ledger.window(since, until, args.sort, args.limit)
+            rows = ledger.window(since, until, store_sort, store_limit)
         else:
-            rows = ledger.patterns(args.sort, args.limit)
+            rows = ledger.patterns(store_sort, store_limit)
+        rows = select(annotate(rows, latest_reviews(ledger.db)), args.status, args.sort)[: args.limit]
     finally:
         ledger.db.close()
     print(as_json(rows) if args.json else as_csv(rows) if args.csv else as_table(rows), end="" if args.csv else "\n")
+    return 0
+
+
+def cmd_show(args, config: Config) -> int:
+    ledger = _open_ledger(config)
+    try:
+        data = show(ledger.db, args.signature, limit=args.limit, now_us=_now_us())
+    finally:
+        ledger.db.close()
+    if args.json:
+        print(as_json(data))
+    elif args.csv:
+        print(as_csv(data["workflows"]), end="")
+    else:
+        print(show_text(data))
+    return 0
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no name for this uid (a container, a bare systemd DynamicUser)
+        return f"uid {os.getuid()}"
+
+
+def cmd_review(args, config: Config) -> int:
+    ledger = _open_ledger(config)
+    try:
+        review = record_review(ledger.db, args.signature, args.decision, args.note, args.by or _os_user())
+    finally:
+        ledger.db.close()
+    if args.json:
+        print(as_json({"pattern_signature": review.signature, **review.as_dict()}))
+    else:
+        print(f"{review.signature}: {review.state} by {review.by} at {review.at} "
+              f"({review.occurrences_then} occurrences, ${review.savings_then:,.2f}/month, "
+              f"confidence {review.confidence_then:.0f})")
+    return 0
+
+
+def cmd_report(args, config: Config) -> int:
+    from .html_report import gather, render, write_atomically
+
+    if not args.html and not args.json:
+        raise PatterndError("report: say where it goes: --html FILE (a page) or --json (to stdout)")
+    ledger = _open_ledger(config)
+    try:
+        data = gather(ledger, now_us=_now_us(), top=args.top)
+    finally:
+        ledger.db.close()
+    if args.json:
+        print(as_json(data))
+    if args.html:
+        write_atomically(args.html, render(data))
+        print(f"report: wrote {args.html}", file=sys.stderr if args.json else sys.stdout)
     return 0
 
 
@@ -197,9 +263,11 @@ def build_parser() -> argparse.ArgumentParser:
     c = command("sync", "Scan every root once and bring the database up to date.", cmd_sync)
     c.add_argument("-v", "--verbose", action="store_true", help="also log each stored workflow")
     c = command("patterns", "Show the pattern report: occurrences, costs, savings and confidence.", cmd_patterns)
-    c.add_argument("--sort", choices=("savings", "occurrences", "confidence"), default="savings",
-                   help="order of the rows (default: savings)")
+    c.add_argument("--sort", choices=("savings", "occurrences", "confidence", "impact"), default="savings",
+                   help="order of the rows (default: savings); impact = confidence/100 x occurrences x savings")
     c.add_argument("--limit", type=int, metavar="N", help="show at most N patterns")
+    c.add_argument("--status", choices=(*STATES, "recheck"),
+                   help="only patterns in this review state (recheck: decided, but the numbers moved a lot since)")
     c.add_argument("--since", metavar="30d|DATE",
                    help="only workflows started since then (days before now, or YYYY-MM-DD), computed from the "
                         "occurrences; adds a trend column: spend in the last 30 days against the 30 before")
@@ -207,6 +275,26 @@ def build_parser() -> argparse.ArgumentParser:
     fmt = c.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="a JSON list of objects keyed by operation_patterns columns")
     fmt.add_argument("--csv", action="store_true", help="CSV with a header row")
+    c = command("show", "The evidence for one pattern: its statistics and confidence parts, the workflows, agents "
+                        "and command lines behind it, its last 12 weeks, and its review trail.", cmd_show)
+    c.add_argument("signature", help="a pattern signature, as `patterns` lists them (e.g. test:pytest:backend)")
+    c.add_argument("--limit", type=int, default=20, metavar="N", help="list the N newest workflows (default: 20)")
+    fmt = c.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="everything, as one JSON object")
+    fmt.add_argument("--csv", action="store_true", help="the workflows behind the pattern, as CSV")
+    c = command("review", "Record a decision about a pattern (approve, reject or defer) in its append-only "
+                          "review trail; the latest decision is the pattern's state.", cmd_review)
+    c.add_argument("signature", help="a pattern signature, as `patterns` lists them")
+    c.add_argument("decision", choices=tuple(DECISIONS), help="approve, reject or defer")
+    c.add_argument("--note", metavar="TEXT", help="why: kept with the decision")
+    c.add_argument("--by", metavar="NAME", help="who decided (default: the OS user)")
+    c.add_argument("--json", action="store_true", help="print the recorded decision as JSON")
+    c = command("report", "Write the report for people who will not open a terminal: one self-contained HTML "
+                          "page (totals, patterns, charts, evidence), or its data as JSON.", cmd_report)
+    c.add_argument("--html", metavar="FILE", help="write the page here (atomically: readers never see half a page)")
+    c.add_argument("--json", action="store_true", help="print the report's data as JSON")
+    c.add_argument("--top", type=int, default=5, metavar="N",
+                   help="sections with evidence for the N patterns with the most savings (default: 5)")
     c = command("verify", "Recompute every statistic from the stored workflows (or, with --files, from the "
                           "files) and print each difference.", cmd_verify)
     how = c.add_mutually_exclusive_group()

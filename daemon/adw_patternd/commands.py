@@ -189,3 +189,21 @@ def call_signatures(command: str, rules: tuple[CommandRule, ...] = BUILTIN_COMMA
 
 
 _MEMO: dict[int, tuple[tuple, dict[str, tuple[str, ...]]]] = {}
+
+
+LINE_CHARS = 160
+
+
+def printable(text: str) -> str:
+    """Control characters (a terminal escape in an agent's command) shown as U+FFFD."""
+    return text if text.isprintable() else "".join(c if c.isprintable() else "\ufffd" for c in text)
+
+
+def command_line(command: str) -> str:
+    """A Bash call's command as evidence for a person: its first line (a heredoc's body or a
+    script says less than the line that ran it), spaces collapsed, cut at LINE_CHARS."""
+    text = command.strip()
+    first = printable(" ".join(text.split("\n", 1)[0].split()))
+    if len(first) > LINE_CHARS:
+        return first[: LINE_CHARS - 1] + "…"
+    return first + (" …" if "\n" in text else "")

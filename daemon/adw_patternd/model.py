@@ -14,6 +14,7 @@ class CommandPart:
     cost_nanos: int
     tokens: int
     calls: int
+    lines: tuple[tuple[str, int], ...] = ()  # (command line, calls); "" gathers the rarest
 
 
 @dataclass(frozen=True)
@@ -158,6 +159,9 @@ class Occurrence:
     signature: str
     layer: str
     contribution: Contribution
+    # What a person checks it against: ("agent", folder, runs or calls) and ("command",
+    # line, calls), sorted. Empty for whole-workflow links: the workflow is the evidence.
+    evidence: tuple[tuple[str, str, int], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -325,7 +325,7 @@ def agent_parts(read: list[tuple[Transcript, Totals]]) -> tuple[AgentPart, ...]:
             name, sum(t.runs for t in ts), sum(t.unfinished for t in ts), sum(t.tokens for t in ts),
             sum(t.reported_nanos for t in ts), sum(t.estimated_nanos for t in ts), sum(t.duration_ms for t in ts),
             sum(t.errors for t in ts), sum(max(0, t.runs - 1) for t in ts),
-            tuple(CommandPart(sig, c.cost_nanos, c.tokens, c.calls) for sig, c in sorted(commands.items()))))
+            tuple(CommandPart(sig, c.cost_nanos, c.tokens, c.calls, c.lines) for sig, c in sorted(commands.items()))))
     return tuple(parts)
 
 

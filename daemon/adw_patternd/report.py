@@ -1,4 +1,4 @@
-"""The `patterns` report: a table for people, JSON or CSV for programs."""
+"""The `patterns` report and `show`: tables for people, JSON or CSV for programs."""
 
 from __future__ import annotations
 
@@ -19,6 +19,11 @@ COLUMNS = (
     ("first_seen", "first seen", "{}"),
     ("last_seen", "last seen", "{}"),
 )
+
+
+def review_text(row: dict) -> str:
+    state = row.get("review_state", "pending")
+    return f"{state}!" if row.get("recheck") else state
 
 
 def _cell(value, fmt: str) -> str:
@@ -49,10 +54,11 @@ def trend_text(row: dict) -> str:
 def as_table(rows: list[dict]) -> str:
     if not rows:
         return "No patterns yet. Run `adw-patternd sync` first, or check the roots in config.yaml."
-    columns = COLUMNS + ((("trend", "trend 30d", "{}"),) if "trend" in rows[0] else ())
+    columns = (COLUMNS + ((("trend", "trend 30d", "{}"),) if "trend" in rows[0] else ())
+               + ((("review_state", "review", "{}"),) if "review_state" in rows[0] else ()))
+    computed = {"estimated_share": estimated_share, "trend": trend_text, "review_state": review_text}
     table = [[title for _, title, _ in columns]]
-    table += [[_cell(estimated_share(r) if key == "estimated_share" else trend_text(r) if key == "trend"
-                     else r.get(key), fmt) for key, _, fmt in columns]
+    table += [[_cell(computed[key](r) if key in computed else r.get(key), fmt) for key, _, fmt in columns]
               for r in rows]
     widths = [max(len(row[i]) for row in table) for i in range(len(columns))]
     lines = []
@@ -66,6 +72,9 @@ def as_table(rows: list[dict]) -> str:
                  "if each were done by a tool at tool_cost_ratio of the LLM cost.\n"
                  "runs/calls: the agent runs or Bash calls behind the costs (1 per workflow for a whole-workflow "
                  "pattern). estimated: the share priced from message usage, a lower bound, not a reported cost.")
+    if any(r.get("recheck") for r in rows):
+        lines.append("review !: decided, but the numbers moved a lot since (`show SIGNATURE` says how; "
+                     "`patterns --status recheck` lists them).")
     return "\n".join(lines)
 
 
@@ -88,3 +97,42 @@ def as_csv(rows: list[dict]) -> str:
     w.writeheader()
     w.writerows({k: csv_safe(v) for k, v in r.items()} for r in rows)
     return out.getvalue()
+
+
+def show_text(d: dict) -> str:
+    """`show`: one pattern's evidence, for a person."""
+    st, conf, review = d["statistics"], d["confidence"], d["review"]
+    lines = [
+        f"{d['pattern_signature']}  ({d['pattern_type']}; review: {review['state']})",
+        f"  occurrences {st['occurrence_count']} (runs/calls {st['runs_or_calls']:,}), attributed "
+        f"${st['attributed_usd']:,.4f}, of which ${st['estimated_usd']:,.4f} estimated",
+        f"  avg {st['avg_tokens_with_llm']:,} tokens, ${st['avg_cost_with_llm']:.4f} with the LLM; "
+        f"${st['avg_cost_with_tool']:.4f} with a tool; savings ${st['potential_monthly_savings']:,.2f}/month",
+        f"  confidence {conf['score']:.0f} = frequency {conf['frequency']}/40 + consistency "
+        f"{conf['consistency']}/30 + success {conf['success']}/30",
+        f"  seen {_cell(st['first_seen'], '{}')} to {_cell(st['last_seen'], '{}')}",
+    ]
+    if review["recheck"]:
+        lines.append(f"  another look: {review['recheck']}")
+    lines.append(f"\nworkflows, newest first ({d['workflows_shown']} of {st['occurrence_count']}):")
+    for w in d["workflows"]:
+        when = f"{w['start_time'] or '-'} ({w['time_source'] or '-'})"
+        lines.append(f"  {w['workflow_id']}  {when}  {w['status']}  ${w['attributed_usd']:,.4f} "
+                     f"in {w['units']} {_units(w['layer'])}  {w['request'] or '-'}")
+    for key, title in (("agents", "agents"), ("command_lines", "command lines")):
+        if d[key]:
+            lines.append(f"\n{title} (count, workflows):")
+            lines += [f"  {e['count']:>6,} {e['workflows']:>6,}  {e['item'] or '(other command lines)'}"
+                      for e in d[key]]
+    lines.append("\nlast 12 weeks (week of, workflows, attributed spend):")
+    lines += [f"  {w['week']}  {w['workflows']:>5}  ${w['spend_usd']:,.4f}" for w in d["weeks"]]
+    lines.append("\nreview trail:" if review["history"] else "\nreview trail: none (pending)")
+    for r in review["history"]:
+        note = f": {r['note']}" if r["note"] else ""
+        lines.append(f"  {r['at']}  {r['state']} by {r['by']} at {r['occurrences_then']} occurrences, "
+                     f"${r['savings_then']:,.2f}/month{note}")
+    return "\n".join(lines)
+
+
+def _units(layer: str) -> str:
+    return "workflow" if layer == "workflow" else "run(s)" if layer == "agent" else "call(s)"

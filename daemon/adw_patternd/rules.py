@@ -10,6 +10,7 @@ from __future__ import annotations
 import fnmatch
 import re
 from dataclasses import dataclass
+from collections.abc import Iterable
 from functools import lru_cache
 
 from .commands import BUILTIN_COMMAND_RULES, CommandRule
@@ -213,16 +214,18 @@ def detect_signatures(wf: Workflow, rules: RuleSet = BUILTIN_RULES) -> tuple[str
     return tuple(dict.fromkeys(s for s in found if s))
 
 
-def _add(parts: dict[str, list], sig: str, layer: str, c: Contribution) -> None:
+def _add(parts: dict[str, list], sig: str, layer: str, c: Contribution, evidence: dict) -> None:
     have = parts.get(sig)
     if have is None:
-        parts[sig] = [layer, c]
+        parts[sig] = [layer, c, dict(evidence)]
         return
     a = have[1]
     have[0] = have[0] if layer in have[0] else f"{have[0]}+{layer}"
     have[1] = Contribution(a.tokens + c.tokens, a.cost_nanos + c.cost_nanos, a.duration + c.duration,
                            a.errors + c.errors, a.retries + c.retries, a.units + c.units,
                            a.estimated_nanos + c.estimated_nanos)
+    for key, n in evidence.items():
+        have[2][key] = have[2].get(key, 0) + n
 
 
 def occurrences(wf: Workflow, rules: RuleSet = BUILTIN_RULES) -> tuple[Occurrence, ...]:
@@ -236,18 +239,30 @@ def occurrences(wf: Workflow, rules: RuleSet = BUILTIN_RULES) -> tuple[Occurrenc
     roles = [agent_role(agent.name, rules) for agent in wf.agents]
     for agent, role in zip(wf.agents, roles):
         if role and (agent.runs or agent.unfinished):  # its commands are the role's, not read again by layer 4
+            runs = agent.runs + agent.unfinished
             _add(parts, role, "agent", Contribution(
                 agent.tokens, agent.cost_nanos, int(agent.duration_ms / 1000 + 0.5), agent.errors, agent.retries,
-                agent.runs + agent.unfinished, agent.estimated_nanos))
+                runs, agent.estimated_nanos), {("agent", agent.name): runs})
     for agent, role in zip(wf.agents, roles):
         if role is None:
             for cmd in agent.commands:
+                evidence = {("agent", agent.name): cmd.calls}
+                evidence.update({("command", line): n for line, n in cmd.lines})
                 _add(parts, cmd.signature, "command",
-                     Contribution(cmd.tokens, cmd.cost_nanos, 0, 0, 0, cmd.calls, cmd.cost_nanos))
-    for sig, (layer, c) in parts.items():
+                     Contribution(cmd.tokens, cmd.cost_nanos, 0, 0, 0, cmd.calls, cmd.cost_nanos), evidence)
+    for sig, (layer, c, evidence) in parts.items():
         if sig not in found:
-            found[sig] = Occurrence(sig, layer, c)
+            found[sig] = Occurrence(sig, layer, c, tuple(sorted((k, item, n) for (k, item), n in evidence.items())))
     return tuple(found.values())
+
+
+def attributed_nanos(wf: Workflow, found: Iterable[Occurrence]) -> int:
+    """The part of a workflow's spend that its patterns account for, each dollar once: all of
+    it if a whole-workflow pattern matched, else its agents' and commands' (disjoint) parts."""
+    found = list(found)
+    if any(o.layer == "workflow" for o in found):
+        return wf.cost_nanos
+    return min(wf.cost_nanos, sum(o.contribution.cost_nanos for o in found))
 
 
 CHARACTERISTIC_KEYWORDS = (

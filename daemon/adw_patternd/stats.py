@@ -13,11 +13,10 @@ DAY_US = 86_400 * 1_000_000
 NO_WORKFLOW_CONFIDENCE = 10.0
 
 
-def confidence(s: PatternSums) -> float:
-    """0-100: frequency + consistency of durations + success (see detection-rules.md)."""
+def confidence_parts(s: PatternSums) -> tuple[int, int, int]:
+    """(frequency, consistency, success): the three parts of the confidence score, out of
+    40, 30 and 30 (see detection-rules.md)."""
     n = s.count
-    if n <= 0:
-        return NO_WORKFLOW_CONFIDENCE
     frequency = 40 if n >= 10 else 30 if n >= 5 else 20 if n >= 3 else 10
 
     # Population variance of the non-zero durations, compared without division:
@@ -38,7 +37,14 @@ def confidence(s: PatternSums) -> float:
         success = 10
     else:
         success = 5
-    return float(frequency + consistency + success)
+    return frequency, consistency, success
+
+
+def confidence(s: PatternSums) -> float:
+    """0-100: frequency + consistency of durations + success (see detection-rules.md)."""
+    if s.count <= 0:
+        return NO_WORKFLOW_CONFIDENCE
+    return float(sum(confidence_parts(s)))
 
 
 def monthly_frequency(count: int, first_seen_us: int | None, last_seen_us: int | None) -> float:

@@ -22,7 +22,7 @@ import zlib
 from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
-from .commands import BUILTIN_COMMAND_RULES, CommandRule, call_signatures
+from .commands import BUILTIN_COMMAND_RULES, CommandRule, call_signatures, command_line
 from .pricing import PriceRule, cost_nanos
 
 MAX_COST_USD = 100_000.0  # a single agent run costing more is not a real number
@@ -68,19 +68,41 @@ class Message:
     model: str | None
     usage: tuple[int, int, int, int]  # input, cache write, cache read, output (of its last line)
     tools: tuple[str, ...]  # ids of all its tool calls, of any kind
-    bash: tuple[tuple[str, tuple[str, ...]], ...]  # (tool id, signatures) of its Bash calls
+    bash: tuple[tuple[str, tuple[str, ...], str], ...]  # (tool id, signatures, command line) of its Bash calls
+
+
+MAX_LINES = 20  # distinct command lines kept per signature and transcript; the rest count under ""
+
+
+def merge_lines(a: tuple, b: tuple) -> tuple[tuple[str, int], ...]:
+    """Add two (command line, calls) lists. Past MAX_LINES distinct lines the calls of the
+    least seen go to "" (other command lines), so the counts still add up to the calls."""
+    if not b:
+        return a
+    counts = dict(a)
+    for line, n in b:
+        counts[line] = counts.get(line, 0) + n
+    if len(counts) > MAX_LINES:
+        ranked = sorted(((n, line) for line, n in counts.items() if line), key=lambda x: (-x[0], x[1]))
+        other = counts.get("", 0) + sum(n for n, _ in ranked[MAX_LINES - 1:])
+        counts = {line: n for n, line in ranked[: MAX_LINES - 1]}
+        counts[""] = other
+    return tuple(sorted(counts.items()))
 
 
 @dataclass(frozen=True)
 class CommandCost:
-    """What one signature's Bash calls cost in one transcript: nano-dollars, tokens, calls."""
+    """What one signature's Bash calls cost in one transcript: nano-dollars, tokens, calls,
+    and the command lines behind the calls with how often each ran."""
 
     cost_nanos: int = 0
     tokens: int = 0
     calls: int = 0
+    lines: tuple[tuple[str, int], ...] = ()
 
     def plus(self, other: "CommandCost") -> "CommandCost":
-        return CommandCost(self.cost_nanos + other.cost_nanos, self.tokens + other.tokens, self.calls + other.calls)
+        return CommandCost(self.cost_nanos + other.cost_nanos, self.tokens + other.tokens, self.calls + other.calls,
+                           merge_lines(self.lines, other.lines))
 
 
 @dataclass(frozen=True)
@@ -278,7 +300,8 @@ class _Fold:
                 if not isinstance(command, str):
                     self.notes.append(f"{self.where}: Bash call at byte {pos} has no command text (ignored)")
                     continue
-                bash.append((tid, call_signatures(command, self.rules)))
+                sigs = call_signatures(command, self.rules)
+                bash.append((tid, sigs, command_line(command) if sigs else ""))
         usage = usage_of(msg.get("usage"), self.notes) if "usage" in msg else (prev.usage if prev else (0, 0, 0, 0))
         self.messages[mid] = Message(model or (prev.model if prev else None) or self.model, usage,
                                      tuple(tools), tuple(bash))
@@ -307,9 +330,9 @@ def message_commands(msg: Message, prices, notes: list[str]):
     nanos = price_usage(msg.model, msg.usage, prices, notes)
     tokens = sum(msg.usage)
     k = len(msg.tools)
-    for _tid, sigs in msg.bash:
+    for _tid, sigs, line in msg.bash:
         for sig in sigs:
-            yield sig, CommandCost(nanos // k, tokens // k, 1)
+            yield sig, CommandCost(nanos // k, tokens // k, 1, ((line, 1),))
 
 
 def scan_chunk(t: Transcript, chunk, start: int, prices: tuple[PriceRule, ...], notes: list[str], where: str,
@@ -444,13 +467,17 @@ def _run_json(r: Run) -> list:
     return [r.session_id, r.tokens, r.cost_nanos, r.duration_ms, r.is_error, r.error_text, r.model]
 
 
+STATE_VERSION = 2  # 2: command lines beside the commands' costs
+
+
 def to_json(t: Transcript) -> str:
     return json.dumps({
         "model": t.model, "session": t.session_id, "open": t.open,
         "runs": [_run_json(r) for r in t.runs],
-        "messages": {k: [m.model, list(m.usage), list(m.tools), [[tid, list(s)] for tid, s in m.bash]]
+        "v": STATE_VERSION,
+        "messages": {k: [m.model, list(m.usage), list(m.tools), [[tid, list(s), line] for tid, s, line in m.bash]]
                      for k, m in t.messages.items()},
-        "commands": {k: [c.cost_nanos, c.tokens, c.calls] for k, c in t.commands.items()},
+        "commands": {k: [c.cost_nanos, c.tokens, c.calls, [list(x) for x in c.lines]] for k, c in t.commands.items()},
         "after_result": t.after_result,
         "overwritten": [_run_json(r) for r in t.overwritten],
         "results_at": [list(r) for r in t.results_at],
@@ -502,13 +529,14 @@ def stored(t: Transcript) -> StoredTranscript:
 def from_json(path: str, device: int, inode: int, offset: int, size: int, mtime_ns: int, head: str, tail: str,
               text: str | None) -> Transcript:
     d = json.loads(text) if text else {}
-    if "results_at" not in d:
+    if d.get("v") != STATE_VERSION:
         return Transcript(path)  # stored by an older version: read again from the start
     return Transcript(
         path, device, inode, offset, tail, d["model"], d["session"],
         tuple(Run(*r) for r in d["runs"]), d["open"],
-        {k: Message(m[0], tuple(m[1]), tuple(m[2]), tuple((tid, tuple(s)) for tid, s in m[3]))
+        {k: Message(m[0], tuple(m[1]), tuple(m[2]), tuple((tid, tuple(s), line) for tid, s, line in m[3]))
          for k, m in d["messages"].items()},
-        {k: CommandCost(*c) for k, c in d["commands"].items()}, d["after_result"],
+        {k: CommandCost(c[0], c[1], c[2], tuple((line, n) for line, n in c[3])) for k, c in d["commands"].items()},
+        d["after_result"],
         tuple(Run(*r) for r in d["overwritten"]), size, mtime_ns, head, tuple(tuple(r) for r in d["results_at"]),
     )

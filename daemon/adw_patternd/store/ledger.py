@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from ..model import Contribution, Occurrence, PatternSums, Workflow
+from ..rules import attributed_nanos
 from ..stats import derive
 from ..transcript import STORED_COLUMNS, StoredTranscript, from_json
 from .db import Db
@@ -33,7 +34,8 @@ DERIVED_COLUMNS = ("avg_tokens_with_llm", "avg_cost_with_llm", "avg_tokens_with_
 WORKFLOW_COLUMNS = ("root_name", "adw_id", "nl_input", "workflow_template", "issue_class", "issue_number", "model",
                     "status", "start_time", "end_time", "seen_us", "duration_seconds", "total_tokens", "cost_nanos",
                     "actual_cost_total", "error_count", "retry_count", "error_message", "request", "request_source",
-                    "time_source", "estimated_nanos", "unfinished_runs", "overwritten_runs", "overwritten_nanos")
+                    "time_source", "estimated_nanos", "unfinished_runs", "overwritten_runs", "overwritten_nanos",
+                    "attributed_nanos")
 LINK_COLUMNS = ("tokens", "cost_nanos", "duration_seconds", "error_count", "retry_count", "units", "estimated_nanos")
 _LINK = ", ".join(LINK_COLUMNS)
 
@@ -48,11 +50,12 @@ def us_to_iso(us: int | None) -> str | None:
     return datetime.fromtimestamp(us / 1e6, tz=timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def _workflow_values(wf: Workflow) -> tuple:
+def _workflow_values(wf: Workflow, attributed: int) -> tuple:
     return (wf.root_name, wf.adw_id, wf.nl_input, wf.workflow_template, wf.issue_class, wf.issue_number, wf.model,
             wf.status, wf.start_time, wf.end_time, wf.seen_us, wf.duration_seconds, wf.total_tokens, wf.cost_nanos,
             wf.actual_cost_total, wf.error_count, wf.retry_count, wf.error_message, wf.request, wf.request_source,
-            wf.time_source, wf.estimated_nanos, wf.unfinished_runs, wf.overwritten_runs, wf.overwritten_nanos)
+            wf.time_source, wf.estimated_nanos, wf.unfinished_runs, wf.overwritten_runs, wf.overwritten_nanos,
+            attributed)
 
 
 def _contribution(row) -> Contribution:
@@ -199,7 +202,7 @@ class Ledger:
             for pid in sorted(old_links):
                 new_links.setdefault(pid, Occurrence("", "workflow", whole))
         chars = json.dumps(change.characteristics)
-        values = _workflow_values(wf)
+        values = _workflow_values(wf, attributed_nanos(wf, new_links.values()))
         if (revision and change.mode == "replace" and stored_values == values
                 and self._same_content(change, old_links, new_links, chars)):
             # Read again, found the same: refresh only what tells the next read where to start.
@@ -227,6 +230,10 @@ class Ledger:
             + ", ".join(f"{c} = excluded.{c}" for c in LINK_COLUMNS),
             [(pid, wf.workflow_id, chars, detected, wf.seen_us, o.layer, *_link_values(o.contribution))
              for pid, o in new_links.items()])
+        if change.mode == "replace":
+            db.execute("DELETE FROM pattern_evidence WHERE workflow_id = ?", (wf.workflow_id,))
+            db.executemany("INSERT INTO pattern_evidence (pattern_id, workflow_id, kind, item, n) VALUES (?, ?, ?, ?, ?)",
+                           _evidence_rows(wf.workflow_id, new_links))
         db.execute(
             f"UPDATE workflow_history SET {', '.join(c + ' = ?' for c in WORKFLOW_COLUMNS)}, "
             "fingerprint = COALESCE(?, fingerprint), revision = ?, updated_at = ? WHERE workflow_id = ?",
@@ -248,6 +255,10 @@ class Ledger:
         for pid, occ in new_links.items():
             if (stored_links.get(pid), old_links[pid]) != ((occ.layer, wf.seen_us, chars), occ.contribution):
                 return False
+        evidence = self.db.all("SELECT pattern_id, workflow_id, kind, item, n FROM pattern_evidence WHERE workflow_id = ?",
+                               (wf.workflow_id,))
+        if sorted((int(r[0]), *r[1:4], int(r[4])) for r in evidence) != sorted(_evidence_rows(wf.workflow_id, new_links)):
+            return False
         if change.transcripts is None:
             return True
         stored = self.db.all(f"SELECT {', '.join(STORED_COLUMNS)} FROM agent_outputs WHERE workflow_id = ?",
@@ -314,6 +325,7 @@ class Ledger:
             links = sorted((int(r[0]), _contribution(r[1:])) for r in self.db.all(
                 f"SELECT pattern_id, {_LINK} FROM pattern_occurrences WHERE workflow_id = ?", (workflow_id,)))
             self.db.execute("DELETE FROM pattern_occurrences WHERE workflow_id = ?", (workflow_id,))
+            self.db.execute("DELETE FROM pattern_evidence WHERE workflow_id = ?", (workflow_id,))
             self.db.execute("DELETE FROM agent_outputs WHERE workflow_id = ?", (workflow_id,))
             self.db.execute("DELETE FROM workflow_history WHERE workflow_id = ?", (workflow_id,))
             for pid, old in links:
@@ -356,6 +368,14 @@ class Ledger:
                 if repair:
                     db.execute("DELETE FROM pattern_occurrences WHERE NOT EXISTS (SELECT 1 FROM workflow_history w "
                                "WHERE w.workflow_id = pattern_occurrences.workflow_id AND w.revision > 0)")
+            n = db.one("SELECT COUNT(*) FROM pattern_evidence e WHERE NOT EXISTS (SELECT 1 FROM pattern_occurrences po "
+                       "WHERE po.pattern_id = e.pattern_id AND po.workflow_id = e.workflow_id)")[0]
+            if n:
+                problems.append(f"{n} pattern_evidence rows belong to no pattern_occurrences row")
+                if repair:
+                    db.execute("DELETE FROM pattern_evidence WHERE NOT EXISTS (SELECT 1 FROM pattern_occurrences po "
+                               "WHERE po.pattern_id = pattern_evidence.pattern_id "
+                               "AND po.workflow_id = pattern_evidence.workflow_id)")
             n = db.one("SELECT COUNT(*) FROM pattern_occurrences po JOIN workflow_history w ON w.workflow_id = po.workflow_id "
                        "WHERE po.seen_us IS DISTINCT FROM w.seen_us" if db.dialect == "postgres" else
                        "SELECT COUNT(*) FROM pattern_occurrences po JOIN workflow_history w ON w.workflow_id = po.workflow_id "
@@ -520,6 +540,10 @@ def _accumulate(d: list[int], c: Contribution, sign: int) -> None:
     for i, v in enumerate((1, c.tokens, c.cost_nanos, 1 if dur else 0, dur, dur * dur, c.errors, c.retries,
                            c.units, c.estimated_nanos)):
         d[i] += sign * v
+
+
+def _evidence_rows(workflow_id: str, links: dict[int, Occurrence]) -> list[tuple]:
+    return [(pid, workflow_id, kind, item, n) for pid, o in links.items() for kind, item, n in o.evidence]
 
 
 def _link_values(c: Contribution) -> tuple:

@@ -219,8 +219,50 @@ def m005_run_ledger(db: Db) -> None:
     db.execute("UPDATE workflow_history SET fingerprint = NULL")
 
 
+_APPEND_ONLY_SQLITE = """CREATE TRIGGER IF NOT EXISTS pattern_reviews_append_only_{what} BEFORE {what} ON pattern_reviews
+    BEGIN SELECT RAISE(ABORT, 'pattern_reviews is an append-only audit trail'); END"""
+_APPEND_ONLY_POSTGRES = (
+    """CREATE OR REPLACE FUNCTION pattern_reviews_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+       BEGIN RAISE EXCEPTION 'pattern_reviews is an append-only audit trail'; END $$""",
+    """DROP TRIGGER IF EXISTS pattern_reviews_append_only ON pattern_reviews""",
+    """CREATE TRIGGER pattern_reviews_append_only BEFORE UPDATE OR DELETE ON pattern_reviews
+       FOR EACH STATEMENT EXECUTE FUNCTION pattern_reviews_append_only()""",
+)
+
+
+def m006_evidence_and_reviews(db: Db) -> None:
+    """Evidence a person can check a pattern against (the agents and command lines behind
+    each link), the part of each workflow's spend its patterns account for, and decisions
+    about patterns in an append-only table (the latest one is the pattern's state).
+    Stored workflows are read again once to fill the evidence."""
+    big = "BIGINT"
+    ident = "BIGSERIAL PRIMARY KEY" if db.dialect == "postgres" else "INTEGER PRIMARY KEY"
+    wf_id = 'TEXT COLLATE "C"' if db.dialect == "postgres" else "TEXT"
+    db.execute(f"""CREATE TABLE IF NOT EXISTS pattern_evidence (
+        pattern_id {big} NOT NULL, workflow_id {wf_id} NOT NULL, kind TEXT NOT NULL, item TEXT NOT NULL, n {big},
+        PRIMARY KEY (pattern_id, workflow_id, kind, item))""")
+    db.execute("CREATE INDEX IF NOT EXISTS pe_workflow ON pattern_evidence (workflow_id)")
+    db.execute(f"""CREATE TABLE IF NOT EXISTS pattern_reviews (
+        id {ident}, pattern_signature TEXT NOT NULL, decision TEXT NOT NULL, note TEXT, decided_by TEXT NOT NULL,
+        decided_at TEXT NOT NULL, occurrences_then {big}, savings_then DOUBLE PRECISION,
+        confidence_then DOUBLE PRECISION)""")
+    db.execute("CREATE INDEX IF NOT EXISTS pr_signature ON pattern_reviews (pattern_signature, id)")
+    if db.dialect == "postgres":
+        for ddl in _APPEND_ONLY_POSTGRES:
+            db.execute(ddl)
+    else:
+        for what in ("UPDATE", "DELETE"):
+            db.execute(_APPEND_ONLY_SQLITE.format(what=what))
+    _add_columns(db, {"workflow_history": [("attributed_nanos", "BIGINT DEFAULT 0")]})
+    db.execute("CREATE INDEX IF NOT EXISTS wh_seen ON workflow_history (seen_us)")  # the report's weeks
+    db.execute("UPDATE workflow_history SET fingerprint = NULL")
+    # Rows without files (adopted from the reference) keep what their links say.
+    db.execute("UPDATE workflow_history SET attributed_nanos = cost_nanos WHERE EXISTS (SELECT 1 FROM "
+               "pattern_occurrences o WHERE o.workflow_id = workflow_history.workflow_id AND o.layer = 'workflow')")
+
+
 MIGRATIONS = (m001_reference_tables, m002_exact_accounting, m003_output_tail, m004_attributed_costs,
-              m005_run_ledger)
+              m005_run_ledger, m006_evidence_and_reviews)
 
 
 def migrate(db: Db) -> list[str]:

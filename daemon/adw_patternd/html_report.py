@@ -1,0 +1,139 @@
+"""The report for people who will not open a terminal: one self-contained HTML page.
+
+`gather` reads everything on one snapshot into plain values (also what `report --json`
+prints); `render` turns them into the page with Jinja2 (autoescape on: request text, issue
+titles and command lines come from GitHub issues and agents and are never trusted), and
+the charts are SVG drawn by the same template from geometry computed here. No script, no
+network: the page has a Content-Security-Policy that forbids both, so it works from a
+file:// URL and as an e-mail attachment.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+from .errors import PatterndError
+from .report import estimated_share
+from .review import annotate
+from .store.evidence import evidence_of, latest_reviews, totals, weeks
+from .store.ledger import Ledger, us_to_iso
+
+CHART_BARS = 12  # patterns in the savings chart
+SECTION_WORKFLOWS = 10
+PATTERN_KEYS = ("pattern_signature", "pattern_type", "occurrence_count", "sum_units", "avg_tokens_with_llm",
+                "avg_cost_with_llm", "avg_cost_with_tool", "potential_monthly_savings", "confidence_score",
+                "first_seen", "last_seen", "review_state", "reviewed_by", "reviewed_at", "recheck", "impact")
+
+
+def gather(ledger: Ledger, *, now_us: int, top: int = 5) -> dict:
+    """The report's numbers, all read on one snapshot of the database."""
+    db = ledger.db
+
+    def work():
+        rows = annotate(ledger.patterns("savings"), latest_reviews(db))
+        sections = [evidence_of(db, r["pattern_signature"], limit=SECTION_WORKFLOWS, now_us=now_us)
+                    for r in rows[: max(top, 0)]]
+        return rows, totals(db), weeks(db, now_us), sections
+
+    rows, spend, by_week, sections = db.snapshot(work)
+    patterns = []
+    for r in rows:
+        p = {k: r.get(k) for k in PATTERN_KEYS}
+        p["attributed_usd"] = int(r["sum_cost_nanos"] or 0) / 1e9
+        p["estimated_share"] = estimated_share(r)
+        patterns.append(p)
+    savings = sum(p["potential_monthly_savings"] or 0 for p in patterns)
+    return {
+        "generated_at": us_to_iso(now_us),
+        "database": db.label,
+        "tool_cost_ratio": ledger.tool_cost_ratio,
+        "totals": {
+            **spend,
+            "patterns": len(patterns),
+            "potential_monthly_savings": savings,
+            "estimated_monthly_savings": sum((p["potential_monthly_savings"] or 0) * p["estimated_share"]
+                                             for p in patterns),
+        },
+        "patterns": patterns,
+        "weeks": by_week,
+        "sections": sections,
+    }
+
+
+# -- charts: geometry for the template's SVG -----------------------------------------
+
+def _nice_max(value: float) -> float:
+    """A round axis maximum at or above ``value`` (1, 2, 2.5 or 5 times a power of ten)."""
+    if value <= 0:
+        return 1.0
+    power = 10.0 ** math.floor(math.log10(value))
+    return next(step * power for step in (1, 2, 2.5, 5, 10) if step * power >= value * (1 - 1e-12))
+
+
+def savings_chart(patterns: list[dict], width: int = 720, bar: int = 22, gap: int = 8, label_w: int = 260) -> dict:
+    """Horizontal bars: potential monthly savings of the patterns with the most."""
+    items = [p for p in patterns if (p["potential_monthly_savings"] or 0) > 0][:CHART_BARS]
+    top = _nice_max(max((p["potential_monthly_savings"] for p in items), default=0))
+    span = width - label_w - 90
+    bars = [{"label": p["pattern_signature"], "value": p["potential_monthly_savings"],
+             "x": label_w, "y": 10 + i * (bar + gap), "w": max(1.0, span * p["potential_monthly_savings"] / top),
+             "h": bar}
+            for i, p in enumerate(items)]
+    return {"width": width, "height": 20 + len(bars) * (bar + gap), "bars": bars, "label_w": label_w, "max": top}
+
+
+def weekly_chart(by_week: list[dict], width: int = 720, height: int = 220) -> dict:
+    """Vertical bars per week: spend seen, with the part patterns account for inside it."""
+    top = _nice_max(max((w["spend_usd"] for w in by_week), default=0))
+    plot_h, base = height - 50, height - 30
+    slot = (width - 70) / max(len(by_week), 1)
+    cols = []
+    for i, w in enumerate(by_week):
+        h = plot_h * w["spend_usd"] / top
+        ha = plot_h * w["attributed_usd"] / top
+        cols.append({"week": w["week"], "spend": w["spend_usd"], "attributed": w["attributed_usd"],
+                     "workflows": w["workflows"], "x": 60 + i * slot + slot * 0.15, "w": slot * 0.7,
+                     "y": base - h, "h": h, "ya": base - ha, "ha": ha})
+    return {"width": width, "height": height, "base": base, "top_y": base - plot_h, "max": top, "cols": cols}
+
+
+# -- the page -------------------------------------------------------------------------
+
+_ENV = Environment(loader=PackageLoader("adw_patternd", "templates"), autoescape=select_autoescape(["html", "j2"]),
+                   undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+_ENV.filters["usd"] = lambda v, places=2: f"${v:,.{places}f}"
+_ENV.filters["share"] = lambda v: f"{v:.0%}"
+_ENV.filters["day"] = lambda v: (v or "-")[:10]
+
+
+def render(data: dict) -> str:
+    return _ENV.get_template("report.html.j2").render(
+        d=data, savings=savings_chart(data["patterns"]), trend=weekly_chart(data["weeks"]),
+        pattern_weeks={s["pattern_signature"]: weekly_chart(s["weeks"], width=480, height=160)
+                       for s in data["sections"]})
+
+
+def write_atomically(path: str, text: str) -> None:
+    """Write next to ``path`` and rename over it: a reader sees the old page or the new one.
+    The page is meant to be shared, so it is readable by all (0644) whatever the umask."""
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".report-", suffix=".html", dir=folder)
+    except OSError as e:
+        raise PatterndError(f"report {path}: cannot write in {folder} ({e.strerror}); "
+                            "give a path in a folder that exists and that this user can write") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            os.fchmod(f.fileno(), 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise

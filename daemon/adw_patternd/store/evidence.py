@@ -1,0 +1,185 @@
+"""What stands behind a pattern, and what people decided about it.
+
+Reads for `show` and the HTML report (the workflows, agents and command lines behind a
+pattern, its weeks, the totals) and the review trail: an append-only table whose latest row
+per pattern is the pattern's state. Every read here is an index range over one pattern or
+one time window, so a report costs the same with a long history.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from ..commands import printable
+from ..errors import PatterndError
+from ..review import DECISIONS, Review, recheck_reason
+from ..stats import DAY_US, confidence_parts
+from .db import Db
+from .ledger import SUM_COLUMNS, now_text, sums_of
+
+WEEK_US = 7 * DAY_US
+WEEKS = 12
+HEADLINE_CHARS = 100
+
+
+class UnknownPattern(PatterndError):
+    def __init__(self, signature: str):
+        super().__init__(f"no pattern {signature!r} in the database; `adw-patternd patterns` lists the signatures")
+
+
+def week_start_us(us: int) -> int:
+    """Monday 00:00 UTC of the week holding ``us``."""
+    day = datetime.fromtimestamp(us / 1e6, tz=timezone.utc).date()
+    monday = datetime.combine(day - timedelta(days=day.weekday()), datetime.min.time(), tzinfo=timezone.utc)
+    return int(monday.timestamp()) * 1_000_000
+
+
+def headline(request: str | None) -> str | None:
+    """The first line of a request, cut for a table."""
+    if not request:
+        return None
+    line = printable(" ".join(request.strip().split("\n", 1)[0].split()))
+    return line if len(line) <= HEADLINE_CHARS else line[: HEADLINE_CHARS - 1] + "…"
+
+
+# -- reviews -------------------------------------------------------------------
+
+_REVIEW_COLUMNS = ("pattern_signature, decision, note, decided_by, decided_at, occurrences_then, savings_then, "
+                   "confidence_then")
+
+
+def _review(row) -> Review:
+    return Review(row[0], row[1], row[2], row[3], row[4], int(row[5] or 0), float(row[6] or 0), float(row[7] or 0))
+
+
+def latest_reviews(db: Db) -> dict[str, Review]:
+    """The latest decision of every reviewed pattern (decisions are few: one query)."""
+    rows = db.all(f"SELECT {_REVIEW_COLUMNS} FROM pattern_reviews r WHERE r.id = "
+                  "(SELECT MAX(id) FROM pattern_reviews x WHERE x.pattern_signature = r.pattern_signature)")
+    return {r[0]: _review(r) for r in rows}
+
+
+def review_history(db: Db, signature: str) -> list[Review]:
+    return [_review(r) for r in db.all(f"SELECT {_REVIEW_COLUMNS} FROM pattern_reviews WHERE pattern_signature = ? "
+                                       "ORDER BY id", (signature,))]
+
+
+def record_review(db: Db, signature: str, decision: str, note: str | None, by: str) -> Review:
+    """Append a decision, with the pattern's numbers as they are now."""
+    if decision not in DECISIONS:
+        raise PatterndError(f"decision {decision!r}: use one of {', '.join(DECISIONS)}")
+
+    def work():
+        row = db.one("SELECT occurrence_count, potential_monthly_savings, confidence_score FROM operation_patterns "
+                     f"WHERE pattern_signature = ?{db.for_update}", (signature,))
+        if row is None or not row[0]:
+            raise UnknownPattern(signature)
+        values = (signature, DECISIONS[decision], note, by, now_text(), int(row[0]), float(row[1] or 0),
+                  float(row[2] or 0))
+        db.execute(f"INSERT INTO pattern_reviews ({_REVIEW_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", values)
+        # The reference's own column says the same, for tools that read only operation_patterns.
+        db.execute("UPDATE operation_patterns SET automation_status = ? WHERE pattern_signature = ?",
+                   (DECISIONS[decision], signature))
+        return _review(values)
+
+    return db.transaction(work, what=f"review of {signature}")
+
+
+# -- evidence ------------------------------------------------------------------
+
+def weeks(db: Db, now_us: int, pattern_id: int | None = None) -> list[dict]:
+    """The last WEEKS weeks (Monday to Monday, UTC), oldest first: workflows and spend, of one
+    pattern (its occurrences and attributed spend) or of everything (spend seen, and the
+    part of it patterns account for)."""
+    first = week_start_us(now_us) - (WEEKS - 1) * WEEK_US
+    end = week_start_us(now_us) + WEEK_US
+    if pattern_id is None:
+        rows = db.all("SELECT (seen_us - ?) / ?, COUNT(*), SUM(cost_nanos), SUM(attributed_nanos) FROM workflow_history "
+                      "WHERE revision > 0 AND seen_us >= ? AND seen_us < ? GROUP BY 1", (first, WEEK_US, first, end))
+    else:
+        rows = db.all("SELECT (seen_us - ?) / ?, COUNT(*), SUM(cost_nanos), SUM(cost_nanos) FROM pattern_occurrences "
+                      "WHERE pattern_id = ? AND seen_us >= ? AND seen_us < ? GROUP BY 1", (first, WEEK_US, pattern_id, first, end))
+    found = {int(r[0]): r[1:] for r in rows}
+    out = []
+    for i in range(WEEKS):
+        n, spend, attributed = found.get(i, (0, 0, 0))
+        start = datetime.fromtimestamp((first + i * WEEK_US) / 1e6, tz=timezone.utc).date().isoformat()
+        out.append({"week": start, "workflows": int(n or 0), "spend_usd": int(spend or 0) / 1e9,
+                    "attributed_usd": int(attributed or 0) / 1e9})
+    return out
+
+
+def show(db: Db, signature: str, *, limit: int = 20, now_us: int) -> dict:
+    """Everything `show` prints about one pattern, read on one snapshot."""
+    return db.snapshot(lambda: evidence_of(db, signature, limit=limit, now_us=now_us))
+
+
+def evidence_of(db: Db, signature: str, *, limit: int, now_us: int) -> dict:
+    """`show`'s content; the caller holds a snapshot (or does not mind a moving database)."""
+    def work():
+        cur = db.execute("SELECT * FROM operation_patterns WHERE pattern_signature = ?", (signature,))
+        names = [d[0] for d in cur.description]
+        row = cur.fetchone()
+        if row is None:
+            raise UnknownPattern(signature)
+        pattern = dict(zip(names, row, strict=True))
+        pid = int(pattern["id"])
+        sums = sums_of(tuple(pattern[c] for c in SUM_COLUMNS))
+        query = ("SELECT w.workflow_id, w.adw_id, w.root_name, w.start_time, w.time_source, w.request, "
+                 "w.request_source, w.status, o.layer, o.cost_nanos, o.estimated_nanos, o.units FROM pattern_occurrences o "
+                 "JOIN workflow_history w ON w.workflow_id = o.workflow_id AND w.revision > 0 WHERE o.pattern_id = ? AND ")
+        # Newest first, then any without a time: two index ranges, in the same order in both stores.
+        rows = db.all(query + "o.seen_us IS NOT NULL ORDER BY o.seen_us DESC, o.workflow_id DESC LIMIT ?", (pid, limit))
+        if len(rows) < limit:
+            rows += db.all(query + "o.seen_us IS NULL ORDER BY o.workflow_id DESC LIMIT ?", (pid, limit - len(rows)))
+        workflows = [{
+            "workflow_id": r[0], "adw_id": r[1], "root": r[2], "start_time": r[3], "time_source": r[4],
+            "request": headline(r[5]), "request_source": r[6], "status": r[7], "layer": r[8],
+            "attributed_usd": int(r[9] or 0) / 1e9, "estimated_usd": int(r[10] or 0) / 1e9, "units": int(r[11] or 0),
+        } for r in rows]
+        evidence = {"agent": [], "command": []}
+        for kind, item, n, wfs in db.all(
+                "SELECT kind, item, SUM(n), COUNT(*) FROM pattern_evidence WHERE pattern_id = ? GROUP BY kind, item "
+                "ORDER BY SUM(n) DESC, item", (pid,)):
+            evidence[kind].append({"item": item or None, "count": int(n), "workflows": int(wfs)})
+        history = review_history(db, signature)
+        return pattern, sums, workflows, evidence, weeks(db, now_us, pid), history
+
+    pattern, sums, workflows, evidence, by_week, history = work()
+    frequency, consistency, success = confidence_parts(sums) if sums.count else (0, 0, 0)
+    latest = history[-1] if history else None
+    savings = float(pattern["potential_monthly_savings"] or 0)
+    return {
+        "pattern_signature": signature,
+        "pattern_type": pattern["pattern_type"],
+        "statistics": {
+            "occurrence_count": sums.count, "runs_or_calls": sums.units,
+            "attributed_usd": sums.cost_nanos / 1e9, "estimated_usd": sums.estimated_nanos / 1e9,
+            "avg_tokens_with_llm": pattern["avg_tokens_with_llm"], "avg_cost_with_llm": pattern["avg_cost_with_llm"],
+            "avg_tokens_with_tool": pattern["avg_tokens_with_tool"], "avg_cost_with_tool": pattern["avg_cost_with_tool"],
+            "potential_monthly_savings": savings, "first_seen": pattern["first_seen"], "last_seen": pattern["last_seen"],
+        },
+        "confidence": {"score": float(pattern["confidence_score"] or 0), "frequency": frequency,
+                       "consistency": consistency, "success": success,
+                       "of": {"frequency": 40, "consistency": 30, "success": 30}},
+        "workflows": workflows,
+        "workflows_shown": len(workflows),
+        "agents": evidence["agent"],
+        "command_lines": evidence["command"],
+        "weeks": by_week,
+        "review": {
+            "state": latest.state if latest else "pending",
+            "recheck": recheck_reason(latest, sums.count, savings),
+            "history": [r.as_dict() for r in history],
+        },
+    }
+
+
+def totals(db: Db) -> dict:
+    """Spend seen, the part patterns account for (each dollar once) and the part estimated."""
+    row = db.one("SELECT COUNT(*), COALESCE(SUM(cost_nanos), 0), COALESCE(SUM(attributed_nanos), 0), "
+                 "COALESCE(SUM(estimated_nanos), 0) FROM workflow_history "
+                 "WHERE revision > 0")
+    spend, attributed = int(row[1]), int(row[2])
+    return {"workflows": int(row[0]), "spend_usd": spend / 1e9, "attributed_usd": attributed / 1e9,
+            "attributed_share": attributed / spend if spend else 0.0, "estimated_usd": int(row[3]) / 1e9}
