@@ -24,7 +24,7 @@ from .report import as_csv, as_json, as_table, show_text
 from .review import DECISIONS, STATES, annotate, select
 from .store.db import open_db
 from .store.evidence import latest_reviews, record_review, show
-from .store.ledger import Ledger
+from .store.ledger import Ledger, now_us
 
 EXIT_USAGE = 2
 
@@ -77,10 +77,6 @@ def _when(text: str, what: str, now: datetime) -> int:
     return int(at.timestamp() * 1_000_000)
 
 
-def _now_us() -> int:
-    return int(datetime.now(timezone.utc).timestamp() * 1_000_000)
-
-
 def cmd_patterns(args, config: Config) -> int:
     ledger = _open_ledger(config)
     # Ranking by impact or filtering by review state needs every row before the limit.
@@ -104,7 +100,7 @@ def cmd_patterns(args, config: Config) -> int:
 def cmd_show(args, config: Config) -> int:
     ledger = _open_ledger(config)
     try:
-        data = show(ledger.db, args.signature, limit=args.limit, now_us=_now_us())
+        data = show(ledger.db, args.signature, limit=args.limit, now_us=now_us())
     finally:
         ledger.db.close()
     if args.json:
@@ -145,7 +141,7 @@ def cmd_report(args, config: Config) -> int:
         raise PatterndError("report: say where it goes: --html FILE (a page) or --json (to stdout)")
     ledger = _open_ledger(config)
     try:
-        data = gather(ledger, now_us=_now_us(), top=args.top)
+        data = gather(ledger, now_us=now_us(), top=args.top)
     finally:
         ledger.db.close()
     if args.json:

@@ -50,6 +50,12 @@ class MetricsConfig:
 
 
 @dataclass(frozen=True)
+class ReportConfig:
+    html: Path | None = None  # the daemon keeps this HTML report fresh (written atomically)
+    every_s: float = 600.0  # ... rewriting it this often
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     roots: tuple[Root, ...]
@@ -65,6 +71,7 @@ class Config:
     stale_after_s: float = 3600.0  # a transcript without a result line unchanged this long: interrupted
     watch: WatchConfig = WatchConfig()
     metrics: MetricsConfig = MetricsConfig()
+    report: ReportConfig = ReportConfig()
     prices: tuple[PriceRule, ...] = DEFAULT_PRICES
     rules: RuleSet = BUILTIN_RULES
     raw: dict = field(default_factory=dict, compare=False, repr=False)
@@ -243,6 +250,11 @@ def parse_config(data, file: Path) -> Config:
     textfile = metrics.get("textfile", str, None)
     if textfile and not textfile.endswith(".prom"):
         metrics.fail("textfile", f"{textfile!r} must end in .prom (node_exporter's textfile collector reads only those)")
+    report = r.sub("report")
+    report.only({f.name for f in fields(ReportConfig)})
+    html = report.get("html", str, None)
+    if html and not html.endswith((".html", ".htm")):
+        report.fail("html", f"{html!r} must end in .html (it is one self-contained page)")
     return Config(
         path=file,
         roots=tuple(roots),
@@ -267,6 +279,8 @@ def parse_config(data, file: Path) -> Config:
         ),
         metrics=MetricsConfig(_resolve(base, textfile) if textfile else None,
                               metrics.get("interval_s", float, 15.0, minimum=1.0)),
+        report=ReportConfig(_resolve(base, html) if html else None,
+                            report.get("every_s", float, 600.0, minimum=1.0)),
         prices=_prices(r.sub("prices")),
         rules=_rules(r.sub("detection")),
         raw=data,

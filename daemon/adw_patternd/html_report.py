@@ -131,9 +131,12 @@ def write_atomically(path: str, text: str) -> None:
             f.write(text)
             os.fchmod(f.fileno(), 0o644)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        if isinstance(e, OSError):
+            raise PatterndError(f"report {path}: cannot write it ({e.strerror or e}); "
+                                "check the space and permissions there") from None
         raise

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from collections.abc import Iterable
 from functools import lru_cache
 
@@ -251,8 +251,10 @@ def occurrences(wf: Workflow, rules: RuleSet = BUILTIN_RULES) -> tuple[Occurrenc
                 _add(parts, cmd.signature, "command",
                      Contribution(cmd.tokens, cmd.cost_nanos, 0, 0, 0, cmd.calls, cmd.cost_nanos), evidence)
     for sig, (layer, c, evidence) in parts.items():
-        if sig not in found:
-            found[sig] = Occurrence(sig, layer, c, tuple(sorted((k, item, n) for (k, item), n in evidence.items())))
+        seen = tuple(sorted((k, item, n) for (k, item), n in evidence.items()))
+        # A whole-workflow link keeps the workflow's amount, and still shows the agents and
+        # command lines of its signature that ran in it.
+        found[sig] = Occurrence(sig, layer, c, seen) if sig not in found else replace(found[sig], evidence=seen)
     return tuple(found.values())
 
 

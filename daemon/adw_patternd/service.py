@@ -22,7 +22,7 @@ from .logs import reopen_logs, setup_logging
 from .metrics import Metrics
 from .sdnotify import notify, watchdog_interval
 from .store.db import open_db
-from .store.ledger import Ledger
+from .store.ledger import Ledger, now_us
 from .files import STATE_FILE, Snapshot, root_problem
 from .watcher import Debouncer, Key, Watches
 
@@ -115,6 +115,7 @@ class Daemon:
         self.failed = 0
         self._status_at = 0.0
         self.metrics = Metrics(config.metrics.textfile, self.ledger)
+        self._report_problem: str | None = None  # the last failure to write the report, said once
 
     # -- main loop ------------------------------------------------------------------
     def run(self) -> int:
@@ -170,6 +171,7 @@ class Daemon:
         ping = watchdog_interval()
         next_ping = now
         next_metrics = now
+        next_report = now
         while not self.signals.stop:
             now = time.monotonic()
             wait = min(next_sweep, next_reconcile, next_ping if ping else float("inf")) - now
@@ -204,6 +206,9 @@ class Daemon:
             if self.metrics.path and now >= next_metrics:
                 self._write_metrics()
                 next_metrics = time.monotonic() + self.config.metrics.interval_s
+            if self.config.report.html and now >= next_report:
+                self._write_report(self.config.report.html)
+                next_report = time.monotonic() + self.config.report.every_s
             if now - self._status_at >= 2:
                 self._status_at = now
                 notify("STATUS=" + self._status_text())
@@ -211,6 +216,29 @@ class Daemon:
     def _write_metrics(self) -> None:
         live = len(self.watches.workflows)
         self.metrics.write(self.db, live_watches=live, dormant=len(self.tracked) - live)
+
+    def _write_report(self, path) -> None:
+        """Rewrite the HTML report. Every time, not only after a change here: reviews and
+        other hosts' daemons change what it says too."""
+        started = time.monotonic()
+        try:
+            from .html_report import gather, render, write_atomically
+
+            write_atomically(str(path), render(gather(self.ledger, now_us=now_us())))
+        except PatterndError as e:
+            if self._report_problem != str(e):
+                log.warning("%s (the daemon goes on and tries again in %.0f s)", e, self.config.report.every_s)
+            self._report_problem = str(e)
+            return
+        except StopRequested:
+            raise
+        except Exception:
+            log.exception("writing the HTML report %s failed (a bug; the daemon goes on)", path)
+            return
+        if self._report_problem is not None:
+            log.info("report: %s written again", path)
+        self._report_problem = None
+        log.debug("report: wrote %s in %.2f s", path, time.monotonic() - started)
 
     def _status_text(self) -> str:
         return (f"{len(self.tracked)} workflows tracked, {len(self.watches.workflows)} live; "

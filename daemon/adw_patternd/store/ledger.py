@@ -44,6 +44,10 @@ def now_text() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+def now_us() -> int:
+    return int(datetime.now(timezone.utc).timestamp() * 1_000_000)
+
+
 def us_to_iso(us: int | None) -> str | None:
     if us is None:
         return None
