@@ -52,6 +52,10 @@ def cmd_sync(args, config: Config) -> int:
         summary = Engine(config, ledger).sync(progress=_progress if sys.stderr.isatty() else None,
                                               on_outcome=metrics.outcome, workers=os.cpu_count() or 1)
         metrics.write(ledger.db)
+        if config.report.html:
+            from .html_report import gather, render, write_atomically
+
+            write_atomically(str(config.report.html), render(gather(ledger, now_us=now_us())))
     finally:
         ledger.db.close()
     print(f"sync: {summary.line()}")
