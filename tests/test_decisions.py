@@ -197,3 +197,22 @@ def test_show_csv_is_safe_to_open_in_a_spreadsheet(root, config_path, capsys):
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert rows[0]["request"] == "'=cmd|' /C calc'!A0 run backend tests with pytest"
     assert rows[0]["workflow_id"] == "main/aaaa0001"
+
+
+def test_report_json_says_what_status_patterns_and_show_say_in_both_stores(real_tree, config_path, capsys):
+    data = run_json(capsys, "report", "--config", str(config_path), "--top", "3")
+    status = run_json(capsys, "status", "--config", str(config_path))
+    rows = run_json(capsys, "patterns", "--config", str(config_path))
+    totals = data["totals"]
+    assert (totals["workflows"], totals["patterns"]) == (status["workflows"], len(rows)) == (40, len(rows))
+    assert totals["spend_usd"] == pytest.approx(status["spend_usd"], abs=1e-9)
+    assert totals["estimated_usd"] == pytest.approx(status["estimated_usd"], abs=1e-9)
+    # each dollar once: no more than the spend, and at least the largest whole-workflow pattern
+    assert max(r["sum_cost_nanos"] for r in rows) / 1e9 <= totals["attributed_usd"] <= totals["spend_usd"]
+    assert [p["pattern_signature"] for p in data["patterns"]] == [r["pattern_signature"] for r in rows]
+    assert [p["potential_monthly_savings"] for p in data["patterns"]] == [r["potential_monthly_savings"] for r in rows]
+    for section in data["sections"]:
+        alone = run_json(capsys, "show", section["pattern_signature"], "--config", str(config_path), "--limit", "10")
+        assert section == alone
+    assert len(data["sections"]) == 3 and sum(w["workflows"] for w in data["weeks"]) <= 40
+    files_agree(config_path)

@@ -89,3 +89,18 @@ def test_a_closed_runs_bash_message_keeps_its_last_lines_usage_and_all_its_tool_
     assert sig.startswith("build:typecheck")
     # the message's usage is its last line's (output 30), shared by its two tool calls
     assert cost.calls == 1 and cost.tokens == (3 + 100 + 1000 + 30) // 2
+
+
+def test_a_state_stored_by_an_older_version_is_read_again_keeping_the_runs_only_the_ledger_knows():
+    from adw_patternd.transcript import STATE_VERSION, Run, from_json
+
+    gone = Run("s-old", 1200, 2_000_000_000, 60_000, False, None, MODEL)
+    kept = Transcript("tester/raw_output.jsonl", 1, 2, offset=500, runs=(Run("s-new", 10, 1, 1, False, None, MODEL),),
+                      overwritten=(gone,), after_result=500)
+    state = json.loads(to_json(kept))
+    assert state["v"] == STATE_VERSION
+    assert from_json(kept.path, 1, 2, 500, 500, 0, "s-new", "", json.dumps(state)).runs == kept.runs
+    del state["v"]  # as an older version stored it
+    old = from_json(kept.path, 1, 2, 500, 500, 0, "s-new", "", json.dumps(state))
+    assert (old.offset, old.runs, old.overwritten) == (0, (), (gone,))
+    assert from_json(kept.path, 1, 2, 500, 500, 0, "", "", None) == Transcript(kept.path)

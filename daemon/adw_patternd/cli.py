@@ -52,18 +52,39 @@ def cmd_sync(args, config: Config) -> int:
         summary = Engine(config, ledger).sync(progress=_progress if sys.stderr.isatty() else None,
                                               on_outcome=metrics.outcome, workers=os.cpu_count() or 1)
         metrics.write(ledger.db)
-        if config.report.html:
-            from .html_report import gather, render, write_atomically
-
-            write_atomically(str(config.report.html), render(gather(ledger, now_us=now_us())))
+        report_problem = _write_configured_report(config, ledger)
     finally:
         ledger.db.close()
     print(f"sync: {summary.line()}")
+    if report_problem:
+        print(f"adw-patternd: {report_problem}", file=sys.stderr)
     if summary.failed:
         print(f"sync: {summary.failed} workflow(s) could not be read; the reasons are in the log above "
               f"and in {config.log.file or 'stderr'}", file=sys.stderr)
-        return 1
-    return 0
+    return 1 if summary.failed or report_problem else 0
+
+
+def _write_configured_report(config: Config, ledger: Ledger) -> str | None:
+    """Write report.html when config.yaml asks for it; the problem, if it cannot be written."""
+    if not config.report.html:
+        return None
+    from .html_report import write_report
+
+    try:
+        write_report(ledger, str(config.report.html), now_us=now_us())
+    except PatterndError as e:
+        return str(e)
+    return None
+
+
+def _positive(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of 1 or more")
+    return n
 
 
 def _when(text: str, what: str, now: datetime) -> int:
@@ -265,7 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
     c = command("patterns", "Show the pattern report: occurrences, costs, savings and confidence.", cmd_patterns)
     c.add_argument("--sort", choices=("savings", "occurrences", "confidence", "impact"), default="savings",
                    help="order of the rows (default: savings); impact = confidence/100 x occurrences x savings")
-    c.add_argument("--limit", type=int, metavar="N", help="show at most N patterns")
+    c.add_argument("--limit", type=_positive, metavar="N", help="show at most N patterns")
     c.add_argument("--status", choices=(*STATES, "recheck"),
                    help="only patterns in this review state (recheck: decided, but the numbers moved a lot since)")
     c.add_argument("--since", metavar="30d|DATE",
@@ -278,7 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
     c = command("show", "The evidence for one pattern: its statistics and confidence parts, the workflows, agents "
                         "and command lines behind it, its last 12 weeks, and its review trail.", cmd_show)
     c.add_argument("signature", help="a pattern signature, as `patterns` lists them (e.g. test:pytest:backend)")
-    c.add_argument("--limit", type=int, default=20, metavar="N", help="list the N newest workflows (default: 20)")
+    c.add_argument("--limit", type=_positive, default=20, metavar="N", help="list the N newest workflows (default: 20)")
     fmt = c.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="everything, as one JSON object")
     fmt.add_argument("--csv", action="store_true", help="the workflows behind the pattern, as CSV")
@@ -293,7 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "page (totals, patterns, charts, evidence), or its data as JSON.", cmd_report)
     c.add_argument("--html", metavar="FILE", help="write the page here (atomically: readers never see half a page)")
     c.add_argument("--json", action="store_true", help="print the report's data as JSON")
-    c.add_argument("--top", type=int, default=5, metavar="N",
+    c.add_argument("--top", type=_positive, default=5, metavar="N",
                    help="sections with evidence for the N patterns with the most savings (default: 5)")
     c = command("verify", "Recompute every statistic from the stored workflows (or, with --files, from the "
                           "files) and print each difference.", cmd_verify)
@@ -302,7 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
     how.add_argument("--files", action="store_true",
                      help="recompute everything from the files into a scratch database, as sync would, and "
                           "compare it table by table with this one (safe while the daemon runs)")
-    c.add_argument("--rounds", type=int, default=3, metavar="N",
+    c.add_argument("--rounds", type=_positive, default=3, metavar="N",
                    help="with --files: look up to N times before calling a difference real (default: 3)")
     c.add_argument("--settle", type=float, default=2.0, metavar="SECONDS",
                    help="with --files: wait between looks, for a running daemon to catch up (default: 2)")

@@ -117,6 +117,11 @@ def render(data: dict) -> str:
                        for s in data["sections"]})
 
 
+def write_report(ledger: Ledger, path: str, *, now_us: int, top: int = 5) -> None:
+    """What the daemon and sync do with report.html: gather, render, replace."""
+    write_atomically(path, render(gather(ledger, now_us=now_us, top=top)))
+
+
 def write_atomically(path: str, text: str) -> None:
     """Write next to ``path`` and rename over it: a reader sees the old page or the new one.
     The page is meant to be shared, so it is readable by all (0644) whatever the umask."""

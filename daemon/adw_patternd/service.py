@@ -222,9 +222,9 @@ class Daemon:
         other hosts' daemons change what it says too."""
         started = time.monotonic()
         try:
-            from .html_report import gather, render, write_atomically
+            from .html_report import write_report
 
-            write_atomically(str(path), render(gather(self.ledger, now_us=now_us())))
+            write_report(self.ledger, str(path), now_us=now_us())
         except PatterndError as e:
             if self._report_problem != str(e):
                 log.warning("%s (the daemon goes on and tries again in %.0f s)", e, self.config.report.every_s)

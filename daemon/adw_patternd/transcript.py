@@ -530,7 +530,9 @@ def from_json(path: str, device: int, inode: int, offset: int, size: int, mtime_
               text: str | None) -> Transcript:
     d = json.loads(text) if text else {}
     if d.get("v") != STATE_VERSION:
-        return Transcript(path)  # stored by an older version: read again from the start
+        # Stored by an older version: read the file again from the start, keeping the runs
+        # that only the ledger knows (seen live, since overwritten by a later run).
+        return Transcript(path, overwritten=tuple(Run(*r) for r in d.get("overwritten", ())))
     return Transcript(
         path, device, inode, offset, tail, d["model"], d["session"],
         tuple(Run(*r) for r in d["runs"]), d["open"],

@@ -138,9 +138,10 @@ def evidence_of(db: Db, signature: str, *, limit: int, now_us: int) -> dict:
             "attributed_usd": int(r[9] or 0) / 1e9, "estimated_usd": int(r[10] or 0) / 1e9, "units": int(r[11] or 0),
         } for r in rows]
         evidence = {"agent": [], "command": []}
-        for kind, item, n, wfs in db.all(
-                "SELECT kind, item, SUM(n), COUNT(*) FROM pattern_evidence WHERE pattern_id = ? GROUP BY kind, item "
-                "ORDER BY SUM(n) DESC, item", (pid,)):
+        found = db.all("SELECT kind, item, SUM(n), COUNT(*) FROM pattern_evidence WHERE pattern_id = ? "
+                       "GROUP BY kind, item", (pid,))
+        # Ordered here, not in SQL: the stores' text collations differ, the order must not.
+        for kind, item, n, wfs in sorted(found, key=lambda r: (-int(r[2]), r[1])):
             evidence[kind].append({"item": item or None, "count": int(n), "workflows": int(wfs)})
         history = review_history(db, signature)
         return pattern, sums, workflows, evidence, weeks(db, now_us, pid), history
