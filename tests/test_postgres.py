@@ -94,3 +94,15 @@ def test_server_restart_during_a_burst_loses_nothing(tmp_path, pg_url):
     log = d.log()
     assert "connection lost" in log and "database available again" in log
     assert main(["verify", "--config", str(cfg)]) == 0
+
+
+@pytest.mark.parametrize("url, shown", [
+    ("postgresql://ci:s3cret@db.internal/patterns", "postgresql://ci:***@db.internal/patterns"),
+    ("postgresql://ci@db.internal/patterns?sslmode=require&password=s3cret",
+     "postgresql://ci@db.internal/patterns?sslmode=require&password=***"),
+])
+def test_a_database_url_is_shown_without_its_password(url, shown):
+    """Logs, `status` and the shared HTML report name the database, never its password."""
+    from adw_patternd.store.db import _redact
+
+    assert _redact(url) == shown

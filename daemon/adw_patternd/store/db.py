@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sqlite3
 import time
 from typing import Callable, TypeVar
@@ -205,6 +206,8 @@ def _postgres_connect(url: str):
 
 
 def _redact(url: str) -> str:
+    """A URL fit for logs and shared reports: no password, in the user part or the query."""
+    url = re.sub(r"([?&]password=)[^&]*", r"\1***", url)
     if "@" in url and ":" in url.split("@")[0].split("//")[-1]:
         scheme, rest = url.split("//", 1)
         creds, host = rest.split("@", 1)

@@ -158,7 +158,12 @@ class Ledger:
         def work():
             created.clear()
             deltas: dict[int, list[int]] = {}
-            results = [self._apply_one(c, deltas, created) for c in sorted(changes, key=lambda c: c.workflow.workflow_id)]
+            evidence: list[tuple] = []  # inserted once for the batch: one round trip, not one per workflow
+            results = [self._apply_one(c, deltas, created, evidence)
+                       for c in sorted(changes, key=lambda c: c.workflow.workflow_id)]
+            if evidence:
+                self.db.executemany("INSERT INTO pattern_evidence (pattern_id, workflow_id, kind, item, n) "
+                                    "VALUES (?, ?, ?, ?, ?)", evidence)
             for pid in sorted(deltas):  # one lock order for every writer: no deadlocks between daemons
                 self._settle_pattern(pid, deltas[pid])
             return results
@@ -182,7 +187,8 @@ class Ledger:
         created[signature] = int(row[0])
         return int(row[0]), is_new
 
-    def _apply_one(self, change: Change, deltas: dict[int, list[int]], created: dict[str, int]) -> Applied:
+    def _apply_one(self, change: Change, deltas: dict[int, list[int]], created: dict[str, int],
+                   evidence: list[tuple]) -> Applied:
         db, wf = self.db, change.workflow
         db.execute("INSERT INTO workflow_history (workflow_id, revision) VALUES (?, 0) ON CONFLICT (workflow_id) DO NOTHING",
                    (wf.workflow_id,))
@@ -235,9 +241,9 @@ class Ledger:
             [(pid, wf.workflow_id, chars, detected, wf.seen_us, o.layer, *_link_values(o.contribution))
              for pid, o in new_links.items()])
         if change.mode == "replace":
-            db.execute("DELETE FROM pattern_evidence WHERE workflow_id = ?", (wf.workflow_id,))
-            db.executemany("INSERT INTO pattern_evidence (pattern_id, workflow_id, kind, item, n) VALUES (?, ?, ?, ?, ?)",
-                           _evidence_rows(wf.workflow_id, new_links))
+            if revision:
+                db.execute("DELETE FROM pattern_evidence WHERE workflow_id = ?", (wf.workflow_id,))
+            evidence += _evidence_rows(wf.workflow_id, new_links)
         db.execute(
             f"UPDATE workflow_history SET {', '.join(c + ' = ?' for c in WORKFLOW_COLUMNS)}, "
             "fingerprint = COALESCE(?, fingerprint), revision = ?, updated_at = ? WHERE workflow_id = ?",
