@@ -225,8 +225,7 @@ def test_the_daemon_keeps_the_report_fresh(tmp_path, capsys):
     root = tmp_path / "agents"
     root.mkdir()
     make_workflow(root, "aaaa0001", cost=1.0)
-    page = tmp_path / "site" / "report.html"
-    page.parent.mkdir()
+    page = tmp_path / "site" / "report.html"  # its folder is made by the daemon
     config = write_config(tmp_path, {"main": root}, str(tmp_path / "p.db"),
                           report={"html": str(page), "every_s": 1}, **FAST)
     d = start_daemon(config)

@@ -228,6 +228,10 @@ def cmd_check_config(args, config: Config) -> int:
         print(f"  root {root.name}: {root.path}{note}")
     print(f"  database: {config.database}")
     print(f"  log: {config.log.file or 'stderr'} ({config.log.level}, {config.log.format})")
+    if config.report.html:
+        print(f"  report: {config.report.html} (every {config.report.every_s:g} s)")
+    if config.metrics.textfile:
+        print(f"  metrics: {config.metrics.textfile} (every {config.metrics.interval_s:g} s)")
     return 0
 
 

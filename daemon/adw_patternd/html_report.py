@@ -118,7 +118,13 @@ def render(data: dict) -> str:
 
 
 def write_report(ledger: Ledger, path: str, *, now_us: int, top: int = 5) -> None:
-    """What the daemon and sync do with report.html: gather, render, replace."""
+    """What the daemon and sync do with config.yaml's report.html: gather, render, replace.
+    Its folder is made if missing, as for the metrics file (`report --html` does not)."""
+    try:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    except OSError as e:
+        raise PatterndError(f"report {path}: cannot make its folder ({e.strerror or e}); "
+                            "check report.html in config.yaml and the permissions there") from None
     write_atomically(path, render(gather(ledger, now_us=now_us, top=top)))
 
 

@@ -119,9 +119,10 @@ def show_text(d: dict) -> str:
         when = f"{w['start_time'] or '-'} ({w['time_source'] or '-'})"
         lines.append(f"  {w['workflow_id']}  {when}  {w['status']}  ${w['attributed_usd']:,.4f} "
                      f"in {w['units']} {_units(w['layer'])}  {w['request'] or '-'}")
-    for key, title in (("agents", "agents"), ("command_lines", "command lines")):
+    for key, title in (("agents", "agents (their runs, or their Bash calls of it; workflows)"),
+                       ("command_lines", "command lines (calls, workflows)")):
         if d[key]:
-            lines.append(f"\n{title} (count, workflows):")
+            lines.append(f"\n{title}:")
             lines += [f"  {e['count']:>6,} {e['workflows']:>6,}  {e['item'] or '(other command lines)'}"
                       for e in d[key]]
     lines.append("\nlast 12 weeks (week of, workflows, attributed spend):")
