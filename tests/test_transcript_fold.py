@@ -104,3 +104,26 @@ def test_a_state_stored_by_an_older_version_is_read_again_keeping_the_runs_only_
     old = from_json(kept.path, 1, 2, 500, 500, 0, "s-new", "", json.dumps(state))
     assert (old.offset, old.runs, old.overwritten) == (0, (), (gone,))
     assert from_json(kept.path, 1, 2, 500, 500, 0, "", "", None) == Transcript(kept.path)
+
+
+@given(st.lists(st.tuples(st.sampled_from([f"npx tsc --noEmit -p app/{i}" for i in range(70)] + [""]),
+                          st.integers(1, 3)), max_size=200), st.randoms(use_true_random=False))
+def test_command_lines_past_the_cap_add_up_and_do_not_depend_on_the_order_seen(seen, rng):
+    from adw_patternd.transcript import MAX_LINES, merge_lines
+
+    def fold(items):
+        out = ()
+        for line, n in items:
+            out = merge_lines(out, ((line, n),))
+        return out
+
+    shuffled = list(seen)
+    rng.shuffle(shuffled)
+    a, b = fold(seen), fold(shuffled)
+    assert a == b
+    assert sum(n for _, n in a) == sum(n for _, n in seen)
+    assert len(a) <= MAX_LINES
+    exact = {}
+    for line, n in seen:
+        exact[line] = exact.get(line, 0) + n
+    assert all(exact[line] == n for line, n in a if line)  # a line shown has its exact count

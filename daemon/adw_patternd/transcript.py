@@ -71,21 +71,23 @@ class Message:
     bash: tuple[tuple[str, tuple[str, ...], str], ...]  # (tool id, signatures, command line) of its Bash calls
 
 
-MAX_LINES = 20  # distinct command lines kept per signature and transcript; the rest count under ""
+MAX_LINES = 50  # distinct command lines kept per signature and transcript; the rest count under ""
 
 
 def merge_lines(a: tuple, b: tuple) -> tuple[tuple[str, int], ...]:
-    """Add two (command line, calls) lists. Past MAX_LINES distinct lines the calls of the
-    least seen go to "" (other command lines), so the counts still add up to the calls."""
+    """Add two (command line, calls) lists. Past MAX_LINES distinct lines, the calls of the
+    lines that sort last go to "" (other command lines), so the counts still add up to the
+    calls. Which lines stay depends only on the set seen, never on the order seen (a
+    transcript read whole or in appends keeps the same ones, each with its exact count)."""
     if not b:
         return a
     counts = dict(a)
     for line, n in b:
         counts[line] = counts.get(line, 0) + n
     if len(counts) > MAX_LINES:
-        ranked = sorted(((n, line) for line, n in counts.items() if line), key=lambda x: (-x[0], x[1]))
-        other = counts.get("", 0) + sum(n for n, _ in ranked[MAX_LINES - 1:])
-        counts = {line: n for n, line in ranked[: MAX_LINES - 1]}
+        named = sorted(line for line in counts if line)
+        other = counts.get("", 0) + sum(counts[line] for line in named[MAX_LINES - 1:])
+        counts = {line: counts[line] for line in named[: MAX_LINES - 1]}
         counts[""] = other
     return tuple(sorted(counts.items()))
 
