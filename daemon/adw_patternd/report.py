@@ -119,7 +119,7 @@ def show_text(d: dict) -> str:
         when = f"{w['start_time'] or '-'} ({w['time_source'] or '-'})"
         lines.append(f"  {w['workflow_id']}  {when}  {w['status']}  ${w['attributed_usd']:,.4f} "
                      f"in {w['units']} {_units(w['layer'])}  {w['request'] or '-'}")
-    for key, title in (("agents", "agents (their runs, or their Bash calls of it; workflows)"),
+    for key, title in (("agents", "agents (runs for a role pattern, Bash calls for a command pattern; workflows)"),
                        ("command_lines", "command lines (calls, workflows)")):
         if d[key]:
             lines.append(f"\n{title}:")
