@@ -8,7 +8,13 @@ from adw_patternd.cli import build_parser, main
 from helpers import write_config
 from test_sync import make_workflow
 
-COMMANDS = ("sync", "patterns", "verify", "check-config", "status", "run")
+COMMANDS = ("sync", "patterns", "show", "review", "report", "verify", "check-config", "status", "run")
+
+
+def test_the_help_test_knows_every_command():
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    assert set(sub.choices) == set(COMMANDS)
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -113,3 +119,18 @@ def test_a_root_that_cannot_be_used_is_named_with_the_reason(tmp_path):
     assert root_problem(tmp_path / "file") == "is not a folder"
     assert root_problem(tmp_path / "file" / "below").startswith("cannot be reached (Not a directory)")
     assert root_problem(tmp_path) is None
+
+
+def test_a_reader_that_goes_away_is_not_a_traceback(tmp_path, root):
+    """`adw-patternd patterns | head -3`: the pipe closes before the report is written."""
+    import subprocess
+    import sys
+
+    for n in range(40):
+        make_workflow(root, f"aaaa{n:04d}", nl=f"Run backend tests with pytest, case {n}")
+    config = write_config(tmp_path, {"main": root}, str(tmp_path / "p.db"))
+    assert main(["sync", "--config", str(config)]) == 0
+    for reader in ("true", "head -c 1"):  # gone before the first write; gone after the first byte
+        gone = subprocess.run(f"{sys.executable} -m adw_patternd show test:pytest:backend --limit 40 "
+                              f"--config {config} | {reader}", shell=True, capture_output=True, text=True, timeout=60)
+        assert "Traceback" not in gone.stderr and "Error" not in gone.stderr, gone.stderr
