@@ -216,3 +216,19 @@ def test_report_json_says_what_status_patterns_and_show_say_in_both_stores(real_
         assert section == alone
     assert len(data["sections"]) == 3 and sum(w["workflows"] for w in data["weeks"]) <= 40
     files_agree(config_path)
+
+
+def test_verify_finds_and_repairs_evidence_whose_link_is_gone(real_tree, config_path, database, capsys):
+    conn = connect(database)
+    try:
+        pid = conn.execute("SELECT id FROM operation_patterns WHERE pattern_signature = 'git:branch:create'").fetchone()[0]
+        conn.execute(f"DELETE FROM pattern_occurrences WHERE pattern_id = {int(pid)}")  # evidence left behind
+        if not database.startswith("postgresql://"):
+            conn.commit()
+    finally:
+        conn.close()
+    capsys.readouterr()
+    assert main(["verify", "--config", str(config_path)]) == 1
+    assert "pattern_evidence rows belong to no pattern_occurrences row" in capsys.readouterr().out
+    assert main(["verify", "--repair", "--config", str(config_path)]) == 0
+    assert query(database, "SELECT COUNT(*) FROM pattern_evidence WHERE pattern_id = ?", (pid,)) == [(0,)]

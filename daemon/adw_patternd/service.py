@@ -13,7 +13,7 @@ import logging
 import os
 import signal
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .config import Config, Root, load_config
 from .engine import Engine, Outcome, SyncSummary
@@ -66,12 +66,9 @@ class _Tier:
     """One sweep tier: its workflows for the current round, and how far the round got."""
 
     index: int
-    keys: list = None
+    keys: list = field(default_factory=list)
     at: int = 0
     round: int = -1
-
-    def __post_init__(self):
-        self.keys = []
 
 
 @dataclass(slots=True)
@@ -390,7 +387,7 @@ class Daemon:
                     if (name, adw_id) not in self.tracked:
                         self.debouncer.touch((name, adw_id))
 
-    def _age_tier(self, key: Key, tracked: Tracked, now: float, now_ns: int) -> int:
+    def _age_tier(self, tracked: Tracked, now: float, now_ns: int) -> int:
         if (tracked.last_change and now - tracked.last_change < TIER_AGES_S[0]) or tracked.snapshot is None:
             return 0
         age = (now_ns - max(tracked.snapshot[1], tracked.snapshot[4])) / 1e9  # folder, state file mtimes
@@ -403,7 +400,7 @@ class Daemon:
         now, now_ns = time.monotonic(), time.time_ns()
         members: list[list[Key]] = [[] for _ in TIER_AGES_S]
         for key, tracked in self.tracked.items():
-            tracked.tier = self._age_tier(key, tracked, now, now_ns)
+            tracked.tier = self._age_tier(tracked, now, now_ns)
             members[tracked.tier].append(key)
         self._members = members
         self._classified_at = now

@@ -371,21 +371,19 @@ class Ledger:
         def work():
             problems.clear()
             db = self.db
-            n = db.one("SELECT COUNT(*) FROM pattern_occurrences po WHERE NOT EXISTS (SELECT 1 FROM workflow_history w "
-                       "WHERE w.workflow_id = po.workflow_id AND w.revision > 0)")[0]
-            if n:
-                problems.append(f"{n} pattern_occurrences rows link to no stored workflow")
-                if repair:
-                    db.execute("DELETE FROM pattern_occurrences WHERE NOT EXISTS (SELECT 1 FROM workflow_history w "
-                               "WHERE w.workflow_id = pattern_occurrences.workflow_id AND w.revision > 0)")
-            n = db.one("SELECT COUNT(*) FROM pattern_evidence e WHERE NOT EXISTS (SELECT 1 FROM pattern_occurrences po "
-                       "WHERE po.pattern_id = e.pattern_id AND po.workflow_id = e.workflow_id)")[0]
-            if n:
-                problems.append(f"{n} pattern_evidence rows belong to no pattern_occurrences row")
-                if repair:
-                    db.execute("DELETE FROM pattern_evidence WHERE NOT EXISTS (SELECT 1 FROM pattern_occurrences po "
-                               "WHERE po.pattern_id = pattern_evidence.pattern_id "
-                               "AND po.workflow_id = pattern_evidence.workflow_id)")
+            def orphans(table: str, owner: str, what: str) -> None:
+                where = f"WHERE NOT EXISTS ({owner})"
+                n = db.one(f"SELECT COUNT(*) FROM {table} {where}")[0]
+                if n:
+                    problems.append(f"{n} {table} rows {what}")
+                    if repair:
+                        db.execute(f"DELETE FROM {table} {where}")
+
+            orphans("pattern_occurrences", "SELECT 1 FROM workflow_history w WHERE "
+                    "w.workflow_id = pattern_occurrences.workflow_id AND w.revision > 0", "link to no stored workflow")
+            orphans("pattern_evidence", "SELECT 1 FROM pattern_occurrences po WHERE po.pattern_id = "
+                    "pattern_evidence.pattern_id AND po.workflow_id = pattern_evidence.workflow_id",
+                    "belong to no pattern_occurrences row")
             n = db.one("SELECT COUNT(*) FROM pattern_occurrences po JOIN workflow_history w ON w.workflow_id = po.workflow_id "
                        "WHERE po.seen_us IS DISTINCT FROM w.seen_us" if db.dialect == "postgres" else
                        "SELECT COUNT(*) FROM pattern_occurrences po JOIN workflow_history w ON w.workflow_id = po.workflow_id "
