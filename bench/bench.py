@@ -33,7 +33,9 @@ from adw_patternd.html_report import gather, render
 from adw_patternd.model import Workflow
 from adw_patternd.rules import detect
 from adw_patternd.store.db import open_db
-from adw_patternd.store.ledger import Change, Ledger
+from adw_patternd.store.ledger import Ledger, open_ledger
+from adw_patternd.store.rows import Change
+from adw_patternd.store.verify import verify
 from adw_patternd.synth import random_spec, write_workflow
 
 OUT = Path(__file__).resolve().parent / "out"
@@ -244,7 +246,7 @@ class UpdateTarget:
     def __init__(self, database: str, n: int):
         self.n, self.rng, self.times = n, random.Random(n), []
         self.db = open_db(database)
-        self.ledger = Ledger(self.db)
+        self.ledger = Ledger.open(self.db)
         for start in range(0, n, 2000):
             batch = [synthetic(i, self.rng) for i in range(start, min(n, start + 2000))]
             self.ledger.apply([Change(w, detect(w).occurrences, detect(w).characteristics) for w in batch])
@@ -268,7 +270,7 @@ def bench_update_cost(updates: int = 2000) -> None:
     for _ in range(updates):
         small.update()
         large.update()
-    assert small.ledger.verify() == []
+    assert verify(small.ledger) == []
     small_s, large_s = statistics.median(small.times), statistics.median(large.times)
     report("median update, 1,000 workflows stored", f"{small_s * 1e3:.3f} ms")
     report("median update, 100,000 workflows stored", f"{large_s * 1e3:.3f} ms")
@@ -486,18 +488,18 @@ def bench_many_folders(n: int) -> None:
         # reconcile_interval_s, all of them every reconcile_all_interval_s.
         from adw_patternd.config import load_config
         from adw_patternd.engine import Engine
+        from adw_patternd.sync import Syncer
 
         config = load_config(cfg)
-        db = open_db(config.database)
-        engine = Engine(config, Ledger(db, config.tool_cost_ratio, config.derivation_key()))
-        recent = {paths[0].name: set(today) | set(active)}
-        cpu0 = time.process_time()
-        engine.sync(snapshots=False, quiet_transient=True, only=recent)
-        recent_cpu = time.process_time() - cpu0
-        cpu0 = time.process_time()
-        engine.sync(snapshots=False, quiet_transient=True)
-        all_cpu = time.process_time() - cpu0
-        db.close()
+        with open_ledger(config) as ledger:
+            syncer = Syncer(Engine(config, ledger))
+            recent = {paths[0].name: set(today) | set(active)}
+            cpu0 = time.process_time()
+            syncer.run(snapshots=False, quiet_transient=True, only=recent)
+            recent_cpu = time.process_time() - cpu0
+            cpu0 = time.process_time()
+            syncer.run(snapshots=False, quiet_transient=True)
+            all_cpu = time.process_time() - cpu0
         every, every_all = config.reconcile_interval_s, config.reconcile_all_interval_s
         averaged = recent_cpu / every + all_cpu / every_all
         report(f"reconcile of the 200 changed this week (every {every:.0f} s) / of all (every {every_all:.0f} s)",

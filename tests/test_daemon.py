@@ -134,10 +134,12 @@ def test_deleted_folder_keeps_history(daemon_config, root, database, start_daemo
     d = start_daemon(daemon_config)
     wait_for(lambda: ready(d), what="catch-up")
     make_workflow(root, "e0000001")
-    wait_for(lambda: stored_cost(database, "e0000001") is not None, what="stored")
+    make_workflow(root, "e0000002")  # the root stays non-empty: an empty one is a mount not there yet
+    wait_for(lambda: stored_cost(database, "e0000001") is not None and stored_cost(database, "e0000002") is not None,
+             what="stored")
     shutil.rmtree(root / "e0000001")
     wait_for(lambda: "main/e0000001: folder deleted; its history is kept" in d.log(), what="deletion noticed")
-    assert pattern_counts(database) == {"test:pytest:backend": 1}
+    assert pattern_counts(database) == {"test:pytest:backend": 2}
     assert d.stop() == 0
 
 
@@ -321,22 +323,24 @@ def test_workflows_dormant_for_months_are_swept_less_often_and_still_found(tmp_p
 def test_sweep_tiers_follow_the_age_of_the_files(tmp_path, root):
     from adw_patternd.config import load_config
     from adw_patternd.service import Daemon
+    from adw_patternd.store.ledger import open_ledger
 
     for adw_id, seconds in (("t0000001", 3600), ("t0000002", 3 * 86_400), ("t0000003", 60 * 86_400)):
         folder = make_workflow(root, adw_id)
         for p in [*folder.rglob("*"), folder]:
             age(p, seconds)
-    d = Daemon(load_config(write_config(tmp_path, {"main": root}, str(tmp_path / "t.db"))))
-    d.watches.start()
-    try:
-        d.engine.sync(on_outcome=d._seen)
-        d._classify()
-        assert {k[1]: t.tier for k, t in d.tracked.items()} == {"t0000001": 0, "t0000002": 1, "t0000003": 2}
-        assert [d._tier_interval(i) for i in range(3)] == [9.0, 34.5, 60.0]
-        assert d._recent_keys() == {"main": {"t0000001", "t0000002"}}
-    finally:
-        d.watches.stop()
-        d.db.close()
+    config = load_config(write_config(tmp_path, {"main": root}, str(tmp_path / "t.db")))
+    with open_ledger(config) as ledger:
+        d = Daemon(config, ledger)
+        d.watches.start()
+        try:
+            d.syncer.run(on_outcome=d._seen)
+            d._classify()
+            assert {k[1]: t.tier for k, t in d.tracked.items()} == {"t0000001": 0, "t0000002": 1, "t0000003": 2}
+            assert [d._tier_interval(i) for i in range(3)] == [9.0, 34.5, 60.0]
+            assert d._recent_keys() == {"main": {"t0000001", "t0000002"}}
+        finally:
+            d.watches.stop()
 
 
 def test_sigterm_while_the_database_is_locked_stops_cleanly(tmp_path, root, start_daemon):

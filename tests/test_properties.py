@@ -9,7 +9,9 @@ from hypothesis import strategies as st
 from adw_patternd.model import AgentPart, CommandPart, Workflow
 from adw_patternd.rules import detect
 from adw_patternd.store.db import wrap_sqlite
-from adw_patternd.store.ledger import Change, Ledger
+from adw_patternd.store.ledger import Ledger
+from adw_patternd.store.rows import Change
+from adw_patternd.store.verify import verify
 
 REQUESTS = ["Run backend tests with pytest", "Typecheck the frontend with tsc", "Build the project",
             "Show git status", "Add a feature", None]
@@ -60,7 +62,7 @@ def facts(conn):
 @given(st.lists(versions, min_size=1, max_size=25), st.lists(st.integers(1, 4), min_size=1, max_size=25))
 def test_any_sequence_of_versions_equals_a_recomputation(sequence, batch_sizes):
     live = sqlite3.connect(":memory:", isolation_level=None)
-    ledger = Ledger(wrap_sqlite(live))
+    ledger = Ledger.open(wrap_sqlite(live))
     i = 0
     for size in batch_sizes * 25:
         if i >= len(sequence):
@@ -68,9 +70,9 @@ def test_any_sequence_of_versions_equals_a_recomputation(sequence, batch_sizes):
         batch = {wf.workflow_id: wf for wf in sequence[i : i + size]}  # a batch holds one version per workflow
         ledger.apply([change(wf) for wf in batch.values()])
         i += size
-    assert ledger.verify() == []
+    assert verify(ledger) == []
     # From scratch: only the last version of each workflow, applied once.
     final = {wf.workflow_id: wf for wf in sequence}
     fresh = sqlite3.connect(":memory:", isolation_level=None)
-    Ledger(wrap_sqlite(fresh)).apply([change(wf) for wf in final.values()])
+    Ledger.open(wrap_sqlite(fresh)).apply([change(wf) for wf in final.values()])
     assert facts(live) == facts(fresh)

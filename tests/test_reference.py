@@ -11,6 +11,7 @@ from adw_patternd import (batch_process_workflows, process_and_persist_workflow,
                           update_pattern_statistics)
 from adw_patternd.store.db import wrap_sqlite
 from adw_patternd.store.ledger import Ledger
+from adw_patternd.store.verify import verify
 from adw_patternd.store.schema import _REFERENCE_SQLITE, MIGRATIONS
 
 
@@ -197,8 +198,7 @@ def test_adopts_a_reference_database_in_place(tmp_path):
     conn.executemany("INSERT INTO pattern_occurrences (pattern_id, workflow_id, similarity_score) VALUES (?, ?, 100.0)",
                      [(7, "wf-a"), (7, "wf-a"), (7, "wf-a"), (7, "wf-b")])
     conn.commit()
-    ledger = Ledger(wrap_sqlite(conn))
-    assert ledger.verify() == []
+    assert verify(Ledger.open(wrap_sqlite(conn))) == []
     row = conn.execute("SELECT id, occurrence_count, avg_tokens_with_llm, avg_cost_with_llm FROM operation_patterns").fetchone()
     assert row == (7, 2, 2000, 1.5)  # kept its id, recomputed from its two distinct workflows
     assert conn.execute("SELECT COUNT(*) FROM pattern_occurrences").fetchone()[0] == 2

@@ -308,25 +308,25 @@ _VICTIM = None  # the workflow whose reading worker is killed (set before the wo
 
 
 def _prepare_or_die(job):
-    from adw_patternd import engine as engine_module
+    from adw_patternd import sync as sync_module
 
     if any(adw_id == _VICTIM for _, adw_id, _ in job):
         os.kill(os.getpid(), 9)  # SIGKILL: what the OOM killer sends
-    return engine_module._worker_prepare_real(job)
+    return sync_module._worker_prepare_real(job)
 
 
 def test_sync_survives_a_reading_worker_killed_mid_run(tmp_path, monkeypatch, capsys):
     """The OOM killer takes a worker: its batch is read again in the sync's own process."""
     global _VICTIM
-    from adw_patternd import engine as engine_module
+    from adw_patternd import sync as sync_module
 
     root = tmp_path / "agents"
     make_tree(str(root), 40, seed=12, filler=(150, 400))
     cfg = write_config(tmp_path, {"main": root}, str(tmp_path / "p.db"), sync_batch_size=8)
     _VICTIM = sorted(os.listdir(root))[9]  # in the second batch
-    monkeypatch.setattr(engine_module, "_worker_prepare_real", engine_module._worker_prepare, raising=False)
-    monkeypatch.setattr(engine_module, "_worker_prepare", _prepare_or_die)
-    monkeypatch.setattr(engine_module, "WORKER_TIMEOUT_S", 3)
+    monkeypatch.setattr(sync_module, "_worker_prepare_real", sync_module._worker_prepare, raising=False)
+    monkeypatch.setattr(sync_module, "_worker_prepare", _prepare_or_die)
+    monkeypatch.setattr(sync_module, "WORKER_TIMEOUT_S", 3)
     assert sync(cfg) == 0
     captured = capsys.readouterr()
     assert "new 40" in captured.out

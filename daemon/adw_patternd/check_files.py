@@ -17,12 +17,14 @@ import logging
 import os
 import tempfile
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from .config import Config
 from .engine import Engine
-from .store.db import Db, open_db
-from .store.ledger import DERIVED_COLUMNS, LINK_COLUMNS, SUM_COLUMNS, WORKFLOW_COLUMNS, Ledger
+from .store.db import Db
+from .store.ledger import open_ledger
+from .store.rows import DERIVED_COLUMNS, LINK_COLUMNS, SUM_COLUMNS, WORKFLOW_COLUMNS
+from .sync import Syncer
 from .transcript import Run
 
 # What each table says, by key. Left out: bookkeeping (revisions, times of writing, ids) and
@@ -121,33 +123,26 @@ def _short(v) -> str:
 
 def check_files(config: Config, *, rounds: int = 3, settle_s: float = 2.0, workers: int = 1) -> FilesCheck:
     started = time.monotonic()
-    live = open_db(config.database)
     quiet = logging.getLogger("adw_patternd")
-    try:
-        Ledger(live, config.tool_cost_ratio, config.derivation_key())  # the schema is current
-        with tempfile.TemporaryDirectory(prefix="adw-patternd-verify-") as tmp:
-            scratch_config = replace(config, database=os.path.join(tmp, "files.db"))
-            scratch = Ledger(open_db(scratch_config.database), config.tool_cost_ratio, config.derivation_key())
-            differences: list[str] = []
-            done = 0
-            for done in range(1, rounds + 1):
-                carried = overwritten_runs(live)
-                # Bad files were reported when they were read; the recomputation says nothing new.
-                level = quiet.level
-                quiet.setLevel(logging.CRITICAL)
-                try:
-                    Engine(scratch_config, scratch, carried).sync(workers=workers)
-                finally:
-                    quiet.setLevel(level)
-                differences = compare(dump(live), dump(scratch.db))
-                if not differences or done == rounds:
-                    break
-                time.sleep(settle_s)  # a running daemon may be a moment behind the files
-            carried = overwritten_runs(live)
-            listed = tuple(Overwritten(w, p, len(runs), sum(r.cost_nanos for r in runs))
-                           for (w, p), runs in sorted(carried.items()))
-            workflows = scratch.db.one("SELECT COUNT(*) FROM workflow_history WHERE revision > 0")[0]
-            scratch.db.close()
-    finally:
-        live.close()
+    with open_ledger(config) as live, tempfile.TemporaryDirectory(prefix="adw-patternd-verify-") as tmp, \
+            open_ledger(config, database=os.path.join(tmp, "files.db")) as scratch:
+        differences: list[str] = []
+        done = 0
+        for done in range(1, rounds + 1):
+            carried = overwritten_runs(live.db)
+            # Bad files were reported when they were read; the recomputation says nothing new.
+            level = quiet.level
+            quiet.setLevel(logging.CRITICAL)
+            try:
+                Syncer(Engine(config, scratch, carried)).run(workers=workers)
+            finally:
+                quiet.setLevel(level)
+            differences = compare(dump(live.db), dump(scratch.db))
+            if not differences or done == rounds:
+                break
+            time.sleep(settle_s)  # a running daemon may be a moment behind the files
+        carried = overwritten_runs(live.db)
+        listed = tuple(Overwritten(w, p, len(runs), sum(r.cost_nanos for r in runs))
+                       for (w, p), runs in sorted(carried.items()))
+        workflows = scratch.db.one("SELECT COUNT(*) FROM workflow_history WHERE revision > 0")[0]
     return FilesCheck(tuple(differences), listed, int(workflows), done, time.monotonic() - started)

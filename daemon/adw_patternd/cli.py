@@ -22,15 +22,13 @@ from .logs import setup_logging
 from .metrics import Metrics
 from .report import as_csv, as_json, as_table, show_text
 from .review import DECISIONS, STATES, annotate, select
-from .store.db import open_db
+from .store import queries
 from .store.evidence import latest_reviews, record_review, show
-from .store.ledger import Ledger, now_us
+from .store.ledger import Ledger, open_ledger
+from .store.rows import now_us
+from .store.verify import verify
 
 EXIT_USAGE = 2
-
-
-def _open_ledger(config: Config) -> Ledger:
-    return Ledger(open_db(config.database), config.tool_cost_ratio, config.derivation_key())
 
 
 def _progress(done: int, total: int) -> None:
@@ -44,24 +42,26 @@ def _progress(done: int, total: int) -> None:
 
 def cmd_sync(args, config: Config) -> int:
     from .engine import Engine
+    from .sync import Syncer
 
     setup_logging(config.log, stderr=True, level="WARNING" if not args.verbose else None)
-    ledger = _open_ledger(config)
-    metrics = Metrics(config.metrics.textfile, ledger)
-    try:
-        summary = Engine(config, ledger).sync(progress=_progress if sys.stderr.isatty() else None,
-                                              on_outcome=metrics.outcome, workers=os.cpu_count() or 1)
+    with open_ledger(config) as ledger:
+        metrics = Metrics(config.metrics.textfile, ledger)
+        syncer = Syncer(Engine(config, ledger), adopt_roots=args.adopt_roots)
+        summary = syncer.run(progress=_progress if sys.stderr.isatty() else None, on_outcome=metrics.outcome,
+                             workers=os.cpu_count() or 1)
         metrics.write(ledger.db)
         report_problem = _write_configured_report(config, ledger)
-    finally:
-        ledger.db.close()
     print(f"sync: {summary.line()}")
     if report_problem:
         print(f"adw-patternd: {report_problem}", file=sys.stderr)
     if summary.failed:
         print(f"sync: {summary.failed} workflow(s) could not be read; the reasons are in the log above "
               f"and in {config.log.file or 'stderr'}", file=sys.stderr)
-    return 1 if summary.failed or report_problem else 0
+    if summary.not_stored:
+        print(f"sync: {summary.not_stored} workflow(s) read but not stored: {summary.store_problem}; nothing was "
+              "half-written: run sync again once the database can take writes", file=sys.stderr)
+    return 1 if summary.failed or summary.not_stored or report_problem else 0
 
 
 def _write_configured_report(config: Config, ledger: Ledger) -> str | None:
@@ -103,31 +103,25 @@ def _when(text: str, what: str, now: datetime) -> int:
 
 
 def cmd_patterns(args, config: Config) -> int:
-    ledger = _open_ledger(config)
     # Ranking by impact or filtering by review state needs every row before the limit.
     store_sort = "savings" if args.sort == "impact" else args.sort
     store_limit = None if args.sort == "impact" or args.status else args.limit
-    try:
+    with open_ledger(config) as ledger:
         if args.since or args.until:
             now = datetime.now(timezone.utc)
             since = _when(args.since, "--since", now) if args.since else 0
             until = _when(args.until, "--until", now) if args.until else int(now.timestamp() * 1_000_000) + 1
-            rows = ledger.window(since, until, store_sort, store_limit)
+            rows = queries.window(ledger.db, ledger.tool_cost_ratio, since, until, store_sort, store_limit)
         else:
-            rows = ledger.patterns(store_sort, store_limit)
+            rows = queries.patterns(ledger.db, store_sort, store_limit)
         rows = select(annotate(rows, latest_reviews(ledger.db)), args.status, args.sort)[: args.limit]
-    finally:
-        ledger.db.close()
     print(as_json(rows) if args.json else as_csv(rows) if args.csv else as_table(rows), end="" if args.csv else "\n")
     return 0
 
 
 def cmd_show(args, config: Config) -> int:
-    ledger = _open_ledger(config)
-    try:
+    with open_ledger(config) as ledger:
         data = show(ledger.db, args.signature, limit=args.limit, now_us=now_us())
-    finally:
-        ledger.db.close()
     if args.json:
         print(as_json(data))
     elif args.csv:
@@ -145,11 +139,8 @@ def _os_user() -> str:
 
 
 def cmd_review(args, config: Config) -> int:
-    ledger = _open_ledger(config)
-    try:
+    with open_ledger(config) as ledger:
         review = record_review(ledger.db, args.signature, args.decision, args.note, args.by or _os_user())
-    finally:
-        ledger.db.close()
     if args.json:
         print(as_json({"pattern_signature": review.signature, **review.as_dict()}))
     else:
@@ -164,11 +155,8 @@ def cmd_report(args, config: Config) -> int:
 
     if not args.html and not args.json:
         raise PatterndError("report: say where it goes: --html FILE (a page) or --json (to stdout)")
-    ledger = _open_ledger(config)
-    try:
+    with open_ledger(config) as ledger:
         data = gather(ledger, now_us=now_us(), top=args.top)
-    finally:
-        ledger.db.close()
     if args.json:
         print(as_json(data))
     if args.html:
@@ -180,11 +168,8 @@ def cmd_report(args, config: Config) -> int:
 def cmd_verify(args, config: Config) -> int:
     if args.files:
         return _verify_files(args, config)
-    ledger = _open_ledger(config)
-    try:
-        problems = ledger.verify(repair=args.repair)
-    finally:
-        ledger.db.close()
+    with open_ledger(config) as ledger:
+        problems = verify(ledger, repair=args.repair)
     for p in problems:
         print(p)
     if not problems:
@@ -236,11 +221,8 @@ def cmd_check_config(args, config: Config) -> int:
 
 
 def cmd_status(args, config: Config) -> int:
-    ledger = _open_ledger(config)
-    try:
-        status = ledger.status()
-    finally:
-        ledger.db.close()
+    with open_ledger(config) as ledger:
+        status = queries.status(ledger.db)
     if args.json:
         print(json.dumps(status, indent=2))
         return 0
@@ -287,6 +269,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = command("sync", "Scan every root once and bring the database up to date.", cmd_sync)
     c.add_argument("-v", "--verbose", action="store_true", help="also log each stored workflow")
+    c.add_argument("--adopt-roots", action="store_true",
+                   help="take each root folder as it is now, after it moved for good (a new disk or mount): "
+                        "until then, a root that is not the folder it was deletes nothing")
     c = command("patterns", "Show the pattern report: occurrences, costs, savings and confidence.", cmd_patterns)
     c.add_argument("--sort", choices=("savings", "occurrences", "confidence", "impact"), default="savings",
                    help="order of the rows (default: savings); impact = confidence/100 x occurrences x savings")

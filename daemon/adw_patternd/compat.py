@@ -16,15 +16,17 @@ from .config import load_config
 from .engine import Engine
 from .parse import workflow_from_record
 from .rules import characteristics, detect
-from .store.db import open_db, wrap_sqlite
 from .model import Contribution, Occurrence
-from .store.ledger import Change, Ledger
+from .store.db import wrap_sqlite
+from .store.ledger import Ledger, open_ledger
+from .store.rows import Change
+from .sync import Syncer
 
 log = logging.getLogger("adw_patternd")
 
 
 def _ledger(db_connection: sqlite3.Connection) -> Ledger:
-    return Ledger(wrap_sqlite(db_connection))
+    return Ledger.open(wrap_sqlite(db_connection))
 
 
 def record_pattern_occurrence(pattern_signature: str, workflow: dict, db_connection: sqlite3.Connection):
@@ -96,10 +98,6 @@ def sync_workflow_history(config_path: str | Path | None = None) -> int:
     Returns the number of workflows stored or updated (the reference returned its synced count).
     """
     config = load_config(config_path)
-    db = open_db(config.database)
-    try:
-        engine = Engine(config, Ledger(db, config.tool_cost_ratio, config.derivation_key()))
-        summary = engine.sync()
-    finally:
-        db.close()
+    with open_ledger(config) as ledger:
+        summary = Syncer(Engine(config, ledger)).run()
     return summary.new + summary.updated

@@ -76,6 +76,13 @@ class Config:
     rules: RuleSet = BUILTIN_RULES
     raw: dict = field(default_factory=dict, compare=False, repr=False)
 
+    def root(self, name: str) -> Root:
+        """The configured root of this name (KeyError for none: a workflow id names its root)."""
+        for r in self.roots:
+            if r.name == name:
+                return r
+        raise KeyError(name)
+
     @property
     def is_postgres(self) -> bool:
         return self.database.startswith(("postgresql://", "postgres://"))
@@ -117,6 +124,16 @@ class _Reader:
         if choices and v not in choices:
             self.fail(key, f"must be one of {', '.join(choices)}, got {v!r}")
         return v
+
+    def setting(self, cls, key: str, **limits):
+        """The value of ``key``, typed and defaulted as the dataclass ``cls`` declares it: the
+        defaults are stated once, on the dataclasses above."""
+        default = next(f.default for f in fields(cls) if f.name == key)
+        return self.get(key, type(default), default, **limits)
+
+    def settings(self, cls, limits: dict[str, dict]) -> dict:
+        """Every plain setting of ``cls`` present in ``limits`` (name -> get's keyword arguments)."""
+        return {key: self.setting(cls, key, **kw) for key, kw in limits.items()}
 
     def sub(self, key: str) -> "_Reader":
         v = self.data.get(key) or {}
@@ -237,14 +254,19 @@ def parse_config(data, file: Path) -> Config:
         database = str(_resolve(base, database))
     log = r.sub("log")
     log.only({"file", "level", "format"})
-    level = log.get("level", str, "INFO").upper()
+    level = log.setting(LogConfig, "level").upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         log.fail("level", f"must be DEBUG, INFO, WARNING or ERROR, got {level!r}")
     log_file = log.get("file", str, None)
     watch = r.sub("watch")
     watch.only({f.name for f in fields(WatchConfig)})
-    sweep = watch.get("sweep_interval_s", float, 9.0, minimum=0.5)
-    dormant = watch.get("dormant_sweep_interval_s", float, 60.0, minimum=0.5)
+    watching = watch.settings(WatchConfig, {"active_window_s": {"minimum": 0.0}, "max_active_workflows": {"minimum": 0},
+                                            "sweep_interval_s": {"minimum": 0.5},
+                                            "dormant_sweep_interval_s": {"minimum": 0.5}})
+    sweep, dormant = watching["sweep_interval_s"], watching["dormant_sweep_interval_s"]
+    if dormant < sweep:
+        watch.fail("dormant_sweep_interval_s", f"{dormant} is less than sweep_interval_s ({sweep}): the ceiling of the "
+                                               "backoff cannot be below where it starts")
     metrics = r.sub("metrics")
     metrics.only({f.name for f in fields(MetricsConfig)})
     textfile = metrics.get("textfile", str, None)
@@ -260,27 +282,16 @@ def parse_config(data, file: Path) -> Config:
         roots=tuple(roots),
         database=database,
         log=LogConfig(_resolve(base, log_file) if log_file else None, level,
-                      log.get("format", str, "text", choices=("text", "json"))),
-        debounce_ms=r.get("debounce_ms", int, 200, minimum=0),
-        reconcile_interval_s=r.get("reconcile_interval_s", float, 300.0, minimum=0.0),
-        reconcile_all_interval_s=r.get("reconcile_all_interval_s", float, 21600.0, minimum=0.0),
-        max_file_bytes=r.get("max_file_bytes", int, 16 * 1024 * 1024, minimum=1024),
-        tool_cost_ratio=r.get("tool_cost_ratio", float, 0.05, minimum=0.0),
-        drop_deleted_workflows=r.get("drop_deleted_workflows", bool, False),
-        sync_batch_size=r.get("sync_batch_size", int, 256, minimum=1),
-        stale_after_s=r.get("stale_after_s", float, 3600.0, minimum=1.0),
-        watch=WatchConfig(
-            active_window_s=watch.get("active_window_s", float, 600.0, minimum=0.0),
-            max_active_workflows=watch.get("max_active_workflows", int, 256, minimum=0),
-            sweep_interval_s=sweep,
-            dormant_sweep_interval_s=dormant if dormant >= sweep else watch.fail(
-                "dormant_sweep_interval_s", f"{dormant} is less than sweep_interval_s ({sweep}): the ceiling of the "
-                                            "backoff cannot be below where it starts"),
-        ),
+                      log.setting(LogConfig, "format", choices=("text", "json"))),
+        **r.settings(Config, {"debounce_ms": {"minimum": 0}, "reconcile_interval_s": {"minimum": 0.0},
+                              "reconcile_all_interval_s": {"minimum": 0.0}, "max_file_bytes": {"minimum": 1024},
+                              "tool_cost_ratio": {"minimum": 0.0}, "drop_deleted_workflows": {},
+                              "sync_batch_size": {"minimum": 1}, "stale_after_s": {"minimum": 1.0}}),
+        watch=WatchConfig(**watching),
         metrics=MetricsConfig(_resolve(base, textfile) if textfile else None,
-                              metrics.get("interval_s", float, 15.0, minimum=1.0)),
+                              metrics.setting(MetricsConfig, "interval_s", minimum=1.0)),
         report=ReportConfig(_resolve(base, html) if html else None,
-                            report.get("every_s", float, 600.0, minimum=1.0)),
+                            report.setting(ReportConfig, "every_s", minimum=1.0)),
         prices=_prices(r.sub("prices")),
         rules=_rules(r.sub("detection")),
         raw=data,

@@ -27,6 +27,17 @@ class StoreError(PatterndError):
     """The database cannot be opened or used (bad URL, missing driver, unreachable server)."""
 
 
+class WriteRefused(StoreError):
+    """The database cannot take a write now (a full disk, a quota, a read-only file system
+    or server). The transaction was rolled back whole; the same write succeeds once the
+    cause is gone, so the daemon waits and retries, and sync says what it could not store."""
+
+    def __init__(self, database: str, cause: str):
+        super().__init__(f"database {database} cannot take a write: {cause}")
+        self.database = database
+        self.cause = cause
+
+
 class RevisionConflict(Exception):
     """Another writer changed the workflow between our read and our write; read again."""
 

@@ -15,6 +15,7 @@ import stat
 import time
 import zlib
 from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 from .commands import BUILTIN_COMMAND_RULES, CommandRule
 from .errors import InputRejected
@@ -47,12 +48,17 @@ class FileStat:
         return f"{self.name}:{self.inode}:{self.size}:{self.mtime_ns}"
 
 
-# A Snapshot is cheap evidence that a dormant workflow is unchanged: the stat of its folder
-# (which changes when a file is added, removed or renamed in it) and of its state file (which
-# changes on an in-place rewrite), as a flat tuple of ints:
-#   (folder inode, folder mtime_ns, state inode, state size, state mtime_ns)
-# Two stat calls, where a fingerprint needs a listing.
-Snapshot = tuple
+class Snapshot(NamedTuple):
+    """Cheap evidence that a dormant workflow is unchanged: the stat of its folder (which
+    changes when a file is added, removed or renamed in it) and of its state file (which
+    changes on an in-place rewrite). Two stat calls, where a fingerprint needs a listing.
+    A NamedTuple: the sweep's hot loop reads it by index, people by name."""
+
+    folder_ino: int
+    folder_mtime_ns: int
+    state_ino: int  # 0 (and size, mtime 0) when there is no state file
+    state_size: int
+    state_mtime_ns: int
 
 
 @dataclass(frozen=True)
@@ -110,7 +116,7 @@ def snapshot(folder: str, dir_fd: int | None = None) -> Snapshot | None:
         f = os.stat(folder, dir_fd=dir_fd)
     except OSError:
         return None
-    return (f.st_ino, f.st_mtime_ns, *state_stat(folder, dir_fd))
+    return Snapshot(f.st_ino, f.st_mtime_ns, *state_stat(folder, dir_fd))
 
 
 def root_problem(path) -> str | None:

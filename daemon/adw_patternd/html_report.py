@@ -20,7 +20,9 @@ from .errors import PatterndError
 from .report import estimated_share
 from .review import annotate
 from .store.evidence import evidence_of, latest_reviews, totals, weeks
-from .store.ledger import Ledger, us_to_iso
+from .store.ledger import Ledger
+from .store import queries
+from .store.rows import us_to_iso
 
 CHART_BARS = 12  # patterns in the savings chart
 SECTION_WORKFLOWS = 10
@@ -34,7 +36,7 @@ def gather(ledger: Ledger, *, now_us: int, top: int = 5) -> dict:
     db = ledger.db
 
     def work():
-        rows = annotate(ledger.patterns("savings"), latest_reviews(db))
+        rows = annotate(queries.patterns(db, "savings"), latest_reviews(db))
         sections = [evidence_of(db, r["pattern_signature"], limit=SECTION_WORKFLOWS, now_us=now_us)
                     for r in rows[: max(top, 0)]]
         return rows, totals(db), weeks(db, now_us), sections

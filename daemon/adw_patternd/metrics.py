@@ -13,6 +13,9 @@ import logging
 import os
 import time
 
+from .outcome import Kind
+from .store.queries import pattern_figures
+
 log = logging.getLogger("adw_patternd")
 
 LATENCY_BUCKETS = (0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300)
@@ -33,7 +36,7 @@ class _PatternCollector:
                                     "Potential monthly savings if a tool did it, USD", labels=["signature"])
         spend = GaugeMetricFamily("adw_patternd_pattern_spend_usd",
                                   "Spend attributed to the pattern, USD (estimates included)", labels=["signature"])
-        for sig, n, monthly, nanos in self.ledger.pattern_figures():
+        for sig, n, monthly, nanos in pattern_figures(self.ledger.db):
             occurrences.add_metric([sig], n)
             savings.add_metric([sig], monthly)
             spend.add_metric([sig], nanos / 1e9)
@@ -91,12 +94,12 @@ class Metrics:
         m = self._m
         if m is None:
             return
-        if o.kind in ("new", "updated"):
+        if o.kind.stored:
             m.processed.labels(o.root).inc()
             m.last_commit.set(time.time())
             if live and o.changed_at:
                 m.latency.observe(max(0.0, time.time() - o.changed_at))
-        elif o.kind == "failed":
+        elif o.kind is Kind.FAILED:
             if o.transient:
                 m.mid_write.inc()
             else:

@@ -103,10 +103,19 @@ class Contribution:
         return cls(wf.total_tokens, wf.cost_nanos, wf.duration_seconds, wf.error_count, wf.retry_count, 1,
                    wf.estimated_nanos)
 
+    def __add__(self, other: "Contribution") -> "Contribution":
+        """Two disjoint parts of one workflow (an agent's runs and a command's calls) as one."""
+        return Contribution(self.tokens + other.tokens, self.cost_nanos + other.cost_nanos,
+                            self.duration + other.duration, self.errors + other.errors, self.retries + other.retries,
+                            self.units + other.units, self.estimated_nanos + other.estimated_nanos)
+
 
 @dataclass(frozen=True)
 class PatternSums:
-    """Running sums over the workflows linked to one pattern: enough to derive every statistic."""
+    """Running sums over the workflows linked to one pattern: enough to derive every statistic.
+
+    ``plus`` is the one place where a link enters (sign +1) or leaves (sign -1) the sums:
+    the ledger's deltas, verify's recomputation and the window queries all go through it."""
 
     count: int = 0
     tokens: int = 0
@@ -133,6 +142,11 @@ class PatternSums:
             units=self.units + sign * c.units,
             estimated_nanos=self.estimated_nanos + sign * c.estimated_nanos,
         )
+
+    def row(self) -> tuple[int, ...]:
+        """The sums in field order (the ledger's SUM_COLUMNS)."""
+        return (self.count, self.tokens, self.cost_nanos, self.duration_n, self.duration_sum, self.duration_sumsq,
+                self.errors, self.retries, self.units, self.estimated_nanos)
 
 
 @dataclass(frozen=True)

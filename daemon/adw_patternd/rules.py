@@ -221,9 +221,7 @@ def _add(parts: dict[str, list], sig: str, layer: str, c: Contribution, evidence
         return
     a = have[1]
     have[0] = have[0] if layer in have[0] else f"{have[0]}+{layer}"
-    have[1] = Contribution(a.tokens + c.tokens, a.cost_nanos + c.cost_nanos, a.duration + c.duration,
-                           a.errors + c.errors, a.retries + c.retries, a.units + c.units,
-                           a.estimated_nanos + c.estimated_nanos)
+    have[1] = a + c
     for key, n in evidence.items():
         have[2][key] = have[2].get(key, 0) + n
 

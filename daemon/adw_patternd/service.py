@@ -16,14 +16,16 @@ import time
 from dataclasses import dataclass, field
 
 from .config import Config, Root, load_config
-from .engine import Engine, Outcome, SyncSummary
+from .engine import Engine
 from .errors import PatterndError, StopRequested
+from .files import STATE_FILE, Snapshot
 from .logs import reopen_logs, setup_logging
 from .metrics import Metrics
+from .outcome import Kind, Outcome
 from .sdnotify import notify, watchdog_interval
-from .store.db import open_db
-from .store.ledger import Ledger, now_us
-from .files import STATE_FILE, Snapshot, root_problem
+from .store.ledger import Ledger, open_ledger
+from .store.rows import now_us
+from .sync import Syncer, SyncSummary, list_workflows
 from .watcher import Debouncer, Key, Watches
 
 log = logging.getLogger("adw_patternd")
@@ -36,6 +38,7 @@ TIER_AGES_S = (86_400.0, 7 * 86_400.0, float("inf"))
 RECENT_S = TIER_AGES_S[1]  # changed within this: fingerprinted by every reconcile, not only the full one
 FOLDER_ROUNDS = 4  # a dormant workflow's folder (not just its state file) is stat-checked every 4th round
 STATE_SUFFIX = "/" + STATE_FILE
+STORE_RETRY_S = (1.0, 60.0)  # a database that refused a write is tried again after 1 s, doubling to 60 s
 
 
 class Signals:
@@ -82,25 +85,53 @@ class Tracked:
     tier: int = 0  # its sweep tier (by age), as of the last classification
 
 
+@dataclass(slots=True)
+class Backlog:
+    """Workflows read while the database could not take a write (disk full, read-only):
+    tried again after a backoff, until a retry stores them; the cause is what STATUS says."""
+
+    keys: set = field(default_factory=set)
+    cause: str | None = None
+    delay: float = 0.0
+    retry_at: float = 0.0
+
+    def add(self, key: Key, cause: str) -> None:
+        now = time.monotonic()
+        if now >= self.retry_at:  # the first refusal, or a retry refused again: back off further
+            self.delay = min(max(self.delay * 2, STORE_RETRY_S[0]), STORE_RETRY_S[1])
+            self.retry_at = now + self.delay
+        self.cause = cause
+        self.keys.add(key)
+
+    def due(self) -> dict[str, set[str]] | None:
+        """The workflows to try again now, by root; None before their time."""
+        if not self.keys or time.monotonic() < self.retry_at:
+            return None
+        only: dict[str, set[str]] = {}
+        for root, adw_id in self.keys:
+            only.setdefault(root, set()).add(adw_id)
+        self.keys = set()
+        return only
+
+
 class Daemon:
-    def __init__(self, config: Config, signals: Signals | None = None):
+    def __init__(self, config: Config, ledger: Ledger, signals: Signals | None = None):
+        """``ledger``: opened by open_ledger (run_service) with the wait hooks below."""
         self.config = config
         self.signals = signals or Signals()
-        self.db = open_db(config.database)
-        ping = watchdog_interval()
-        if ping:
-            self.db.on_wait = lambda: notify("WATCHDOG=1")  # waiting for the database is not a hang
-        self.ledger = Ledger(self.db, config.tool_cost_ratio, config.derivation_key())
+        self.ledger = ledger
+        self.db = ledger.db
         self.engine = Engine(config, self.ledger)
+        self.syncer = Syncer(self.engine)
         self.debouncer = Debouncer(config.debounce_ms / 1000)
         self.signals.wake = self.debouncer.wake
-        self.db.give_up = lambda: self.signals.stop
         self.watches = Watches(self.debouncer, config.watch.max_active_workflows)
         self.tracked: dict[Key, Tracked] = {}
         self.roots: dict[str, Root] = {r.name: r for r in config.roots}
         self.missing_roots: set[str] = set()
-        self._root_problems: dict[str, str | None] = {}
         self.root_mtimes: dict[str, int] = {}
+        self.root_identities: dict[str, str | None] = {}  # each root folder's device:inode while watched
+        self.backlog = Backlog()
         self._root_fds: dict[str, int] = {}  # each root kept open: the sweep stats relative to it
         # Dormant workflows are swept in tiers by how long they have been unchanged: the
         # longer, the less often (a day: sweep_interval_s; a week: dormant_sweep_interval_s).
@@ -139,16 +170,15 @@ class Daemon:
             self.watches.stop()
             for name in list(self._root_fds):
                 self._close_root(name)
-            self.db.close()
             log.info("adw-patternd stopped after processing %d workflow(s)", self.processed)
         return 0
 
     def _sync(self, roots, *, reconcile: bool = False, only: dict[str, set[str]] | None = None) -> SyncSummary:
         """Catch-up, reconcile and a root that appeared: the sync's path, remembering what it
         saw. A reconcile keeps the snapshots the daemon already has for unchanged folders."""
-        return self.engine.sync([r for r in roots if r.name not in self.missing_roots], on_outcome=self._seen,
-                                should_stop=lambda: self.signals.stop, quiet_transient=True, snapshots=not reconcile,
-                                only=only)
+        return self.syncer.run([r for r in roots if r.name not in self.missing_roots], on_outcome=self._seen,
+                               should_stop=lambda: self.signals.stop, quiet_transient=True, snapshots=not reconcile,
+                               only=only)
 
     def _recent_keys(self) -> dict[str, set[str]]:
         """The workflows of each root that changed within RECENT_S (or whose age is unknown)."""
@@ -183,6 +213,9 @@ class Daemon:
             if ping and now >= next_ping:
                 notify("WATCHDOG=1")
                 next_ping = now + ping
+            retry = self.backlog.due()
+            if retry is not None:
+                self._store_backlog(retry)
             if now >= next_sweep:
                 self._sweep_roots()
                 self._sweep_slice(SWEEP_TICK_S)
@@ -237,14 +270,30 @@ class Daemon:
         self._report_problem = None
         log.debug("report: wrote %s in %.2f s", path, time.monotonic() - started)
 
+    def _store_backlog(self, only: dict[str, set[str]]) -> None:
+        """Try again to store what the database refused; what it refuses again goes back."""
+        waiting = sum(len(ids) for ids in only.values())
+        summary = self._sync([self.roots[name] for name in only if name in self.roots], only=only)
+        if not self.backlog.keys:
+            log.info("stored the %d workflow(s) read while the database could not take writes (%s)", waiting,
+                     summary.line())
+            self.backlog = Backlog()
+
     def _status_text(self) -> str:
-        return (f"{len(self.tracked)} workflows tracked, {len(self.watches.workflows)} live; "
+        text = (f"{len(self.tracked)} workflows tracked, {len(self.watches.workflows)} live; "
                 f"{self.processed} processed, {self.failed} failed since start")
+        if self.backlog.cause:
+            text = (f"waiting for the database ({self.backlog.cause}): {len(self.backlog.keys)} workflow(s) to store; "
+                    + text)
+        return text
 
     # -- one workflow -------------------------------------------------------------------
     def _handle(self, key: Key) -> None:
         root = self.roots.get(key[0])
-        if root is None:
+        if root is None or key[0] in self.missing_roots:
+            return  # a root that went away: its catch-up reads everything when it is back
+        if self.backlog.cause is not None:
+            self.backlog.add(key, self.backlog.cause)  # the database refuses writes: no use reading it now
             return
         tracked = self._track(key)
         tracked.last_change = time.monotonic()
@@ -256,9 +305,9 @@ class Daemon:
         leaves None, so the next sweep reads it again; a bad version is remembered as seen
         (it is not reported again until its files change). Live workflows also keep their
         fingerprint, for the round's check of what inotify may have missed."""
-        if o.snapshot is None and o.kind == "unchanged":
+        if o.snapshot is None and o.kind is Kind.UNCHANGED:
             return  # a reconcile found it unchanged: what the daemon remembers still holds
-        tracked.snapshot = o.snapshot if (o.kind == "failed" or not o.racy) else None
+        tracked.snapshot = o.snapshot if (o.kind is Kind.FAILED or not o.racy) else None
         if key in self.watches.workflows:
             self.live_fingerprints[key] = o.fingerprint if not o.racy else None
 
@@ -278,11 +327,14 @@ class Daemon:
     def _record(self, key: Key, o: Outcome) -> None:
         self.metrics.outcome(o, live=True)
         tracked = self._track(key)
-        if o.kind == "missing":
+        if o.kind is Kind.MISSING:
             self._folder_gone(key)
             return
+        if o.kind is Kind.NOT_STORED:
+            self.backlog.add(key, o.reason)
+            return
         self._recheck_when_stale(key, o)
-        if o.kind == "failed" and o.transient and tracked.transient_failures < TRANSIENT_ATTEMPTS:
+        if o.kind is Kind.FAILED and o.transient and tracked.transient_failures < TRANSIENT_ATTEMPTS:
             # Probably caught mid-write: try again shortly, keep the last good data, say nothing yet.
             tracked.transient_failures += 1
             tracked.snapshot = None
@@ -291,14 +343,14 @@ class Daemon:
             return
         tracked.transient_failures = 0
         self._remember(key, tracked, o)
-        if o.kind == "failed":
+        if o.kind is Kind.FAILED:
             if tracked.failure == (o.reason, o.snapshot):
                 return  # the same bad files again (a late event): said once already
             tracked.failure = (o.reason, o.snapshot)
             self.failed += 1
         else:
             tracked.failure = None
-            if o.kind in ("new", "updated"):
+            if o.kind.stored:
                 self.processed += 1
         self.engine.report(o)
 
@@ -306,43 +358,46 @@ class Daemon:
         """What a sync (catch-up, reconcile) saw: remember it so the sweep can tell changes."""
         key = (o.root, o.adw_id)
         self.metrics.outcome(o)
-        if o.kind == "missing":
+        if o.kind is Kind.MISSING:
             self._folder_gone(key)
+            return
+        if o.kind is Kind.NOT_STORED:
+            self.backlog.add(key, o.reason)
             return
         tracked = self._track(key)
         self._remember(key, tracked, o)
         self._recheck_when_stale(key, o)
-        if o.kind in ("new", "updated"):
+        if o.kind.stored:
             self.processed += 1
-            if o.snapshot and time.time_ns() - o.snapshot[4] < self.config.watch.active_window_s * 1e9:
+            if o.snapshot and time.time_ns() - o.snapshot.state_mtime_ns < self.config.watch.active_window_s * 1e9:
                 tracked.last_change = time.monotonic()
                 if self.watches.activate(self.roots[o.root], o.adw_id):
                     # Read once more now that the watch exists: a write between the read and
                     # the watch would otherwise be announced by nothing.
                     self.debouncer.touch(key)
-        elif o.kind == "failed":
+        elif o.kind is Kind.FAILED:
             self.failed += 1
             if o.transient:
                 self.debouncer.touch(key, delay=TRANSIENT_RETRY_S)
 
     def _folder_gone(self, key: Key) -> None:
+        """Forget the folder here; whether it counts as a deletion is the root's health's call."""
         self.watches.deactivate(key)
         self.live_fingerprints.pop(key, None)
-        if self.tracked.pop(key, None) is None:
+        if self.tracked.pop(key, None) is None or key[0] not in self.roots:
             return
-        if self.config.drop_deleted_workflows:
-            self.ledger.forget(f"{key[0]}/{key[1]}")
-            log.info("%s/%s: folder deleted; dropped from the database", *key)
-        else:
-            log.info("%s/%s: folder deleted; its history is kept", *key)
+        self.syncer.folder_gone(self.roots[key[0]], key[1])
 
     # -- roots --------------------------------------------------------------------------
     def _add_root(self, root: Root, *, catch_up: bool) -> None:
+        """Watch a root if it can be read now (else wait for it: the guard said why)."""
         self.roots[root.name] = root
-        if not self._root_ready(root):
+        health = self.syncer.guard.health(root)
+        if not health.readable:
             self.missing_roots.add(root.name)
             return
         self.missing_roots.discard(root.name)
+        self.root_identities[root.name] = health.identity
         self._open_root(root)
         if not self.watches.watch_root(root):
             log.warning("root %s: no live watch; new workflow folders are found by the sweep", root.name)
@@ -350,13 +405,11 @@ class Daemon:
         if catch_up:
             log.info("root %s: %s", root.name, self._sync([root]).line())
 
-    def _root_ready(self, root: Root) -> bool:
-        """Whether a root folder can be used; says once, each time the reason changes, why not."""
-        problem = root_problem(root.path)
-        if problem and self._root_problems.get(root.name) != problem:
-            log.warning("root %s: folder %s %s; waiting for it", root.name, root.path, problem)
-        self._root_problems[root.name] = problem
-        return problem is None
+    def _drop_root(self, name: str) -> None:
+        """Stop watching a root that went away; its workflows and their data stay."""
+        self.watches.unwatch_root(name)
+        self._close_root(name)
+        self.missing_roots.add(name)
 
     def _root_mtime(self, root: Root) -> int:
         try:
@@ -365,32 +418,33 @@ class Daemon:
             return -1
 
     def _sweep_roots(self) -> None:
-        """Roots that appeared or disappeared, and new folders in a root without a live watch."""
-        for name in sorted(self.missing_roots):
-            root = self.roots[name]
-            if self._root_ready(root):
-                log.info("root %s: folder %s appeared; watching it", name, root.path)
-                self._add_root(root, catch_up=True)
-        for name, root in self.roots.items():
+        """Roots that went away or came back (the guard says which, and why, once), a root
+        folder replaced by another (a mount came or went: its watch and its open fd see the
+        old one), and new folders in a root without a live watch."""
+        for name, root in list(self.roots.items()):
             if name in self.missing_roots:
+                if self.syncer.guard.health(root).readable:
+                    self._add_root(root, catch_up=True)
+                continue
+            health = self.syncer.guard.health(root)
+            if not health.readable or health.identity != self.root_identities.get(name):
+                self._drop_root(name)
+                if health.readable:
+                    log.info("root %s: folder %s was replaced (now %s); watching the new one", name, root.path,
+                             health.identity)
+                    self._add_root(root, catch_up=True)
                 continue
             mtime = self._root_mtime(root)
-            if mtime == -1:
-                log.warning("root %s: folder %s disappeared; waiting for it", name, root.path)
-                self.watches.unwatch_root(name)
-                self._close_root(name)
-                self.missing_roots.add(name)
-                continue
             if mtime != self.root_mtimes.get(name):  # a folder came or went (watched root or not)
                 self.root_mtimes[name] = mtime
-                for adw_id in self.engine.list_workflows(root) or ():
+                for adw_id in list_workflows(root) or ():
                     if (name, adw_id) not in self.tracked:
                         self.debouncer.touch((name, adw_id))
 
     def _age_tier(self, tracked: Tracked, now: float, now_ns: int) -> int:
         if (tracked.last_change and now - tracked.last_change < TIER_AGES_S[0]) or tracked.snapshot is None:
             return 0
-        age = (now_ns - max(tracked.snapshot[1], tracked.snapshot[4])) / 1e9  # folder, state file mtimes
+        age = (now_ns - max(tracked.snapshot.folder_mtime_ns, tracked.snapshot.state_mtime_ns)) / 1e9
         return next(i for i, limit in enumerate(TIER_AGES_S) if age < limit)
 
     def _classify(self) -> None:
@@ -554,9 +608,15 @@ def run_service(config: Config) -> int:
     setup_logging(config.log)
     signals = Signals()
     signals.install()
+    ping = watchdog_interval()
     try:
-        daemon = Daemon(config, signals)
+        # Waiting for the database (locked, unreachable) is not a hang, and a stop ends the wait.
+        with open_ledger(config, on_wait=(lambda: notify("WATCHDOG=1")) if ping else None,
+                         give_up=lambda: signals.stop) as ledger:
+            return Daemon(config, ledger, signals).run()
+    except StopRequested:
+        log.info("stopped while opening the database")
+        return 0
     except PatterndError as e:
         log.error("%s", e)
         raise
-    return daemon.run()

@@ -12,7 +12,7 @@ import sqlite3
 import time
 from typing import Callable, TypeVar
 
-from ..errors import StopRequested, StoreError
+from ..errors import StopRequested, StoreError, WriteRefused
 
 log = logging.getLogger("adw_patternd.store")
 T = TypeVar("T")
@@ -32,6 +32,7 @@ class Db:
         self.on_wait: Callable[[], None] | None = None  # called while waiting (systemd watchdog pings)
         self.give_up: Callable[[], bool] | None = None  # true when a stop was requested: stop waiting
         self.waited_s = 0.0  # time spent waiting for a locked or unreachable database, in all
+        self.refused: str | None = None  # why the last write was refused (disk full...), until one succeeds
 
     # -- statements ---------------------------------------------------------
     def sql(self, text: str) -> str:
@@ -91,7 +92,42 @@ class Db:
                 raise
             return result
 
-        return self.retrying(whole, what=what)
+        try:
+            result = self.retrying(whole, what=what)
+        except Exception as e:
+            cause = self._write_refusal(e)
+            if cause is None:
+                raise
+            if self.refused != cause:  # one line an outage, not one a workflow
+                log.error("database %s cannot take a write: %s; the transaction (%s) was rolled back whole, "
+                          "and will be redone when the database takes writes again", self.label, cause, what)
+            self.refused = cause
+            raise WriteRefused(self.label, cause) from None
+        if self.refused is not None:
+            log.info("database %s takes writes again", self.label)
+            self.refused = None
+        return result
+
+    def _write_refusal(self, e: Exception) -> str | None:
+        """Why the database refused a write that will succeed later unchanged (no space, a
+        quota, read-only), in words for a log line; None for any other error."""
+        if isinstance(e, sqlite3.Error):
+            name = getattr(e, "sqlite_errorname", "") or ""
+            if name == "SQLITE_FULL":
+                return "the disk (or the database's max_page_count) is full (SQLITE_FULL): free some space"
+            if name.startswith("SQLITE_READONLY"):
+                return f"the file or its file system is read-only ({name})"
+            if name.startswith("SQLITE_IOERR"):
+                return f"disk I/O error ({name}): a full disk, a quota, or a failing disk"
+            return None
+        if self.dialect == "postgres":
+            import psycopg
+
+            if isinstance(e, psycopg.errors.InsufficientResources):  # 53xxx, disk_full among them
+                return f"the server is out of resources ({e.sqlstate}: {_first_line(e)})"
+            if isinstance(e, psycopg.errors.ReadOnlySqlTransaction):
+                return f"the server only allows read-only transactions ({e.sqlstate}: {_first_line(e)})"
+        return None
 
     def snapshot(self, work: Callable[[], T]) -> T:
         """Run the reads of ``work`` on one consistent snapshot, taking no write lock (a
@@ -124,7 +160,7 @@ class Db:
                     log.info("database available again after %.1f s; %s done", time.monotonic() - waited_since, what)
                 return result
             except Exception as e:
-                kind = self._retryable(e)
+                kind = None if self._write_refusal(e) else self._retryable(e)
                 if kind is None:
                     raise
                 now = time.monotonic()
@@ -132,7 +168,7 @@ class Db:
                     waited_since = now
                 if now - last_note > 30:
                     last_note = now
-                    log.warning("database %s (%s); waiting and retrying (%s)", kind, str(e).strip().splitlines()[0][:160], what)
+                    log.warning("database %s (%s); waiting and retrying (%s)", kind, _first_line(e), what)
                 if self.on_wait:
                     self.on_wait()
                 if self.give_up and self.give_up():
@@ -166,6 +202,10 @@ class Db:
             self.conn.close()
         except Exception:
             pass
+
+
+def _first_line(e: Exception) -> str:
+    return (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
 
 
 def _sqlite_connect(path: str):

@@ -15,7 +15,7 @@ from ..errors import PatterndError
 from ..review import DECISIONS, Review, recheck_reason
 from ..stats import DAY_US, confidence_parts
 from .db import Db
-from .ledger import SUM_COLUMNS, now_text, sums_of
+from .rows import SUM_COLUMNS, now_text, sums_of
 
 WEEK_US = 7 * DAY_US
 WEEKS = 12

@@ -261,13 +261,32 @@ def m006_evidence_and_reviews(db: Db) -> None:
                "pattern_occurrences o WHERE o.workflow_id = workflow_history.workflow_id AND o.layer = 'workflow')")
 
 
+def m007_root_identity(db: Db) -> None:
+    """Each root folder's device:inode per host as of the last full pass: a root that is no
+    longer the same folder (a mount came or went) is never evidence of deletions."""
+    db.execute("CREATE TABLE IF NOT EXISTS root_identity (host TEXT NOT NULL, root_name TEXT NOT NULL, "
+               "identity TEXT NOT NULL, recorded_at TEXT, PRIMARY KEY (host, root_name))")
+
+
 MIGRATIONS = (m001_reference_tables, m002_exact_accounting, m003_output_tail, m004_attributed_costs,
-              m005_run_ledger, m006_evidence_and_reviews)
+              m005_run_ledger, m006_evidence_and_reviews, m007_root_identity)
+
+
+def _current(db: Db) -> bool:
+    """Whether every migration is applied, found without a write (a read-only server, a
+    full disk: opening still works, and the write that fails says why)."""
+    if db.dialect == "sqlite":
+        return db.one("PRAGMA user_version")[0] == len(MIGRATIONS)
+    try:
+        done = {r[0] for r in db.all("SELECT name FROM schema_migrations")}
+    except Exception:  # no such table yet (autocommit: nothing to roll back)
+        return False
+    return done >= {m.__name__ for m in MIGRATIONS}
 
 
 def migrate(db: Db) -> list[str]:
     """Apply the migrations this database lacks; return their names."""
-    if db.dialect == "sqlite" and db.one("PRAGMA user_version")[0] == len(MIGRATIONS):
+    if _current(db):
         return []
 
     def work():

@@ -1,0 +1,107 @@
+"""The read-only queries behind `patterns`, `status` and the metrics file. They read the
+ledger's tables; nothing here writes."""
+
+from __future__ import annotations
+
+from ..stats import derive
+from .db import Db
+from .rows import sums_of, us_to_iso
+
+ORDER = {"savings": "potential_monthly_savings DESC", "occurrences": "occurrence_count DESC",
+         "confidence": "confidence_score DESC"}
+MONTH_US = 30 * 86_400 * 1_000_000
+SORT_KEY = {"savings": "potential_monthly_savings", "occurrences": "occurrence_count",
+            "confidence": "confidence_score"}
+
+
+def pattern_figures(db: Db) -> list[tuple[str, int, float, int]]:
+    """(signature, occurrences, potential monthly savings, attributed nano-dollars) of each
+    pattern found at least once: what the metrics file shows."""
+    return db.retrying(lambda: [(r[0], int(r[1]), float(r[2] or 0), int(r[3] or 0)) for r in db.all(
+        "SELECT pattern_signature, occurrence_count, potential_monthly_savings, sum_cost_nanos "
+        "FROM operation_patterns WHERE occurrence_count > 0 ORDER BY pattern_signature")])
+
+
+def patterns(db: Db, sort: str = "savings", limit: int | None = None) -> list[dict]:
+    cur = db.execute(f"SELECT * FROM operation_patterns WHERE occurrence_count > 0 ORDER BY {ORDER[sort]}, "
+                     f"pattern_signature" + (" LIMIT ?" if limit else ""), (limit,) if limit else ())
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+
+def window(db: Db, tool_cost_ratio: float, since_us: int, until_us: int, sort: str = "savings",
+           limit: int | None = None) -> list[dict]:
+    """The patterns' statistics over the workflows seen (started) in [since, until): a query
+    over the links, not the running sums. Monthly savings use the window's length. Each
+    row also has its spend in the 30 days before ``until`` and in the 30 before those."""
+    dur = "CASE WHEN o.duration_seconds > 0 THEN o.duration_seconds ELSE 0 END"
+    rows = db.all(
+        "SELECT p.pattern_signature, COUNT(*), SUM(o.tokens), SUM(o.cost_nanos), "
+        "SUM(CASE WHEN o.duration_seconds > 0 THEN 1 ELSE 0 END), "
+        f"SUM({dur}), SUM({dur} * {dur}), SUM(o.error_count), SUM(o.retry_count), SUM(o.units), "
+        "SUM(o.estimated_nanos), MIN(o.seen_us), MAX(o.seen_us) "
+        "FROM pattern_occurrences o JOIN operation_patterns p ON p.id = o.pattern_id "
+        "JOIN workflow_history w ON w.workflow_id = o.workflow_id AND w.revision > 0 "
+        "WHERE o.seen_us >= ? AND o.seen_us < ? GROUP BY p.pattern_signature", (since_us, until_us))
+    trend = {r[0]: (int(r[1] or 0), int(r[2] or 0)) for r in db.all(
+        "SELECT p.pattern_signature, SUM(CASE WHEN o.seen_us >= ? THEN o.cost_nanos ELSE 0 END), "
+        "SUM(CASE WHEN o.seen_us < ? THEN o.cost_nanos ELSE 0 END) "
+        "FROM pattern_occurrences o JOIN operation_patterns p ON p.id = o.pattern_id "
+        "JOIN workflow_history w ON w.workflow_id = o.workflow_id AND w.revision > 0 "
+        "WHERE o.seen_us >= ? AND o.seen_us < ? GROUP BY p.pattern_signature",
+        (until_us - MONTH_US, until_us - MONTH_US, until_us - 2 * MONTH_US, until_us))}
+    out = []
+    for r in rows:
+        sums = sums_of(r[1:11])
+        s = derive(sums, since_us, until_us, tool_cost_ratio)
+        last30, prior30 = trend.get(r[0], (0, 0))
+        out.append({
+            "pattern_signature": r[0], "occurrence_count": s.occurrence_count, "sum_units": sums.units,
+            "sum_cost_nanos": sums.cost_nanos, "sum_estimated_nanos": sums.estimated_nanos,
+            "avg_tokens_with_llm": s.avg_tokens_with_llm, "avg_cost_with_llm": s.avg_cost_with_llm,
+            "avg_tokens_with_tool": s.avg_tokens_with_tool, "avg_cost_with_tool": s.avg_cost_with_tool,
+            "potential_monthly_savings": s.potential_monthly_savings, "confidence_score": s.confidence_score,
+            "first_seen": us_to_iso(int(r[11])), "last_seen": us_to_iso(int(r[12])),
+            "spend_last_30d_usd": last30 / 1e9, "spend_prior_30d_usd": prior30 / 1e9,
+            "trend": (None if not prior30 else (last30 - prior30) / prior30),
+        })
+    out.sort(key=lambda row: (-row[SORT_KEY[sort]], row["pattern_signature"]))
+    return out[:limit] if limit else out
+
+
+def status(db: Db) -> dict:
+    roots = {r[0]: {"workflows": int(r[1]), "last_updated": r[2]} for r in db.all(
+        "SELECT root_name, COUNT(*), MAX(updated_at) FROM workflow_history WHERE revision > 0 GROUP BY root_name")}
+    last = db.one("SELECT workflow_id, updated_at FROM workflow_history WHERE revision > 0 "
+                  "ORDER BY updated_at DESC, workflow_id LIMIT 1")
+    if db.dialect == "sqlite":
+        pages = db.one("PRAGMA page_count")[0] * db.one("PRAGMA page_size")[0]
+    else:
+        pages = db.one("SELECT pg_total_relation_size('operation_patterns') + pg_total_relation_size('pattern_occurrences')"
+                       " + pg_total_relation_size('workflow_history') + pg_total_relation_size('agent_outputs')")[0]
+
+    def counts(column: str) -> dict:
+        return {str(r[0]): int(r[1]) for r in db.all(
+            f"SELECT COALESCE({column}, 'none'), COUNT(*) FROM workflow_history WHERE revision > 0 "
+            f"GROUP BY COALESCE({column}, 'none') ORDER BY 1")}
+
+    spend = db.one("SELECT COALESCE(SUM(cost_nanos), 0), COALESCE(SUM(estimated_nanos), 0), "
+                   "COALESCE(SUM(unfinished_runs), 0), COALESCE(SUM(overwritten_runs), 0), "
+                   "COALESCE(SUM(overwritten_nanos), 0) FROM workflow_history WHERE revision > 0")
+    return {
+        "workflows": sum(v["workflows"] for v in roots.values()),
+        "by_status": counts("status"),
+        "time_source": counts("time_source"),
+        "request_source": counts("request_source"),
+        "spend_usd": int(spend[0]) / 1e9,
+        "estimated_usd": int(spend[1]) / 1e9,
+        "unfinished_runs": int(spend[2]),
+        "overwritten_runs": int(spend[3]),  # seen live, since overwritten: kept, not in the files
+        "overwritten_usd": int(spend[4]) / 1e9,
+        "patterns": db.one("SELECT COUNT(*) FROM operation_patterns WHERE occurrence_count > 0")[0],
+        "roots": roots,
+        "last_processed": {"workflow_id": last[0], "at": last[1]} if last else None,
+        "database": db.label,
+        "database_bytes": int(pages or 0),
+    }
+

@@ -1,0 +1,225 @@
+"""Whole roots: which workflow folders to read, reading them (in forked worker processes for
+`sync`), committing in batches, and what to do about folders that are gone. The one path
+for `sync`, the daemon's catch-up and its reconciles; live updates use the engine directly
+and come here for a folder that went away.
+
+A folder missing from a root is a deletion only while the root is healthy (roots.py).
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import multiprocessing
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+from .config import Config, Root
+from .engine import Engine, workflow_id_of
+from .errors import WriteRefused
+from .outcome import Kind, Outcome
+from .roots import RootGuard, RootHealth
+from .store.db import open_db
+from .store.ledger import Ledger
+
+log = logging.getLogger("adw_patternd")
+
+WORKER_TIMEOUT_S = 300  # far beyond the time to read one batch of 256 workflows
+
+
+@dataclass
+class SyncSummary:
+    scanned: int = 0
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    failed: int = 0
+    skipped: int = 0
+    deleted: int = 0
+    not_stored: int = 0  # read, but the database could not take the write
+    store_problem: str | None = None  # ... and why
+    unavailable: list[str] = field(default_factory=list)  # roots not read: missing, unreadable, empty...
+    kept: int = 0  # missing from a root that is not the folder it was: not deleted
+    seconds: float = 0.0
+
+    def count(self, o: Outcome) -> None:
+        self.scanned += 1
+        if o.kind is Kind.MISSING:
+            self.deleted += 1
+        elif o.kind is Kind.NOT_STORED:
+            self.not_stored += 1
+            self.store_problem = o.reason
+        else:
+            setattr(self, o.kind.value, getattr(self, o.kind.value) + 1)
+
+    def line(self) -> str:
+        text = (f"scanned {self.scanned}, new {self.new}, updated {self.updated}, unchanged {self.unchanged}, "
+                f"failed {self.failed}, skipped {self.skipped} (not a workflow folder), deleted {self.deleted} "
+                f"in {self.seconds:.2f} s")
+        if self.not_stored:
+            text += f"; {self.not_stored} read but not stored (the database could not take the write)"
+        if self.kept:
+            text += f"; {self.kept} missing but kept (their root is not the folder it was)"
+        if self.unavailable:
+            text += f"; root(s) not available, nothing of them read or deleted: {', '.join(self.unavailable)}"
+        return text
+
+
+def list_workflows(root: Root) -> list[str] | None:
+    """The workflow folder names in a root (symlinks included: reading them checks where they
+    lead), sorted; None when the root cannot be listed."""
+    try:
+        entries = list(os.scandir(root.path))
+    except OSError:
+        return None
+    names = []
+    for e in entries:
+        try:
+            if e.is_dir(follow_symlinks=False) or (e.is_symlink() and e.is_dir()):
+                names.append(e.name)
+        except OSError:
+            continue
+    names.sort()
+    return names
+
+
+class Syncer:
+    def __init__(self, engine: Engine, *, adopt_roots: bool = False):
+        self.engine = engine
+        self.guard = RootGuard(engine.ledger.db, adopt=adopt_roots)
+
+    @property
+    def config(self) -> Config:
+        return self.engine.config
+
+    def run(self, roots: Iterable[Root] | None = None, *, progress: Callable[[int, int], None] | None = None,
+            on_outcome: Callable[[Outcome], None] | None = None, should_stop: Callable[[], bool] | None = None,
+            quiet_transient: bool = False, workers: int = 1, snapshots: bool = True,
+            only: dict[str, set[str]] | None = None) -> SyncSummary:
+        """Scan roots once (None: every configured root; an empty list: none).
+        ``quiet_transient``: the daemon retries files caught mid-write itself, so they are not
+        reported yet. ``workers`` > 1 reads in that many forked processes while this one
+        writes (only where no other thread runs: forking a threaded process is unsafe).
+        ``only``: just these workflow folders of each root (by root name), without listing
+        the roots; deleted folders are then not looked for."""
+        summary = SyncSummary()
+        started = time.perf_counter()
+        plan = self._plan(self.config.roots if roots is None else roots, only, summary)
+        batch = self.config.sync_batch_size
+        jobs = []
+        for root, names, _health in plan:
+            known = self.engine.ledger.fingerprints(root.name, names if only is not None else None)
+            jobs += [[(root, n, known.get(n)) for n in names[i : i + batch]] for i in range(0, len(names), batch)]
+        total = sum(len(job) for job in jobs)
+        done = 0
+        for prepared in self._read(jobs, workers, snapshots):
+            if should_stop and should_stop():
+                break
+            for o in self.engine.commit(prepared):
+                summary.count(o)
+                if not (quiet_transient and o.transient):
+                    self.engine.report(o)
+                if on_outcome:
+                    on_outcome(o)
+                done += 1
+            if progress:
+                progress(done, total)
+        if only is None and not (should_stop and should_stop()):
+            for root, names, health in plan:
+                self._deleted(root, names, health, summary)
+        summary.seconds = time.perf_counter() - started
+        return summary
+
+    def _plan(self, roots: Iterable[Root], only: dict[str, set[str]] | None,
+              summary: SyncSummary) -> list[tuple[Root, list[str], RootHealth]]:
+        """Each readable root with the folders to read in it."""
+        plan = []
+        for root in roots:
+            names = list_workflows(root) if only is None else None
+            health = self.guard.health(root, names)
+            if not health.readable or (only is None and names is None):  # None: it went away just now
+                summary.unavailable.append(root.name)
+                continue
+            plan.append((root, names if names is not None else sorted(only.get(root.name, ())), health))
+        return plan
+
+    def _read(self, jobs: list, workers: int, snapshots: bool):
+        """Each job's prepared outcomes, in order: here, or in forked workers."""
+        if workers <= 1 or len(jobs) <= 2 or threading.active_count() != 1:
+            yield from (self.engine.prepare(job, snapshots=snapshots) for job in jobs)
+            return
+        pool = multiprocessing.get_context("fork").Pool(workers, _worker_init, (self.config, self.engine.carried))
+        try:
+            yield from self._read_in_workers(pool, jobs)
+        finally:
+            pool.terminate()
+            pool.join()
+
+    def _read_in_workers(self, pool, jobs: list):
+        """A worker that dies (the OOM killer) would leave its batch unanswered for ever:
+        after WORKER_TIMEOUT_S the rest is read here."""
+        results = pool.imap(_worker_prepare, jobs)
+        for i in range(len(jobs)):
+            try:
+                yield results.next(timeout=WORKER_TIMEOUT_S)
+            except multiprocessing.TimeoutError:
+                log.error("a reading worker gave no answer in %d s; reading the remaining %d batches in one process",
+                          WORKER_TIMEOUT_S, len(jobs) - i)
+                pool.terminate()
+                for job in jobs[i:]:
+                    yield self.engine.prepare(job)
+                return
+
+    # -- folders that are gone -----------------------------------------------------------
+    def _deleted(self, root: Root, names: list[str], health: RootHealth, summary: SyncSummary) -> None:
+        """The stored workflows of a fully listed root whose folders are not in it."""
+        gone = sorted(set(self.engine.ledger.fingerprints(root.name)) - set(names))
+        if gone and not health.deletions_allowed:
+            summary.kept += len(gone)  # the guard said why, once
+        else:
+            for adw_id in gone:
+                summary.deleted += 1
+                self._forget(root, adw_id, say_kept=False)
+        self.guard.settle(root, health, absent=len(gone))
+
+    def folder_gone(self, root: Root, adw_id: str) -> bool:
+        """A workflow folder found missing (live, or by a reconcile of known folders): a
+        deletion only if its root is healthy now. Returns whether it counted as one."""
+        if not self.guard.health(root).deletions_allowed:
+            log.debug("%s/%s: folder not found, but its root is not available: kept", root.name, adw_id)
+            return False
+        self._forget(root, adw_id, say_kept=True)
+        return True
+
+    def _forget(self, root: Root, adw_id: str, *, say_kept: bool) -> None:
+        if not self.config.drop_deleted_workflows:
+            if say_kept:
+                log.info("%s/%s: folder deleted; its history is kept", root.name, adw_id)
+            return
+        try:
+            self.engine.ledger.forget(workflow_id_of(root, adw_id))
+        except WriteRefused:
+            return  # said by the database; the next pass finds it gone again
+        log.info("%s/%s: folder deleted; dropped from the database", root.name, adw_id)
+
+
+# -- the sync's worker processes ------------------------------------------------------------
+_worker: Engine | None = None
+
+
+def _worker_init(config: Config, carried: dict) -> None:
+    """In a forked worker: its own database connection (for read offsets), never the
+    parent's. The parent opened the ledger (migrations, derivation): this one only reads."""
+    global _worker
+    # Reading makes many short-lived objects (parsed JSON lines) and no cycles to speak of;
+    # collecting the young generation every 700 allocations cost about a tenth of the time.
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 100)
+    _worker = Engine(config, Ledger(open_db(config.database), config.tool_cost_ratio), carried)
+
+
+def _worker_prepare(job):
+    return _worker.prepare(job)
