@@ -11,11 +11,12 @@ from pathlib import Path
 
 
 class DaemonProcess:
-    def __init__(self, config: Path, env: dict | None = None):
+    def __init__(self, config: Path, env: dict | None = None, prefix: tuple[str, ...] = ()):
+        """``prefix``: a command to run it under (setpriv, to run as another user)."""
         self.config = config
         self.out_path = config.parent / f"daemon-{time.monotonic_ns()}.out"
         self.out = open(self.out_path, "w")
-        self.proc = subprocess.Popen([sys.executable, "-m", "adw_patternd", "run", "--config", str(config)],
+        self.proc = subprocess.Popen([*prefix, sys.executable, "-m", "adw_patternd", "run", "--config", str(config)],
                                      stdout=self.out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                      env={**os.environ, **(env or {})})
 

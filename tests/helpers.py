@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
+import shutil
 import sqlite3
 import time
 from contextlib import contextmanager
@@ -138,3 +140,34 @@ def age(path: Path, seconds: float = 10) -> None:
     """Move a file's mtime into the past, as for a workflow that finished a while ago."""
     t = time.time() - seconds
     os.utime(path, (t, t))
+
+
+def readable_packages(base: Path, modules=("adw_patternd", "yaml")) -> dict:
+    """An environment whose PYTHONPATH holds ``modules`` (and their compiled libraries),
+    copied where an unprivileged user can read them: the checkout (and the venv inside it)
+    may sit in a folder only its owner can open."""
+    pkg = base / "pkg"
+    pkg.mkdir(parents=True, exist_ok=True)
+    for name in modules:
+        file = Path(importlib.import_module(name).__file__)
+        if file.name != "__init__.py":  # a module of one file
+            shutil.copy(file, pkg / file.name)
+            continue
+        for folder in (file.parent, file.parent.with_name(file.parent.name + ".libs")):
+            if folder.is_dir() and not (pkg / folder.name).exists():
+                shutil.copytree(folder, pkg / folder.name, ignore=shutil.ignore_patterns("__pycache__"))
+    for dirpath, dirs, files in os.walk(pkg):
+        os.chmod(dirpath, 0o755)
+        for f in files:
+            os.chmod(os.path.join(dirpath, f), 0o755 if f.endswith(".so") or ".so." in f else 0o644)
+    return {**os.environ, "PYTHONPATH": str(pkg)}
+
+
+def open_to_everyone(*paths: Path) -> None:
+    """Make files and folders readable (folders writable too) by any user: for a command run
+    as nobody on files this process wrote under a umask of 027."""
+    for top in paths:
+        for dirpath, dirs, files in os.walk(top):
+            os.chmod(dirpath, 0o777)
+            for f in files:
+                os.chmod(os.path.join(dirpath, f), 0o666)

@@ -18,7 +18,7 @@ from watchdog.events import FileOpenedEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
 from daemon_proc import DaemonProcess
-from helpers import append, query, result_line, wait_for, write_config, write_state
+from helpers import append, query, readable_packages, result_line, wait_for, write_config, write_state
 
 CORPUS = Path(__file__).parent / "hostile"
 # What a workflow's data is (not its write counter or timestamps: a re-read of the same
@@ -183,23 +183,6 @@ def test_hostile_corpus_against_a_running_daemon(tmp_path):
     assert main(["verify", "--config", str(cfg)]) == 0
 
 
-def _readable_packages(base: Path) -> dict:
-    """The package and its runtime dependency, copied where an unprivileged user can read
-    them: the checkout (and the venv inside it) may sit in a folder only its owner can open."""
-    import adw_patternd
-    import yaml
-
-    pkg = base / "pkg"
-    for module in (adw_patternd, yaml):
-        src = Path(module.__file__).parent
-        shutil.copytree(src, pkg / src.name, ignore=shutil.ignore_patterns("__pycache__"))
-    for dirpath, dirs, files in os.walk(pkg):
-        os.chmod(dirpath, 0o755)
-        for f in files:
-            os.chmod(os.path.join(dirpath, f), 0o644)
-    return {**os.environ, "PYTHONPATH": str(pkg)}
-
-
 def test_unreadable_state_file(tmp_path):
     """A state file the daemon's user may not read. Root reads everything, so as root the
     sync runs as nobody (setpriv), in a folder nobody can reach, with the package copied to
@@ -223,7 +206,7 @@ def test_unreadable_state_file(tmp_path):
         os.chmod(base / "db", 0o777)
         os.chmod(cfg, 0o644)
         r = subprocess.run(as_nobody + [sys.executable, "-m", "adw_patternd", "sync", "--config", str(cfg)],
-                           capture_output=True, text=True, timeout=60, cwd=base, env=_readable_packages(base))
+                           capture_output=True, text=True, timeout=60, cwd=base, env=readable_packages(base))
         if r.returncode == 2 and "Permission denied" in r.stderr and "python" in r.stderr.lower():
             pytest.skip(f"nobody cannot run this interpreter: {r.stderr.strip()[:200]}")
         assert r.returncode == 1, r.stdout + r.stderr
