@@ -33,7 +33,7 @@ from adw_patternd.html_report import gather, render
 from adw_patternd.model import Workflow
 from adw_patternd.rules import detect
 from adw_patternd.store.db import open_db
-from adw_patternd.store.ledger import Ledger, open_ledger
+from adw_patternd.store import Ledger, open_ledger
 from adw_patternd.store.rows import Change
 from adw_patternd.store.verify import verify
 from adw_patternd.synth import random_spec, write_workflow

@@ -323,7 +323,7 @@ def test_workflows_dormant_for_months_are_swept_less_often_and_still_found(tmp_p
 def test_sweep_tiers_follow_the_age_of_the_files(tmp_path, root):
     from adw_patternd.config import load_config
     from adw_patternd.service import Daemon
-    from adw_patternd.store.ledger import open_ledger
+    from adw_patternd.store import open_ledger
 
     for adw_id, seconds in (("t0000001", 3600), ("t0000002", 3 * 86_400), ("t0000003", 60 * 86_400)):
         folder = make_workflow(root, adw_id)

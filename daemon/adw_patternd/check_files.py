@@ -17,12 +17,12 @@ import logging
 import os
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .config import Config
 from .engine import Engine
 from .store.db import Db
-from .store.ledger import open_ledger
+from .store import Ledger, open_ledger
 from .store.rows import DERIVED_COLUMNS, LINK_COLUMNS, SUM_COLUMNS, WORKFLOW_COLUMNS
 from .sync import Syncer
 from .transcript import Run
@@ -123,26 +123,34 @@ def _short(v) -> str:
 
 def check_files(config: Config, *, rounds: int = 3, settle_s: float = 2.0, workers: int = 1) -> FilesCheck:
     started = time.monotonic()
-    quiet = logging.getLogger("adw_patternd")
-    with open_ledger(config) as live, tempfile.TemporaryDirectory(prefix="adw-patternd-verify-") as tmp, \
-            open_ledger(config, database=os.path.join(tmp, "files.db")) as scratch:
-        differences: list[str] = []
-        done = 0
-        for done in range(1, rounds + 1):
-            carried = overwritten_runs(live.db)
-            # Bad files were reported when they were read; the recomputation says nothing new.
-            level = quiet.level
-            quiet.setLevel(logging.CRITICAL)
-            try:
-                Syncer(Engine(config, scratch, carried)).run(workers=workers)
-            finally:
-                quiet.setLevel(level)
-            differences = compare(dump(live.db), dump(scratch.db))
-            if not differences or done == rounds:
-                break
-            time.sleep(settle_s)  # a running daemon may be a moment behind the files
+    with open_ledger(config) as live, tempfile.TemporaryDirectory(prefix="adw-patternd-verify-") as tmp:
+        # The scratch database is named in a config of its own: sync's forked readers open it from there.
+        scratch_config = replace(config, database=os.path.join(tmp, "files.db"))
+        with open_ledger(scratch_config) as scratch:
+            differences, done = _look(live, scratch, scratch_config, rounds, settle_s, workers)
+            workflows = scratch.db.one("SELECT COUNT(*) FROM workflow_history WHERE revision > 0")[0]
         carried = overwritten_runs(live.db)
-        listed = tuple(Overwritten(w, p, len(runs), sum(r.cost_nanos for r in runs))
-                       for (w, p), runs in sorted(carried.items()))
-        workflows = scratch.db.one("SELECT COUNT(*) FROM workflow_history WHERE revision > 0")[0]
+    listed = tuple(Overwritten(w, p, len(runs), sum(r.cost_nanos for r in runs))
+                   for (w, p), runs in sorted(carried.items()))
     return FilesCheck(tuple(differences), listed, int(workflows), done, time.monotonic() - started)
+
+
+def _look(live: Ledger, scratch: Ledger, scratch_config: Config, rounds: int, settle_s: float,
+          workers: int) -> tuple[list[str], int]:
+    """Recompute from the files and compare, up to ``rounds`` times: (differences, looks)."""
+    quiet = logging.getLogger("adw_patternd")
+    differences: list[str] = []
+    done = 0
+    for done in range(1, rounds + 1):
+        # Bad files were reported when they were read; the recomputation says nothing new.
+        level = quiet.level
+        quiet.setLevel(logging.CRITICAL)
+        try:
+            Syncer(Engine(scratch_config, scratch, overwritten_runs(live.db))).run(workers=workers)
+        finally:
+            quiet.setLevel(level)
+        differences = compare(dump(live.db), dump(scratch.db))
+        if not differences or done == rounds:
+            break
+        time.sleep(settle_s)  # a running daemon may be a moment behind the files
+    return differences, done

@@ -24,7 +24,7 @@ from .report import as_csv, as_json, as_table, show_text
 from .review import DECISIONS, STATES, annotate, select
 from .store import queries
 from .store.evidence import latest_reviews, record_review, show
-from .store.ledger import Ledger, open_ledger
+from .store import Ledger, open_ledger
 from .store.rows import now_us
 from .store.verify import verify
 

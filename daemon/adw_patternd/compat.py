@@ -18,7 +18,7 @@ from .parse import workflow_from_record
 from .rules import characteristics, detect
 from .model import Contribution, Occurrence
 from .store.db import wrap_sqlite
-from .store.ledger import Ledger, open_ledger
+from .store import Ledger, open_ledger
 from .store.rows import Change
 from .sync import Syncer
 

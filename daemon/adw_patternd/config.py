@@ -226,6 +226,23 @@ def _prices(r: _Reader) -> tuple[PriceRule, ...]:
     return tuple(custom) + tuple(d for d in DEFAULT_PRICES if d.prefix not in overridden)
 
 
+def _roots(r: _Reader, base: Path) -> tuple[Root, ...]:
+    roots: list[Root] = []
+    for item in r.items("roots"):
+        item.only({"path", "name"})
+        path = item.get("path", str, None) or item.fail("path", "required: the folder holding <adw_id>/ workflow folders")
+        resolved = _resolve(base, path)
+        name = item.get("name", str, None) or resolved.name
+        if not _ROOT_NAME.match(name):
+            item.fail("name", f"{name!r} must be letters, digits, '_', '.' or '-' (it prefixes workflow ids)")
+        if name in {root.name for root in roots}:
+            item.fail("name", f"{name!r} is used by two roots; each root needs its own name")
+        roots.append(Root(resolved, name))
+    if not roots:
+        r.fail("roots", "at least one root is required (a list of {path, name})")
+    return tuple(roots)
+
+
 def parse_config(data, file: Path) -> Config:
     if data is None:
         data = {}
@@ -234,21 +251,7 @@ def parse_config(data, file: Path) -> Config:
     r = _Reader(data, "", file)
     r.only({f.name for f in fields(Config)} - {"path", "raw", "rules"} | {"detection"})
     base = file.parent
-    roots = []
-    names = set()
-    for item in r.items("roots"):
-        item.only({"path", "name"})
-        path = item.get("path", str, None) or item.fail("path", "required: the folder holding <adw_id>/ workflow folders")
-        resolved = _resolve(base, path)
-        name = item.get("name", str, None) or resolved.name
-        if not _ROOT_NAME.match(name):
-            item.fail("name", f"{name!r} must be letters, digits, '_', '.' or '-' (it prefixes workflow ids)")
-        if name in names:
-            item.fail("name", f"{name!r} is used by two roots; each root needs its own name")
-        names.add(name)
-        roots.append(Root(resolved, name))
-    if not roots:
-        r.fail("roots", "at least one root is required (a list of {path, name})")
+    roots = _roots(r, base)
     database = r.get("database", str, None) or r.fail("database", "required: a SQLite file path or a postgresql:// URL")
     if not database.startswith(("postgresql://", "postgres://")):
         database = str(_resolve(base, database))
@@ -279,7 +282,7 @@ def parse_config(data, file: Path) -> Config:
         report.fail("html", f"{html!r} must end in .html (it is one self-contained page)")
     return Config(
         path=file,
-        roots=tuple(roots),
+        roots=roots,
         database=database,
         log=LogConfig(_resolve(base, log_file) if log_file else None, level,
                       log.setting(LogConfig, "format", choices=("text", "json"))),

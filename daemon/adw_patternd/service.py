@@ -23,7 +23,7 @@ from .logs import reopen_logs, setup_logging
 from .metrics import Metrics
 from .outcome import Kind, Outcome
 from .sdnotify import notify, watchdog_interval
-from .store.ledger import Ledger, open_ledger
+from .store import Ledger, open_ledger
 from .store.rows import now_us
 from .sync import Syncer, SyncSummary, list_workflows
 from .watcher import Debouncer, Key, Watches
@@ -275,8 +275,8 @@ class Daemon:
         waiting = sum(len(ids) for ids in only.values())
         summary = self._sync([self.roots[name] for name in only if name in self.roots], only=only)
         if not self.backlog.keys:
-            log.info("stored the %d workflow(s) read while the database could not take writes (%s)", waiting,
-                     summary.line())
+            log.info("the database takes writes again: stored the %d workflow(s) read while it could not (%s)",
+                     waiting, summary.line())
             self.backlog = Backlog()
 
     def _status_text(self) -> str:

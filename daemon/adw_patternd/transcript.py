@@ -356,54 +356,7 @@ def scan_chunk(t: Transcript, chunk, start: int, prices: tuple[PriceRule, ...], 
     end = chunk.rfind(b"\n")
     if end < 0:
         return t, start
-    lines: dict[int, tuple[object, bytes, int]] = {}  # line start -> (parsed, raw bytes, line end)
-
-    def take(line_start: int, line_end: int | None = None) -> None:
-        if line_start in lines:
-            return
-        if line_end is None:
-            line_end = chunk.find(b"\n", line_start)
-        raw = bytes(chunk[line_start:line_end])
-        try:
-            obj = json.loads(raw)
-        except (ValueError, RecursionError):
-            notes.append(f"{where}: line at byte {start + line_start} is not valid JSON (skipped)")
-            obj = None
-        lines[line_start] = (obj, raw, line_end)
-
-    def each_line_with(token: bytes, first: int, last: int):
-        pos = first
-        while (hit := chunk.find(token, pos, last)) >= 0:
-            line_start = chunk.rfind(b"\n", 0, hit) + 1
-            line_end = chunk.find(b"\n", hit)
-            yield line_start, line_end
-            pos = line_end + 1
-
-    for line_start, line_end in each_line_with(b'"result"', 0, end):
-        take(line_start, line_end)
-    result_ends = [line_end + 1 for obj, raw, line_end in lines.values()
-                   if isinstance(obj, dict) and obj.get("type") == "result"]
-    open_from = max(result_ends, default=0)  # the open run's lines begin here
-    run_starts = {p for p in result_ends if p < end}
-    if t.after_result == start:
-        run_starts.add(0)
-    for line_start in run_starts:
-        line_end = chunk.find(b"\n", line_start)
-        if chunk.find(b'"init"', line_start, min(line_end, line_start + 65536)) >= 0:
-            take(line_start, line_end)
-    for line_start, line_end in each_line_with(b'"assistant"', open_from, end):
-        take(line_start, line_end)
-    if open_from:
-        # Messages with Bash calls: those found in the closed lines, and those still open
-        # from the last read, whose later lines may be here.
-        ids = {mid.encode() for mid, msg in t.messages.items() if msg.bash and not mid.startswith("@")}
-        for line_start, line_end in each_line_with(b'"Bash"', 0, open_from):
-            take(line_start, line_end)
-            ids.update(_ID_VALUE.findall(lines[line_start][1]))
-        if ids:
-            for hit, mid in _find_ids(chunk, 0, open_from):
-                if mid in ids:
-                    take(chunk.rfind(b"\n", 0, hit) + 1)
+    lines, run_starts = _select_lines(t, chunk, start, end, notes, where)
     fold = _Fold(t, prices, rules, notes, where)
     for line_start in sorted(lines):
         obj, raw, line_end = lines[line_start]
@@ -413,6 +366,69 @@ def scan_chunk(t: Transcript, chunk, start: int, prices: tuple[PriceRule, ...], 
     if len(tail) < TAIL_BYTES:
         tail = (bytes.fromhex(t.tail) + tail)[-TAIL_BYTES:]
     return fold.result(start + end + 1, tail.hex()), start + end + 1
+
+
+class _Selection:
+    """The lines of a chunk picked for parsing, parsed once each."""
+
+    def __init__(self, chunk, start: int, notes: list[str], where: str):
+        self.chunk, self.start, self.notes, self.where = chunk, start, notes, where
+        self.lines: dict[int, tuple[object, bytes, int]] = {}  # line start -> (parsed, raw bytes, line end)
+
+    def take(self, line_start: int, line_end: int | None = None) -> None:
+        if line_start in self.lines:
+            return
+        if line_end is None:
+            line_end = self.chunk.find(b"\n", line_start)
+        raw = bytes(self.chunk[line_start:line_end])
+        try:
+            obj = json.loads(raw)
+        except (ValueError, RecursionError):
+            self.notes.append(f"{self.where}: line at byte {self.start + line_start} is not valid JSON (skipped)")
+            obj = None
+        self.lines[line_start] = (obj, raw, line_end)
+
+    def each_line_with(self, token: bytes, first: int, last: int):
+        """(start, end) of each line holding ``token`` in chunk[first:last]."""
+        chunk, pos = self.chunk, first
+        while (hit := chunk.find(token, pos, last)) >= 0:
+            line_start = chunk.rfind(b"\n", 0, hit) + 1
+            line_end = chunk.find(b"\n", hit)
+            yield line_start, line_end
+            pos = line_end + 1
+
+
+def _select_lines(t: Transcript, chunk, start: int, end: int, notes: list[str], where: str):
+    """The lines that can change the fold (scan_chunk's four rules), parsed, and the
+    positions where a run starts."""
+    pick = _Selection(chunk, start, notes, where)
+    lines = pick.lines
+    for line_start, line_end in pick.each_line_with(b'"result"', 0, end):
+        pick.take(line_start, line_end)
+    result_ends = [line_end + 1 for obj, raw, line_end in lines.values()
+                   if isinstance(obj, dict) and obj.get("type") == "result"]
+    open_from = max(result_ends, default=0)  # the open run's lines begin here
+    run_starts = {p for p in result_ends if p < end}
+    if t.after_result == start:
+        run_starts.add(0)
+    for line_start in run_starts:
+        line_end = chunk.find(b"\n", line_start)
+        if chunk.find(b'"init"', line_start, min(line_end, line_start + 65536)) >= 0:
+            pick.take(line_start, line_end)
+    for line_start, line_end in pick.each_line_with(b'"assistant"', open_from, end):
+        pick.take(line_start, line_end)
+    if open_from:
+        # Messages with Bash calls: those found in the closed lines, and those still open
+        # from the last read, whose later lines may be here.
+        ids = {mid.encode() for mid, msg in t.messages.items() if msg.bash and not mid.startswith("@")}
+        for line_start, line_end in pick.each_line_with(b'"Bash"', 0, open_from):
+            pick.take(line_start, line_end)
+            ids.update(_ID_VALUE.findall(lines[line_start][1]))
+        if ids:
+            for hit, mid in _find_ids(chunk, 0, open_from):
+                if mid in ids:
+                    pick.take(chunk.rfind(b"\n", 0, hit) + 1)
+    return lines, run_starts
 
 
 def _find_ids(chunk, first: int, last: int):

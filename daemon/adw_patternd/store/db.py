@@ -18,6 +18,7 @@ log = logging.getLogger("adw_patternd.store")
 T = TypeVar("T")
 
 SQLITE_BUSY_TIMEOUT_MS = 200  # short, so that our own retry loop can say that it waits
+REFUSED_REPEAT_S = 600.0  # a database still refusing writes for the same cause is said again this often
 
 
 class Db:
@@ -32,7 +33,8 @@ class Db:
         self.on_wait: Callable[[], None] | None = None  # called while waiting (systemd watchdog pings)
         self.give_up: Callable[[], bool] | None = None  # true when a stop was requested: stop waiting
         self.waited_s = 0.0  # time spent waiting for a locked or unreachable database, in all
-        self.refused: str | None = None  # why the last write was refused (disk full...), until one succeeds
+        self.refused: str | None = None  # why a write was last refused (disk full...)
+        self._refused_said_at = float("-inf")
 
     # -- statements ---------------------------------------------------------
     def sql(self, text: str) -> str:
@@ -98,14 +100,16 @@ class Db:
             cause = self._write_refusal(e)
             if cause is None:
                 raise
-            if self.refused != cause:  # one line an outage, not one a workflow
+            now = time.monotonic()
+            # One line an outage, not one a workflow. A small write may still fit while big
+            # ones fail, so a success does not end the outage: the same cause is said again
+            # only after REFUSED_REPEAT_S.
+            if cause != self.refused or now - self._refused_said_at >= REFUSED_REPEAT_S:
                 log.error("database %s cannot take a write: %s; the transaction (%s) was rolled back whole, "
                           "and will be redone when the database takes writes again", self.label, cause, what)
+                self._refused_said_at = now
             self.refused = cause
             raise WriteRefused(self.label, cause) from None
-        if self.refused is not None:
-            log.info("database %s takes writes again", self.label)
-            self.refused = None
         return result
 
     def _write_refusal(self, e: Exception) -> str | None:

@@ -15,21 +15,16 @@ from __future__ import annotations
 
 import json
 import logging
-from contextlib import contextmanager
-from typing import TYPE_CHECKING, Callable, Iterator
 
 from ..model import Contribution, Occurrence, PatternSums
 from ..rules import attributed_nanos
 from ..transcript import from_json
 from .agent_outputs import same_transcripts, store_transcripts
-from .db import Db, open_db
+from .db import Db
 from .derived import derived_values, write_derived
 from .rows import (LINK, LINK_COLUMNS, SUM_COLUMNS, WORKFLOW_COLUMNS, Applied, Change, Prior, contribution_of,
                    evidence_rows, link_values, now_text, sums_of, workflow_values)
 from .schema import migrate
-
-if TYPE_CHECKING:
-    from ..config import Config
 
 log = logging.getLogger("adw_patternd.store")
 
@@ -126,25 +121,14 @@ class Ledger:
         row = db.one(f"SELECT revision, {', '.join(WORKFLOW_COLUMNS)} FROM workflow_history "
                      f"WHERE workflow_id = ?{db.for_update}", (wf.workflow_id,))
         revision = int(row[0] or 0)
-        stored_values = tuple(row[1:])
         if change.expected_revision is not None and revision != change.expected_revision:
             return Applied(wf.workflow_id, (), (), False, conflict=True)
         old_links = {int(r[0]): contribution_of(r[1:]) for r in db.all(
             f"SELECT pattern_id, {LINK} FROM pattern_occurrences WHERE workflow_id = ?", (wf.workflow_id,))}
-        new_links: dict[int, Occurrence] = {}
-        new_patterns = []
-        for occ in change.occurrences:
-            pid, is_new = self._pattern_id(occ.signature, change.characteristics, created)
-            new_links.setdefault(pid, occ)
-            if is_new:
-                new_patterns.append(occ.signature)
-        if change.mode == "add":  # the reference's links describe the whole workflow
-            whole = Contribution.of(wf)
-            for pid in sorted(old_links):
-                new_links.setdefault(pid, Occurrence("", "workflow", whole))
+        new_links, new_patterns = self._links_of(change, old_links, created)
         chars = json.dumps(change.characteristics)
         values = workflow_values(wf, attributed_nanos(wf, new_links.values()))
-        if (revision and change.mode == "replace" and stored_values == values
+        if (revision and change.mode == "replace" and tuple(row[1:]) == values
                 and self._same_content(change, old_links, new_links, chars)):
             # Read again, found the same: refresh only what tells the next read where to start.
             db.execute("UPDATE workflow_history SET fingerprint = COALESCE(?, fingerprint) WHERE workflow_id = ?",
@@ -160,18 +144,7 @@ class Ledger:
             if pid in new_links:
                 d = d.plus(new_links[pid].contribution)
             deltas[pid] = d
-        gone = old_links.keys() - new_links.keys()
-        if gone:
-            db.executemany("DELETE FROM pattern_occurrences WHERE pattern_id = ? AND workflow_id = ?",
-                           [(pid, wf.workflow_id) for pid in sorted(gone)])
-        db.executemany(
-            f"INSERT INTO pattern_occurrences (pattern_id, workflow_id, similarity_score, matched_characteristics, "
-            f"detected_at, seen_us, layer, {LINK}) VALUES (?, ?, 100.0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (pattern_id, workflow_id) DO UPDATE SET matched_characteristics = excluded.matched_characteristics, "
-            "seen_us = excluded.seen_us, layer = excluded.layer, "
-            + ", ".join(f"{c} = excluded.{c}" for c in LINK_COLUMNS),
-            [(pid, wf.workflow_id, chars, detected, wf.seen_us, o.layer, *link_values(o.contribution))
-             for pid, o in new_links.items()])
+        self._write_links(wf, old_links, new_links, chars, detected)
         if change.mode == "replace":
             if revision:
                 db.execute("DELETE FROM pattern_evidence WHERE workflow_id = ?", (wf.workflow_id,))
@@ -183,6 +156,35 @@ class Ledger:
         if change.transcripts is not None:
             store_transcripts(self.db, wf.workflow_id, change.transcripts)
         return Applied(wf.workflow_id, tuple(new_links), tuple(new_patterns), was_new=revision == 0)
+
+    def _links_of(self, change: Change, old_links: dict, created: dict[str, int]) -> tuple[dict, list[str]]:
+        """The workflow's links after the change, by pattern id, and the signatures seen first here."""
+        new_links: dict[int, Occurrence] = {}
+        new_patterns = []
+        for occ in change.occurrences:
+            pid, is_new = self._pattern_id(occ.signature, change.characteristics, created)
+            new_links.setdefault(pid, occ)
+            if is_new:
+                new_patterns.append(occ.signature)
+        if change.mode == "add":  # the reference's links describe the whole workflow
+            whole = Contribution.of(change.workflow)
+            for pid in sorted(old_links):
+                new_links.setdefault(pid, Occurrence("", "workflow", whole))
+        return new_links, new_patterns
+
+    def _write_links(self, wf, old_links: dict, new_links: dict, chars: str, detected: str) -> None:
+        gone = old_links.keys() - new_links.keys()
+        if gone:
+            self.db.executemany("DELETE FROM pattern_occurrences WHERE pattern_id = ? AND workflow_id = ?",
+                                [(pid, wf.workflow_id) for pid in sorted(gone)])
+        self.db.executemany(
+            f"INSERT INTO pattern_occurrences (pattern_id, workflow_id, similarity_score, matched_characteristics, "
+            f"detected_at, seen_us, layer, {LINK}) VALUES (?, ?, 100.0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (pattern_id, workflow_id) DO UPDATE SET matched_characteristics = excluded.matched_characteristics, "
+            "seen_us = excluded.seen_us, layer = excluded.layer, "
+            + ", ".join(f"{c} = excluded.{c}" for c in LINK_COLUMNS),
+            [(pid, wf.workflow_id, chars, detected, wf.seen_us, o.layer, *link_values(o.contribution))
+             for pid, o in new_links.items()])
 
     def _same_content(self, change: Change, old_links: dict, new_links: dict, chars: str) -> bool:
         """Whether applying ``change``, whose workflow row equals the stored one, would write
@@ -234,17 +236,3 @@ class Ledger:
 
         self.db.transaction(work, what=f"forget {workflow_id}")
 
-
-@contextmanager
-def open_ledger(config: "Config", database: str | None = None, *, on_wait: Callable[[], None] | None = None,
-                give_up: Callable[[], bool] | None = None) -> Iterator[Ledger]:
-    """The one way the CLI, the daemon, compat and verify --files open a ledger: connected,
-    migrated and derived under ``config``'s settings; closed when the block ends.
-    ``database`` overrides config.database (verify --files' scratch database); ``on_wait``
-    and ``give_up`` are the daemon's hooks while the database is locked or unreachable."""
-    db = open_db(database or config.database)
-    db.on_wait, db.give_up = on_wait, give_up
-    try:
-        yield Ledger.open(db, config.tool_cost_ratio, config.derivation_key())
-    finally:
-        db.close()
