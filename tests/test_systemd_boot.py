@@ -1,6 +1,6 @@
 """The unit under a real, booted systemd: a minimal Debian 12 built with debootstrap, booted
 with systemd-nspawn, adw-patternd installed into it from a wheel of this checkout and laid
-out exactly as the README's "Run it as a service" says, then driven from outside with
+out exactly as docs/service.md says, then driven from outside with
 nsenter: start, STATUS, a workflow caught live, reload after logrotate, kill -9 and the
 catch-up, a bad config, the watchdog, a clean stop.
 
@@ -118,7 +118,7 @@ def container(tmp_path_factory):
     (root / "root" / "unit").mkdir(parents=True)  # not /tmp: nspawn mounts a tmpfs there
     shutil.copy(REPO / "systemd" / UNIT, root / "root" / "unit" / UNIT)
     shutil.copy(REPO / "systemd" / "adw-patternd.logrotate", root / "root" / "unit" / "adw-patternd.logrotate")
-    # The README's steps 1 to 4, as written there (pip from the wheels of this checkout).
+    # docs/service.md's steps 1 to 4, as written there (pip from the wheels of this checkout).
     nspawn_run(root, """
         python3 -m venv /opt/adw-patternd
         /opt/adw-patternd/bin/pip install --quiet --no-index --find-links /tmp/wheels adw-patternd
