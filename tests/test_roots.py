@@ -244,3 +244,28 @@ def test_a_folder_deleted_under_a_healthy_root_is_still_a_deletion(database, bas
     assert r.returncode == 0 and "deleted 1" in r.stdout, r.stdout
     assert tree.stored() == {"r0000001", "r0000003"}
     assert tree.cli("verify", "--files").returncode == 0
+
+
+def test_a_guard_sees_a_root_adopted_by_another_process_at_its_next_full_pass(base):
+    """A daemon's guard caches each root's recorded identity; `sync --adopt-roots` run beside
+    it records a new one, which the daemon's next full pass (refresh) must see."""
+    from adw_patternd.config import load_config
+    from adw_patternd.roots import RootGuard
+    from adw_patternd.store import open_ledger
+
+    tree = Tree(base, str(base / "db" / "p.db"), "renamed")
+    assert tree.cli("sync").returncode == 0
+    with open_ledger(load_config(tree.config)) as ledger:
+        daemons = RootGuard(ledger.db)
+        root = load_config(tree.config).root("main")
+        assert daemons.health(root).deletions_allowed
+        other = base / "other"
+        shutil.copytree(tree.root, other)
+        shutil.rmtree(other / "r0000003")
+        tree.root.rename(tree.aside)
+        other.rename(tree.root)
+        assert daemons.health(root).moved_from is not None
+        assert tree.cli("sync", "--adopt-roots").returncode == 0
+        assert daemons.health(root).moved_from is not None  # cached until its next full pass
+        daemons.refresh()
+        assert daemons.health(root).deletions_allowed

@@ -87,6 +87,10 @@ class RootGuard:
         self._say(root, health)
         return health
 
+    def refresh(self) -> None:
+        """Read the recorded identities again (another process may have adopted a root)."""
+        self._recorded.clear()
+
     def settle(self, root: Root, health: RootHealth, absent: int) -> None:
         """After a full pass over a readable root, in which ``absent`` stored workflows were
         not found: record its identity when there is none yet, or adopt a new one that
@@ -112,8 +116,8 @@ class RootGuard:
 
     def _say(self, root: Root, health: RootHealth) -> None:
         if health.problem is not None:
-            text = (f"root {root.name}: folder {root.path} {health.problem}; waiting for it "
-                    "(nothing of it is read or deleted meanwhile)")
+            text = (f"root {root.name}: folder {root.path} {health.problem}; "
+                    "nothing of it is read or deleted until it is back")
         elif health.moved_from is not None:
             text = (f"root {root.name}: folder {root.path} is not the folder it was (device:inode {health.identity}, "
                     f"was {health.moved_from}: a mount came or went?); its workflows are read, but none missing from "

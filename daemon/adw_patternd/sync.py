@@ -107,6 +107,8 @@ class Syncer:
         the roots; deleted folders are then not looked for."""
         summary = SyncSummary()
         started = time.perf_counter()
+        if only is None:
+            self.guard.refresh()  # a full pass: another process may have adopted a root meanwhile
         plan = self._plan(self.config.roots if roots is None else roots, only, summary)
         batch = self.config.sync_batch_size
         jobs = []
