@@ -129,7 +129,7 @@ class Daemon:
         self.tracked: dict[Key, Tracked] = {}
         self.roots: dict[str, Root] = {r.name: r for r in config.roots}
         self.missing_roots: set[str] = set()
-        self.root_mtimes: dict[str, int] = {}
+        self.root_stats: dict[str, tuple | None] = {}  # each root folder's stat as last swept
         self.root_identities: dict[str, str | None] = {}  # each root folder's device:inode while watched
         self.backlog = Backlog()
         self._root_fds: dict[str, int] = {}  # each root kept open: the sweep stats relative to it
@@ -401,7 +401,7 @@ class Daemon:
         self._open_root(root)
         if not self.watches.watch_root(root):
             log.warning("root %s: no live watch; new workflow folders are found by the sweep", root.name)
-        self.root_mtimes[root.name] = self._root_mtime(root)
+        self.root_stats[root.name] = _root_stat(root)
         if catch_up:
             log.info("root %s: %s", root.name, self._sync([root]).line())
 
@@ -411,22 +411,22 @@ class Daemon:
         self._close_root(name)
         self.missing_roots.add(name)
 
-    def _root_mtime(self, root: Root) -> int:
-        try:
-            return os.stat(root.path).st_mtime_ns
-        except OSError:
-            return -1
-
     def _sweep_roots(self) -> None:
         """Roots that went away or came back (the guard says which, and why, once), a root
         folder replaced by another (a mount came or went: its watch and its open fd see the
-        old one), and new folders in a root without a live watch."""
+        old one), and new folders in a root without a live watch. One stat a root a tick:
+        the guard looks only when the root folder's own stat changed (device and inode for
+        a mount or a replacement, mtime for folders added or removed, ctime for a chmod)."""
         for name, root in list(self.roots.items()):
+            seen = _root_stat(root)
+            if seen == self.root_stats.get(name):
+                continue
+            self.root_stats[name] = seen
+            health = self.syncer.guard.health(root)
             if name in self.missing_roots:
-                if self.syncer.guard.health(root).readable:
+                if health.readable:
                     self._add_root(root, catch_up=True)
                 continue
-            health = self.syncer.guard.health(root)
             if not health.readable or health.identity != self.root_identities.get(name):
                 self._drop_root(name)
                 if health.readable:
@@ -434,12 +434,9 @@ class Daemon:
                              health.identity)
                     self._add_root(root, catch_up=True)
                 continue
-            mtime = self._root_mtime(root)
-            if mtime != self.root_mtimes.get(name):  # a folder came or went (watched root or not)
-                self.root_mtimes[name] = mtime
-                for adw_id in list_workflows(root) or ():
-                    if (name, adw_id) not in self.tracked:
-                        self.debouncer.touch((name, adw_id))
+            for adw_id in list_workflows(root) or ():  # a folder came or went (watched root or not)
+                if (name, adw_id) not in self.tracked:
+                    self.debouncer.touch((name, adw_id))
 
     def _age_tier(self, tracked: Tracked, now: float, now_ns: int) -> int:
         if (tracked.last_change and now - tracked.last_change < TIER_AGES_S[0]) or tracked.snapshot is None:
@@ -594,6 +591,14 @@ class Daemon:
                 log.info("reload: root %s added (%s)", root.name, root.path)
                 self._add_root(root, catch_up=True)
         log.info("reload: configuration reloaded from %s; %d root(s)", new.path, len(self.roots))
+
+
+def _root_stat(root: Root) -> tuple | None:
+    try:
+        st = os.stat(root.path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_mode)
 
 
 def _keep_store_settings(new: Config, old: Config) -> Config:
