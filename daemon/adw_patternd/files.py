@@ -9,6 +9,7 @@ stopped; the rest is never read again.
 from __future__ import annotations
 
 import errno
+import json
 import mmap
 import os
 import stat
@@ -27,6 +28,10 @@ SUMMARY_FILE = "workflow_summary.json"
 ERROR_LOG = "error.log"
 EXECUTION_LOG = "execution.log"
 TRANSCRIPT_SUFFIX = "output.jsonl"  # raw_output.jsonl, cc_raw_output.jsonl, quick_plan_output.jsonl, ...
+# Any other *.jsonl in an agent folder is a transcript when its first complete line is a
+# stream-json event (some ADWs name the file after its session id).
+STREAM_JSON_TYPES = frozenset(("system", "assistant", "user", "result"))
+FIRST_LINE_MAX = 1 << 20  # an init line lists the tools and servers: tens of KB, not megabytes
 PROMPTS = "prompts"
 ERROR_TAIL_BYTES = 2000
 LOG_EDGE_BYTES = 4096
@@ -227,14 +232,37 @@ def _list_agent(path: str, name: str, root_real: str, problems: list[str], outpu
     except OSError:
         return
     for child in names:
-        if child.endswith(TRANSCRIPT_SUFFIX):
+        if child.endswith(".jsonl"):
             f = _regular(path + "/" + child, name + "/" + child, root_real, problems)
-            if f:
+            if f and (child.endswith(TRANSCRIPT_SUFFIX) or _starts_stream_json(path + "/" + child)):
                 outputs.append(f)
         elif child == EXECUTION_LOG:
             f = _regular(path + "/" + child, name + "/" + child, root_real, problems)
             if f:
                 logs.append(f)
+
+
+def _starts_stream_json(path: str) -> bool:
+    """Whether the file's first complete line is a stream-json event. One still without a
+    whole first line is not a transcript yet: its next write changes the folder's listing."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(65536)
+            while b"\n" not in head and len(head) < FIRST_LINE_MAX:
+                more = f.read(65536)
+                if not more:
+                    return False
+                head += more
+    except OSError:
+        return False
+    line = head.split(b"\n", 1)[0]
+    if b'"type"' not in line:
+        return False
+    try:
+        event = json.loads(line)
+    except (ValueError, RecursionError):
+        return False
+    return isinstance(event, dict) and event.get("type") in STREAM_JSON_TYPES
 
 
 def list_prompts(folder: str, agent_folders: tuple[str, ...], root_real: str) -> list[tuple[str, FileStat]]:
