@@ -15,7 +15,7 @@ from adw_patternd.cli import main
 from adw_patternd.commands import BUILTIN_COMMAND_RULES, call_signatures
 from adw_patternd.rules import agent_role
 from adw_patternd.synth import make_real_tree
-from helpers import connect, query
+from helpers import connect, query, write_config
 from test_sync import make_workflow, sync
 
 
@@ -232,3 +232,31 @@ def test_verify_finds_and_repairs_evidence_whose_link_is_gone(real_tree, config_
     assert "pattern_evidence rows belong to no pattern_occurrences row" in capsys.readouterr().out
     assert main(["verify", "--repair", "--config", str(config_path)]) == 0
     assert query(database, "SELECT COUNT(*) FROM pattern_evidence WHERE pattern_id = ?", (pid,)) == [(0,)]
+
+
+def test_weeks_end_where_the_data_ends(tmp_path, capsys):
+    """A history that ended months ago shows its own last 12 weeks, not 12 empty ones up to
+    today; --until moves the end; both say which (issue 18, item 8)."""
+    from test_sync import make_workflow
+
+    root = tmp_path / "agents"
+    for adw_id, day in (("w0000001", "2026-03-02"), ("w0000002", "2026-03-04"), ("w0000003", "2026-02-03")):
+        make_workflow(root, adw_id, start_time=f"{day}T10:00:00Z", end_time=f"{day}T10:05:00Z")
+    cfg = write_config(tmp_path, {"main": root}, str(tmp_path / "p.db"))
+    assert main(["sync", "--config", str(cfg)]) == 0
+    capsys.readouterr()
+    assert main(["show", "test:pytest:backend", "--json", "--config", str(cfg)]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert (d["weeks_end"], d["weeks_end_from"]) == ("2026-03-02", "the newest workflow stored")
+    assert [(w["week"], w["workflows"]) for w in d["weeks"] if w["workflows"]] == [("2026-02-02", 1), ("2026-03-02", 2)]
+    assert main(["show", "test:pytest:backend", "--until", "2026-02-09", "--json", "--config", str(cfg)]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert (d["weeks_end"], d["weeks_end_from"]) == ("2026-02-02", "--until")
+    assert sum(w["workflows"] for w in d["weeks"]) == 1
+    assert main(["show", "test:pytest:backend", "--config", str(cfg)]) == 0
+    assert "12 weeks to the week of 2026-03-02, that of the newest workflow stored" in capsys.readouterr().out
+    assert main(["report", "--json", "--config", str(cfg)]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert (r["weeks_end"], r["weeks_end_from"]) == ("2026-03-02", "the newest workflow stored")
+    assert r["sections"][0]["weeks_end"] == "2026-03-02"
+    assert sum(w["workflows"] for w in r["weeks"]) == 3

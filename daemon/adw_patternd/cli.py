@@ -102,6 +102,11 @@ def _when(text: str, what: str, now: datetime) -> int:
     return int(at.timestamp() * 1_000_000)
 
 
+def _until(args) -> int | None:
+    """--until as epoch microseconds (its weeks end just before it), or None."""
+    return _when(args.until, "--until", datetime.now(timezone.utc)) if args.until else None
+
+
 def cmd_patterns(args, config: Config) -> int:
     # Ranking by impact or filtering by review state needs every row before the limit.
     store_sort = "savings" if args.sort == "impact" else args.sort
@@ -121,7 +126,7 @@ def cmd_patterns(args, config: Config) -> int:
 
 def cmd_show(args, config: Config) -> int:
     with open_ledger(config) as ledger:
-        data = show(ledger.db, args.signature, limit=args.limit, now_us=now_us())
+        data = show(ledger.db, args.signature, limit=args.limit, now_us=now_us(), until_us=_until(args))
     if args.json:
         print(as_json(data))
     elif args.csv:
@@ -156,7 +161,7 @@ def cmd_report(args, config: Config) -> int:
     if not args.html and not args.json:
         raise PatterndError("report: say where it goes: --html FILE (a page) or --json (to stdout)")
     with open_ledger(config) as ledger:
-        data = gather(ledger, now_us=now_us(), top=args.top)
+        data = gather(ledger, now_us=now_us(), top=args.top, until_us=_until(args))
     if args.json:
         print(as_json(data))
     if args.html:
@@ -289,6 +294,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "and command lines behind it, its last 12 weeks, and its review trail.", cmd_show)
     c.add_argument("signature", help="a pattern signature, as `patterns` lists them (e.g. test:pytest:backend)")
     c.add_argument("--limit", type=_positive, default=20, metavar="N", help="list the N newest workflows (default: 20)")
+    c.add_argument("--until", metavar="DATE", help="the 12 weeks end with the week of the day before DATE "
+                                                   "(YYYY-MM-DD); default: the week of the newest workflow stored")
     fmt = c.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="everything, as one JSON object")
     fmt.add_argument("--csv", action="store_true", help="the workflows behind the pattern, as CSV")
@@ -303,6 +310,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "page (totals, patterns, charts, evidence), or its data as JSON.", cmd_report)
     c.add_argument("--html", metavar="FILE", help="write the page here (atomically: readers never see half a page)")
     c.add_argument("--json", action="store_true", help="print the report's data as JSON")
+    c.add_argument("--until", metavar="DATE", help="the weekly charts end with the week of the day before DATE "
+                                                   "(YYYY-MM-DD); default: the week of the newest workflow stored")
     c.add_argument("--top", type=_positive, default=5, metavar="N",
                    help="sections with evidence for the N patterns with the most savings (default: 5)")
     c = command("verify", "Recompute every statistic from the stored workflows (or, with --files, from the "

@@ -19,7 +19,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from .errors import PatterndError
 from .report import estimated_share
 from .review import annotate
-from .store.evidence import evidence_of, latest_reviews, totals, weeks
+from .store.evidence import evidence_of, latest_reviews, totals, weeks, weeks_end
 from .store.ledger import Ledger
 from .store import queries
 from .store.rows import us_to_iso
@@ -31,17 +31,19 @@ PATTERN_KEYS = ("pattern_signature", "pattern_type", "occurrence_count", "sum_un
                 "first_seen", "last_seen", "review_state", "reviewed_by", "reviewed_at", "recheck", "impact")
 
 
-def gather(ledger: Ledger, *, now_us: int, top: int = 5) -> dict:
-    """The report's numbers, all read on one snapshot of the database."""
+def gather(ledger: Ledger, *, now_us: int, top: int = 5, until_us: int | None = None) -> dict:
+    """The report's numbers, all read on one snapshot of the database. Its weeks end at the
+    week of --until, else of the newest workflow stored."""
     db = ledger.db
 
     def work():
         rows = annotate(queries.patterns(db, "savings"), latest_reviews(db))
-        sections = [evidence_of(db, r["pattern_signature"], limit=SECTION_WORKFLOWS, now_us=now_us)
+        weeks_to = weeks_end(db, until_us, now_us)
+        sections = [evidence_of(db, r["pattern_signature"], limit=SECTION_WORKFLOWS, weeks_to=weeks_to)
                     for r in rows[: max(top, 0)]]
-        return rows, totals(db), weeks(db, now_us), sections
+        return rows, totals(db), weeks(db, weeks_to[0]), weeks_to[1], sections
 
-    rows, spend, by_week, sections = db.snapshot(work)
+    rows, spend, by_week, weeks_from, sections = db.snapshot(work)
     patterns = []
     for r in rows:
         p = {k: r.get(k) for k in PATTERN_KEYS}
@@ -62,6 +64,8 @@ def gather(ledger: Ledger, *, now_us: int, top: int = 5) -> dict:
         },
         "patterns": patterns,
         "weeks": by_week,
+        "weeks_end": by_week[-1]["week"],
+        "weeks_end_from": weeks_from,
         "sections": sections,
     }
 

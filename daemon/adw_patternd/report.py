@@ -125,7 +125,8 @@ def show_text(d: dict) -> str:
             lines.append(f"\n{title}:")
             lines += [f"  {e['count']:>6,} {e['workflows']:>6,}  {e['item'] or '(other command lines)'}"
                       for e in d[key]]
-    lines.append("\nlast 12 weeks (week of, workflows, attributed spend):")
+    lines.append(f"\n12 weeks to the week of {d['weeks_end']}, that of {d['weeks_end_from']} "
+                 "(week of, workflows, attributed spend):")
     lines += [f"  {w['week']}  {w['workflows']:>5}  ${w['spend_usd']:,.4f}" for w in d["weeks"]]
     lines.append("\nreview trail:" if review["history"] else "\nreview trail: none (pending)")
     for r in review["history"]:

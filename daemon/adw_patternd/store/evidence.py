@@ -87,12 +87,23 @@ def record_review(db: Db, signature: str, decision: str, note: str | None, by: s
 
 # -- evidence ------------------------------------------------------------------
 
-def weeks(db: Db, now_us: int, pattern_id: int | None = None) -> list[dict]:
-    """The last WEEKS weeks (Monday to Monday, UTC), oldest first: workflows and spend, of one
-    pattern (its occurrences and attributed spend) or of everything (spend seen, and the
-    part of it patterns account for)."""
-    first = week_start_us(now_us) - (WEEKS - 1) * WEEK_US
-    end = week_start_us(now_us) + WEEK_US
+def weeks_end(db: Db, until_us: int | None, now_us: int) -> tuple[int, str]:
+    """The instant whose week is the last of the WEEKS shown, and what it is: just before
+    --until, else the newest workflow stored (the data may end long before today), else today."""
+    if until_us is not None:
+        return until_us - 1, "--until"
+    row = db.one("SELECT MAX(seen_us) FROM workflow_history WHERE revision > 0")
+    if row and row[0] is not None:
+        return int(row[0]), "the newest workflow stored"
+    return now_us, "today (nothing stored)"
+
+
+def weeks(db: Db, end_us: int, pattern_id: int | None = None) -> list[dict]:
+    """The WEEKS weeks (Monday to Monday, UTC) up to the one holding ``end_us``, oldest
+    first: workflows and spend, of one pattern (its occurrences and attributed spend) or of
+    everything (spend seen, and the part of it patterns account for)."""
+    first = week_start_us(end_us) - (WEEKS - 1) * WEEK_US
+    end = week_start_us(end_us) + WEEK_US
     if pattern_id is None:
         rows = db.all("SELECT (seen_us - ?) / ?, COUNT(*), SUM(cost_nanos), SUM(attributed_nanos) FROM workflow_history "
                       "WHERE revision > 0 AND seen_us >= ? AND seen_us < ? GROUP BY 1", (first, WEEK_US, first, end))
@@ -109,13 +120,14 @@ def weeks(db: Db, now_us: int, pattern_id: int | None = None) -> list[dict]:
     return out
 
 
-def show(db: Db, signature: str, *, limit: int = 20, now_us: int) -> dict:
+def show(db: Db, signature: str, *, limit: int = 20, now_us: int, until_us: int | None = None) -> dict:
     """Everything `show` prints about one pattern, read on one snapshot."""
-    return db.snapshot(lambda: evidence_of(db, signature, limit=limit, now_us=now_us))
+    return db.snapshot(lambda: evidence_of(db, signature, limit=limit, weeks_to=weeks_end(db, until_us, now_us)))
 
 
-def evidence_of(db: Db, signature: str, *, limit: int, now_us: int) -> dict:
-    """`show`'s content; the caller holds a snapshot (or does not mind a moving database)."""
+def evidence_of(db: Db, signature: str, *, limit: int, weeks_to: tuple[int, str]) -> dict:
+    """`show`'s content; the caller holds a snapshot (or does not mind a moving database).
+    ``weeks_to``: where its weeks end, from weeks_end()."""
     def work():
         cur = db.execute("SELECT * FROM operation_patterns WHERE pattern_signature = ?", (signature,))
         names = [d[0] for d in cur.description]
@@ -144,7 +156,7 @@ def evidence_of(db: Db, signature: str, *, limit: int, now_us: int) -> dict:
         for kind, item, n, wfs in sorted(found, key=lambda r: (-int(r[2]), r[1])):
             evidence[kind].append({"item": item or None, "count": int(n), "workflows": int(wfs)})
         history = review_history(db, signature)
-        return pattern, sums, workflows, evidence, weeks(db, now_us, pid), history
+        return pattern, sums, workflows, evidence, weeks(db, weeks_to[0], pid), history
 
     pattern, sums, workflows, evidence, by_week, history = work()
     frequency, consistency, success = confidence_parts(sums) if sums.count else (0, 0, 0)
@@ -168,6 +180,8 @@ def evidence_of(db: Db, signature: str, *, limit: int, now_us: int) -> dict:
         "agents": evidence["agent"],
         "command_lines": evidence["command"],
         "weeks": by_week,
+        "weeks_end": by_week[-1]["week"],
+        "weeks_end_from": weeks_to[1],
         "review": {
             "state": latest.state if latest else "pending",
             "recheck": recheck_reason(latest, sums.count, savings),
