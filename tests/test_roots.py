@@ -57,7 +57,8 @@ class Tree:
             modules = ["adw_patternd", "yaml", "watchdog"]
             if database.startswith("postgresql://"):
                 modules += ["psycopg", "psycopg_binary", "typing_extensions"]
-            (base / "env").mkdir(mode=0o755)
+            (base / "env").mkdir()
+            os.chmod(base / "env", 0o755)  # not left to the umask: an in-process CLI call set it to 027
             self.env = readable_packages(base / "env", modules)
         if way == "bind_mount" and os.geteuid() != 0:
             pytest.skip("a bind mount needs root")
