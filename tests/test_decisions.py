@@ -81,7 +81,10 @@ def test_show_gives_a_command_patterns_lines_agents_workflows_and_weeks(real_tre
     assert starts == sorted(starts, reverse=True)
     assert sum(round(w["attributed_usd"] * 1e9) for w in wfs) == row["sum_cost_nanos"]
     assert sum(w["units"] for w in wfs) == st["runs_or_calls"]
-    assert {w["layer"] for w in wfs} == {"command", "workflow"}  # calls, and requests naming it
+    # Calls only: on these trees no request is nl_input, so a request naming the pattern counts
+    # only where an agent's command did it (issue 18, item 6); the others are mentions.
+    assert {w["layer"] for w in wfs} == {"command"}
+    assert not {m["workflow_id"] for m in d["mentions"]} & {w["workflow_id"] for w in wfs}
     assert {w["time_source"] for w in wfs} <= {"state", "execution_log", "mtime"}
     # --limit keeps the newest
     assert [w["workflow_id"] for w in run_json(capsys, "show", sig, "--config", str(config_path),

@@ -43,6 +43,8 @@ TABLES = {
                        "last_error", "model", "overwritten_runs", "state_json")),
     "pattern_evidence": ("SELECT p.pattern_signature, e.workflow_id, e.kind, e.item, e.n FROM pattern_evidence e "
                          "JOIN operation_patterns p ON p.id = e.pattern_id", 4, ("n",)),
+    "pattern_mentions": ("SELECT p.pattern_signature, m.workflow_id FROM pattern_mentions m "
+                         "JOIN operation_patterns p ON p.id = m.pattern_id", 2, ()),
     "operation_patterns": ("SELECT pattern_signature, " + ", ".join(SUM_COLUMNS + DERIVED_COLUMNS)
                            + " FROM operation_patterns WHERE occurrence_count > 0", 1, SUM_COLUMNS + DERIVED_COLUMNS),
 }

@@ -102,7 +102,7 @@ class Engine:
         wf = build_workflow(root.name, adw_id, observed, self.config.prices, notes)
         found = detect(wf, self.config.rules)
         return Change(wf, found.occurrences, found.characteristics, tuple(stored(t) for t in transcripts),
-                      fingerprint, prior.revision)
+                      fingerprint, prior.revision, mentions=found.mentions)
 
     def fresh(self, listing: FolderListing, now_ns: int) -> bool:
         """A file changed within stale_after_s: a run without a result line may still be going."""

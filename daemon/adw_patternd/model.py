@@ -180,10 +180,15 @@ class Occurrence:
 
 @dataclass(frozen=True)
 class Detection:
-    """What detection found in one workflow: occurrences in layer order, and its characteristics."""
+    """What detection found in one workflow: occurrences in layer order, and its characteristics.
+
+    ``mentions``: signatures its request, error or template names (layers 1-3) that no agent
+    was seen doing (layers 0 and 4), where the request is not the reference's nl_input: no
+    occurrence, no cost, only a note for `show`."""
 
     occurrences: tuple[Occurrence, ...]
     characteristics: dict = field(default_factory=dict, compare=False, hash=False)
+    mentions: tuple[str, ...] = ()
 
     @property
     def signatures(self) -> tuple[str, ...]:

@@ -125,6 +125,11 @@ def show_text(d: dict) -> str:
             lines.append(f"\n{title}:")
             lines += [f"  {e['count']:>6,} {e['workflows']:>6,}  {e['item'] or '(other command lines)'}"
                       for e in d[key]]
+    if d["mentions_count"]:
+        lines.append(f"\nmentioned without being done ({d['mentions_count']} workflow(s): their request, error or "
+                     "template names it, no agent or command did it; not counted):")
+        lines += [f"  {m['workflow_id']}  {m['start_time'] or '-'}  {m['request'] or '-'} ({m['request_source'] or '-'})"
+                  for m in d["mentions"]]
     lines.append(f"\n12 weeks to the week of {d['weeks_end']}, that of {d['weeks_end_from']} "
                  "(week of, workflows, attributed spend):")
     lines += [f"  {w['week']}  {w['workflows']:>5}  ${w['spend_usd']:,.4f}" for w in d["weeks"]]

@@ -230,9 +230,21 @@ def occurrences(wf: Workflow, rules: RuleSet = BUILTIN_RULES) -> tuple[Occurrenc
     """Every pattern of the workflow with what it cost there (detection-rules.md, "What an
     occurrence costs"): layers 1-3 cost the whole workflow; layer 0 an agent's runs; layer 4
     its Bash calls' shares. A signature given by a whole-workflow layer keeps the whole
-    workflow's amount; one given by agents and commands sums their (disjoint) parts."""
+    workflow's amount; one given by agents and commands sums their (disjoint) parts.
+    Where the request is not nl_input, layers 1-3 count only what layers 0 and 4 saw done."""
+    return _detected(wf, rules)[0]
+
+
+def _detected(wf: Workflow, rules: RuleSet) -> tuple[tuple[Occurrence, ...], tuple[str, ...]]:
+    """(occurrences, mentions). On real trees a request says what the work is about (an
+    issue title, a prompt); only agents and their commands say what was done. So unless
+    the request is the reference's nl_input, a layer 1-3 signature is an occurrence only
+    when an agent or a command did it, and costs those parts; else it is a mention."""
+    named = detect_signatures(wf, rules)
+    # A reference-style record (no root: compat's functions) has no agents to confirm anything.
+    trusted = wf.request_source == "nl_input" or not wf.root_name
     whole = Contribution.of(wf)
-    found = {sig: Occurrence(sig, "workflow", whole) for sig in detect_signatures(wf, rules)}
+    found = {sig: Occurrence(sig, "workflow", whole) for sig in named} if trusted else {}
     parts: dict[str, list] = {}
     roles = [agent_role(agent.name, rules) for agent in wf.agents]
     for agent, role in zip(wf.agents, roles):
@@ -253,7 +265,7 @@ def occurrences(wf: Workflow, rules: RuleSet = BUILTIN_RULES) -> tuple[Occurrenc
         # A whole-workflow link keeps the workflow's amount, and still shows the agents and
         # command lines of its signature that ran in it.
         found[sig] = Occurrence(sig, layer, c, seen) if sig not in found else replace(found[sig], evidence=seen)
-    return tuple(found.values())
+    return tuple(found.values()), tuple(sig for sig in named if sig not in found)
 
 
 def attributed_nanos(wf: Workflow, found: Iterable[Occurrence]) -> int:
@@ -297,4 +309,5 @@ def characteristics(wf: Workflow) -> dict:
 
 
 def detect(wf: Workflow, rules: RuleSet = BUILTIN_RULES) -> Detection:
-    return Detection(occurrences(wf, rules), characteristics(wf))
+    found, mentions = _detected(wf, rules)
+    return Detection(found, characteristics(wf), mentions)

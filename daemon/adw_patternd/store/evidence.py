@@ -156,9 +156,9 @@ def evidence_of(db: Db, signature: str, *, limit: int, weeks_to: tuple[int, str]
         for kind, item, n, wfs in sorted(found, key=lambda r: (-int(r[2]), r[1])):
             evidence[kind].append({"item": item or None, "count": int(n), "workflows": int(wfs)})
         history = review_history(db, signature)
-        return pattern, sums, workflows, evidence, weeks(db, weeks_to[0], pid), history
+        return pattern, sums, workflows, evidence, weeks(db, weeks_to[0], pid), history, mentions_of(db, pid, limit)
 
-    pattern, sums, workflows, evidence, by_week, history = work()
+    pattern, sums, workflows, evidence, by_week, history, mentions = work()
     frequency, consistency, success = confidence_parts(sums) if sums.count else (0, 0, 0)
     latest = history[-1] if history else None
     savings = float(pattern["potential_monthly_savings"] or 0)
@@ -179,6 +179,8 @@ def evidence_of(db: Db, signature: str, *, limit: int, weeks_to: tuple[int, str]
         "workflows_shown": len(workflows),
         "agents": evidence["agent"],
         "command_lines": evidence["command"],
+        "mentions": mentions[0],
+        "mentions_count": mentions[1],
         "weeks": by_week,
         "weeks_end": by_week[-1]["week"],
         "weeks_end_from": weeks_to[1],
@@ -188,6 +190,20 @@ def evidence_of(db: Db, signature: str, *, limit: int, weeks_to: tuple[int, str]
             "history": [r.as_dict() for r in history],
         },
     }
+
+
+def mentions_of(db: Db, pid: int, limit: int) -> tuple[list[dict], int]:
+    """The newest workflows that name the pattern without doing it (request, error or
+    template; no agent or command did it), and how many there are in all."""
+    query = ("SELECT w.workflow_id, w.start_time, w.time_source, w.request, w.request_source FROM pattern_mentions m "
+             "JOIN workflow_history w ON w.workflow_id = m.workflow_id AND w.revision > 0 WHERE m.pattern_id = ? AND ")
+    rows = db.all(query + "w.seen_us IS NOT NULL ORDER BY w.seen_us DESC, w.workflow_id DESC LIMIT ?", (pid, limit))
+    if len(rows) < limit:
+        rows += db.all(query + "w.seen_us IS NULL ORDER BY w.workflow_id DESC LIMIT ?", (pid, limit - len(rows)))
+    count = db.one("SELECT COUNT(*) FROM pattern_mentions m JOIN workflow_history w ON w.workflow_id = m.workflow_id "
+                   "AND w.revision > 0 WHERE m.pattern_id = ?", (pid,))[0]
+    return [{"workflow_id": r[0], "start_time": r[1], "time_source": r[2], "request": headline(r[3]),
+             "request_source": r[4]} for r in rows], int(count)
 
 
 def totals(db: Db) -> dict:

@@ -20,6 +20,7 @@ from ..model import Contribution, Occurrence, PatternSums
 from ..rules import attributed_nanos
 from ..transcript import from_json
 from .agent_outputs import same_transcripts, store_transcripts
+from .mentions import same_mentions, store_mentions
 from .db import Db
 from .derived import derived_values, write_derived
 from .rows import (LINK, LINK_COLUMNS, SUM_COLUMNS, WORKFLOW_COLUMNS, Applied, Change, Prior, contribution_of,
@@ -126,10 +127,12 @@ class Ledger:
         old_links = {int(r[0]): contribution_of(r[1:]) for r in db.all(
             f"SELECT pattern_id, {LINK} FROM pattern_occurrences WHERE workflow_id = ?", (wf.workflow_id,))}
         new_links, new_patterns = self._links_of(change, old_links, created)
+        mentioned = sorted({self._pattern_id(sig, change.characteristics, created)[0] for sig in change.mentions})
         chars = json.dumps(change.characteristics)
         values = workflow_values(wf, attributed_nanos(wf, new_links.values()))
         if (revision and change.mode == "replace" and tuple(row[1:]) == values
-                and self._same_content(change, old_links, new_links, chars)):
+                and self._same_content(change, old_links, new_links, chars)
+                and same_mentions(db, wf.workflow_id, mentioned)):
             # Read again, found the same: refresh only what tells the next read where to start.
             db.execute("UPDATE workflow_history SET fingerprint = COALESCE(?, fingerprint) WHERE workflow_id = ?",
                        (change.fingerprint, wf.workflow_id))
@@ -149,6 +152,7 @@ class Ledger:
             if revision:
                 db.execute("DELETE FROM pattern_evidence WHERE workflow_id = ?", (wf.workflow_id,))
             evidence += evidence_rows(wf.workflow_id, new_links)
+            store_mentions(db, wf.workflow_id, mentioned, replace=bool(revision))
         db.execute(
             f"UPDATE workflow_history SET {', '.join(c + ' = ?' for c in WORKFLOW_COLUMNS)}, "
             "fingerprint = COALESCE(?, fingerprint), revision = ?, updated_at = ? WHERE workflow_id = ?",
@@ -229,6 +233,7 @@ class Ledger:
                 f"SELECT pattern_id, {LINK} FROM pattern_occurrences WHERE workflow_id = ?", (workflow_id,)))
             self.db.execute("DELETE FROM pattern_occurrences WHERE workflow_id = ?", (workflow_id,))
             self.db.execute("DELETE FROM pattern_evidence WHERE workflow_id = ?", (workflow_id,))
+            self.db.execute("DELETE FROM pattern_mentions WHERE workflow_id = ?", (workflow_id,))
             self.db.execute("DELETE FROM agent_outputs WHERE workflow_id = ?", (workflow_id,))
             self.db.execute("DELETE FROM workflow_history WHERE workflow_id = ?", (workflow_id,))
             for pid, old in links:

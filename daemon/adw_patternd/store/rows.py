@@ -101,6 +101,7 @@ class Change:
     fingerprint: str | None = None
     expected_revision: int | None = None
     mode: str = "replace"
+    mentions: tuple[str, ...] = ()  # named by layers 1-3, done by no agent: not occurrences
 
     @property
     def signatures(self) -> tuple[str, ...]:

@@ -268,8 +268,17 @@ def m007_root_identity(db: Db) -> None:
                "identity TEXT NOT NULL, recorded_at TEXT, PRIMARY KEY (host, root_name))")
 
 
+def m008_mentions(db: Db) -> None:
+    """Where the request is not nl_input, a request, error or template that names a pattern no
+    agent did is a mention, not an occurrence: every workflow is read again to say which."""
+    db.execute("CREATE TABLE IF NOT EXISTS pattern_mentions (pattern_id INTEGER NOT NULL, workflow_id TEXT NOT NULL, "
+               "PRIMARY KEY (pattern_id, workflow_id))")
+    db.execute("CREATE INDEX IF NOT EXISTS pm_workflow ON pattern_mentions (workflow_id)")
+    db.execute("UPDATE workflow_history SET fingerprint = NULL")
+
+
 MIGRATIONS = (m001_reference_tables, m002_exact_accounting, m003_output_tail, m004_attributed_costs,
-              m005_run_ledger, m006_evidence_and_reviews, m007_root_identity)
+              m005_run_ledger, m006_evidence_and_reviews, m007_root_identity, m008_mentions)
 
 
 def _current(db: Db) -> bool:

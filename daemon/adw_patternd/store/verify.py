@@ -56,6 +56,11 @@ def orphan_evidence(ledger: Ledger, repair: bool) -> list[str]:
                     "belong to no pattern_occurrences row")
 
 
+def orphan_mentions(ledger: Ledger, repair: bool) -> list[str]:
+    return _orphans(ledger.db, repair, "pattern_mentions", "SELECT 1 FROM workflow_history w WHERE "
+                    "w.workflow_id = pattern_mentions.workflow_id AND w.revision > 0", "belong to no stored workflow")
+
+
 def seen_times(ledger: Ledger, repair: bool) -> list[str]:
     """A link's seen time is its workflow's (the windows and weeks read it from the link)."""
     db = ledger.db
@@ -102,7 +107,7 @@ def pattern_statistics(ledger: Ledger, repair: bool) -> list[str]:
 
 
 # Links first: the pattern statistics are recomputed from what the checks before left.
-CHECKS = (orphan_links, orphan_evidence, seen_times, whole_workflow_links, pattern_statistics)
+CHECKS = (orphan_links, orphan_evidence, orphan_mentions, seen_times, whole_workflow_links, pattern_statistics)
 
 
 def verify(ledger: Ledger, repair: bool = False) -> list[str]:
