@@ -171,7 +171,9 @@ def test_running_daemon_keeps_a_root_that_went_away(way, drop, database, base):
     tree = Tree(base, database, way, drop_deleted_workflows=drop, **DAEMON)
     d = tree.daemon()
     try:
-        wait_for(lambda: tree.stored() == {"r0000001", "r0000002", "r0000003"}, what="catch-up")
+        # Not a look at the database before the daemon made it: run as nobody, it must own its files.
+        wait_for(lambda: "catch-up:" in d.log(), what="catch-up")
+        wait_for(lambda: tree.stored() == {"r0000001", "r0000002", "r0000003"}, what="the three workflows stored")
         before = normalised_dump(tree.database)
         tree.go_away()
         wait_for(lambda: SAID[way] in d.log(), what=f"the daemon saying the root {SAID[way]}")
