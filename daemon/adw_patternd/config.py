@@ -24,8 +24,13 @@ _ROOT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 @dataclass(frozen=True)
 class Root:
+    """A folder of ADW workflow folders, or (``sessions``) a Claude Code session store:
+    a projects/ folder of <project>/<session id>.jsonl files."""
+
     path: Path
     name: str
+    sessions: bool = False
+    include_sessions: bool = True  # a store's sessions that no ADW run claims are workflows of their own
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,7 @@ class Config:
     path: Path
     roots: tuple[Root, ...]
     database: str
+    claude_projects: tuple[Root, ...] = ()  # session stores
     log: LogConfig = LogConfig()
     debounce_ms: int = 200
     reconcile_interval_s: float = 300.0  # workflows changed in the last week are fingerprinted this often
@@ -77,8 +83,9 @@ class Config:
     raw: dict = field(default_factory=dict, compare=False, repr=False)
 
     def root(self, name: str) -> Root:
-        """The configured root of this name (KeyError for none: a workflow id names its root)."""
-        for r in self.roots:
+        """The configured root or session store of this name (KeyError for none: a workflow
+        id names its root)."""
+        for r in self.roots + self.claude_projects:
             if r.name == name:
                 return r
         raise KeyError(name)
@@ -243,6 +250,24 @@ def _roots(r: _Reader, base: Path) -> tuple[Root, ...]:
     return tuple(roots)
 
 
+def _session_stores(r: _Reader, base: Path, roots: tuple[Root, ...]) -> tuple[Root, ...]:
+    stores: list[Root] = []
+    taken = {root.name for root in roots}
+    for item in r.items("claude_projects"):
+        item.only({"path", "name", "include_sessions"})
+        path = item.get("path", str, None) or item.fail(
+            "path", "required: a Claude Code session store, such as ~/.claude/projects")
+        name = item.get("name", str, None) or "claude"
+        if not _ROOT_NAME.match(name):
+            item.fail("name", f"{name!r} must be letters, digits, '_', '.' or '-' (it prefixes workflow ids)")
+        if name in taken:
+            item.fail("name", f"{name!r} is already the name of a root or session store; give each its own name")
+        taken.add(name)
+        stores.append(Root(_resolve(base, path), name, sessions=True,
+                           include_sessions=item.get("include_sessions", bool, True)))
+    return tuple(stores)
+
+
 def parse_config(data, file: Path) -> Config:
     if data is None:
         data = {}
@@ -284,6 +309,7 @@ def parse_config(data, file: Path) -> Config:
         path=file,
         roots=roots,
         database=database,
+        claude_projects=_session_stores(r, base, roots),
         log=LogConfig(_resolve(base, log_file) if log_file else None, level,
                       log.setting(LogConfig, "format", choices=("text", "json"))),
         **r.settings(Config, {"debounce_ms": {"minimum": 0}, "reconcile_interval_s": {"minimum": 0.0},

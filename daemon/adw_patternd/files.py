@@ -21,6 +21,7 @@ from typing import NamedTuple
 from .commands import BUILTIN_COMMAND_RULES, CommandRule
 from .errors import InputRejected
 from .pricing import PriceRule
+from .session import fold_facts, subagent_files
 from .transcript import TAIL_BYTES, Transcript, head_session, scan_chunk
 
 STATE_FILE = "adw_state.json"
@@ -79,6 +80,7 @@ class FolderListing:
     summary: FileStat | None = None  # workflow_summary.json
     execution_logs: tuple[FileStat, ...] = ()  # <script>/execution.log, in name order
     agent_folders: tuple[str, ...] = ()  # subfolders, in name order (their prompts/ are read on demand)
+    sessions: tuple[FileStat, ...] = ()  # session store files joined to the workflow: @<store>/<sid>.jsonl
 
     @property
     def is_workflow(self) -> bool:
@@ -86,7 +88,8 @@ class FolderListing:
         return bool(self.state or self.summary or self.outputs)
 
     def files(self) -> list[FileStat]:
-        return [f for f in (self.state, self.summary, self.error_log) if f] + [*self.outputs, *self.execution_logs]
+        return ([f for f in (self.state, self.summary, self.error_log) if f]
+                + [*self.outputs, *self.execution_logs, *self.sessions])
 
     def fingerprint(self) -> str:
         return "|".join(f.token() for f in self.files())
@@ -265,6 +268,30 @@ def _starts_stream_json(path: str) -> bool:
     return isinstance(event, dict) and event.get("type") in STREAM_JSON_TYPES
 
 
+def list_session(path: str, sid: str) -> FolderListing | None:
+    """A session store's session as a listing: its file (<sid>.jsonl) and its subagents'
+    files (<sid>/subagents/*.jsonl), relative to its project folder. None when it is gone."""
+    folder = os.path.dirname(path)
+    problems: list[str] = []
+    main = _regular(path, f"{sid}.jsonl", folder, problems)
+    if main is None:
+        return None
+    outputs = [main] + [f for name in subagent_files(path)
+                        if (f := _regular(f"{folder}/{name}", name, folder, problems))]
+    return FolderListing(folder, (main.inode, main.mtime_ns), None, None, tuple(outputs), tuple(problems))
+
+
+def session_stat(sid: str, store: str, path: str | None) -> FileStat:
+    """A joined session file's stat, named @<store>/<sid>.jsonl; zeros when it is not there
+    (its appearance then changes the workflow's fingerprint)."""
+    name = f"@{store}/{sid}.jsonl"
+    try:
+        st = os.stat(path) if path else None
+    except OSError:
+        st = None
+    return FileStat(name, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns) if st else FileStat(name, 0, 0, 0, 0)
+
+
 def list_prompts(folder: str, agent_folders: tuple[str, ...], root_real: str) -> list[tuple[str, FileStat]]:
     """(path, stat) of every readable <agent>/prompts/*.txt, in name order."""
     found = []
@@ -383,9 +410,13 @@ def read_transcript(path: str, prior: Transcript, prices: tuple[PriceRule, ...],
             if length >= MMAP_FROM:
                 aligned = start - start % mmap.ALLOCATIONGRANULARITY
                 with mmap.mmap(fd, size - aligned, access=mmap.ACCESS_READ, offset=aligned) as mm:
-                    t, _ = scan_chunk(t, _MappedChunk(mm, start - aligned), start, prices, notes, path, rules)
+                    chunk = _MappedChunk(mm, start - aligned)
+                    t, end = scan_chunk(t, chunk, start, prices, notes, path, rules)
+                    t = fold_facts(t, chunk, end - start, notes, path)
             else:
-                t, _ = scan_chunk(t, os.pread(fd, length, start), start, prices, notes, path, rules)
+                chunk = os.pread(fd, length, start)
+                t, end = scan_chunk(t, chunk, start, prices, notes, path, rules)
+                t = fold_facts(t, chunk, end - start, notes, path)
         if t.offset and not t.head:
             t = replace(t, head=_head(fd))
         # An mtime within the racy window may be shared by a later write of the same size:

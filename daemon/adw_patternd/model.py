@@ -75,6 +75,9 @@ class Workflow:
     # totals above (and as retries), though no file holds them any more.
     overwritten_runs: int = 0
     overwritten_nanos: int = 0
+    # Attempts the ADW folder lost that the session store kept (counted in the totals above,
+    # as retries, their spend estimated from usage).
+    session_runs: int = 0
     agents: tuple[AgentPart, ...] = ()
 
     @property

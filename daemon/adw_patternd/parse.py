@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
 from .errors import InputRejected
@@ -261,6 +261,17 @@ def _round_seconds(x: float) -> int:
 
 
 @dataclass(frozen=True)
+class Joined:
+    """A session store's file joined to an ADW workflow: named by one of its runs (it adds
+    times, never dollars: the run's result line has them), or an attempt the ADW folder lost
+    (run in the workflow's worktree, named by no run: a retry, its spend from usage)."""
+
+    sid: str
+    named: bool
+    transcript: Transcript
+
+
+@dataclass(frozen=True)
 class Observed:
     """Everything read from one workflow folder, parsed: the input of build_workflow."""
 
@@ -273,6 +284,7 @@ class Observed:
     newest_mtime_ns: int = 0
     fresh: bool = True  # a file changed within stale_after_s: a run without a result may still be going
     issue_title: str | None = None
+    sessions: tuple[Joined, ...] = ()
 
 
 _DECLARED = {
@@ -309,11 +321,11 @@ def request_of(adw_id: str, state: StateFields, title: str | None) -> tuple[str 
     return None, slug, "slug" if slug else None
 
 
-def agent_parts(read: list[tuple[Transcript, Totals]]) -> tuple[AgentPart, ...]:
+def agent_parts(read: list[tuple[str, Totals]]) -> tuple[AgentPart, ...]:
     """One AgentPart per agent folder, from the totals of its transcripts."""
     by_agent: dict[str, list[Totals]] = {}
-    for t, tot in read:
-        by_agent.setdefault(t.agent, []).append(tot)
+    for agent, tot in read:
+        by_agent.setdefault(agent, []).append(tot)
     parts = []
     for name in sorted(by_agent):
         ts = by_agent[name]
@@ -324,7 +336,7 @@ def agent_parts(read: list[tuple[Transcript, Totals]]) -> tuple[AgentPart, ...]:
         parts.append(AgentPart(
             name, sum(t.runs for t in ts), sum(t.unfinished for t in ts), sum(t.tokens for t in ts),
             sum(t.reported_nanos for t in ts), sum(t.estimated_nanos for t in ts), sum(t.duration_ms for t in ts),
-            sum(t.errors for t in ts), sum(max(0, t.runs - 1) for t in ts),
+            sum(t.errors for t in ts), sum(max(0, t.runs - 1 - t.lost) + t.lost for t in ts),
             tuple(CommandPart(sig, c.cost_nanos, c.tokens, c.calls, c.lines) for sig, c in sorted(commands.items()))))
     return tuple(parts)
 
@@ -340,7 +352,10 @@ def _status(state: StateFields, transcripts: tuple[Transcript, ...], error_count
     written = [t for t in transcripts if t.runs or t.open]
     if written and all(t.runs and not t.open for t in written):
         return "completed"
-    return "running" if fresh else "interrupted"
+    if fresh:
+        return "running"
+    main = next((t for t in transcripts if t.session and t.agent == "session"), None)
+    return "completed" if main is not None and main.ended else "interrupted"
 
 
 def _ns_time(ns: int) -> datetime | None:
@@ -352,7 +367,8 @@ def build_workflow(root_name: str, adw_id: str, obs: Observed, prices: tuple[Pri
     """Derive a Workflow from what was read. Pure: the same Observed gives the same Workflow."""
     state = obs.state
     read = [(t, totals(t, prices, notes)) for t in obs.transcripts]
-    agents = agent_parts(read)
+    lost = lost_attempts(obs, read, prices, notes)
+    agents = agent_parts([(t.agent, tot) for t, tot in read] + lost)
     tokens = sum(a.tokens for a in agents)
     nanos = sum(a.cost_nanos for a in agents)
     estimated = sum(a.estimated_nanos for a in agents)
@@ -362,7 +378,12 @@ def build_workflow(root_name: str, adw_id: str, obs: Observed, prices: tuple[Pri
     error_message = failing[-1] if failing else (obs.error_log_tail or None)
     status = _status(state, obs.transcripts, error_count, obs.fresh)
 
-    if state.start_time or state.end_time:
+    timed = [t for t in obs.transcripts if t.session] + [j.transcript for j in obs.sessions]
+    firsts = [x for x in (parse_time(t.first_ts, [], "") for t in timed if t.first_ts) if x]
+    lasts = [x for x in (parse_time(t.last_ts, [], "") for t in timed if t.last_ts) if x]
+    if firsts:
+        start, end, time_source = min(firsts), max(lasts), "session"
+    elif state.start_time or state.end_time:
         start, end, time_source = state.start_time, state.end_time, "state"
     elif obs.log_start or obs.log_end:
         start, end, time_source = obs.log_start, obs.log_end, "execution_log"
@@ -382,6 +403,10 @@ def build_workflow(root_name: str, adw_id: str, obs: Observed, prices: tuple[Pri
             duration = _round_seconds(ms / 1000)
 
     nl_input, request, request_source = request_of(adw_id, state, obs.issue_title)
+    if request_source in (None, "slug"):
+        first = min((t for t in timed if t.prompt), key=lambda t: parse_time(t.first_ts, [], "") or _NEVER, default=None)
+        if first is not None:
+            request, request_source = first.prompt, "session"
     model = state.model or next((tot.model for _t, tot in read if tot.model), None)
     workflow_id = f"{root_name}/{adw_id}" if root_name else adw_id
     return Workflow(
@@ -396,7 +421,39 @@ def build_workflow(root_name: str, adw_id: str, obs: Observed, prices: tuple[Pri
         unfinished_runs=sum(a.unfinished for a in agents), agents=agents,
         overwritten_runs=sum(tot.overwritten for _t, tot in read),
         overwritten_nanos=sum(tot.overwritten_nanos for _t, tot in read),
+        session_runs=len(lost),
     )
+
+
+_NEVER = datetime.max.replace(tzinfo=timezone.utc)
+
+
+def lost_attempts(obs: Observed, read, prices, notes: list[str]) -> list[tuple[str, Totals]]:
+    """(agent, totals) of each joined session no run names: an earlier attempt whose
+    transcript a retry overwrote. It belongs to the agent whose named session began with the
+    same slash command, else to an agent called "session"; it counts as one run and one
+    retry, its spend estimated from its usage."""
+    if not any(not j.named for j in obs.sessions):
+        return []
+    agent_of_session = {sid: t.agent for t, _tot in read for sid in _sessions_of(t)}
+    by_command = {}
+    for j in obs.sessions:
+        if j.named and j.transcript.prompt and j.sid in agent_of_session:
+            by_command.setdefault(j.transcript.prompt.split()[0], agent_of_session[j.sid])
+    lost = []
+    for j in obs.sessions:
+        if j.named:
+            continue
+        tot = totals(j.transcript, prices, notes)
+        command = (j.transcript.prompt or "").split()[:1]
+        agent = by_command.get(command[0], "session") if command else "session"
+        lost.append((agent, replace(tot, runs=1, unfinished=0, lost=1)))
+    return lost
+
+
+def _sessions_of(t: Transcript):
+    yield from (r.session_id for r in t.overwritten + t.runs if r.session_id)
+    yield from (x for x in (t.session_id, t.head) if x)
 
 
 def _int_field(d: dict, key: str) -> int:

@@ -22,6 +22,7 @@ from .engine import Engine, workflow_id_of
 from .errors import WriteRefused
 from .outcome import Kind, Outcome
 from .roots import RootGuard, RootHealth
+from .session import SessionIndex
 from .store.db import open_db
 from .store.ledger import Ledger
 
@@ -43,12 +44,15 @@ class SyncSummary:
     store_problem: str | None = None  # ... and why
     unavailable: list[str] = field(default_factory=list)  # roots not read: missing, unreadable, empty...
     kept: int = 0  # missing from a root that is not the folder it was: not deleted
+    joined: int = 0  # sessions of a store that belong to an ADW workflow (not workflows of their own)
     seconds: float = 0.0
 
     def count(self, o: Outcome) -> None:
         self.scanned += 1
         if o.kind is Kind.MISSING:
             self.deleted += 1
+        elif o.kind is Kind.SKIPPED and o.reason and o.reason.startswith("joined"):
+            self.joined += 1
         elif o.kind is Kind.NOT_STORED:
             self.not_stored += 1
             self.store_problem = o.reason
@@ -59,6 +63,8 @@ class SyncSummary:
         text = (f"scanned {self.scanned}, new {self.new}, updated {self.updated}, unchanged {self.unchanged}, "
                 f"failed {self.failed}, skipped {self.skipped} (not a workflow folder), deleted {self.deleted} "
                 f"in {self.seconds:.2f} s")
+        if self.joined:
+            text += f"; {self.joined} session(s) joined to their ADW workflows"
         if self.not_stored:
             text += f"; {self.not_stored} read but not stored (the database could not take the write)"
         if self.kept:
@@ -109,7 +115,9 @@ class Syncer:
         started = time.perf_counter()
         if only is None:
             self.guard.refresh()  # a full pass: another process may have adopted a root meanwhile
-        plan = self._plan(self.config.roots if roots is None else roots, only, summary)
+            self.engine.index_sessions()
+        # ADW roots first: the sessions their runs claim are then known when the stores are read.
+        plan = self._plan(self.config.roots + self.config.claude_projects if roots is None else roots, only, summary)
         batch = self.config.sync_batch_size
         jobs = []
         for root, names, _health in plan:
@@ -140,7 +148,12 @@ class Syncer:
         """Each readable root with the folders to read in it."""
         plan = []
         for root in roots:
-            names = list_workflows(root) if only is None else None
+            if only is not None:
+                names = None
+            elif root.sessions:
+                names = self.engine.sessions.of_store(root.name) if os.path.isdir(root.path) else None
+            else:
+                names = list_workflows(root)
             health = self.guard.health(root, names)
             if not health.readable or (only is None and names is None):  # None: it went away just now
                 summary.unavailable.append(root.name)
@@ -153,7 +166,8 @@ class Syncer:
         if workers <= 1 or len(jobs) <= 2 or threading.active_count() != 1:
             yield from (self.engine.prepare(job, snapshots=snapshots) for job in jobs)
             return
-        pool = multiprocessing.get_context("fork").Pool(workers, _worker_init, (self.config, self.engine.carried))
+        pool = multiprocessing.get_context("fork").Pool(workers, _worker_init,
+                                                        (self.config, self.engine.carried, self.engine.sessions))
         try:
             yield from self._read_in_workers(pool, jobs)
         finally:
@@ -212,7 +226,7 @@ class Syncer:
 _worker: Engine | None = None
 
 
-def _worker_init(config: Config, carried: dict) -> None:
+def _worker_init(config: Config, carried: dict, sessions: SessionIndex) -> None:
     """In a forked worker: its own database connection (for read offsets), never the
     parent's. The parent opened the ledger (migrations, derivation): this one only reads."""
     global _worker
@@ -220,7 +234,7 @@ def _worker_init(config: Config, carried: dict) -> None:
     # collecting the young generation every 700 allocations cost about a tenth of the time.
     gc.freeze()
     gc.set_threshold(50_000, 50, 100)
-    _worker = Engine(config, Ledger(open_db(config.database), config.tool_cost_ratio), carried)
+    _worker = Engine(config, Ledger(open_db(config.database), config.tool_cost_ratio), carried, sessions)
 
 
 def _worker_prepare(job):

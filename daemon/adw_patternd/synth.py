@@ -481,12 +481,17 @@ def write_layout(root: str, layout: str, adw_id: str, rng: random.Random, *, cut
 
 def make_real_tree(root: str, n: int, seed: int = 11) -> list[Written]:
     """A tree that mixes the five layouts and their quirks, in the proportions seen."""
-    rng = random.Random(seed)
+    return make_real_tree_with(root, n, random.Random(seed))
+
+
+def make_real_tree_with(root: str, n: int, rng: random.Random, retried=lambda i, layout: False) -> list[Written]:
+    """make_real_tree from a given generator; ``retried(i, layout)``: whether the last agent
+    of the i-th workflow ran twice (its transcript keeping only the second run)."""
     written = []
     weights = (("summary", 33), ("bare", 22), ("classic", 20), ("isolated", 14), ("phase", 5))
     for i in range(n):
         layout = LAYOUTS[i % 5] if i < 5 else rng.choices([l for l, _ in weights], [w for _, w in weights])[0]
         written.append(write_layout(root, layout, f"{rng.getrandbits(32):08x}", rng,
                                     cut_off=rng.random() < 0.15, empty_transcript=rng.random() < 0.1,
-                                    with_state=rng.random() < 0.4))
+                                    with_state=rng.random() < 0.4, retried=retried(i, layout)))
     return written

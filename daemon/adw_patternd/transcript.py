@@ -69,6 +69,7 @@ class Message:
     usage: tuple[int, int, int, int]  # input, cache write, cache read, output (of its last line)
     tools: tuple[str, ...]  # ids of all its tool calls, of any kind
     bash: tuple[tuple[str, tuple[str, ...], str], ...]  # (tool id, signatures, command line) of its Bash calls
+    sidechain: bool = False  # written by a session file's side conversation (isSidechain)
 
 
 MAX_LINES = 50  # distinct command lines kept per signature and transcript; the rest count under ""
@@ -131,9 +132,23 @@ class Transcript:
     mtime_ns: int = 0  # 0 when the file was too new to trust its mtime
     head: str = ""  # the session_id of the file's first line
     results_at: tuple[tuple[int, int, int], ...] = ()  # (start, end, crc32) of each result line read
+    # A Claude Code session file (session.py) rather than a stream-json copy: no result
+    # lines, a timestamp on every entry, the prompt in its first user entry.
+    session: bool = False
+    first_ts: str = ""  # the first and last entry timestamps, as written (ISO 8601, UTC)
+    last_ts: str = ""
+    prompt: str | None = None  # the first line of the first user message
+    cwd: str = ""
+    ended: bool = False  # the last entry is an assistant message that ended its turn
 
     @property
     def agent(self) -> str:
+        """The agent folder; in a session store, "session" for the session file itself and
+        agent-<id> for its subagent files (<sid>/subagents/agent-<id>.jsonl)."""
+        if self.session:
+            if "/subagents/" in self.path:
+                return self.path.rsplit("/", 1)[-1].removesuffix(".jsonl")
+            return "session"
         return self.path.split("/", 1)[0]
 
     def restarted(self, device: int, inode: int) -> "Transcript":
@@ -141,7 +156,7 @@ class Transcript:
         overwritten runs, until the new file shows the same session again (a run is known by
         its session_id: a retry is a new session; the same session rewritten replaces it)."""
         known = {r.session_id: r for r in self.overwritten + self.runs if r.session_id}
-        return Transcript(self.path, device, inode, overwritten=tuple(known.values()))
+        return Transcript(self.path, device, inode, overwritten=tuple(known.values()), session=self.session)
 
 
 # ---------------------------------------------------------------------------------------
@@ -286,6 +301,9 @@ class _Fold:
             mid = f"@{pos}"  # no id, or one spelled so that its other lines cannot be found: its own message
         model = msg.get("model") if isinstance(msg.get("model"), str) else None
         prev = self.messages.get(mid)
+        sidechain = obj.get("isSidechain") is True
+        if prev and sidechain and not prev.sidechain:
+            return  # a side conversation replaying its parent's message: the parent's counts
         tools = list(prev.tools) if prev else []
         bash = list(prev.bash) if prev else []
         content = msg.get("content")
@@ -306,7 +324,7 @@ class _Fold:
                 bash.append((tid, sigs, command_line(command) if sigs else ""))
         usage = usage_of(msg.get("usage"), self.notes) if "usage" in msg else (prev.usage if prev else (0, 0, 0, 0))
         self.messages[mid] = Message(model or (prev.model if prev else None) or self.model, usage,
-                                     tuple(tools), tuple(bash))
+                                     tuple(tools), tuple(bash), sidechain and (prev.sidechain if prev else True))
 
     def close_messages(self) -> None:
         for msg in self.messages.values():
@@ -322,7 +340,8 @@ class _Fold:
             overwritten = tuple(r for r in overwritten if r.session_id not in present)
         return Transcript(t.path, t.device, t.inode, offset, tail, self.model, self.session, tuple(self.runs),
                           self.open, self.messages, self.commands, self.after_result, overwritten,
-                          t.size, t.mtime_ns, t.head, t.results_at + tuple(self.results_at))
+                          t.size, t.mtime_ns, t.head, t.results_at + tuple(self.results_at), t.session,
+                          t.first_ts, t.last_ts, t.prompt, t.cwd, t.ended)
 
 
 def message_commands(msg: Message, prices, notes: list[str]):
@@ -458,6 +477,7 @@ class Totals:
     commands: dict  # signature -> CommandCost, open messages included
     overwritten: int = 0  # of ``runs``: seen in earlier versions of the file, since overwritten
     overwritten_nanos: int = 0
+    lost: int = 0  # of ``runs``: attempts only the session store kept (each a retry)
 
 
 def totals(t: Transcript, prices: tuple[PriceRule, ...], notes: list[str]) -> Totals:
@@ -494,11 +514,12 @@ def to_json(t: Transcript) -> str:
         "runs": [_run_json(r) for r in t.runs],
         "v": STATE_VERSION,
         "messages": {k: [m.model, list(m.usage), list(m.tools), [[tid, list(s), line] for tid, s, line in m.bash]]
-                     for k, m in t.messages.items()},
+                     + ([1] if m.sidechain else []) for k, m in t.messages.items()},
         "commands": {k: [c.cost_nanos, c.tokens, c.calls, [list(x) for x in c.lines]] for k, c in t.commands.items()},
         "after_result": t.after_result,
         "overwritten": [_run_json(r) for r in t.overwritten],
         "results_at": [list(r) for r in t.results_at],
+        **({"store": [t.first_ts, t.last_ts, t.prompt, t.cwd, t.ended]} if t.session else {}),
     }, separators=(",", ":"))
 
 
@@ -545,18 +566,21 @@ def stored(t: Transcript) -> StoredTranscript:
 
 
 def from_json(path: str, device: int, inode: int, offset: int, size: int, mtime_ns: int, head: str, tail: str,
-              text: str | None) -> Transcript:
+              text: str | None, session: bool = False) -> Transcript:
+    """``session``: what to start from when nothing usable is stored (a session file's row)."""
     d = json.loads(text) if text else {}
     if d.get("v") != STATE_VERSION:
         # Stored by an older version: read the file again from the start, keeping the runs
         # that only the ledger knows (seen live, since overwritten by a later run).
-        return Transcript(path, overwritten=tuple(Run(*r) for r in d.get("overwritten", ())))
+        return Transcript(path, overwritten=tuple(Run(*r) for r in d.get("overwritten", ())), session=session)
+    facts = d.get("store")
     return Transcript(
         path, device, inode, offset, tail, d["model"], d["session"],
         tuple(Run(*r) for r in d["runs"]), d["open"],
-        {k: Message(m[0], tuple(m[1]), tuple(m[2]), tuple((tid, tuple(s), line) for tid, s, line in m[3]))
-         for k, m in d["messages"].items()},
+        {k: Message(m[0], tuple(m[1]), tuple(m[2]), tuple((tid, tuple(s), line) for tid, s, line in m[3]),
+                    len(m) > 4) for k, m in d["messages"].items()},
         {k: CommandCost(c[0], c[1], c[2], tuple((line, n) for line, n in c[3])) for k, c in d["commands"].items()},
         d["after_result"],
         tuple(Run(*r) for r in d["overwritten"]), size, mtime_ns, head, tuple(tuple(r) for r in d["results_at"]),
+        facts is not None, *(facts or ()),
     )

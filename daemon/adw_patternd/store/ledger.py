@@ -117,6 +117,18 @@ class Ledger:
     def _apply_one(self, change: Change, deltas: dict[int, PatternSums], created: dict[str, int],
                    evidence: list[tuple]) -> Applied:
         db, wf = self.db, change.workflow
+        if change.own_session is not None:
+            owner = db.one("SELECT workflow_id FROM session_claims WHERE session_id = ? ORDER BY workflow_id LIMIT 1",
+                           (change.own_session,))
+            if owner:  # an ADW run's session: its times are that workflow's, its dollars its result line's
+                self._drop(wf.workflow_id, deltas)
+                return Applied(wf.workflow_id, (), (), False, claimed_by=owner[0])
+        if change.claims is not None:
+            claims_changed = self._claim(wf.workflow_id, change.claims)
+            for absorbed in change.absorbs:
+                self._drop(absorbed, deltas)
+        else:
+            claims_changed = False
         db.execute("INSERT INTO workflow_history (workflow_id, revision) VALUES (?, 0) ON CONFLICT (workflow_id) DO NOTHING",
                    (wf.workflow_id,))
         row = db.one(f"SELECT revision, {', '.join(WORKFLOW_COLUMNS)} FROM workflow_history "
@@ -130,7 +142,7 @@ class Ledger:
         mentioned = sorted({self._pattern_id(sig, change.characteristics, created)[0] for sig in change.mentions})
         chars = json.dumps(change.characteristics)
         values = workflow_values(wf, attributed_nanos(wf, new_links.values()))
-        if (revision and change.mode == "replace" and tuple(row[1:]) == values
+        if (revision and change.mode == "replace" and tuple(row[1:]) == values and not claims_changed
                 and self._same_content(change, old_links, new_links, chars)
                 and same_mentions(db, wf.workflow_id, mentioned)):
             # Read again, found the same: refresh only what tells the next read where to start.
@@ -225,19 +237,37 @@ class Ledger:
     def forget(self, workflow_id: str) -> None:
         """Remove a workflow and its contribution (drop_deleted_workflows)."""
         def work():
-            row = self.db.one(f"SELECT revision FROM workflow_history WHERE workflow_id = ?{self.db.for_update}",
-                              (workflow_id,))
-            if not row:
-                return
-            links = sorted((int(r[0]), contribution_of(r[1:])) for r in self.db.all(
-                f"SELECT pattern_id, {LINK} FROM pattern_occurrences WHERE workflow_id = ?", (workflow_id,)))
-            self.db.execute("DELETE FROM pattern_occurrences WHERE workflow_id = ?", (workflow_id,))
-            self.db.execute("DELETE FROM pattern_evidence WHERE workflow_id = ?", (workflow_id,))
-            self.db.execute("DELETE FROM pattern_mentions WHERE workflow_id = ?", (workflow_id,))
-            self.db.execute("DELETE FROM agent_outputs WHERE workflow_id = ?", (workflow_id,))
-            self.db.execute("DELETE FROM workflow_history WHERE workflow_id = ?", (workflow_id,))
-            for pid, old in links:
-                self._settle_pattern(pid, PatternSums().plus(old, -1) if row[0] else PatternSums())
+            deltas: dict[int, PatternSums] = {}
+            self._drop(workflow_id, deltas)
+            for pid in sorted(deltas):
+                self._settle_pattern(pid, deltas[pid])
 
         self.db.transaction(work, what=f"forget {workflow_id}")
+
+    def _drop(self, workflow_id: str, deltas: dict[int, PatternSums]) -> None:
+        """Remove a workflow inside the current transaction; what it gave its patterns
+        leaves them through ``deltas``."""
+        row = self.db.one(f"SELECT revision FROM workflow_history WHERE workflow_id = ?{self.db.for_update}",
+                          (workflow_id,))
+        if not row:
+            return
+        links = sorted((int(r[0]), contribution_of(r[1:])) for r in self.db.all(
+            f"SELECT pattern_id, {LINK} FROM pattern_occurrences WHERE workflow_id = ?", (workflow_id,)))
+        for table in ("pattern_occurrences", "pattern_evidence", "pattern_mentions", "agent_outputs", "session_claims",
+                      "workflow_history"):
+            self.db.execute(f"DELETE FROM {table} WHERE workflow_id = ?", (workflow_id,))
+        for pid, old in links:
+            d = deltas.get(pid, PatternSums())
+            deltas[pid] = d.plus(old, -1) if row[0] else d
+
+    def _claim(self, workflow_id: str, sessions: tuple[str, ...]) -> bool:
+        """Make the workflow's session claims exactly ``sessions``; whether they changed."""
+        held = {r[0] for r in self.db.all("SELECT session_id FROM session_claims WHERE workflow_id = ?",
+                                          (workflow_id,))}
+        if held == set(sessions):
+            return False
+        self.db.execute("DELETE FROM session_claims WHERE workflow_id = ?", (workflow_id,))
+        self.db.executemany("INSERT INTO session_claims (session_id, workflow_id) VALUES (?, ?)",
+                            [(sid, workflow_id) for sid in sorted(set(sessions))])
+        return True
 

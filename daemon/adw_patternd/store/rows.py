@@ -20,7 +20,7 @@ WORKFLOW_COLUMNS = ("root_name", "adw_id", "nl_input", "workflow_template", "iss
                     "status", "start_time", "end_time", "seen_us", "duration_seconds", "total_tokens", "cost_nanos",
                     "actual_cost_total", "error_count", "retry_count", "error_message", "request", "request_source",
                     "time_source", "estimated_nanos", "unfinished_runs", "overwritten_runs", "overwritten_nanos",
-                    "attributed_nanos")
+                    "attributed_nanos", "session_runs")
 # What one link (pattern, workflow) adds to its pattern's sums, stored with the link: the
 # whole workflow's totals for layers 1-3, an agent's runs or a command's calls for 0 and 4.
 LINK_COLUMNS = ("tokens", "cost_nanos", "duration_seconds", "error_count", "retry_count", "units", "estimated_nanos")
@@ -47,7 +47,7 @@ def workflow_values(wf: Workflow, attributed: int) -> tuple:
             wf.status, wf.start_time, wf.end_time, wf.seen_us, wf.duration_seconds, wf.total_tokens, wf.cost_nanos,
             wf.actual_cost_total, wf.error_count, wf.retry_count, wf.error_message, wf.request, wf.request_source,
             wf.time_source, wf.estimated_nanos, wf.unfinished_runs, wf.overwritten_runs, wf.overwritten_nanos,
-            attributed)
+            attributed, wf.session_runs)
 
 
 def contribution_of(row) -> Contribution:
@@ -102,6 +102,12 @@ class Change:
     expected_revision: int | None = None
     mode: str = "replace"
     mentions: tuple[str, ...] = ()  # named by layers 1-3, done by no agent: not occurrences
+    # Session ids of the session store that belong to this ADW workflow (its runs name them,
+    # or they ran in its worktree), and those sessions' own workflows, dropped when applied.
+    claims: tuple[str, ...] | None = None  # None: no session store configured, nothing to claim
+    absorbs: tuple[str, ...] = ()
+    # A session store's session as a workflow of its own: stored only while no ADW workflow claims it.
+    own_session: str | None = None
 
     @property
     def signatures(self) -> tuple[str, ...]:
@@ -116,3 +122,4 @@ class Applied:
     was_new: bool
     conflict: bool = False
     unchanged: bool = False  # read again and found the same: nothing but read positions written
+    claimed_by: str | None = None  # an own session that an ADW workflow claims: not stored

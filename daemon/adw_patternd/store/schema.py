@@ -277,8 +277,17 @@ def m008_mentions(db: Db) -> None:
     db.execute("UPDATE workflow_history SET fingerprint = NULL")
 
 
+def m009_session_store(db: Db) -> None:
+    """Claude Code's session store: which ADW workflow each session belongs to (its own
+    workflow otherwise), and how many of a workflow's runs only the store kept."""
+    db.execute("CREATE TABLE IF NOT EXISTS session_claims (session_id TEXT NOT NULL, workflow_id TEXT NOT NULL, "
+               "PRIMARY KEY (session_id, workflow_id))")
+    db.execute("CREATE INDEX IF NOT EXISTS sc_workflow ON session_claims (workflow_id)")
+    _add_columns(db, {"workflow_history": [("session_runs", "BIGINT DEFAULT 0")]})
+
+
 MIGRATIONS = (m001_reference_tables, m002_exact_accounting, m003_output_tail, m004_attributed_costs,
-              m005_run_ledger, m006_evidence_and_reviews, m007_root_identity, m008_mentions)
+              m005_run_ledger, m006_evidence_and_reviews, m007_root_identity, m008_mentions, m009_session_store)
 
 
 def _current(db: Db) -> bool:

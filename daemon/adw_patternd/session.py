@@ -1,0 +1,243 @@
+"""Claude Code's session store (../shared/docs/claude-session-store.md): what a session
+file adds to the transcript fold, and where the session files are.
+
+A session file is folded by transcript.py like a stream-json transcript whose run never
+ends (no result line: its spend is its usage, priced), with a side conversation's replay of
+its parent's message dropped. This module adds what only session files have: the first and
+last timestamps, the first user message (the prompt) and the working folder. Pure, apart
+from `SessionIndex.build`, which lists the store.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import stat
+from dataclasses import dataclass, replace
+
+from .parse import parse_time
+from .transcript import Transcript
+
+log = logging.getLogger("adw_patternd")
+
+_TIMESTAMP = re.compile(rb'"timestamp"\s*:\s*"([^"\\]{1,64})"')
+PROMPT_MAX = 500  # characters of the prompt's first line kept as a request
+PROMPT_LINES_TRIED = 8  # user lines parsed looking for the prompt, per read: not every tool result
+# A worktree of an ADW workflow: <repo>/trees/<adw_id>, as a project folder name
+WORKTREE_PROJECT = re.compile(r"-trees-([A-Za-z0-9]+)$")
+
+
+_JOINED = re.compile(r"(?:^|\|)@[^/|]*/([^/|:]+)\.jsonl:")
+
+
+def joined_in(fingerprint: str | None) -> tuple[str, ...]:
+    """The session ids a stored fingerprint names (@<store>/<sid>.jsonl tokens): the files
+    to stat again before deciding that a workflow is unchanged."""
+    return tuple(_JOINED.findall(fingerprint)) if fingerprint and "@" in fingerprint else ()
+
+
+def named_sessions(transcripts) -> set[str]:
+    """The session ids an ADW workflow's transcripts name: each run's, the open run's and
+    the first line's."""
+    named = set()
+    for t in transcripts:
+        named.update(r.session_id for r in t.overwritten + t.runs if r.session_id)
+        named.update(x for x in (t.session_id, t.head) if x)
+    return {s for s in named if _PLAIN_SID.fullmatch(s)}
+
+
+_PLAIN_SID = re.compile(r"[A-Za-z0-9_.-]{1,200}")
+
+
+def _timestamp(raw: bytes, notes: list[str], where: str) -> str:
+    """The timestamp at the start of ``raw`` when it parses, else "" (with a note)."""
+    m = _TIMESTAMP.match(raw)
+    if not m:
+        return ""
+    text = m.group(1).decode("utf-8", "replace")
+    if parse_time(text, [], "timestamp") is None:
+        notes.append(f"{where}: timestamp {text[:40]!r} does not parse (ignored)")
+        return ""
+    return text
+
+
+def first_line(text: str) -> str | None:
+    for line in text.splitlines():
+        if line.strip():
+            return line.strip()[:PROMPT_MAX]
+    return None
+
+
+def prompt_of(entry: dict) -> str | None:
+    """The text a person (or an ADW) typed, from a user entry; None for a tool result."""
+    if entry.get("type") != "user" or entry.get("isSidechain") is True:
+        return None
+    msg = entry.get("message")
+    content = msg.get("content") if isinstance(msg, dict) else None
+    if isinstance(content, str):
+        return first_line(content)
+    if isinstance(content, list):
+        if any(isinstance(b, dict) and b.get("type") == "tool_result" for b in content):
+            return None
+        for block in content:
+            if isinstance(block, dict) and block.get("type") == "text" and isinstance(block.get("text"), str):
+                line = first_line(block["text"])
+                if line:
+                    return line
+    return None
+
+
+def fold_facts(t: Transcript, chunk, length: int, notes: list[str], where: str) -> Transcript:
+    """Add the facts of ``chunk[:length]`` (complete lines just folded) to a session value."""
+    if length <= 0 or not t.session:
+        return t
+    facts: dict = {}
+    if not t.first_ts:
+        for hit in _hits(chunk, b'"timestamp"', 0, length):
+            facts["first_ts"] = _timestamp(bytes(chunk[hit:hit + 100]), notes, where)
+            if facts["first_ts"]:
+                break
+    last = chunk.rfind(b'"timestamp"', 0, length)
+    while last >= 0:
+        ts = _timestamp(bytes(chunk[last:last + 100]), [], where)
+        if ts:
+            facts["last_ts"] = ts
+            line_start = chunk.rfind(b"\n", 0, last) + 1
+            line_end = chunk.find(b"\n", last)
+            facts["ended"] = _ends_turn(chunk, line_start, line_end)
+            break
+        last = chunk.rfind(b'"timestamp"', 0, last)
+    if t.prompt is None:
+        tried = 0
+        for hit in _hits(chunk, b'"user"', 0, length):
+            line_start = chunk.rfind(b"\n", 0, hit) + 1
+            try:
+                entry = json.loads(bytes(chunk[line_start:chunk.find(b"\n", hit)]))
+            except (ValueError, RecursionError):
+                continue
+            if not isinstance(entry, dict) or entry.get("type") != "user":
+                continue
+            prompt = prompt_of(entry)
+            if prompt:
+                facts["prompt"] = prompt
+                if isinstance(entry.get("cwd"), str):
+                    facts["cwd"] = entry["cwd"]
+                break
+            tried += 1
+            if tried >= PROMPT_LINES_TRIED:
+                break
+    return replace(t, **facts) if facts else t
+
+
+def _hits(chunk, token: bytes, first: int, last: int):
+    """The start of each line holding ``token`` in chunk[first:last], once per line."""
+    pos = first
+    while (hit := chunk.find(token, pos, last)) >= 0:
+        yield hit
+        end = chunk.find(b"\n", hit)
+        if end < 0:
+            return
+        pos = end + 1
+
+
+def _ends_turn(chunk, line_start: int, line_end: int) -> bool:
+    if chunk.find(b'"assistant"', line_start, line_end) < 0:
+        return False
+    try:
+        entry = json.loads(bytes(chunk[line_start:line_end]))
+    except (ValueError, RecursionError):
+        return False
+    msg = entry.get("message") if isinstance(entry, dict) else None
+    return entry.get("type") == "assistant" and isinstance(msg, dict) and msg.get("stop_reason") == "end_turn"
+
+
+# ---------------------------------------------------------------------------------------
+# where the session files are
+
+@dataclass(frozen=True)
+class SessionFile:
+    store: str  # the store's name
+    project: str  # the project folder's name (the working folder, encoded)
+    path: str  # absolute path of <project>/<session id>.jsonl
+
+    @property
+    def worktree_of(self) -> str | None:
+        """The adw_id when the session ran in an ADW worktree (.../trees/<adw_id>)."""
+        m = WORKTREE_PROJECT.search(self.project)
+        return m.group(1) if m else None
+
+
+class SessionIndex:
+    """Every session file of the configured stores, by session id: built by listing the
+    stores (two folder levels), so that an ADW run's session is found without a search."""
+
+    def __init__(self, files: dict[str, SessionFile] | None = None):
+        self.files = files or {}
+        self.by_worktree: dict[str, list[str]] = {}
+        for sid, f in sorted(self.files.items()):
+            adw_id = f.worktree_of
+            if adw_id:
+                self.by_worktree.setdefault(adw_id, []).append(sid)
+
+    @classmethod
+    def build(cls, stores, problems: list[str] | None = None) -> "SessionIndex":
+        """List each store. A session id that two stores hold is kept in the first (config
+        order) and named in ``problems``, as is a folder that cannot be listed."""
+        problems = [] if problems is None else problems
+        files: dict[str, SessionFile] = {}
+        for store in stores:
+            for project, sid, path in list_store(str(store.path), problems):
+                if sid in files:
+                    if files[sid].path != path:
+                        problems.append(f"{path}: session {sid} is also in {files[sid].path} (store "
+                                        f"{files[sid].store}); only that one is read")
+                    continue
+                files[sid] = SessionFile(store.name, project, path)
+        return cls(files)
+
+    def of_store(self, name: str) -> list[str]:
+        return sorted(sid for sid, f in self.files.items() if f.store == name)
+
+
+def list_store(path: str, problems: list[str]):
+    """(project, session id, path) of each <project>/<session id>.jsonl under a store. Only
+    folders are descended, never a symlink to one (a loop under projects/ cannot trap us)."""
+    try:
+        projects = sorted(os.scandir(path), key=lambda e: e.name)
+    except OSError as e:
+        problems.append(f"{path}: cannot list the session store ({e.strerror}): give the daemon's user read "
+                        "access to it")
+        return
+    for project in projects:
+        try:
+            if not project.is_dir(follow_symlinks=False):
+                if project.is_symlink():
+                    problems.append(f"{project.path}: a symlink in the session store (not followed)")
+                continue
+            entries = sorted(e.name for e in os.scandir(project.path))
+        except OSError as e:
+            problems.append(f"{project.path}: cannot list ({e.strerror}) (skipped)")
+            continue
+        for name in entries:
+            if name.endswith(".jsonl") and len(name) > 6:
+                file = f"{project.path}/{name}"
+                try:
+                    if not stat.S_ISREG(os.lstat(file).st_mode):
+                        problems.append(f"{file}: not a regular file (ignored)")
+                        continue
+                except OSError:
+                    continue
+                yield project.name, name[:-6], file
+
+
+def subagent_files(session_path: str) -> list[str]:
+    """<session id>/subagents/*.jsonl beside a session file, as paths relative to its project."""
+    folder = session_path[:-6] + "/subagents"
+    try:
+        names = sorted(e.name for e in os.scandir(folder) if e.name.endswith(".jsonl"))
+    except OSError:
+        return []
+    sid = os.path.basename(session_path)[:-6]
+    return [f"{sid}/subagents/{n}" for n in names]

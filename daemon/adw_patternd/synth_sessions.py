@@ -1,0 +1,196 @@
+"""Synthetic Claude Code session stores (../shared/docs/claude-session-store.md), joined to
+the synthetic ADW trees of synth.py: each agent run's conversation written again with a
+timestamp on every entry, as Claude Code does beside the stream-json copy an ADW keeps.
+
+What the store holds, and tests check against: split responses (one entry per content
+block, output_tokens growing), sidechain replays of a parent message, subagent files, a
+line cut short, people's own sessions with Bash calls, and the first attempt of a retried
+agent, which its ADW folder lost when the retry rewrote its transcript.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+from .synth import ROLE_COMMANDS, RunPlan, Turn, Written, _turns, make_real_tree_with, price_usd
+
+START = datetime(2026, 9, 1, 8, 0, tzinfo=timezone.utc)
+INTERACTIVE_PROJECT = "/home/dev/shop"
+PEOPLE_ASK = ("why does the build fail on main?", "Run the tests and fix what breaks",
+              "what changed since yesterday?\nShow me the diff first.", "typecheck the client and fix the errors",
+              "commit this with a good message")
+PEOPLE_RUN = ("git diff", "git status", "npm run build", "cd app/server && uv run pytest tests/ -q",
+              "npx tsc --noEmit", "git log --oneline -10", "git add -A && git commit -m \"fix: tidy\"")
+
+
+def project_folder(cwd: str) -> str:
+    """Claude Code's project folder name for a working folder: every character that is not
+    a letter or a digit becomes '-'."""
+    return re.sub(r"[^A-Za-z0-9]", "-", cwd)
+
+
+def stamp(t: datetime) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+
+
+@dataclass
+class SessionWritten:
+    """One session file as written: what a test checks the database against."""
+
+    sid: str
+    path: str
+    first: str  # first and last timestamps
+    last: str
+    prompt: str
+    usage: tuple[int, int, int, int] = (0, 0, 0, 0)  # the sum over its messages (last line of each)
+    usd: float = 0.0  # its usage priced
+    bash: list[str] = field(default_factory=list)
+    cut_short: bool = False
+
+
+def session_lines(plan: RunPlan, prompt: str, cwd: str, t: datetime, rng: random.Random,
+                  *, sidechain_replays: bool = True) -> tuple[list[dict], datetime]:
+    """The entries of one run's session file, from ``t`` on; and the time after the last."""
+    base = {"userType": "external", "cwd": cwd, "sessionId": plan.session, "version": "2.1.12",
+            "gitBranch": "main", "isSidechain": False}
+    parent = None
+    lines: list[dict] = []
+
+    def entry(kind: str, message: dict, **extra) -> dict:
+        nonlocal parent, t
+        t += timedelta(milliseconds=rng.randrange(200, 9000))
+        uid = f"{rng.getrandbits(128):032x}"
+        e = {"parentUuid": parent, **base, "type": kind, "message": message, "uuid": uid, "timestamp": stamp(t),
+             **extra}
+        parent = uid
+        lines.append(e)
+        return e
+
+    entry("user", {"role": "user", "content": prompt})
+    for turn in plan.turns:
+        request = f"req_{rng.getrandbits(64):016x}"
+        blocks: list[dict] = [{"type": "text", "text": "Looking at the code first."}]
+        ids = []
+        for cmd in turn.bash:
+            ids.append(f"toolu_{rng.getrandbits(48):012x}")
+            blocks.append({"type": "tool_use", "id": ids[-1], "name": "Bash", "input": {"command": cmd}})
+        for _ in range(turn.other_tools):
+            ids.append(f"toolu_{rng.getrandbits(48):012x}")
+            blocks.append({"type": "tool_use", "id": ids[-1], "name": "Read", "input": {"file_path": cwd + "/x.py"}})
+        inp, cw, cr, out = turn.usage
+        for n, block in enumerate(blocks):
+            partial = out if n == len(blocks) - 1 else max(1, out * (n + 1) // (len(blocks) + 1))
+            entry("assistant", {"model": turn.model, "id": turn.mid, "type": "message", "role": "assistant",
+                                "content": [block], "stop_reason": "tool_use" if ids else "end_turn",
+                                "usage": {"input_tokens": inp, "cache_creation_input_tokens": cw,
+                                          "cache_read_input_tokens": cr, "output_tokens": partial}},
+                  requestId=request)
+        if sidechain_replays and turn.subagent:
+            # A side conversation replays the parent's message: same id, another request.
+            replay = dict(lines[-1], isSidechain=True, requestId=f"req_{rng.getrandbits(64):016x}",
+                          uuid=f"{rng.getrandbits(128):032x}")
+            lines.append(replay)
+        for tid in ids:
+            entry("user", {"role": "user", "content": [{"tool_use_id": tid, "type": "tool_result",
+                                                        "content": "ok\n" * rng.randrange(1, 5), "is_error": False}]},
+                  toolUseResult={"stdout": "ok", "stderr": "", "interrupted": False})
+    return lines, t
+
+
+def _write(path: str, lines: list[dict], *, cut_short: bool = False) -> None:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        for obj in lines:
+            f.write(json.dumps(obj, separators=(",", ":")) + "\n")
+        if cut_short:  # a session still being written: half an entry, no newline
+            f.write('{"parentUuid":"x","type":"assistant","message":{"id":"msg_cut')
+
+
+def _written(plan: RunPlan, path: str, lines: list[dict], prompt: str) -> SessionWritten:
+    usage = tuple(sum(t.usage[i] for t in plan.turns) for i in range(4))
+    return SessionWritten(plan.session, path, lines[0]["timestamp"], lines[-1]["timestamp"], prompt, usage,
+                          sum(price_usd(t.model, t.usage) for t in plan.turns),
+                          [c for t in plan.turns for c in t.bash])
+
+
+AGENT_COMMAND = {"issue_classifier": "/classify_issue", "branch_generator": "/generate_branch_name",
+                 "sdlc_planner": "/feature", "sdlc_implementor": "/implement", "pr_creator": "/pull_request",
+                 "plan": "/quick_plan", "build": "/implement", "validate": "/test"}
+
+
+def write_adw_sessions(store: str, w: Written, t: datetime, rng: random.Random) -> tuple[list[SessionWritten], datetime]:
+    """Every run of every agent of one synthetic workflow, as session files (lost attempts too)."""
+    cwd = "C:\\Users\\dev\\proj" if w.layout == "phase" else f"/home/dev/trees/{w.adw_id}"
+    out = []
+    for agent, plans in w.agents.items():
+        command = AGENT_COMMAND.get(agent, "/commit" if agent.endswith("_committer") else f"/{agent}")
+        for plan in plans:
+            prompt = f"{command} {w.adw_id} {w.title or ''}".strip()
+            lines, t = session_lines(plan, prompt, cwd, t, rng)
+            path = os.path.join(store, project_folder(cwd), plan.session + ".jsonl")
+            _write(path, lines)
+            out.append(_written(plan, path, lines, prompt))
+    return out, t
+
+
+def write_interactive(store: str, n: int, rng: random.Random, t: datetime = START) -> list[SessionWritten]:
+    """People's own sessions in one repository: questions, Bash calls, subagent files, and
+    the last one still being written (its last line cut short)."""
+    out = []
+    for i in range(n):
+        sid = f"{rng.getrandbits(32):08x}-{rng.getrandbits(16):04x}-4{rng.getrandbits(12):03x}-8{rng.getrandbits(12):03x}-{rng.getrandbits(48):012x}"
+        commands = rng.sample(PEOPLE_RUN, rng.randrange(1, 5))
+        model = "claude-sonnet-4-5-20250929"
+        turns = _turns(rng, sid, model, commands, subagents=True)
+        plan = RunPlan(sid, model, turns, None)
+        prompt = rng.choice(PEOPLE_ASK)
+        lines, t = session_lines(plan, prompt, INTERACTIVE_PROJECT, t + timedelta(hours=rng.randrange(1, 30)), rng)
+        cut = i == n - 1
+        path = os.path.join(store, project_folder(INTERACTIVE_PROJECT), sid + ".jsonl")
+        _write(path, lines, cut_short=cut)
+        w = _written(plan, path, lines, prompt.splitlines()[0])
+        w.cut_short = cut
+        if any(turn.subagent for turn in turns):
+            sub = RunPlan(sid, model, [Turn(f"msg_sub{rng.getrandbits(40):010x}", model,
+                                            (rng.randrange(3, 40), rng.randrange(0, 900), rng.randrange(100, 9000),
+                                             rng.randrange(20, 300)), ["git log --oneline -10"])], None)
+            sub_lines, _ = session_lines(sub, "Find where the version is set", INTERACTIVE_PROJECT, t, rng)
+            for e in sub_lines:
+                e["isSidechain"] = True
+            _write(os.path.join(store, project_folder(INTERACTIVE_PROJECT), sid, "subagents",
+                                f"agent-{rng.getrandbits(32):08x}.jsonl"), sub_lines)
+            w.usage = tuple(a + b for a, b in zip(w.usage, sub.turns[0].usage))
+            w.usd += price_usd(model, sub.turns[0].usage)
+            w.bash += ["git log --oneline -10"]
+        out.append(w)
+    return out
+
+
+@dataclass
+class JoinedTree:
+    """A synthetic ADW tree and the session store that goes with it."""
+
+    workflows: list[Written]
+    adw_sessions: dict[str, list[SessionWritten]]  # adw_id -> its sessions (lost attempts included)
+    lost: dict[str, list[SessionWritten]]  # adw_id -> the attempts its folder lost
+    interactive: list[SessionWritten]
+
+
+def make_joined_tree(root: str, store: str, n: int, interactive: int = 4, seed: int = 5) -> JoinedTree:
+    """``n`` workflows in the five layouts (a retried agent in some, in a worktree), each
+    run's session in ``store``, and ``interactive`` people's sessions."""
+    rng = random.Random(seed)
+    written = make_real_tree_with(root, n, rng, retried=lambda i, layout: layout != "phase" and i % 3 == 1)
+    t = START
+    adw_sessions, lost = {}, {}
+    for w in written:
+        sessions, t = write_adw_sessions(store, w, t + timedelta(hours=1), rng)
+        adw_sessions[w.adw_id] = sessions
+        on_disk = {plans[-1].session for plans in w.agents.values()}
+        lost[w.adw_id] = [s for s in sessions if s.sid not in on_disk]
+    return JoinedTree(written, adw_sessions, lost, write_interactive(store, interactive, rng, t))
