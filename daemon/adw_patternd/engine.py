@@ -341,8 +341,8 @@ class Engine:
         if o.notes:
             root = next((r for r in self.config.roots + self.config.claude_projects if r.name == o.root), None)
             where = os.path.join(root.path, o.adw_id) if root else f"{o.root}/{o.adw_id}"
-            if root is not None and root.sessions and o.adw_id in self.sessions.files:
-                where = self.sessions.files[o.adw_id].path
+            if root is not None and root.sessions:
+                where = f"session {o.root}/{o.adw_id}"  # the notes name its files
             log.warning("%s: %s", where, "; ".join(dict.fromkeys(o.notes)))
         if o.kind is Kind.FAILED:
             log.warning("%s", o.reason)

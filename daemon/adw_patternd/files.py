@@ -412,11 +412,11 @@ def read_transcript(path: str, prior: Transcript, prices: tuple[PriceRule, ...],
                 with mmap.mmap(fd, size - aligned, access=mmap.ACCESS_READ, offset=aligned) as mm:
                     chunk = _MappedChunk(mm, start - aligned)
                     t, end = scan_chunk(t, chunk, start, prices, notes, path, rules)
-                    t = fold_facts(t, chunk, end - start, notes, path)
+                    t = fold_facts(t, chunk, start, end - start, notes, path)
             else:
                 chunk = os.pread(fd, length, start)
                 t, end = scan_chunk(t, chunk, start, prices, notes, path, rules)
-                t = fold_facts(t, chunk, end - start, notes, path)
+                t = fold_facts(t, chunk, start, end - start, notes, path)
         if t.offset and not t.head:
             t = replace(t, head=_head(fd))
         # An mtime within the racy window may be shared by a later write of the same size:

@@ -17,6 +17,7 @@ import re
 import stat
 from dataclasses import dataclass, replace
 
+from .errors import InputRejected
 from .parse import parse_time
 from .transcript import Transcript
 
@@ -89,10 +90,17 @@ def prompt_of(entry: dict) -> str | None:
     return None
 
 
-def fold_facts(t: Transcript, chunk, length: int, notes: list[str], where: str) -> Transcript:
-    """Add the facts of ``chunk[:length]`` (complete lines just folded) to a session value."""
+def fold_facts(t: Transcript, chunk, start: int, length: int, notes: list[str], where: str) -> Transcript:
+    """Add the facts of ``chunk[:length]`` (complete lines just folded, from byte ``start``
+    of the file) to a session value. A file whose first line is not JSON is not a session
+    file: InputRejected (it keeps what was stored for it)."""
     if length <= 0 or not t.session:
         return t
+    if start == 0:
+        try:
+            json.loads(bytes(chunk[:chunk.find(b"\n")]))
+        except (ValueError, RecursionError):
+            raise InputRejected(where, "not a Claude Code session file: its first line is not JSON") from None
     facts: dict = {}
     if not t.first_ts:
         for hit in _hits(chunk, b'"timestamp"', 0, length):

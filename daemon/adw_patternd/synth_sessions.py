@@ -138,7 +138,8 @@ def write_adw_sessions(store: str, w: Written, t: datetime, rng: random.Random) 
     return out, t
 
 
-def write_interactive(store: str, n: int, rng: random.Random, t: datetime = START) -> list[SessionWritten]:
+def write_interactive(store: str, n: int, rng: random.Random, t: datetime = START, *,
+                      replays: bool = True) -> list[SessionWritten]:
     """People's own sessions in one repository: questions, Bash calls, subagent files, and
     the last one still being written (its last line cut short)."""
     out = []
@@ -149,7 +150,8 @@ def write_interactive(store: str, n: int, rng: random.Random, t: datetime = STAR
         turns = _turns(rng, sid, model, commands, subagents=True)
         plan = RunPlan(sid, model, turns, None)
         prompt = rng.choice(PEOPLE_ASK)
-        lines, t = session_lines(plan, prompt, INTERACTIVE_PROJECT, t + timedelta(hours=rng.randrange(1, 30)), rng)
+        lines, t = session_lines(plan, prompt, INTERACTIVE_PROJECT, t + timedelta(hours=rng.randrange(1, 30)), rng,
+                                 sidechain_replays=replays)
         cut = i == n - 1
         path = os.path.join(store, project_folder(INTERACTIVE_PROJECT), sid + ".jsonl")
         _write(path, lines, cut_short=cut)
@@ -167,6 +169,7 @@ def write_interactive(store: str, n: int, rng: random.Random, t: datetime = STAR
             w.usage = tuple(a + b for a, b in zip(w.usage, sub.turns[0].usage))
             w.usd += price_usd(model, sub.turns[0].usage)
             w.bash += ["git log --oneline -10"]
+            w.last = max(w.last, sub_lines[-1]["timestamp"])  # the workflow spans its subagents' entries
         out.append(w)
     return out
 
@@ -181,7 +184,8 @@ class JoinedTree:
     interactive: list[SessionWritten]
 
 
-def make_joined_tree(root: str, store: str, n: int, interactive: int = 4, seed: int = 5) -> JoinedTree:
+def make_joined_tree(root: str, store: str, n: int, interactive: int = 4, seed: int = 5, *,
+                     replays: bool = True) -> JoinedTree:
     """``n`` workflows in the five layouts (a retried agent in some, in a worktree), each
     run's session in ``store``, and ``interactive`` people's sessions."""
     rng = random.Random(seed)
@@ -193,4 +197,4 @@ def make_joined_tree(root: str, store: str, n: int, interactive: int = 4, seed: 
         adw_sessions[w.adw_id] = sessions
         on_disk = {plans[-1].session for plans in w.agents.values()}
         lost[w.adw_id] = [s for s in sessions if s.sid not in on_disk]
-    return JoinedTree(written, adw_sessions, lost, write_interactive(store, interactive, rng, t))
+    return JoinedTree(written, adw_sessions, lost, write_interactive(store, interactive, rng, t, replays=replays))
