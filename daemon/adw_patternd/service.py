@@ -128,6 +128,7 @@ class Daemon:
         self.watches = Watches(self.debouncer, config.watch.max_active_workflows)
         self.tracked: dict[Key, Tracked] = {}
         self.roots: dict[str, Root] = {r.name: r for r in config.roots}
+        self.stores: dict[str, Root] = {s.name: s for s in config.claude_projects}  # session stores
         self.missing_roots: set[str] = set()
         self.root_stats: dict[str, tuple | None] = {}  # each root folder's stat as last swept
         self.root_identities: dict[str, str | None] = {}  # each root folder's device:inode while watched
@@ -152,7 +153,11 @@ class Daemon:
         try:
             for root in list(self.roots.values()):
                 self._add_root(root, catch_up=False)
-            summary = self._sync(self.roots.values())
+            for store in self.stores.values():
+                if not self.watches.watch_store(store):
+                    log.warning("session store %s: no live watch on %s; it is read again at each reconcile",
+                                store.name, store.path)
+            summary = self._sync([*self.roots.values(), *self.stores.values()])
             log.info("catch-up: %s; %d live watches", summary.line(), self.watches.count())
             # What the catch-up built (one record per workflow) lives as long as the daemon:
             # keep it out of the garbage collector's scans, which would otherwise walk
@@ -228,6 +233,9 @@ class Daemon:
                 only = None if everything else self._recent_keys()
                 log.info("reconcile%s: %s", "" if everything else " (changed this week)",
                          self._sync(self.roots.values(), reconcile=True, only=only).line())
+                if self.stores:  # what inotify may have dropped; a listing and a stat a session
+                    log.info("reconcile of the session stores: %s", self._sync(self.stores.values(),
+                                                                              reconcile=True).line())
                 done = time.monotonic()
                 self.metrics.reconciled(done - now)
                 next_reconcile = done + interval if interval else float("inf")
@@ -289,6 +297,9 @@ class Daemon:
 
     # -- one workflow -------------------------------------------------------------------
     def _handle(self, key: Key) -> None:
+        if key[0] in self.stores:
+            self._handle_session(key)
+            return
         root = self.roots.get(key[0])
         if root is None or key[0] in self.missing_roots:
             return  # a root that went away: its catch-up reads everything when it is back
@@ -299,6 +310,25 @@ class Daemon:
         tracked.last_change = time.monotonic()
         self.watches.activate(root, key[1])  # it changed: watch it live while it is active
         self._record(key, self.engine.process(root, key[1]))
+
+    def _handle_session(self, key: Key) -> None:
+        """A session file changed: read it as a workflow of its own, or, when it belongs to an
+        ADW workflow, read that workflow again (its fingerprint holds the session's stat)."""
+        store = self.stores[key[0]]
+        found = self.engine.sessions.find(store, key[1])
+        if found is None:
+            return  # gone again, or never a session file
+        o = self.engine.process(store, key[1])
+        owner = None
+        if o.kind is Kind.SKIPPED and o.reason:
+            owner = o.reason.removeprefix("joined to ").split("/", 1) if o.reason.startswith("joined to ") else None
+            if owner is None and found.worktree_of:
+                owner = next(([name, found.worktree_of] for name, r in self.roots.items()
+                              if os.path.isdir(os.path.join(r.path, found.worktree_of))), None)
+        if owner is not None and owner[0] in self.roots:
+            self.debouncer.touch((owner[0], owner[1]), delay=0)
+            return
+        self._record(key, o)
 
     def _remember(self, key: Key, tracked: Tracked, o: Outcome) -> None:
         """Keep the folder's snapshot as listed before the read. A file too fresh to trust

@@ -205,6 +205,32 @@ class SessionIndex:
                 files[sid] = SessionFile(store.name, project, path)
         return cls(files)
 
+    def add(self, sid: str, found: SessionFile) -> None:
+        """A session file that appeared since the stores were listed (the daemon, live)."""
+        if sid in self.files:
+            return
+        self.files[sid] = found
+        adw_id = found.worktree_of
+        if adw_id:
+            self.by_worktree.setdefault(adw_id, []).append(sid)
+
+    def find(self, store, sid: str) -> SessionFile | None:
+        """The file of ``sid`` in ``store``, looked up on disk when the index lacks it."""
+        known = self.files.get(sid)
+        if known is not None:
+            return known if known.store == store.name else None
+        try:
+            projects = [e for e in os.scandir(store.path) if e.is_dir(follow_symlinks=False)]
+        except OSError:
+            return None
+        for project in projects:
+            path = f"{project.path}/{sid}.jsonl"
+            if os.path.isfile(path):
+                found = SessionFile(store.name, project.name, path)
+                self.add(sid, found)
+                return found
+        return None
+
     def of_store(self, name: str) -> list[str]:
         return sorted(sid for sid, f in self.files.items() if f.store == name)
 

@@ -93,6 +93,27 @@ class _Handler(FileSystemEventHandler):
                 self.debouncer.touch((self.root.name, adw_id))
 
 
+class _StoreHandler(FileSystemEventHandler):
+    """Maps an event in a session store to its session: <project>/<sid>.jsonl and
+    <project>/<sid>/subagents/*.jsonl are both (store name, sid)."""
+
+    def __init__(self, store: Root, debouncer: Debouncer):
+        self.store = store
+        self.prefix = os.path.join(os.path.abspath(store.path), "")
+        self.debouncer = debouncer
+
+    def on_any_event(self, event) -> None:
+        for path in (event.src_path, getattr(event, "dest_path", "")):
+            path = os.fsdecode(path) if path else ""
+            if not path.startswith(self.prefix) or not path.endswith(".jsonl"):
+                continue
+            parts = path[len(self.prefix):].split(os.sep)
+            if len(parts) == 2:
+                self.debouncer.touch((self.store.name, parts[1][:-len(".jsonl")]))
+            elif len(parts) == 4 and parts[2] == "subagents":
+                self.debouncer.touch((self.store.name, parts[1]))
+
+
 class Watches:
     """The live inotify watches: roots and active workflows. Owned by the worker thread."""
 
@@ -145,6 +166,13 @@ class Watches:
         watch = self._schedule(handler, str(root.path), recursive=False)
         if watch is not None:
             self.roots[root.name] = watch
+        return watch is not None
+
+    def watch_store(self, store: Root) -> bool:
+        """A session store, recursively: a few folders per project, every line appended live."""
+        watch = self._schedule(_StoreHandler(store, self.debouncer), str(store.path), recursive=True)
+        if watch is not None:
+            self.roots[store.name] = watch
         return watch is not None
 
     def unwatch_root(self, name: str) -> None:
