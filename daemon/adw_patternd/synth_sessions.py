@@ -198,3 +198,94 @@ def make_joined_tree(root: str, store: str, n: int, interactive: int = 4, seed: 
         on_disk = {plans[-1].session for plans in w.agents.values()}
         lost[w.adw_id] = [s for s in sessions if s.sid not in on_disk]
     return JoinedTree(written, adw_sessions, lost, write_interactive(store, interactive, rng, t, replays=replays))
+
+
+# ---------------------------------------------------------------------------------------
+# a session store for an existing tree (examples/)
+
+def sessions_from_tree(root: str, store: str, rng: random.Random, t: datetime = START) -> list[SessionWritten]:
+    """The session file of every run in the transcripts under ``root``, as Claude Code
+    would have written it beside them (tool results shortened: they are not read)."""
+    out = []
+    for adw_id in sorted(os.listdir(root)):
+        folder = os.path.join(root, adw_id)
+        if not os.path.isdir(folder):
+            continue
+        t += timedelta(hours=5)
+        for agent in sorted(os.listdir(folder)):
+            for name in sorted(os.listdir(os.path.join(folder, agent)) if os.path.isdir(os.path.join(folder, agent))
+                               else ()):
+                if name.endswith(".jsonl"):
+                    written, t = _convert(os.path.join(folder, agent, name), agent, store, rng, t)
+                    out += written
+    return out
+
+
+def _prompt_of_agent(agent_folder: str, agent: str) -> str:
+    prompts = os.path.join(agent_folder, "prompts")
+    for name in sorted(os.listdir(prompts)) if os.path.isdir(prompts) else ():
+        with open(os.path.join(prompts, name)) as f:
+            first = f.readline().strip()
+        if first:
+            return first[:200]
+    return f"/{agent}"
+
+
+def _convert(path: str, agent: str, store: str, rng: random.Random, t: datetime):
+    prompt = _prompt_of_agent(os.path.dirname(path), agent)
+    out, lines, sid, cwd, parent = [], [], None, "/home/dev/shop", None
+
+    def close():
+        if sid and lines:
+            file = os.path.join(store, project_folder(cwd), sid + ".jsonl")
+            _write(file, lines)
+            out.append(SessionWritten(sid, file, lines[0]["timestamp"], lines[-1]["timestamp"], prompt))
+
+    for raw in open(path):
+        try:
+            event = json.loads(raw)
+        except ValueError:
+            continue
+        kind = event.get("type")
+        if kind == "system" and event.get("subtype") == "init":
+            close()
+            sid, cwd, lines = event.get("session_id"), event.get("cwd") or cwd, []
+            kind, message = "user", {"role": "user", "content": prompt}
+        elif kind in ("assistant", "user") and isinstance(event.get("message"), dict):
+            message = dict(event["message"])
+            if kind == "user" and isinstance(message.get("content"), list):
+                message["content"] = [dict(b, content="ok") if b.get("type") == "tool_result" else b
+                                      for b in message["content"] if isinstance(b, dict)]
+        else:
+            continue
+        t += timedelta(milliseconds=rng.randrange(300, 12000))
+        uid = f"{rng.getrandbits(128):032x}"
+        entry = {"parentUuid": parent, "isSidechain": False, "userType": "external", "cwd": cwd, "sessionId": sid,
+                 "version": "2.1.12", "type": kind, "message": message, "uuid": uid, "timestamp": stamp(t)}
+        if kind == "assistant":
+            entry["requestId"] = "req_" + str(message.get("id", uid))
+        parent = uid
+        lines.append(entry)
+    close()
+    return out, t
+
+
+def write_examples(root: str, store: str, seed: int = 18) -> None:
+    """examples/claude/projects: the sessions of the example tree's runs, an attempt a retry
+    lost (in a worktree), and a developer's own sessions."""
+    rng = random.Random(seed)
+    sessions_from_tree(root, store, rng, datetime(2026, 11, 2, 8, 0, tzinfo=timezone.utc))
+    worktree = next(d for d in sorted(os.listdir(store)) if "-trees-" in d)
+    adw_id = worktree.rsplit("-", 1)[1]
+    plan = RunPlan(f"{rng.getrandbits(128):032x}", "claude-sonnet-4-5-20250929",
+                   _turns(rng, "lost0001", "claude-sonnet-4-5-20250929", ["git status", "git diff HEAD"], False), None)
+    lines, _ = session_lines(plan, f"/commit {adw_id} first attempt", f"/home/dev/trees/{adw_id}",
+                             datetime(2026, 11, 2, 7, 30, tzinfo=timezone.utc), rng)
+    _write(os.path.join(store, worktree, plan.session + ".jsonl"), lines)
+    write_interactive(store, 3, rng, datetime(2026, 11, 20, 9, 0, tzinfo=timezone.utc))
+
+
+if __name__ == "__main__":  # python -m adw_patternd.synth_sessions examples/agents examples/claude/projects
+    import sys
+
+    write_examples(sys.argv[1], sys.argv[2])
