@@ -252,3 +252,45 @@ def test_a_store_folder_the_service_user_cannot_read_is_one_warning(tmp_path):
         for p in (base / "projects", *(base / "projects").glob("*")):
             os.chmod(p, 0o755) if p.is_dir() else None
         shutil.rmtree(base, ignore_errors=True)
+
+
+def _entry(kind: str, ts: str, message: dict, **extra) -> str:
+    return json.dumps({"type": kind, "isSidechain": False, "sessionId": "wait-1", "timestamp": ts,
+                       "message": message, **extra}) + "\n"
+
+
+def _bash_call(tid: str, ts: str, n: int) -> str:
+    usage = {"input_tokens": 10, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0, "output_tokens": 5}
+    return _entry("assistant", ts, {"id": f"msg_w{n}", "model": "claude-sonnet-4-5-20250929", "usage": usage,
+                                    "content": [{"type": "tool_use", "id": tid, "name": "Bash",
+                                                 "input": {"command": "npx tsc --noEmit"}}]}, requestId=f"req_w{n}")
+
+
+def _result(tid: str, ts: str) -> str:
+    return _entry("user", ts, {"role": "user", "content": [{"type": "tool_result", "tool_use_id": tid,
+                                                            "content": "ok"}]})
+
+
+def test_show_gives_the_time_agents_waited_on_a_command(tmp_path, database, capsys):
+    """Item 5: from a Bash call's entry to its tool_result's, read whole or across appends."""
+    store = tmp_path / "projects" / "-home-dev-shop"
+    store.mkdir(parents=True)
+    session = store / "wait-1.jsonl"
+    session.write_text(_entry("user", "2026-11-02T10:00:00.000Z", {"role": "user", "content": "typecheck it"})
+                       + _bash_call("toolu_a", "2026-11-02T10:00:01.000Z", 1)
+                       + _result("toolu_a", "2026-11-02T10:00:03.000Z")  # 2 s
+                       + _bash_call("toolu_b", "2026-11-02T10:01:00.000Z", 2))
+    (tmp_path / "agents").mkdir()
+    cfg = write_config(tmp_path, {"adw": tmp_path / "agents"}, database,
+                       claude_projects=[{"path": str(tmp_path / "projects")}])
+    assert main(["sync", "--config", str(cfg)]) == 0
+    append(session, _result("toolu_b", "2026-11-02T10:01:04.000Z")  # 4 s, its call read a sync ago
+           + _bash_call("toolu_c", "2026-11-02T10:02:00.000Z", 3) + _result("toolu_c", "2026-11-02T10:02:30.000Z"))
+    assert main(["sync", "--config", str(cfg)]) == 0
+    capsys.readouterr()
+    assert main(["show", "build:typecheck:all", "--json", "--config", str(cfg)]) == 0
+    shown = json.loads(capsys.readouterr().out)["wall_time"]
+    assert shown == {"timed_calls": 3, "workflows": 1, "median_s": 4.0, "total_s": 36.0}
+    assert main(["show", "build:typecheck:all", "--config", str(cfg)]) == 0
+    assert "median 4.0 s, total 36.0 s" in capsys.readouterr().out
+    assert main(["verify", "--files", "--config", str(cfg)]) == 0  # the same, read whole

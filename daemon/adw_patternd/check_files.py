@@ -45,6 +45,8 @@ TABLES = {
                          "JOIN operation_patterns p ON p.id = e.pattern_id", 4, ("n",)),
     "pattern_mentions": ("SELECT p.pattern_signature, m.workflow_id FROM pattern_mentions m "
                          "JOIN operation_patterns p ON p.id = m.pattern_id", 2, ()),
+    "command_waits": ("SELECT signature, workflow_id, calls, total_ms, waits_ms FROM command_waits", 2,
+                      ("calls", "total_ms", "waits_ms")),
     "session_claims": ("SELECT session_id, workflow_id FROM session_claims", 2, ()),
     "operation_patterns": ("SELECT pattern_signature, " + ", ".join(SUM_COLUMNS + DERIVED_COLUMNS)
                            + " FROM operation_patterns WHERE occurrence_count > 0", 1, SUM_COLUMNS + DERIVED_COLUMNS),

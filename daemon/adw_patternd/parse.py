@@ -422,7 +422,16 @@ def build_workflow(root_name: str, adw_id: str, obs: Observed, prices: tuple[Pri
         overwritten_runs=sum(tot.overwritten for _t, tot in read),
         overwritten_nanos=sum(tot.overwritten_nanos for _t, tot in read),
         session_runs=len(lost),
+        waits=_waits(timed),
     )
+
+
+def _waits(sessions) -> tuple[tuple[str, tuple[int, ...]], ...]:
+    merged: dict[str, list[int]] = {}
+    for t in sessions:
+        for sig, ms in t.waits.items():
+            merged.setdefault(sig, []).extend(ms)
+    return tuple((sig, tuple(sorted(ms))) for sig, ms in sorted(merged.items()) if ms)
 
 
 _NEVER = datetime.max.replace(tzinfo=timezone.utc)

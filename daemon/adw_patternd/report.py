@@ -125,6 +125,11 @@ def show_text(d: dict) -> str:
             lines.append(f"\n{title}:")
             lines += [f"  {e['count']:>6,} {e['workflows']:>6,}  {e['item'] or '(other command lines)'}"
                       for e in d[key]]
+    if d["wall_time"]:
+        wt = d["wall_time"]
+        lines.append(f"\ntime agents waited on its Bash calls (from the session store: {wt['timed_calls']:,} timed "
+                     f"call(s) in {wt['workflows']:,} workflow(s)): median {wt['median_s']:,.1f} s, "
+                     f"total {wt['total_s']:,.1f} s")
     if d["mentions_count"]:
         lines.append(f"\nmentioned without being done ({d['mentions_count']} workflow(s): their request, error or "
                      "template names it, no agent or command did it; not counted):")

@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 
 from .errors import InputRejected
 from .parse import parse_time
-from .transcript import Transcript
+from .transcript import Transcript, find_ids
 
 log = logging.getLogger("adw_patternd")
 
@@ -136,7 +136,52 @@ def fold_facts(t: Transcript, chunk, start: int, length: int, notes: list[str], 
             tried += 1
             if tried >= PROMPT_LINES_TRIED:
                 break
+    waits = _wall_times(t, chunk, length)
+    if waits is not None:
+        facts["waiting"], facts["waits"] = waits
     return replace(t, **facts) if facts else t
+
+
+_TOOL_USE_ID = re.compile(rb'"tool_use_id"\s*:\s*"([A-Za-z0-9_.:-]{1,200})"')
+MAX_WAIT_MS = 86_400_000  # a call waiting longer than a day is a session left open, not a wait
+
+
+def _epoch_ms(line: bytes) -> int | None:
+    m = _TIMESTAMP.search(line)
+    when = parse_time(m.group(1).decode("utf-8", "replace"), [], "") if m else None
+    return round(when.timestamp() * 1000) if when else None
+
+
+def _wall_times(t: Transcript, chunk, length: int):
+    """(waiting, waits) after this chunk, or None when nothing changed. A Bash call waits
+    from its entry's timestamp to that of the next entry with its tool_result. Calls and
+    results are taken in file order, one byte search each, so that a file read whole and
+    read in appends give the same waits."""
+    calls = {tid: sigs for m in t.messages.values() for tid, sigs, _line in m.bash if sigs}
+    if not calls:
+        return None
+    events = [(pos, 0, tid.decode()) for pos, tid in find_ids(chunk, 0, length) if tid.decode() in calls]
+    events += [(pos, 1, tid.decode()) for pos in _hits(chunk, b'"tool_use_id"', 0, length)
+               for tid in _TOOL_USE_ID.findall(_line_at(chunk, pos))]
+    if not events:
+        return None
+    waiting = dict(t.waiting)
+    waits = {k: list(v) for k, v in t.waits.items()}
+    for pos, is_result, tid in sorted(events):
+        when = _epoch_ms(_line_at(chunk, pos))
+        if not is_result:
+            if when is not None:
+                waiting[tid] = when
+            continue
+        called = waiting.pop(tid, None)
+        if called is not None and when is not None and 0 <= when - called <= MAX_WAIT_MS:
+            for sig in calls.get(tid, ()):
+                waits.setdefault(sig, []).append(when - called)
+    return dict(sorted(waiting.items())), {k: tuple(v) for k, v in sorted(waits.items())}
+
+
+def _line_at(chunk, pos: int) -> bytes:
+    return bytes(chunk[chunk.rfind(b"\n", 0, pos) + 1:chunk.find(b"\n", pos)])
 
 
 def _hits(chunk, token: bytes, first: int, last: int):

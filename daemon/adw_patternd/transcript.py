@@ -140,6 +140,10 @@ class Transcript:
     prompt: str | None = None  # the first line of the first user message
     cwd: str = ""
     ended: bool = False  # the last entry is an assistant message that ended its turn
+    # The wall time of Bash calls, tool_use to tool_result (session.py): calls still
+    # waiting for their result (tool id -> epoch ms of the call), and each signature's waits.
+    waiting: dict = field(default_factory=dict)
+    waits: dict = field(default_factory=dict)  # signature -> tuple of milliseconds, in call order
 
     @property
     def agent(self) -> str:
@@ -341,7 +345,7 @@ class _Fold:
         return Transcript(t.path, t.device, t.inode, offset, tail, self.model, self.session, tuple(self.runs),
                           self.open, self.messages, self.commands, self.after_result, overwritten,
                           t.size, t.mtime_ns, t.head, t.results_at + tuple(self.results_at), t.session,
-                          t.first_ts, t.last_ts, t.prompt, t.cwd, t.ended)
+                          t.first_ts, t.last_ts, t.prompt, t.cwd, t.ended, t.waiting, t.waits)
 
 
 def message_commands(msg: Message, prices, notes: list[str]):
@@ -444,13 +448,13 @@ def _select_lines(t: Transcript, chunk, start: int, end: int, notes: list[str], 
             pick.take(line_start, line_end)
             ids.update(_ID_VALUE.findall(lines[line_start][1]))
         if ids:
-            for hit, mid in _find_ids(chunk, 0, open_from):
+            for hit, mid in find_ids(chunk, 0, open_from):
                 if mid in ids:
                     pick.take(chunk.rfind(b"\n", 0, hit) + 1)
     return lines, run_starts
 
 
-def _find_ids(chunk, first: int, last: int):
+def find_ids(chunk, first: int, last: int):
     """(position, id) of each `"id":"<plain id>"` in chunk[first:last]."""
     if isinstance(chunk, bytes):
         return ((m.start(), m.group(1)) for m in _ID_VALUE.finditer(chunk, first, last))
@@ -519,7 +523,8 @@ def to_json(t: Transcript) -> str:
         "after_result": t.after_result,
         "overwritten": [_run_json(r) for r in t.overwritten],
         "results_at": [list(r) for r in t.results_at],
-        **({"store": [t.first_ts, t.last_ts, t.prompt, t.cwd, t.ended]} if t.session else {}),
+        **({"store": [t.first_ts, t.last_ts, t.prompt, t.cwd, t.ended, t.waiting,
+                      {k: list(v) for k, v in t.waits.items()}]} if t.session else {}),
     }, separators=(",", ":"))
 
 
@@ -582,5 +587,6 @@ def from_json(path: str, device: int, inode: int, offset: int, size: int, mtime_
         {k: CommandCost(c[0], c[1], c[2], tuple((line, n) for line, n in c[3])) for k, c in d["commands"].items()},
         d["after_result"],
         tuple(Run(*r) for r in d["overwritten"]), size, mtime_ns, head, tuple(tuple(r) for r in d["results_at"]),
-        facts is not None, *(facts or ()),
+        facts is not None, *(facts[:5] if facts else ()),
+        *((facts[5], {k: tuple(v) for k, v in facts[6].items()}) if facts and len(facts) > 5 else ()),
     )

@@ -15,6 +15,7 @@ from ..errors import PatterndError
 from ..review import DECISIONS, Review, recheck_reason
 from ..stats import DAY_US, confidence_parts
 from .db import Db
+from .waits import waits_of
 from .rows import SUM_COLUMNS, now_text, sums_of
 
 WEEK_US = 7 * DAY_US
@@ -156,9 +157,10 @@ def evidence_of(db: Db, signature: str, *, limit: int, weeks_to: tuple[int, str]
         for kind, item, n, wfs in sorted(found, key=lambda r: (-int(r[2]), r[1])):
             evidence[kind].append({"item": item or None, "count": int(n), "workflows": int(wfs)})
         history = review_history(db, signature)
-        return pattern, sums, workflows, evidence, weeks(db, weeks_to[0], pid), history, mentions_of(db, pid, limit)
+        return (pattern, sums, workflows, evidence, weeks(db, weeks_to[0], pid), history, mentions_of(db, pid, limit),
+                waits_of(db, signature))
 
-    pattern, sums, workflows, evidence, by_week, history, mentions = work()
+    pattern, sums, workflows, evidence, by_week, history, mentions, wall_time = work()
     frequency, consistency, success = confidence_parts(sums) if sums.count else (0, 0, 0)
     latest = history[-1] if history else None
     savings = float(pattern["potential_monthly_savings"] or 0)
@@ -179,6 +181,7 @@ def evidence_of(db: Db, signature: str, *, limit: int, weeks_to: tuple[int, str]
         "workflows_shown": len(workflows),
         "agents": evidence["agent"],
         "command_lines": evidence["command"],
+        "wall_time": wall_time,
         "mentions": mentions[0],
         "mentions_count": mentions[1],
         "weeks": by_week,

@@ -20,12 +20,15 @@ from ..model import Contribution, Occurrence, PatternSums
 from ..rules import attributed_nanos
 from ..transcript import from_json
 from .agent_outputs import same_transcripts, store_transcripts
+from .waits import store_waits
 from .mentions import same_mentions, store_mentions
 from .db import Db
 from .derived import derived_values, write_derived
 from .rows import (LINK, LINK_COLUMNS, SUM_COLUMNS, WORKFLOW_COLUMNS, Applied, Change, Prior, contribution_of,
                    evidence_rows, link_values, now_text, sums_of, workflow_values)
 from .schema import migrate
+
+TIME_SOURCE = WORKFLOW_COLUMNS.index("time_source")
 
 log = logging.getLogger("adw_patternd.store")
 
@@ -165,6 +168,8 @@ class Ledger:
                 db.execute("DELETE FROM pattern_evidence WHERE workflow_id = ?", (wf.workflow_id,))
             evidence += evidence_rows(wf.workflow_id, new_links)
             store_mentions(db, wf.workflow_id, mentioned, replace=bool(revision))
+            # Only a workflow timed by a session store has waits: before, or now.
+            store_waits(db, wf, replace=bool(revision) and "session" in (row[1 + TIME_SOURCE], wf.time_source))
         db.execute(
             f"UPDATE workflow_history SET {', '.join(c + ' = ?' for c in WORKFLOW_COLUMNS)}, "
             "fingerprint = COALESCE(?, fingerprint), revision = ?, updated_at = ? WHERE workflow_id = ?",
@@ -254,7 +259,7 @@ class Ledger:
         links = sorted((int(r[0]), contribution_of(r[1:])) for r in self.db.all(
             f"SELECT pattern_id, {LINK} FROM pattern_occurrences WHERE workflow_id = ?", (workflow_id,)))
         for table in ("pattern_occurrences", "pattern_evidence", "pattern_mentions", "agent_outputs", "session_claims",
-                      "workflow_history"):
+                      "command_waits", "workflow_history"):
             self.db.execute(f"DELETE FROM {table} WHERE workflow_id = ?", (workflow_id,))
         for pid, old in links:
             d = deltas.get(pid, PatternSums())

@@ -284,6 +284,11 @@ def m009_session_store(db: Db) -> None:
                "PRIMARY KEY (session_id, workflow_id))")
     db.execute("CREATE INDEX IF NOT EXISTS sc_workflow ON session_claims (workflow_id)")
     _add_columns(db, {"workflow_history": [("session_runs", "BIGINT DEFAULT 0")]})
+    # The wall time of each signature's Bash calls in a workflow, where a session gave it.
+    db.execute("CREATE TABLE IF NOT EXISTS command_waits (workflow_id TEXT NOT NULL, signature TEXT NOT NULL, "
+               "calls INTEGER NOT NULL, total_ms BIGINT NOT NULL, waits_ms TEXT NOT NULL, "
+               "PRIMARY KEY (signature, workflow_id))")
+    db.execute("CREATE INDEX IF NOT EXISTS cw_workflow ON command_waits (workflow_id)")
 
 
 MIGRATIONS = (m001_reference_tables, m002_exact_accounting, m003_output_tail, m004_attributed_costs,

@@ -1,0 +1,73 @@
+"""Property: a session file folds to the same value, its times, prompt, waits and sidechain
+replays included, whether it is read whole or as any series of appends."""
+
+import json
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from adw_patternd.pricing import DEFAULT_PRICES
+from adw_patternd.session import fold_facts
+from adw_patternd.transcript import Transcript, scan_chunk, to_json, totals
+
+MODEL = "claude-sonnet-4-5-20250929"
+
+
+def _ts(i: int) -> str:
+    return f"2026-11-02T10:{i // 60 % 60:02d}:{i % 60:02d}.{i % 1000:03d}Z"
+
+
+def _assistant(i: int, block: dict, sidechain=False, request=None) -> str:
+    usage = {"input_tokens": 3, "cache_creation_input_tokens": 10, "cache_read_input_tokens": 100, "output_tokens": i}
+    return json.dumps({"type": "assistant", "isSidechain": sidechain, "timestamp": _ts(i),
+                       "requestId": request or f"req_{i % 3}",
+                       "message": {"id": f"msg_{i % 3}", "model": MODEL, "content": [block], "usage": usage,
+                                   "stop_reason": "end_turn"}})
+
+
+LINES = {
+    "prompt": lambda i: json.dumps({"type": "user", "timestamp": _ts(i), "cwd": "/home/dev/shop",
+                                    "message": {"role": "user", "content": f"do thing {i}\nmore"}}),
+    "text": lambda i: _assistant(i, {"type": "text", "text": 'said "Bash" and "timestamp"'}),
+    "bash": lambda i: _assistant(i, {"type": "tool_use", "id": f"toolu_{i % 5}", "name": "Bash",
+                                     "input": {"command": "npx tsc --noEmit"}}),
+    "replay": lambda i: _assistant(i, {"type": "text", "text": "again"}, sidechain=True, request=f"req_side{i}"),
+    "result": lambda i: json.dumps({"type": "user", "timestamp": _ts(i), "message": {"role": "user", "content": [
+        {"type": "tool_result", "tool_use_id": f"toolu_{i % 5}", "content": "ok"}]}}),
+    "summary": lambda i: json.dumps({"type": "summary", "summary": "A title", "leafUuid": str(i)}),
+    "bad time": lambda i: json.dumps({"type": "user", "timestamp": "soon", "message": {"content": "x"}}),
+    "garbage": lambda i: '{"type":"assistant","message":{"id":"msg_1"',
+}
+
+sessions = st.lists(st.tuples(st.sampled_from(sorted(LINES)), st.integers(1, 3000)), min_size=1, max_size=30)
+
+
+def fold(data: bytes, cuts: list[int]) -> Transcript:
+    t = Transcript("s.jsonl", session=True)
+    for size in sorted(set(cuts)) + [len(data)]:
+        start = t.offset
+        t, end = scan_chunk(t, data[start:size], start, DEFAULT_PRICES, [], "f")
+        t = fold_facts(t, data[start:size], start, end - start, [], "f")
+    return t
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(sessions, st.lists(st.integers(0, 4000), max_size=6))
+def test_whole_or_in_appends_the_same(lines, cuts):
+    first = json.dumps({"type": "user", "timestamp": _ts(0), "message": {"content": "start"}})
+    data = "\n".join([first] + [LINES[kind](i) for kind, i in lines]).encode() + b"\n"
+    whole = fold(data, [])
+    appended = fold(data, [c for c in cuts if c < len(data)])
+    assert to_json(appended) == to_json(whole)
+    assert totals(appended, DEFAULT_PRICES, []) == totals(whole, DEFAULT_PRICES, [])
+
+
+def test_a_replay_of_a_parent_message_is_dropped_and_a_side_conversation_s_own_counts():
+    lines = [json.dumps({"type": "user", "timestamp": _ts(0), "message": {"content": "go"}}),
+             _assistant(1, {"type": "text", "text": "a"}),  # msg_1, the parent's
+             _assistant(1, {"type": "text", "text": "a"}, sidechain=True, request="req_side"),  # its replay
+             _assistant(2, {"type": "text", "text": "b"}, sidechain=True, request="req_side2")]  # msg_2, its own
+    t = fold(("\n".join(lines) + "\n").encode(), [])
+    usage = sum(sum(m.usage) for m in t.messages.values())
+    assert sorted(t.messages) == ["msg_1", "msg_2"] and usage == (3 + 10 + 100 + 1) + (3 + 10 + 100 + 2)
+    assert (t.prompt, t.first_ts, t.last_ts) == ("go", _ts(0), _ts(2))
