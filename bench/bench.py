@@ -149,13 +149,13 @@ def inotify_watches(pid: int) -> int:
     return count
 
 
-def wait_until(condition, timeout: float, what: str):
+def wait_until(condition, timeout: float, what: str, interval: float = 0.05):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = condition()
         if value:
             return value
-        time.sleep(0.05)
+        time.sleep(interval)
     raise SystemExit(f"timed out waiting for {what}")
 
 
@@ -547,10 +547,89 @@ def bench_postgres(url: str, paths: list[Path], n: int) -> None:
                 c.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
+def ccusage_command() -> list[str] | None:
+    found = os.environ.get("ADW_PATTERND_CCUSAGE") or shutil.which("ccusage")
+    return [found] if found else None
+
+
+def bench_sessions(n: int, appends: int = 200, debounce_ms: int = 200) -> None:
+    """A session store of ``n`` people's sessions: our sync against ccusage's session report
+    on the same files, whole processes both; then lines appended live to sessions."""
+    from adw_patternd.synth_sessions import write_interactive
+
+    print(f"\n6. session store: {n:,} sessions", flush=True)
+    base = OUT / f"sessions{n}"
+    store = base / "claude" / "projects"
+    if not store.exists():
+        write_interactive(str(store), n, random.Random(6))
+        then = time.time() - 86_400
+        for p in store.rglob("*.jsonl"):
+            os.utime(p, (then, then))
+    size = sum(p.stat().st_size for p in store.rglob("*.jsonl"))
+    print(f"  store: {size / 1e6:.1f} MB", flush=True)
+    folder = OUT / "sessions"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    database = folder / "patterns.db"
+    cfg = write_config(folder, [], str(database), claude_projects=[{"path": str(store)}], debounce_ms=debounce_ms,
+                       reconcile_interval_s=0)
+    ours, rss, out = run_timed(EXE + ["sync", "--config", str(cfg)])
+    assert f"new {n}" in out, out
+    report("adw-patternd sync of the store", f"{ours:.2f} s", "", None)
+    report("  peak RSS", f"{rss} MB", "", None)
+    ccusage = ccusage_command()
+    if ccusage is None:
+        report("ccusage session --json --offline", "not installed", "set ADW_PATTERND_CCUSAGE", None)
+    else:
+        env = {**os.environ, "CLAUDE_CONFIG_DIR": str(base / "claude"), "HOME": str(base), "TZ": "UTC"}
+        started = time.perf_counter()
+        done = subprocess.run([*ccusage, "session", "--json", "--offline"], capture_output=True, env=env)
+        theirs = time.perf_counter() - started
+        if done.returncode != 0:
+            raise SystemExit(f"ccusage failed: {done.stderr[-2000:]!r}")
+        report("ccusage 18 session --json --offline, same store", f"{theirs:.2f} s", "", None)
+        report("  ccusage time / adw-patternd time", f"{theirs / ours:.2f}x", ">= 2x (issue 20)", theirs / ours >= 2)
+    seconds2, _, out2 = run_timed(EXE + ["sync", "--config", str(cfg)])
+    report("no-change sync of the store", f"{seconds2:.2f} s", "", None)
+
+    daemon = start_daemon(cfg)
+    try:
+        conn = sqlite3.connect(database, timeout=30)
+        files = sorted(store.glob("*/*.jsonl"))[:50]
+        rng = random.Random(7)
+        latencies = []
+        for i in range(appends):
+            path = files[rng.randrange(len(files))]
+            sid = path.stem
+            before = conn.execute("SELECT total_tokens FROM workflow_history WHERE workflow_id = ?",
+                                  (f"claude/{sid}",)).fetchone()[0]
+            line = json.dumps({"type": "assistant", "isSidechain": False, "sessionId": sid,
+                               "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
+                               "requestId": f"req_bench{i}", "message": {
+                                   "id": f"msg_bench_{uuid.uuid4().hex}", "model": "claude-sonnet-4-5-20250929",
+                                   "usage": {"input_tokens": 1, "output_tokens": 1}, "stop_reason": "end_turn",
+                                   "content": [{"type": "text", "text": "ok"}]}})
+            written = time.perf_counter()
+            with open(path, "a") as f:
+                f.write(line + "\n")
+            wait_until(lambda: conn.execute("SELECT total_tokens FROM workflow_history WHERE workflow_id = ?",
+                                            (f"claude/{sid}",)).fetchone()[0] == before + 2, 30, "a session line", 0.005)
+            latencies.append(time.perf_counter() - written)
+            time.sleep(0.05)
+        conn.close()
+    finally:
+        stop_daemon(daemon)
+    lat = sorted(latencies)
+    p99 = lat[int(len(lat) * 0.99)]
+    report("session line appended live: commit latency p50", f"{lat[len(lat) // 2] * 1e3:.0f} ms")
+    report("session line appended live: commit latency p99", f"{p99 * 1e3:.0f} ms", f"<= {debounce_ms + 150} ms",
+           p99 * 1e3 <= debounce_ms + 150)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="2,000 / 10,000 workflows and 10 s of live load")
-    ap.add_argument("--skip", action="append", default=[], choices=["sync", "live", "update", "many", "postgres"],
+    ap.add_argument("--skip", action="append", default=[], choices=["sync", "live", "update", "many", "postgres", "sessions"],
                     help="leave a part out (repeatable)")
     args = ap.parse_args()
     per_root = 500 if args.quick else 5000
@@ -573,6 +652,8 @@ def main() -> int:
         bench_raw_read()
     if "many" not in args.skip:
         bench_many_folders(many)
+    if "sessions" not in args.skip:
+        bench_sessions(500 if args.quick else 2000)
     url = os.environ.get("ADW_PATTERND_BENCH_POSTGRES") or os.environ.get("ADW_PATTERND_TEST_POSTGRES")
     if url and "postgres" not in args.skip:
         bench_postgres(url, paths, n)

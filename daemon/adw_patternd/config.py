@@ -245,8 +245,8 @@ def _roots(r: _Reader, base: Path) -> tuple[Root, ...]:
         if name in {root.name for root in roots}:
             item.fail("name", f"{name!r} is used by two roots; each root needs its own name")
         roots.append(Root(resolved, name))
-    if not roots:
-        r.fail("roots", "at least one root is required (a list of {path, name})")
+    if not roots and not r.data.get("claude_projects"):
+        r.fail("roots", "at least one root (a list of {path, name}) or session store (claude_projects) is required")
     return tuple(roots)
 
 
