@@ -6,7 +6,9 @@
 Generates synthetic ADW trees under bench/out/ (reused on later runs), runs the real
 `adw-patternd` commands and daemon as child processes, and prints each figure against its
 target. Results are also written to bench/out/results.md. Set ADW_PATTERND_BENCH_POSTGRES
-(or ADW_PATTERND_TEST_POSTGRES) to a PostgreSQL URL to add the PostgreSQL figures.
+(or ADW_PATTERND_TEST_POSTGRES) to a PostgreSQL URL to add the PostgreSQL figures, and
+ADW_PATTERND_CCUSAGE to ccusage's executable (or put `ccusage` on the PATH) to time ccusage 18
+beside our sync of the session store.
 """
 
 from __future__ import annotations
@@ -514,7 +516,7 @@ def bench_many_folders(n: int) -> None:
 def bench_postgres(url: str, paths: list[Path], n: int) -> None:
     import psycopg
 
-    print("\n6. PostgreSQL", flush=True)
+    print("\n7. PostgreSQL", flush=True)
     schemas = []
 
     def fresh() -> str:
@@ -573,10 +575,9 @@ def bench_sessions(n: int, appends: int = 200, debounce_ms: int = 200) -> None:
     database = folder / "patterns.db"
     cfg = write_config(folder, [], str(database), claude_projects=[{"path": str(store)}], debounce_ms=debounce_ms,
                        reconcile_interval_s=0)
-    ours, rss, out = run_timed(EXE + ["sync", "--config", str(cfg)])
+    ours, _rss, out = run_timed(EXE + ["sync", "--config", str(cfg)])
     assert f"new {n}" in out, out
     report("adw-patternd sync of the store", f"{ours:.2f} s", "", None)
-    report("  peak RSS", f"{rss} MB", "", None)
     ccusage = ccusage_command()
     if ccusage is None:
         report("ccusage session --json --offline", "not installed", "set ADW_PATTERND_CCUSAGE", None)
