@@ -19,20 +19,18 @@ from typing import Iterable
 
 from .config import Config, Root
 from .errors import InputRejected, StopRequested, WriteRefused
-from .files import (ERROR_LOG, LOG_EDGE_BYTES, RACY_NS, STATE_FILE, SUMMARY_FILE, FileStat, FolderListing,
-                    list_folder, list_prompts, list_session, read_edges, read_small, read_tail, read_transcript,
-                    session_stat, snapshot)
+from .files import (ERROR_LOG, LOG_EDGE_BYTES, RACY_NS, STATE_FILE, SUMMARY_FILE, FolderListing, list_folder,
+                    list_prompts, read_edges, read_small, read_tail, read_transcript, snapshot)
 from .outcome import Kind, Outcome
-from .parse import (Joined, Observed, StateFields, build_workflow, issue_title, log_times, merge_summary,
-                    needs_issue_title, parse_state)
+from .parse import Observed, build_workflow, issue_title, log_times, merge_summary, needs_issue_title, parse_state
 from .rules import detect
-from .session import SessionIndex, joined_in, named_sessions
+from .session import SessionIndex, joined_in
+from .session_source import Joining, SessionSource
 from .store.ledger import Ledger
 from .store.rows import Change, Prior
 from .transcript import Transcript, stored
 
 log = logging.getLogger("adw_patternd")
-_said: set[str] = set()  # session store problems already logged by this process
 
 
 def workflow_id_of(root: Root, adw_id: str) -> str:
@@ -45,22 +43,19 @@ class Engine:
         """``carried``: overwritten runs, by (workflow id, transcript path), to start a transcript
         with when this database holds none (verify --files: the runs only the ledger knows).
         ``sessions``: the session stores' files, as last listed (index_sessions)."""
+        self.source = SessionSource(config, sessions)
         self.config = config
         self.ledger = ledger
         self.carried = carried or {}
-        self.sessions = sessions or SessionIndex()
         self._root_real: dict[str, str] = {}
 
-    def index_sessions(self) -> None:
-        """List the session stores again; say once what is wrong with them."""
-        if not self.config.claude_projects:
-            return
-        problems: list[str] = []
-        self.sessions = SessionIndex.build(self.config.claude_projects, problems)
-        for problem in problems:
-            if problem not in _said:
-                _said.add(problem)
-                log.warning("%s", problem)
+    @property
+    def config(self) -> Config:
+        return self._config
+
+    @config.setter
+    def config(self, config: Config) -> None:  # a reload: the session source follows
+        self._config = self.source.config = config
 
     def root_real(self, root: Root) -> str:
         real = self._root_real.get(root.name)
@@ -74,23 +69,14 @@ class Engine:
         store: (listing, listed_at), or an Outcome when it is gone."""
         listed_at = time.time_ns()
         if root.sessions:
-            found = self.sessions.files.get(adw_id)
-            listing = list_session(found.path, adw_id) if found and found.store == root.name else None
+            listing = self.source.listing(root, adw_id)
         else:
             listing = list_folder(os.path.join(root.path, adw_id), self.root_real(root))
             if listing is not None and (joined or self.config.claude_projects):
-                listing = replace(listing, sessions=self._session_stats(adw_id, joined))
+                listing = replace(listing, sessions=self.source.stats(adw_id, joined))
         if listing is None:
             return Outcome(Kind.MISSING, root.name, adw_id)
         return listing, listed_at
-
-    def _session_stats(self, adw_id: str, named) -> tuple[FileStat, ...]:
-        """The session files of a workflow: those its runs name, and those run in its worktree."""
-        stats = []
-        for sid in sorted(set(named) | set(self.sessions.by_worktree.get(adw_id, ()))):
-            found = self.sessions.files.get(sid)
-            stats.append(session_stat(sid, found.store if found else "", found.path if found else None))
-        return tuple(stats)
 
     def read(self, root: Root, adw_id: str, listing: FolderListing, listed_at: int, prior: Prior,
              notes: list[str], fingerprint: str | None) -> Change | Outcome:
@@ -99,7 +85,8 @@ class Engine:
         be used rejects the workflow, which keeps its last good data. ``fingerprint`` is
         stored with the change (None while the files are too new to trust one)."""
         if root.sessions:
-            return self._read_session(root, adw_id, listing, listed_at, prior, notes, fingerprint)
+            return self.source.read_own(root, adw_id, listing, prior, notes, fingerprint, self.fresh(listing, listed_at),
+                                        listed_at)
         folder = listing.path
         notes.extend(listing.problems)
         for name in (STATE_FILE, SUMMARY_FILE):  # there, but not a file we can read
@@ -131,75 +118,20 @@ class Engine:
         if fields.start_time is None and fields.end_time is None and listing.execution_logs:
             log_start, log_end = self._log_times(folder, listing)
         title = self._issue_title(folder, listing, root, notes) if needs_issue_title(fields) else None
-        sessions, claims = (), None
+        joined = Joining()
         if self.config.claude_projects:
-            named = named_sessions(transcripts)
-            final = replace(listing, sessions=self._session_stats(adw_id, named))
-            if fingerprint is not None and final.sessions != listing.sessions:
+            joined = self.source.join(adw_id, transcripts, prior, notes)
+            final = replace(listing, sessions=joined.stats)
+            if fingerprint is not None and final.sessions != listing.sessions:  # its runs named other sessions
                 racy = final.newest_mtime_ns() >= listed_at - RACY_NS
                 fingerprint = None if racy else self.fingerprint(final, listed_at)
-            sessions = self._read_joined(final.sessions, named, prior, notes)
-            claims = tuple(sorted(set(named) | {s.sid for s in sessions}))
         observed = Observed(fields, transcripts, error_tail, log_start, log_end, listing.oldest_mtime_ns(),
-                            listing.newest_file_mtime_ns(), self.fresh(listing, listed_at), title, sessions)
+                            listing.newest_file_mtime_ns(), self.fresh(listing, listed_at), title, joined.sessions)
         wf = build_workflow(root.name, adw_id, observed, self.config.prices, notes)
         found = detect(wf, self.config.rules)
-        kept = tuple(stored(t) for t in transcripts) + tuple(stored(s.transcript) for s in sessions)
+        kept = tuple(stored(t) for t in transcripts) + tuple(stored(s.transcript) for s in joined.sessions)
         return Change(wf, found.occurrences, found.characteristics, kept, fingerprint, prior.revision,
-                      mentions=found.mentions, claims=claims,
-                      absorbs=tuple(f"{self.sessions.files[sid].store}/{sid}" for sid in claims or ()
-                                    if sid in self.sessions.files))
-
-    def _read_joined(self, stats: tuple[FileStat, ...], named: set[str], prior: Prior,
-                     notes: list[str]) -> tuple[Joined, ...]:
-        """The session files of an ADW workflow's runs, read from where the last read ended. A
-        file the store no longer holds keeps what was read of it (Claude Code deletes old
-        sessions; the times they gave stay true)."""
-        joined = []
-        for f in stats:
-            sid = f.name.rsplit("/", 1)[-1][:-len(".jsonl")]
-            found = self.sessions.files.get(sid)
-            before = prior.transcripts.get(f.name) if found else next(
-                (t for name, t in prior.transcripts.items() if name.startswith("@") and name.endswith(f"/{sid}.jsonl")),
-                None)
-            if found is None:
-                if before is not None:
-                    joined.append(Joined(sid, sid in named, before))
-                continue
-            start = before if before is not None and before.session else Transcript(f.name, session=True)
-            try:
-                t = read_transcript(found.path, start, self.config.prices, notes, self.config.rules.commands)
-            except InputRejected as e:
-                notes.append(f"{e} (session kept as last read)")
-                if before is None:
-                    continue
-                t = before
-            joined.append(Joined(sid, sid in named, t))
-        return tuple(joined)
-
-    def _read_session(self, root: Root, sid: str, listing: FolderListing, listed_at: int, prior: Prior,
-                      notes: list[str], fingerprint: str | None) -> Change | Outcome:
-        """A session of a store as a workflow of its own: unless an ADW workflow claims it, by
-        its worktree here or (in the ledger, when applied) by a transcript naming it."""
-        owner = self.sessions.files[sid].worktree_of
-        if not root.include_sessions or (owner and any(os.path.isdir(os.path.join(r.path, owner))
-                                                       for r in self.config.roots)):
-            return Outcome(Kind.SKIPPED, root.name, sid, reason="joined" if root.include_sessions else None)
-        notes.extend(listing.problems)
-        rules = self.config.rules.commands
-        transcripts = []
-        for out in listing.outputs:
-            start = prior.transcripts.get(out.name)
-            if start is None or not start.session:
-                start = Transcript(out.name, session=True)
-            transcripts.append(read_transcript(os.path.join(listing.path, out.name), start, self.config.prices,
-                                               notes, rules, listed_at))
-        observed = Observed(StateFields(), tuple(transcripts), oldest_mtime_ns=listing.oldest_mtime_ns(),
-                            newest_mtime_ns=listing.newest_file_mtime_ns(), fresh=self.fresh(listing, listed_at))
-        wf = build_workflow(root.name, sid, observed, self.config.prices, notes)
-        found = detect(wf, self.config.rules)
-        return Change(wf, found.occurrences, found.characteristics, tuple(stored(t) for t in transcripts),
-                      fingerprint, prior.revision, mentions=found.mentions, own_session=sid)
+                      mentions=found.mentions, claims=joined.claims, absorbs=joined.absorbs)
 
     def fresh(self, listing: FolderListing, now_ns: int) -> bool:
         """A file changed within stale_after_s: a run without a result line may still be going."""

@@ -315,7 +315,7 @@ class Daemon:
         """A session file changed: read it as a workflow of its own, or, when it belongs to an
         ADW workflow, read that workflow again (its fingerprint holds the session's stat)."""
         store = self.stores[key[0]]
-        found = self.engine.sessions.find(store, key[1])
+        found = self.engine.source.index.find(store, key[1])
         if found is None:
             return  # gone again, or never a session file
         o = self.engine.process(store, key[1])

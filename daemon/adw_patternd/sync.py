@@ -115,7 +115,7 @@ class Syncer:
         started = time.perf_counter()
         if only is None:
             self.guard.refresh()  # a full pass: another process may have adopted a root meanwhile
-            self.engine.index_sessions()
+            self.engine.source.refresh()
         # ADW roots first: the sessions their runs claim are then known when the stores are read.
         plan = self._plan(self.config.roots + self.config.claude_projects if roots is None else roots, only, summary)
         batch = self.config.sync_batch_size
@@ -151,7 +151,7 @@ class Syncer:
             if only is not None:
                 names = None
             elif root.sessions:
-                names = self.engine.sessions.of_store(root.name) if os.path.isdir(root.path) else None
+                names = self.engine.source.index.of_store(root.name) if os.path.isdir(root.path) else None
             else:
                 names = list_workflows(root)
             health = self.guard.health(root, names)
@@ -167,7 +167,7 @@ class Syncer:
             yield from (self.engine.prepare(job, snapshots=snapshots) for job in jobs)
             return
         pool = multiprocessing.get_context("fork").Pool(workers, _worker_init,
-                                                        (self.config, self.engine.carried, self.engine.sessions))
+                                                        (self.config, self.engine.carried, self.engine.source.index))
         try:
             yield from self._read_in_workers(pool, jobs)
         finally:

@@ -1,0 +1,127 @@
+"""The session stores as a source for the engine: where their files are, the sessions that
+belong to an ADW workflow (joined to it), and a session that is a workflow of its own.
+
+The engine asks; this reads. Which session belongs where (docs/session-store.md):
+- named by one of the workflow's runs (its transcript's session_id): times and request;
+- run in the workflow's worktree and named by no run: an attempt the ADW folder lost;
+- anything else: a workflow of its own, unless an ADW workflow claims it when it is applied
+  (the ledger checks session_claims in the same transaction).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+
+from .config import Config, Root
+from .errors import InputRejected
+from .files import FileStat, FolderListing, list_session, read_transcript, session_stat
+from .outcome import Kind, Outcome
+from .parse import Joined, Observed, StateFields, build_workflow
+from .rules import detect
+from .session import SessionIndex, named_sessions
+from .store.rows import Change, Prior
+from .transcript import Transcript, stored
+
+log = logging.getLogger("adw_patternd")
+_said: set[str] = set()  # session store problems already logged by this process
+
+
+@dataclass(frozen=True)
+class Joining:
+    """What the session stores add to one ADW workflow."""
+
+    stats: tuple[FileStat, ...] = ()  # its session files' stats, for its fingerprint
+    sessions: tuple[Joined, ...] = ()
+    claims: tuple[str, ...] | None = None  # None: no session store configured
+    absorbs: tuple[str, ...] = ()  # the claimed sessions' own workflows, dropped when applied
+
+
+class SessionSource:
+    def __init__(self, config: Config, index: SessionIndex | None = None):
+        self.config = config
+        self.index = index or SessionIndex()
+
+    def refresh(self) -> None:
+        """List the session stores again; say once what is wrong with them."""
+        if not self.config.claude_projects:
+            return
+        problems: list[str] = []
+        self.index = SessionIndex.build(self.config.claude_projects, problems)
+        for problem in problems:
+            if problem not in _said:
+                _said.add(problem)
+                log.warning("%s", problem)
+
+    def listing(self, store: Root, sid: str) -> FolderListing | None:
+        found = self.index.files.get(sid)
+        return list_session(found.path, sid) if found and found.store == store.name else None
+
+    def stats(self, adw_id: str, named) -> tuple[FileStat, ...]:
+        """The session files of a workflow: those its runs name, and those run in its worktree."""
+        stats = []
+        for sid in sorted(set(named) | set(self.index.by_worktree.get(adw_id, ()))):
+            found = self.index.files.get(sid)
+            stats.append(session_stat(sid, found.store if found else "", found.path if found else None))
+        return tuple(stats)
+
+    # -- an ADW workflow's sessions ---------------------------------------------------------
+    def join(self, adw_id: str, transcripts: tuple[Transcript, ...], prior: Prior, notes: list[str]) -> Joining:
+        named = named_sessions(transcripts)
+        stats = self.stats(adw_id, named)
+        sessions = self._read_joined(stats, named, prior, notes)
+        claims = tuple(sorted(named | {s.sid for s in sessions}))
+        absorbs = tuple(f"{self.index.files[sid].store}/{sid}" for sid in claims if sid in self.index.files)
+        return Joining(stats, sessions, claims, absorbs)
+
+    def _read_joined(self, stats: tuple[FileStat, ...], named: set[str], prior: Prior,
+                     notes: list[str]) -> tuple[Joined, ...]:
+        """The session files of an ADW workflow's runs, read from where the last read ended. A
+        file the store no longer holds keeps what was read of it (Claude Code deletes old
+        sessions; the times they gave stay true)."""
+        joined = []
+        for f in stats:
+            sid = f.name.rsplit("/", 1)[-1][:-len(".jsonl")]
+            found = self.index.files.get(sid)
+            before = prior.transcripts.get(f.name) if found else next(
+                (t for name, t in prior.transcripts.items() if name.startswith("@") and name.endswith(f"/{sid}.jsonl")),
+                None)
+            if found is None:
+                if before is not None:
+                    joined.append(Joined(sid, sid in named, before))
+                continue
+            start = before if before is not None and before.session else Transcript(f.name, session=True)
+            try:
+                t = read_transcript(found.path, start, self.config.prices, notes, self.config.rules.commands)
+            except InputRejected as e:
+                notes.append(f"{e} (session kept as last read)")
+                if before is None:
+                    continue
+                t = before
+            joined.append(Joined(sid, sid in named, t))
+        return tuple(joined)
+
+    # -- a session of its own ------------------------------------------------------------------
+    def read_own(self, store: Root, sid: str, listing: FolderListing, prior: Prior, notes: list[str],
+                 fingerprint: str | None, fresh: bool, listed_at: int) -> Change | Outcome:
+        """A session of a store as a workflow of its own: unless an ADW workflow claims it, by
+        its worktree here or (in the ledger, when applied) by a transcript naming it."""
+        owner = self.index.files[sid].worktree_of
+        if not store.include_sessions or (owner and any(os.path.isdir(os.path.join(r.path, owner))
+                                                        for r in self.config.roots)):
+            return Outcome(Kind.SKIPPED, store.name, sid, reason="joined" if store.include_sessions else None)
+        notes.extend(listing.problems)
+        transcripts = []
+        for out in listing.outputs:
+            start = prior.transcripts.get(out.name)
+            if start is None or not start.session:
+                start = Transcript(out.name, session=True)
+            transcripts.append(read_transcript(os.path.join(listing.path, out.name), start, self.config.prices,
+                                               notes, self.config.rules.commands, listed_at))
+        observed = Observed(StateFields(), tuple(transcripts), oldest_mtime_ns=listing.oldest_mtime_ns(),
+                            newest_mtime_ns=listing.newest_file_mtime_ns(), fresh=fresh)
+        wf = build_workflow(store.name, sid, observed, self.config.prices, notes)
+        found = detect(wf, self.config.rules)
+        return Change(wf, found.occurrences, found.characteristics, tuple(stored(t) for t in transcripts),
+                      fingerprint, prior.revision, mentions=found.mentions, own_session=sid)
