@@ -219,6 +219,8 @@ def test_a_store_folder_the_service_user_cannot_read_is_one_warning(tmp_path):
     base = Path(tempfile.mkdtemp(prefix="adw-store-", dir="/tmp"))
     try:
         os.chmod(base, 0o777)
+        (base / "env").mkdir()
+        os.chmod(base / "env", 0o755)  # not left to the umask: an in-process CLI call set it to 027
         env = readable_packages(base / "env", ("adw_patternd", "yaml", "watchdog"))
         tree = make_joined_tree(str(base / "agents"), str(base / "projects"), 3, interactive=2)
         (base / "db").mkdir()
