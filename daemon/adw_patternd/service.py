@@ -18,13 +18,14 @@ from dataclasses import dataclass, field
 from .config import Config, Root, load_config
 from .engine import Engine
 from .errors import PatterndError, StopRequested
-from .files import STATE_FILE, Snapshot
 from .logs import reopen_logs, setup_logging
 from .metrics import Metrics
 from .outcome import Kind, Outcome
 from .sdnotify import notify, watchdog_interval
 from .store import Ledger, open_ledger
 from .store.rows import now_us
+from .session import joined_in
+from .sweep import UNKNOWN, Sweep, Tracked
 from .sync import Syncer, SyncSummary, list_workflows
 from .watcher import Debouncer, Key, Watches
 
@@ -33,11 +34,6 @@ log = logging.getLogger("adw_patternd")
 TRANSIENT_RETRY_S = 0.5  # a state file caught mid-write is read again this much later
 TRANSIENT_ATTEMPTS = 8  # ... this many times before it is reported as bad
 SWEEP_TICK_S = 0.25  # the sweep runs in slices this often; each workflow once per its tier's interval
-# Sweep tiers by time since a workflow last changed: under a day, under a week, older.
-TIER_AGES_S = (86_400.0, 7 * 86_400.0, float("inf"))
-RECENT_S = TIER_AGES_S[1]  # changed within this: fingerprinted by every reconcile, not only the full one
-FOLDER_ROUNDS = 4  # a dormant workflow's folder (not just its state file) is stat-checked every 4th round
-STATE_SUFFIX = "/" + STATE_FILE
 STORE_RETRY_S = (1.0, 60.0)  # a database that refused a write is tried again after 1 s, doubling to 60 s
 
 
@@ -62,27 +58,6 @@ class Signals:
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGHUP, reload)
-
-
-@dataclass(slots=True)
-class _Tier:
-    """One sweep tier: its workflows for the current round, and how far the round got."""
-
-    index: int
-    keys: list = field(default_factory=list)
-    at: int = 0
-    round: int = -1
-
-
-@dataclass(slots=True)
-class Tracked:
-    """What the daemon remembers of one workflow folder between sweeps."""
-
-    snapshot: Snapshot | None = None
-    last_change: float = 0.0  # monotonic time of the last change seen
-    transient_failures: int = 0
-    failure: tuple | None = None  # (reason, snapshot) of the last bad version reported
-    tier: int = 0  # its sweep tier (by age), as of the last classification
 
 
 @dataclass(slots=True)
@@ -133,13 +108,9 @@ class Daemon:
         self.root_stats: dict[str, tuple | None] = {}  # each root folder's stat as last swept
         self.root_identities: dict[str, str | None] = {}  # each root folder's device:inode while watched
         self.backlog = Backlog()
-        self._root_fds: dict[str, int] = {}  # each root kept open: the sweep stats relative to it
-        # Dormant workflows are swept in tiers by how long they have been unchanged: the
-        # longer, the less often (a day: sweep_interval_s; a week: dormant_sweep_interval_s).
-        self._tiers = [_Tier(i) for i in range(len(TIER_AGES_S))]
-        self._members: list[list[Key]] = [[] for _ in TIER_AGES_S]
-        self._classified_at = float("-inf")
-        self.live_fingerprints: dict[Key, str | None] = {}
+        # Workflows without a live watch are found changed by a stat sweep (sweep.py).
+        self.sweep = Sweep(config.watch, self.tracked, self.watches, self.debouncer.touch, self._look_live)
+        self.live_fingerprints = self.sweep.live_fingerprints
         self.processed = 0
         self.failed = 0
         self._status_at = 0.0
@@ -173,8 +144,7 @@ class Daemon:
             notify("STOPPING=1")
             self._write_metrics()
             self.watches.stop()
-            for name in list(self._root_fds):
-                self._close_root(name)
+            self.sweep.close_all()
             log.info("adw-patternd stopped after processing %d workflow(s)", self.processed)
         return 0
 
@@ -186,12 +156,24 @@ class Daemon:
                                only=only)
 
     def _recent_keys(self) -> dict[str, set[str]]:
-        """The workflows of each root that changed within RECENT_S (or whose age is unknown)."""
-        only: dict[str, set[str]] = {name: set() for name in self.roots}
-        for key, tracked in self.tracked.items():
-            if tracked.tier < 2 and key[0] in only:
-                only[key[0]].add(key[1])
-        return only
+        return self.sweep.recent(self.roots)
+
+    def _classify(self) -> None:
+        self.sweep.classify()
+
+    def _tier_interval(self, index: int) -> float:
+        return self.sweep.tier_interval(index)
+
+    def _look_live(self, key: Key, stored: str | None):
+        """A live workflow's fingerprint now (for the sweep's check of what inotify missed)."""
+        root = self.roots.get(key[0])
+        if root is None:
+            return UNKNOWN
+        try:
+            looked = self.engine.look(root, key[1], joined_in(stored))
+        except PatterndError:
+            return UNKNOWN
+        return None if isinstance(looked, Outcome) else self.engine.fingerprint(*looked)
 
     def _loop(self) -> None:
         now = time.monotonic()
@@ -223,7 +205,7 @@ class Daemon:
                 self._store_backlog(retry)
             if now >= next_sweep:
                 self._sweep_roots()
-                self._sweep_slice(SWEEP_TICK_S)
+                self.sweep.tick(SWEEP_TICK_S)
                 next_sweep = time.monotonic() + SWEEP_TICK_S
                 self.metrics.swept(next_sweep - SWEEP_TICK_S - now)
             if now >= next_reconcile or now >= next_reconcile_all:
@@ -262,7 +244,7 @@ class Daemon:
         try:
             from .html_report import write_report
 
-            write_report(self.ledger, str(path), now_us=now_us())
+            write_report(self.ledger, str(path), now_us=now_us(), recipes=self.config.recipes)
         except PatterndError as e:
             if self._report_problem != str(e):
                 log.warning("%s (the daemon goes on and tries again in %.0f s)", e, self.config.report.every_s)
@@ -351,7 +333,7 @@ class Daemon:
         tracked = self.tracked.get(key)
         if tracked is None:
             tracked = self.tracked[key] = Tracked()
-            self._members[0].append(key)  # swept with the busiest tier until the next classification
+            self.sweep.add(key)
         return tracked
 
     def _record(self, key: Key, o: Outcome) -> None:
@@ -428,7 +410,7 @@ class Daemon:
             return
         self.missing_roots.discard(root.name)
         self.root_identities[root.name] = health.identity
-        self._open_root(root)
+        self.sweep.open_root(root)
         if not self.watches.watch_root(root):
             log.warning("root %s: no live watch; new workflow folders are found by the sweep", root.name)
         self.root_stats[root.name] = _root_stat(root)
@@ -438,7 +420,7 @@ class Daemon:
     def _drop_root(self, name: str) -> None:
         """Stop watching a root that went away; its workflows and their data stay."""
         self.watches.unwatch_root(name)
-        self._close_root(name)
+        self.sweep.close_root(name)
         self.missing_roots.add(name)
 
     def _sweep_roots(self) -> None:
@@ -468,125 +450,6 @@ class Daemon:
                 if (name, adw_id) not in self.tracked:
                     self.debouncer.touch((name, adw_id))
 
-    def _age_tier(self, tracked: Tracked, now: float, now_ns: int) -> int:
-        if (tracked.last_change and now - tracked.last_change < TIER_AGES_S[0]) or tracked.snapshot is None:
-            return 0
-        age = (now_ns - max(tracked.snapshot.folder_mtime_ns, tracked.snapshot.state_mtime_ns)) / 1e9
-        return next(i for i, limit in enumerate(TIER_AGES_S) if age < limit)
-
-    def _classify(self) -> None:
-        """Put each workflow in its sweep tier. Ages move slowly, and a workflow that changes is
-        watched live for active_window_s: so this runs once per that window (or per slowest
-        round, if longer), not per round."""
-        now, now_ns = time.monotonic(), time.time_ns()
-        members: list[list[Key]] = [[] for _ in TIER_AGES_S]
-        for key, tracked in self.tracked.items():
-            tracked.tier = self._age_tier(tracked, now, now_ns)
-            members[tracked.tier].append(key)
-        self._members = members
-        self._classified_at = now
-
-    def _tier_interval(self, index: int) -> float:
-        fast, slow = self.config.watch.sweep_interval_s, self.config.watch.dormant_sweep_interval_s
-        return (fast, (fast + slow) / 2, slow)[index]
-
-    def _sweep_slice(self, tick: float) -> None:
-        """Stat the next slice of each tier's workflows, so that each one is checked once per
-        its tier's interval and no round blocks live updates for long.
-
-        Every round of a tier stats each of its workflows' state file (in-place rewrites, the
-        way a workflow wakes up); every FOLDER_ROUNDS-th round its folder too (files or agent
-        folders added, a state file renamed over). At 100,000 folders a
-        stat is most of the daemon's idle cost, hence the tiers and the split. Live-watched
-        workflows are skipped (their events say everything) until they fall dormant."""
-        now = time.monotonic()
-        watch = self.config.watch
-        if now - self._classified_at >= max(watch.dormant_sweep_interval_s, watch.active_window_s):
-            self._classify()
-        for tier in self._tiers:
-            if tier.at >= len(tier.keys):
-                tier.keys = self._members[tier.index]
-                tier.at = 0
-                tier.round += 1
-                if tier.index == 0 and self.watches.workflows and tier.round % FOLDER_ROUNDS == 0:
-                    self._check_active()
-            count = int(max(1, -(-len(tier.keys) * tick // self._tier_interval(tier.index))))
-            keys = tier.keys[tier.at : tier.at + count]
-            tier.at += len(keys)
-            self._sweep_keys(keys, whole=tier.round % FOLDER_ROUNDS == 0, now=now)
-
-    def _sweep_keys(self, keys: list[Key], *, whole: bool, now: float) -> None:
-        """A stat of each workflow's state file, and on a ``whole`` round of its folder too.
-        This is the hot loop at 100,000 folders: lookups hoisted, nothing allocated to compare."""
-        window = self.config.watch.active_window_s
-        live = self.watches.workflows
-        tracked_of = self.tracked.get
-        fds = self._root_fds
-        touch = self.debouncer.touch
-        stat = os.stat
-        for key in keys:
-            tracked = tracked_of(key)
-            fd = fds.get(key[0])
-            if tracked is None or fd is None:
-                continue
-            if key in live:
-                if now - tracked.last_change > window:
-                    self.watches.deactivate(key)
-                    self.live_fingerprints.pop(key, None)
-                    if tracked.snapshot is None:
-                        touch(key, delay=0)  # read once more, to remember it as seen
-                continue
-            seen = tracked.snapshot
-            if seen is None:  # the last read saw files too fresh to trust: read again
-                touch(key, delay=0)
-                continue
-            changed = False
-            if whole:  # files or agent folders added, a state file renamed over
-                try:
-                    st = stat(key[1], dir_fd=fd, follow_symlinks=False)
-                    changed = st.st_mtime_ns != seen[1] or st.st_ino != seen[0]
-                except OSError:
-                    changed = True
-            if not changed:  # a state file rewritten in place: every round, so within the tier's interval
-                try:
-                    st = stat(key[1] + STATE_SUFFIX, dir_fd=fd, follow_symlinks=False)
-                    changed = st.st_mtime_ns != seen[4] or st.st_size != seen[3] or st.st_ino != seen[2]
-                except OSError:
-                    changed = seen[2] != 0
-            if changed:
-                touch(key, delay=0)
-
-    def _check_active(self) -> None:
-        """Once per sweep round, live-watched workflows get a full fingerprint check: watchdog
-        silently skips a subfolder it cannot watch, and drops inotify queue overflows."""
-        for key in list(self.watches.workflows):
-            root = self.roots.get(key[0])
-            if root is None:
-                continue
-            try:
-                looked = self.engine.look(root, key[1])
-            except PatterndError:
-                continue
-            if isinstance(looked, Outcome):
-                self.debouncer.touch(key, delay=0)
-                continue
-            stored = self.live_fingerprints.get(key)
-            if stored is not None and stored != self.engine.fingerprint(*looked):
-                self.debouncer.touch(key, delay=0)
-
-    def _open_root(self, root: Root) -> None:
-        self._close_root(root.name)
-        try:
-            self._root_fds[root.name] = os.open(root.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        except OSError as e:
-            log.warning("root %s: cannot open %s (%s); its dormant workflows are not swept", root.name, root.path,
-                        e.strerror)
-
-    def _close_root(self, name: str) -> None:
-        fd = self._root_fds.pop(name, None)
-        if fd is not None:
-            os.close(fd)
-
     # -- reload -------------------------------------------------------------------------
     def _reload(self) -> None:
         reopen_logs()
@@ -603,7 +466,7 @@ class Daemon:
         old_roots = dict(self.roots)
         for name in set(old_roots) - {r.name for r in new.roots}:
             self.watches.unwatch_root(name)
-            self._close_root(name)
+            self.sweep.close_root(name)
             self.roots.pop(name, None)
             self.missing_roots.discard(name)
             for key in [k for k in self.tracked if k[0] == name]:
@@ -614,6 +477,7 @@ class Daemon:
         self.metrics.retarget(self.config.metrics.textfile)
         self.debouncer.delay = self.config.debounce_ms / 1000
         self.watches.max_active = self.config.watch.max_active_workflows
+        self.sweep.watch = self.config.watch
         for root in new.roots:
             if root.name not in old_roots or old_roots[root.name].path != root.path:
                 if root.name in old_roots:
