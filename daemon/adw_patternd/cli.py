@@ -71,7 +71,7 @@ def _write_configured_report(config: Config, ledger: Ledger) -> str | None:
     from .html_report import write_report
 
     try:
-        write_report(ledger, str(config.report.html), now_us=now_us())
+        write_report(ledger, str(config.report.html), now_us=now_us(), recipes=config.recipes)
     except PatterndError as e:
         return str(e)
     return None
@@ -126,7 +126,8 @@ def cmd_patterns(args, config: Config) -> int:
 
 def cmd_show(args, config: Config) -> int:
     with open_ledger(config) as ledger:
-        data = show(ledger.db, args.signature, limit=args.limit, now_us=now_us(), until_us=_until(args))
+        data = show(ledger.db, args.signature, limit=args.limit, now_us=now_us(), until_us=_until(args),
+                    recipes=config.recipes)
     if args.json:
         print(as_json(data))
     elif args.csv:
@@ -161,7 +162,7 @@ def cmd_report(args, config: Config) -> int:
     if not args.html and not args.json:
         raise PatterndError("report: say where it goes: --html FILE (a page) or --json (to stdout)")
     with open_ledger(config) as ledger:
-        data = gather(ledger, now_us=now_us(), top=args.top, until_us=_until(args))
+        data = gather(ledger, now_us=now_us(), top=args.top, until_us=_until(args), recipes=config.recipes)
     if args.json:
         print(as_json(data))
     if args.html:

@@ -80,6 +80,7 @@ class Config:
     report: ReportConfig = ReportConfig()
     prices: tuple[PriceRule, ...] = DEFAULT_PRICES
     rules: RuleSet = BUILTIN_RULES
+    recipes: dict = field(default_factory=dict, compare=False)  # signature (or category:sub:*) -> how to automate it
     raw: dict = field(default_factory=dict, compare=False, repr=False)
 
     def root(self, name: str) -> Root:
@@ -250,6 +251,17 @@ def _roots(r: _Reader, base: Path) -> tuple[Root, ...]:
     return tuple(roots)
 
 
+def _recipes(r: _Reader) -> dict[str, str]:
+    out = {}
+    for key, text in r.data.items():
+        if not isinstance(key, str) or key.count(":") != 2:
+            r.fail(str(key), "a recipe's key is a signature (category:subcategory:target, or with * for any target)")
+        if not isinstance(text, str) or not text.strip():
+            r.fail(key, "expected the recipe as text: what a deterministic replacement does")
+        out[key] = " ".join(text.split())
+    return out
+
+
 def _session_stores(r: _Reader, base: Path, roots: tuple[Root, ...]) -> tuple[Root, ...]:
     stores: list[Root] = []
     taken = {root.name for root in roots}
@@ -323,6 +335,7 @@ def parse_config(data, file: Path) -> Config:
                             report.setting(ReportConfig, "every_s", minimum=1.0)),
         prices=_prices(r.sub("prices")),
         rules=_rules(r.sub("detection")),
+        recipes=_recipes(r.sub("recipes")),
         raw=data,
     )
 

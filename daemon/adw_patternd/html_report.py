@@ -31,7 +31,8 @@ PATTERN_KEYS = ("pattern_signature", "pattern_type", "occurrence_count", "sum_un
                 "first_seen", "last_seen", "review_state", "reviewed_by", "reviewed_at", "recheck", "impact")
 
 
-def gather(ledger: Ledger, *, now_us: int, top: int = 5, until_us: int | None = None) -> dict:
+def gather(ledger: Ledger, *, now_us: int, top: int = 5, until_us: int | None = None,
+           recipes: dict | None = None) -> dict:
     """The report's numbers, all read on one snapshot of the database. Its weeks end at the
     week of --until, else of the newest workflow stored."""
     db = ledger.db
@@ -39,7 +40,7 @@ def gather(ledger: Ledger, *, now_us: int, top: int = 5, until_us: int | None = 
     def work():
         rows = annotate(queries.patterns(db, "savings"), latest_reviews(db))
         weeks_to = weeks_end(db, until_us, now_us)
-        sections = [evidence_of(db, r["pattern_signature"], limit=SECTION_WORKFLOWS, weeks_to=weeks_to)
+        sections = [evidence_of(db, r["pattern_signature"], limit=SECTION_WORKFLOWS, weeks_to=weeks_to, recipes=recipes)
                     for r in rows[: max(top, 0)]]
         return rows, totals(db), weeks(db, weeks_to[0]), weeks_to[1], sections
 
@@ -123,7 +124,7 @@ def render(data: dict) -> str:
                        for s in data["sections"]})
 
 
-def write_report(ledger: Ledger, path: str, *, now_us: int, top: int = 5) -> None:
+def write_report(ledger: Ledger, path: str, *, now_us: int, top: int = 5, recipes: dict | None = None) -> None:
     """What the daemon and sync do with config.yaml's report.html: gather, render, replace.
     Its folder is made if missing, as for the metrics file (`report --html` does not)."""
     try:
@@ -131,7 +132,7 @@ def write_report(ledger: Ledger, path: str, *, now_us: int, top: int = 5) -> Non
     except OSError as e:
         raise PatterndError(f"report {path}: cannot make its folder ({e.strerror or e}); "
                             "check report.html in config.yaml and the permissions there") from None
-    write_atomically(path, render(gather(ledger, now_us=now_us, top=top)))
+    write_atomically(path, render(gather(ledger, now_us=now_us, top=top, recipes=recipes)))
 
 
 def write_atomically(path: str, text: str) -> None:

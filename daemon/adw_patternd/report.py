@@ -114,6 +114,8 @@ def show_text(d: dict) -> str:
     ]
     if review["recheck"]:
         lines.append(f"  another look: {review['recheck']}")
+    if d.get("recipe"):
+        lines.append(f"  how to automate it: {d['recipe']}")
     lines.append(f"\nworkflows, newest first ({d['workflows_shown']} of {st['occurrence_count']}):")
     for w in d["workflows"]:
         when = f"{w['start_time'] or '-'} ({w['time_source'] or '-'})"

@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
-from .synth import ROLE_COMMANDS, RunPlan, Turn, Written, _turns, make_real_tree_with, price_usd
+from .synth import RunPlan, Turn, Written, _turns, make_real_tree_with, price_usd
 
 START = datetime(2026, 9, 1, 8, 0, tzinfo=timezone.utc)
 INTERACTIVE_PROJECT = "/home/dev/shop"

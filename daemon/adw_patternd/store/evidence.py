@@ -16,6 +16,7 @@ from ..review import DECISIONS, Review, recheck_reason
 from ..stats import DAY_US, confidence_parts
 from .db import Db
 from .waits import waits_of
+from ..recipes import recipe_for
 from .rows import SUM_COLUMNS, now_text, sums_of
 
 WEEK_US = 7 * DAY_US
@@ -121,14 +122,16 @@ def weeks(db: Db, end_us: int, pattern_id: int | None = None) -> list[dict]:
     return out
 
 
-def show(db: Db, signature: str, *, limit: int = 20, now_us: int, until_us: int | None = None) -> dict:
+def show(db: Db, signature: str, *, limit: int = 20, now_us: int, until_us: int | None = None,
+         recipes: dict | None = None) -> dict:
     """Everything `show` prints about one pattern, read on one snapshot."""
-    return db.snapshot(lambda: evidence_of(db, signature, limit=limit, weeks_to=weeks_end(db, until_us, now_us)))
+    return db.snapshot(lambda: evidence_of(db, signature, limit=limit, weeks_to=weeks_end(db, until_us, now_us),
+                                           recipes=recipes))
 
 
-def evidence_of(db: Db, signature: str, *, limit: int, weeks_to: tuple[int, str]) -> dict:
+def evidence_of(db: Db, signature: str, *, limit: int, weeks_to: tuple[int, str], recipes: dict | None = None) -> dict:
     """`show`'s content; the caller holds a snapshot (or does not mind a moving database).
-    ``weeks_to``: where its weeks end, from weeks_end()."""
+    ``weeks_to``: where its weeks end, from weeks_end(). ``recipes``: config.yaml's."""
     def work():
         cur = db.execute("SELECT * FROM operation_patterns WHERE pattern_signature = ?", (signature,))
         names = [d[0] for d in cur.description]
@@ -181,6 +184,7 @@ def evidence_of(db: Db, signature: str, *, limit: int, weeks_to: tuple[int, str]
         "workflows_shown": len(workflows),
         "agents": evidence["agent"],
         "command_lines": evidence["command"],
+        "recipe": recipe_for(signature, recipes),
         "wall_time": wall_time,
         "mentions": mentions[0],
         "mentions_count": mentions[1],
