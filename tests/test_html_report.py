@@ -264,3 +264,35 @@ def test_bad_report_settings_name_the_key(tmp_path, report, problem):
         parse_config({"roots": [{"path": str(tmp_path)}], "database": "x.db", "report": report},
                      tmp_path / "config.yaml")
     assert problem in str(e.value) and "report" in str(e.value)
+
+
+@needs_chromium
+def test_the_automated_section_in_a_real_browser(tmp_path, capsys):
+    """Issue 19: "Automated: predicted and realized", with its before/after chart and the
+    regressions in red, as the example's session store gives them (git:commit:all automated
+    on 2026-11-10: two of the developer's own sessions still commit through the LLM)."""
+    root = tmp_path / "agents"
+    shutil.copytree(REPO / "examples" / "agents", root)
+    shutil.copytree(REPO / "examples" / "claude", tmp_path / "claude")
+    config = write_config(tmp_path, {"example": root}, str(tmp_path / "patterns.db"),
+                          claude_projects=[{"path": str(tmp_path / "claude" / "projects")}])
+    assert main(["sync", "--config", str(config)]) == 0
+    assert main(["review", "git:commit:all", "automated", "--on", "2026-11-10", "--config", str(config)]) == 0
+    page = tmp_path / "report.html"
+    assert main(["report", "--html", str(page), "--config", str(config)]) == 0
+    data = cli_json(capsys, "report", "--config", str(config))
+    [auto] = data["automated"]
+    assert auto["regressions"] == 2
+
+    dom, _png = chromium(page, tmp_path, height=3200)
+    section = dom.find("section", class_="automated")
+    assert len(section) == 1 and section[0][1]["data-signature"] == "git:commit:all"
+    text = " ".join(section[0][2].split())
+    assert "automated on 2026-11-10" in text
+    assert f"${auto['realized_savings_usd_month']:,.2f}" in text and f"${auto['predicted_savings_usd_month']:,.2f}" in text
+    red = sorted(" ".join(r[2].split()) for r in dom.find("tr", class_="regression"))
+    wanted = sorted(r["workflow_id"] for r in auto["regressions_list"])
+    assert len(red) == len(wanted) == 2 and all(row.startswith(wid) for row, wid in zip(red, wanted))
+    bars = [e for e in dom.find("rect") if e[1].get("class") in ("before", "since")]
+    assert [b[1]["class"] for b in bars] == ["before", "since"]
+    assert float(bars[0][1]["width"]) > float(bars[1][1]["width"])  # less spent per workflow since

@@ -12,7 +12,7 @@ import json
 import os
 import re
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 
 from . import __version__
 from .config import ENV_VAR, Config, load_config
@@ -20,9 +20,9 @@ from .errors import PatterndError
 from .files import root_problem
 from .logs import setup_logging
 from .metrics import Metrics
-from .report import as_csv, as_json, as_table, show_text
+from .report import as_csv, as_json, as_table, automated_table, show_text
 from .review import DECISIONS, STATES, annotate, select
-from .store import queries
+from .store import automation, queries
 from .store.evidence import latest_reviews, record_review, show
 from .store import Ledger, open_ledger
 from .store.rows import now_us
@@ -50,6 +50,8 @@ def cmd_sync(args, config: Config) -> int:
         syncer = Syncer(Engine(config, ledger), adopt_roots=args.adopt_roots)
         summary = syncer.run(progress=_progress if sys.stderr.isatty() else None, on_outcome=metrics.outcome,
                              workers=os.cpu_count() or 1)
+        for sig in automation.record_declared(ledger.db, config.automated):
+            print(f"sync: {sig} recorded as automated, as config.yaml declares")
         metrics.write(ledger.db)
         report_problem = _write_configured_report(config, ledger)
     print(f"sync: {summary.line()}")
@@ -119,7 +121,16 @@ def cmd_patterns(args, config: Config) -> int:
             rows = queries.window(ledger.db, ledger.tool_cost_ratio, since, until, store_sort, store_limit)
         else:
             rows = queries.patterns(ledger.db, store_sort, store_limit)
-        rows = select(annotate(rows, latest_reviews(ledger.db)), args.status, args.sort)[: args.limit]
+        latest = latest_reviews(ledger.db)
+        rows = select(annotate(rows, latest), args.status, args.sort)[: args.limit]
+        if args.status == "automated":  # measured since the tool took over: before/after columns
+            stamp = now_us()
+            rows = ledger.db.snapshot(lambda: [
+                {**r, **automation.figures(ledger.db, r["pattern_signature"], latest[r["pattern_signature"]], stamp,
+                                           args.baseline_days)} for r in rows])
+            print(as_json(rows) if args.json else as_csv(rows) if args.csv else automated_table(rows),
+                  end="" if args.csv else "\n")
+            return 0
     print(as_json(rows) if args.json else as_csv(rows) if args.csv else as_table(rows), end="" if args.csv else "\n")
     return 0
 
@@ -144,9 +155,37 @@ def _os_user() -> str:
         return f"uid {os.getuid()}"
 
 
+def _automated_on(args) -> str | None:
+    """--on as a UTC day (YYYY-MM-DD), today by default; refused in the future."""
+    if args.decision != "automated":
+        if args.on or args.force:
+            raise PatterndError("review: --on and --force go with `automated` only")
+        return None
+    today = datetime.now(timezone.utc).date()
+    if not args.on:
+        return today.isoformat()
+    try:
+        day = date.fromisoformat(args.on.strip())
+    except ValueError:
+        raise PatterndError(f"review: --on {args.on!r} is not a date; give the UTC day the tool took over, "
+                            "as YYYY-MM-DD") from None
+    if day > today:
+        raise PatterndError(f"review: --on {day} is in the future; record the automation on the day it takes "
+                            f"effect (today, {today}, or earlier)")
+    return day.isoformat()
+
+
 def cmd_review(args, config: Config) -> int:
+    on = _automated_on(args)
     with open_ledger(config) as ledger:
-        review = record_review(ledger.db, args.signature, args.decision, args.note, args.by or _os_user())
+        if args.force and args.decision == "automated":
+            seen = ledger.db.one("SELECT occurrence_count FROM operation_patterns WHERE pattern_signature = ?",
+                                 (args.signature,))
+            if not seen or not seen[0]:
+                print(f"{args.signature}: never seen in this database; recorded as automated ahead of time "
+                      "(--force)", file=sys.stderr)
+        review = record_review(ledger.db, args.signature, args.decision, args.note, args.by or _os_user(),
+                               effective_on=on, force=args.force)
     if args.json:
         print(as_json({"pattern_signature": review.signature, **review.as_dict()}))
     else:
@@ -288,6 +327,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="only workflows started since then (days before now, or YYYY-MM-DD), computed from the "
                         "occurrences; adds a trend column: spend in the last 30 days against the 30 before")
     c.add_argument("--until", metavar="DATE", help="with --since: only workflows started before this date")
+    c.add_argument("--baseline-days", type=_positive, default=30, metavar="N",
+                   help="with --status automated: the window before the automation, in days (default: 30)")
     fmt = c.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="a JSON list of objects keyed by operation_patterns columns")
     fmt.add_argument("--csv", action="store_true", help="CSV with a header row")
@@ -303,7 +344,12 @@ def build_parser() -> argparse.ArgumentParser:
     c = command("review", "Record a decision about a pattern (approve, reject or defer) in its append-only "
                           "review trail; the latest decision is the pattern's state.", cmd_review)
     c.add_argument("signature", help="a pattern signature, as `patterns` lists them")
-    c.add_argument("decision", choices=tuple(DECISIONS), help="approve, reject or defer")
+    c.add_argument("decision", choices=tuple(DECISIONS),
+                   help="approve, reject, defer, or automated (a tool does it now: --on DATE)")
+    c.add_argument("--on", metavar="DATE", help="automated: the UTC day (YYYY-MM-DD) the tool took over; "
+                                                "default today")
+    c.add_argument("--force", action="store_true", help="automated: for a signature never seen (ahead of time), "
+                                                        "or to record another day for one already automated")
     c.add_argument("--note", metavar="TEXT", help="why: kept with the decision")
     c.add_argument("--by", metavar="NAME", help="who decided (default: the OS user)")
     c.add_argument("--json", action="store_true", help="print the recorded decision as JSON")

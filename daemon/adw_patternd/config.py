@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field, fields
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 import yaml
@@ -81,6 +82,8 @@ class Config:
     prices: tuple[PriceRule, ...] = DEFAULT_PRICES
     rules: RuleSet = BUILTIN_RULES
     recipes: dict = field(default_factory=dict, compare=False)  # signature (or category:sub:*) -> how to automate it
+    # (signature, YYYY-MM-DD, note): automations declared here, recorded in the review trail by sync and the daemon
+    automated: tuple = ()
     raw: dict = field(default_factory=dict, compare=False, repr=False)
 
     def root(self, name: str) -> Root:
@@ -251,6 +254,26 @@ def _roots(r: _Reader, base: Path) -> tuple[Root, ...]:
     return tuple(roots)
 
 
+def _automated(r: _Reader) -> tuple[tuple[str, str, str | None], ...]:
+    out = []
+    for item in r.items("automated"):
+        if True in item.data:  # YAML 1.1 reads a bare `on:` key as true
+            item.fail("on", "write the day as `date:` (YAML reads a bare `on` key as true)")
+        item.only({"signature", "date", "note"})
+        sig = item.get("signature", str, None) or item.fail("signature", "required: the pattern a tool now does")
+        if sig.count(":") != 2:
+            item.fail("signature", f"{sig!r} must be category:subcategory:target")
+        on = item.data.get("date")
+        try:
+            day = on if isinstance(on, date) else date.fromisoformat(str(on).strip())
+        except ValueError:
+            item.fail("date", f"{on!r} is not a date: the UTC day the tool took over, as YYYY-MM-DD")
+        if day > datetime.now(timezone.utc).date():
+            item.fail("date", f"{day} is in the future: declare an automation from the day it takes effect")
+        out.append((sig, day.isoformat(), item.get("note", str, None)))
+    return tuple(out)
+
+
 def _recipes(r: _Reader) -> dict[str, str]:
     out = {}
     for key, text in r.data.items():
@@ -336,6 +359,7 @@ def parse_config(data, file: Path) -> Config:
         prices=_prices(r.sub("prices")),
         rules=_rules(r.sub("detection")),
         recipes=_recipes(r.sub("recipes")),
+        automated=_automated(r),
         raw=data,
     )
 

@@ -19,6 +19,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from .errors import PatterndError
 from .report import estimated_share
 from .review import annotate
+from .store import automation
 from .store.evidence import evidence_of, latest_reviews, totals, weeks, weeks_end
 from .store.ledger import Ledger
 from .store import queries
@@ -40,11 +41,16 @@ def gather(ledger: Ledger, *, now_us: int, top: int = 5, until_us: int | None = 
     def work():
         rows = annotate(queries.patterns(db, "savings"), latest_reviews(db))
         weeks_to = weeks_end(db, until_us, now_us)
-        sections = [evidence_of(db, r["pattern_signature"], limit=SECTION_WORKFLOWS, weeks_to=weeks_to, recipes=recipes)
+        sections = [evidence_of(db, r["pattern_signature"], limit=SECTION_WORKFLOWS, weeks_to=weeks_to, recipes=recipes,
+                                now_us=now_us)
                     for r in rows[: max(top, 0)]]
-        return rows, totals(db), weeks(db, weeks_to[0]), weeks_to[1], sections
+        automated = [{"pattern_signature": sig, **automation.figures(db, sig, review, now_us),
+                      "regressions_list": automation.regressions(db, pid, on, SECTION_WORKFLOWS)}
+                     for sig, (pid, on) in sorted(automation.automated(db).items())
+                     for review in (latest_reviews(db)[sig],)]
+        return rows, totals(db), weeks(db, weeks_to[0]), weeks_to[1], sections, automated
 
-    rows, spend, by_week, weeks_from, sections = db.snapshot(work)
+    rows, spend, by_week, weeks_from, sections, automated = db.snapshot(work)
     patterns = []
     for r in rows:
         p = {k: r.get(k) for k in PATTERN_KEYS}
@@ -68,6 +74,7 @@ def gather(ledger: Ledger, *, now_us: int, top: int = 5, until_us: int | None = 
         "weeks_end": by_week[-1]["week"],
         "weeks_end_from": weeks_from,
         "sections": sections,
+        "automated": automated,
     }
 
 
@@ -91,6 +98,19 @@ def savings_chart(patterns: list[dict], width: int = 720, bar: int = 22, gap: in
              "h": bar}
             for i, p in enumerate(items)]
     return {"width": width, "height": 20 + len(bars) * (bar + gap), "bars": bars, "label_w": label_w, "max": top}
+
+
+def before_after_chart(a: dict, width: int = 320, bar: int = 18) -> dict:
+    """Two bars: spend on the pattern per workflow started, before and since its automation."""
+    before = a["spend_per_workflow_before_usd"] or 0.0
+    since = a["spend_per_workflow_since_usd"] or 0.0
+    top = _nice_max(max(before, since))
+    span = width - 150
+    return {"width": width, "height": 2 * bar + 24, "bars": [
+        {"label": "before", "value": a["spend_per_workflow_before_usd"], "y": 4, "w": max(1.0, span * before / top),
+         "h": bar},
+        {"label": "since", "value": a["spend_per_workflow_since_usd"], "y": 8 + bar, "w": max(1.0, span * since / top),
+         "h": bar}]}
 
 
 def weekly_chart(by_week: list[dict], width: int = 720, height: int = 220) -> dict:
@@ -121,7 +141,8 @@ def render(data: dict) -> str:
     return _ENV.get_template("report.html.j2").render(
         d=data, savings=savings_chart(data["patterns"]), trend=weekly_chart(data["weeks"]),
         pattern_weeks={s["pattern_signature"]: weekly_chart(s["weeks"], width=480, height=160)
-                       for s in data["sections"]})
+                       for s in data["sections"]},
+        before_after={a["pattern_signature"]: before_after_chart(a) for a in data["automated"]})
 
 
 def write_report(ledger: Ledger, path: str, *, now_us: int, top: int = 5, recipes: dict | None = None) -> None:

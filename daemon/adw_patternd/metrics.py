@@ -41,6 +41,32 @@ class _PatternCollector:
             savings.add_metric([sig], monthly)
             spend.add_metric([sig], nanos / 1e9)
         yield from (occurrences, savings, spend)
+        yield from self._automated()
+
+    def _automated(self):
+        """Automated patterns: regressions warned about (they survive restarts and only grow
+        while the automation stands) and the savings measured since."""
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        from .store import automation
+        from .store.evidence import latest_reviews
+        from .store.rows import now_us
+
+        db = self.ledger.db
+        regressions = CounterMetricFamily("adw_patternd_regressions", "Workflows in which an agent did an automated "
+                                          "pattern's operation after its automation day", labels=["signature"])
+        realized = GaugeMetricFamily("adw_patternd_realized_savings_usd_month", "Savings measured since the pattern "
+                                     "was automated, USD a month", labels=["signature"])
+        counts = automation.regression_counts(db)
+        stamp = now_us()
+        for sig, review in sorted(latest_reviews(db).items()):
+            if review.state != "automated" or not review.effective_on:
+                continue
+            regressions.add_metric([sig], counts.get(sig, 0))
+            figures = automation.figures(db, sig, review, stamp)
+            if figures["realized_savings_usd_month"] is not None:
+                realized.add_metric([sig], figures["realized_savings_usd_month"])
+        yield from (regressions, realized)
 
 
 class _Registry:

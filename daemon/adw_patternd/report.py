@@ -78,6 +78,43 @@ def as_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+AUTOMATED_COLUMNS = (
+    ("pattern_signature", "signature", "{}"),
+    ("automated_on", "automated on", "{}"),
+    ("window_before_days", "days before", "{:.1f}"),
+    ("spend_per_workflow_before_usd", "per workflow before", "${:.4f}"),
+    ("window_since_days", "days since", "{:.1f}"),
+    ("spend_per_workflow_since_usd", "per workflow since", "${:.4f}"),
+    ("realized_savings_usd_month", "realized/month", "${:,.2f}"),
+    ("predicted_savings_usd_month", "predicted/month", "${:,.2f}"),
+    ("realized_over_predicted", "realized/predicted", "{:.0%}"),
+    ("regressions", "regressions", "{}"),
+)
+
+
+def automated_table(rows: list[dict]) -> str:
+    """`patterns --status automated`: what each automation saved since, against its prediction."""
+    if not rows:
+        return "No automated patterns. Record one with `adw-patternd review SIGNATURE automated --on YYYY-MM-DD`."
+    table = [[title for _, title, _ in AUTOMATED_COLUMNS] + [""]]
+    for r in rows:
+        cells = [_cell(r.get(key), fmt) for key, _, fmt in AUTOMATED_COLUMNS]
+        cells[1] = r["automated_on"]  # the whole day: it is the decision
+        table.append(cells + ["too early to tell" if r.get("too_early") else ""])
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    lines = []
+    for n, row in enumerate(table):
+        lines.append("  ".join(c.ljust(w) if i in (0, len(row) - 1) else c.rjust(w)
+                               for i, (c, w) in enumerate(zip(row, widths, strict=True))).rstrip())
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths).rstrip())
+    lines.append("\nrealized/month = (spend on the signature per workflow started, before - since) x workflows "
+                 "started a month since; predicted: the savings when it was automated. Windows: up to 30 days on "
+                 "each side; under 7 days it is too early to tell. regressions: workflows since the day in which an "
+                 "agent still did it (`show SIGNATURE` lists them).")
+    return "\n".join(lines)
+
+
 def as_json(rows: list[dict]) -> str:
     return json.dumps(rows, indent=2, default=str)
 
@@ -116,6 +153,8 @@ def show_text(d: dict) -> str:
         lines.append(f"  another look: {review['recheck']}")
     if d.get("recipe"):
         lines.append(f"  how to automate it: {d['recipe']}")
+    if d.get("automation"):
+        lines += automation_text(d["automation"], d["regressions"])
     lines.append(f"\nworkflows, newest first ({d['workflows_shown']} of {st['occurrence_count']}):")
     for w in d["workflows"]:
         when = f"{w['start_time'] or '-'} ({w['time_source'] or '-'})"
@@ -146,6 +185,33 @@ def show_text(d: dict) -> str:
         lines.append(f"  {r['at']}  {r['state']} by {r['by']} at {r['occurrences_then']} occurrences, "
                      f"${r['savings_then']:,.2f}/month{note}")
     return "\n".join(lines)
+
+
+def _usd(value, fmt: str = "${:,.4f}") -> str:
+    return "-" if value is None else fmt.format(value)
+
+
+def automation_text(a: dict, regressions: list[dict]) -> list[str]:
+    """show's section for an automated pattern: before and since, realized against predicted."""
+    early = " (too early to tell: a window is under 7 days)" if a["too_early"] else ""
+    ratio = f", {a['realized_over_predicted']:.0%} of it" if a["realized_over_predicted"] is not None else ""
+    lines = [f"\nautomated on {a['automated_on']}{early}:",
+             f"  before: {_usd(a['spend_per_workflow_before_usd'])} per workflow over {a['workflows_before']} "
+             f"workflow(s) in {a['window_before_days']:.1f} days",
+             f"  since:  {_usd(a['spend_per_workflow_since_usd'])} per workflow over {a['workflows_since']} "
+             f"workflow(s) in {a['window_since_days']:.1f} days",
+             f"  realized {_usd(a['realized_savings_usd_month'], '${:,.2f}')}/month; predicted "
+             f"{_usd(a['predicted_savings_usd_month'], '${:,.2f}')}/month when automated{ratio}",
+             f"  regressions ({a['regressions']}: an agent still did it after {a['automated_on']}):"
+             if regressions else "  regressions: none"]
+    if a.get("mtime_dated"):
+        lines.insert(4, f"  {a['mtime_dated']} of these workflows are dated by file mtimes (no recorded time): they "
+                        "are put before or after the day by that guess")
+    for r in regressions:
+        done = ", ".join(r["agents"] + r["command_lines"]) or "-"
+        lines.append(f"    {r['workflow_id']}  {r['start_time'] or '-'} ({r['time_source'] or '-'})  "
+                     f"${r['attributed_usd']:,.4f}  {done}")
+    return lines
 
 
 def _units(layer: str) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 # The verb a person types, and the state it leaves the pattern in.
-DECISIONS = {"approve": "approved", "reject": "rejected", "defer": "deferred"}
+DECISIONS = {"approve": "approved", "reject": "rejected", "defer": "deferred", "automated": "automated"}
 STATES = ("pending", *DECISIONS.values())
 RECHECK_FACTOR = 2.0  # savings or occurrences doubled (or halved) since the decision
 
@@ -24,11 +24,12 @@ class Review:
     occurrences_then: int
     savings_then: float
     confidence_then: float
+    effective_on: str | None = None  # automated: the UTC day (YYYY-MM-DD) a tool took over from
 
     def as_dict(self) -> dict:
         return {"state": self.state, "note": self.note, "by": self.by, "at": self.at,
                 "occurrences_then": self.occurrences_then, "savings_then": self.savings_then,
-                "confidence_then": self.confidence_then}
+                "confidence_then": self.confidence_then, "effective_on": self.effective_on}
 
 
 def impact(row: dict) -> float:

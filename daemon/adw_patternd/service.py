@@ -23,6 +23,7 @@ from .metrics import Metrics
 from .outcome import Kind, Outcome
 from .sdnotify import notify, watchdog_interval
 from .store import Ledger, open_ledger
+from .store import automation
 from .store.rows import now_us
 from .session import joined_in
 from .sweep import UNKNOWN, Sweep, Tracked
@@ -34,6 +35,7 @@ log = logging.getLogger("adw_patternd")
 TRANSIENT_RETRY_S = 0.5  # a state file caught mid-write is read again this much later
 TRANSIENT_ATTEMPTS = 8  # ... this many times before it is reported as bad
 SWEEP_TICK_S = 0.25  # the sweep runs in slices this often; each workflow once per its tier's interval
+AUTOMATIONS_S = 10.0  # automated patterns (for regression warnings) are read again this often
 STORE_RETRY_S = (1.0, 60.0)  # a database that refused a write is tried again after 1 s, doubling to 60 s
 
 
@@ -115,6 +117,8 @@ class Daemon:
         self.failed = 0
         self._status_at = 0.0
         self.metrics = Metrics(config.metrics.textfile, self.ledger)
+        self._automations: dict[str, tuple[int, int]] = {}  # automated patterns, re-read every AUTOMATIONS_S
+        self._automations_at = float("-inf")
         self._report_problem: str | None = None  # the last failure to write the report, said once
 
     # -- main loop ------------------------------------------------------------------
@@ -129,6 +133,9 @@ class Daemon:
                     log.warning("session store %s: no live watch on %s; it is read again at each reconcile",
                                 store.name, store.path)
             summary = self._sync([*self.roots.values(), *self.stores.values()])
+            for sig in automation.record_declared(self.db, self.config.automated):
+                log.info("%s recorded as automated, as config.yaml declares", sig)
+            self._refresh_automations()
             log.info("catch-up: %s; %d live watches", summary.line(), self.watches.count())
             # What the catch-up built (one record per workflow) lives as long as the daemon:
             # keep it out of the garbage collector's scans, which would otherwise walk
@@ -223,6 +230,8 @@ class Daemon:
                 next_reconcile = done + interval if interval else float("inf")
                 if everything:
                     next_reconcile_all = done + all_interval
+            if now - self._automations_at >= AUTOMATIONS_S:
+                self._refresh_automations()
             if self.metrics.path and now >= next_metrics:
                 self._write_metrics()
                 next_metrics = time.monotonic() + self.config.metrics.interval_s
@@ -364,6 +373,7 @@ class Daemon:
             tracked.failure = None
             if o.kind.stored:
                 self.processed += 1
+                self._regressions(o)
         self.engine.report(o)
 
     def _seen(self, o: Outcome) -> None:
@@ -381,6 +391,7 @@ class Daemon:
         self._recheck_when_stale(key, o)
         if o.kind.stored:
             self.processed += 1
+            self._regressions(o)
             if o.snapshot and time.time_ns() - o.snapshot.state_mtime_ns < self.config.watch.active_window_s * 1e9:
                 tracked.last_change = time.monotonic()
                 if self.watches.activate(self.roots[o.root], o.adw_id):
@@ -391,6 +402,34 @@ class Daemon:
             self.failed += 1
             if o.transient:
                 self.debouncer.touch(key, delay=TRANSIENT_RETRY_S)
+
+    def _regressions(self, o: Outcome) -> None:
+        """Warn once per (workflow, signature) when a stored workflow does what a tool was to do
+        since its automation day; what was warned is kept in the database (no repeat on a
+        re-read or a restart)."""
+        if time.monotonic() - self._automations_at >= AUTOMATIONS_S:
+            self._refresh_automations()
+        if self._automations and o.patterns:
+            self._warn(automation.new_regressions(self.db, f"{o.root}/{o.adw_id}", o.patterns, self._automations))
+
+    def _refresh_automations(self) -> None:
+        """Read the automated patterns again (reviews are recorded by another process). A
+        pattern automated since the last look may have regressions stored already: each is
+        warned about now, once."""
+        old, self._automations = self._automations, automation.automated(self.db)
+        self._automations_at = time.monotonic()
+        for sig, (pid, on) in self._automations.items():
+            if old.get(sig) != (pid, on):
+                for r in automation.regressions(self.db, pid, on):
+                    self._warn(automation.new_regressions(self.db, r["workflow_id"], [pid], {sig: (pid, on)}))
+
+    def _warn(self, regressions: list[dict]) -> None:
+        for r in regressions:
+            on = self._automations[r["signature"]][1]
+            log.warning("regression: %s did %s, automated on %s (agent %s; command %s): an agent is doing "
+                        "through the LLM what a tool was to do", r["workflow_id"], r["signature"],
+                        time.strftime("%Y-%m-%d", time.gmtime(on / 1e6)), ", ".join(r["agents"]) or "-",
+                        "; ".join(r["command_lines"]) or "-")
 
     def _folder_gone(self, key: Key) -> None:
         """Forget the folder here; whether it counts as a deletion is the root's health's call."""

@@ -15,6 +15,7 @@ from ..errors import PatterndError
 from ..review import DECISIONS, Review, recheck_reason
 from ..stats import DAY_US, confidence_parts
 from .db import Db
+from . import automation
 from .waits import waits_of
 from ..recipes import recipe_for
 from .rows import SUM_COLUMNS, now_text, sums_of
@@ -47,11 +48,12 @@ def headline(request: str | None) -> str | None:
 # -- reviews -------------------------------------------------------------------
 
 _REVIEW_COLUMNS = ("pattern_signature, decision, note, decided_by, decided_at, occurrences_then, savings_then, "
-                   "confidence_then")
+                   "confidence_then, effective_on")
 
 
 def _review(row) -> Review:
-    return Review(row[0], row[1], row[2], row[3], row[4], int(row[5] or 0), float(row[6] or 0), float(row[7] or 0))
+    return Review(row[0], row[1], row[2], row[3], row[4], int(row[5] or 0), float(row[6] or 0), float(row[7] or 0),
+                  row[8])
 
 
 def latest_reviews(db: Db) -> dict[str, Review]:
@@ -66,19 +68,29 @@ def review_history(db: Db, signature: str) -> list[Review]:
                                        "ORDER BY id", (signature,))]
 
 
-def record_review(db: Db, signature: str, decision: str, note: str | None, by: str) -> Review:
-    """Append a decision, with the pattern's numbers as they are now."""
+def record_review(db: Db, signature: str, decision: str, note: str | None, by: str, *,
+                  effective_on: str | None = None, force: bool = False) -> Review:
+    """Append a decision, with the pattern's numbers as they are now. ``automated`` takes
+    the day a tool took over (``effective_on``); ``force``: a signature never seen (automated
+    ahead of time), or another day for a pattern already automated."""
     if decision not in DECISIONS:
         raise PatterndError(f"decision {decision!r}: use one of {', '.join(DECISIONS)}")
 
     def work():
         row = db.one("SELECT occurrence_count, potential_monthly_savings, confidence_score FROM operation_patterns "
                      f"WHERE pattern_signature = ?{db.for_update}", (signature,))
-        if row is None or not row[0]:
+        if (row is None or not row[0]) and not (force and decision == "automated"):
             raise UnknownPattern(signature)
-        values = (signature, DECISIONS[decision], note, by, now_text(), int(row[0]), float(row[1] or 0),
-                  float(row[2] or 0))
-        db.execute(f"INSERT INTO pattern_reviews ({_REVIEW_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", values)
+        row = row or (0, 0.0, 0.0)
+        if decision == "automated" and not force:
+            latest = db.one("SELECT decision, effective_on FROM pattern_reviews WHERE pattern_signature = ? "
+                            "ORDER BY id DESC LIMIT 1", (signature,))
+            if latest and latest[0] == "automated" and latest[1] != effective_on:
+                raise PatterndError(f"review {signature}: already automated on {latest[1]}; pass --force to record "
+                                    f"{effective_on} as the day it took effect instead")
+        values = (signature, DECISIONS[decision], note, by, now_text(), int(row[0] or 0), float(row[1] or 0),
+                  float(row[2] or 0), effective_on if decision == "automated" else None)
+        db.execute(f"INSERT INTO pattern_reviews ({_REVIEW_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
         # The reference's own column says the same, for tools that read only operation_patterns.
         db.execute("UPDATE operation_patterns SET automation_status = ? WHERE pattern_signature = ?",
                    (DECISIONS[decision], signature))
@@ -126,10 +138,11 @@ def show(db: Db, signature: str, *, limit: int = 20, now_us: int, until_us: int 
          recipes: dict | None = None) -> dict:
     """Everything `show` prints about one pattern, read on one snapshot."""
     return db.snapshot(lambda: evidence_of(db, signature, limit=limit, weeks_to=weeks_end(db, until_us, now_us),
-                                           recipes=recipes))
+                                           recipes=recipes, now_us=now_us))
 
 
-def evidence_of(db: Db, signature: str, *, limit: int, weeks_to: tuple[int, str], recipes: dict | None = None) -> dict:
+def evidence_of(db: Db, signature: str, *, limit: int, weeks_to: tuple[int, str], recipes: dict | None = None,
+                now_us: int | None = None) -> dict:
     """`show`'s content; the caller holds a snapshot (or does not mind a moving database).
     ``weeks_to``: where its weeks end, from weeks_end(). ``recipes``: config.yaml's."""
     def work():
@@ -160,10 +173,14 @@ def evidence_of(db: Db, signature: str, *, limit: int, weeks_to: tuple[int, str]
         for kind, item, n, wfs in sorted(found, key=lambda r: (-int(r[2]), r[1])):
             evidence[kind].append({"item": item or None, "count": int(n), "workflows": int(wfs)})
         history = review_history(db, signature)
+        automated = None
+        if history and history[-1].state == "automated" and history[-1].effective_on and now_us is not None:
+            automated = (automation.figures(db, signature, history[-1], now_us),
+                         automation.regressions(db, pid, automation.day_us(history[-1].effective_on), limit))
         return (pattern, sums, workflows, evidence, weeks(db, weeks_to[0], pid), history, mentions_of(db, pid, limit),
-                waits_of(db, signature))
+                waits_of(db, signature), automated)
 
-    pattern, sums, workflows, evidence, by_week, history, mentions, wall_time = work()
+    pattern, sums, workflows, evidence, by_week, history, mentions, wall_time, automated = work()
     frequency, consistency, success = confidence_parts(sums) if sums.count else (0, 0, 0)
     latest = history[-1] if history else None
     savings = float(pattern["potential_monthly_savings"] or 0)
@@ -185,6 +202,8 @@ def evidence_of(db: Db, signature: str, *, limit: int, weeks_to: tuple[int, str]
         "agents": evidence["agent"],
         "command_lines": evidence["command"],
         "recipe": recipe_for(signature, recipes),
+        "automation": automated[0] if automated else None,
+        "regressions": automated[1] if automated else [],
         "wall_time": wall_time,
         "mentions": mentions[0],
         "mentions_count": mentions[1],

@@ -291,8 +291,17 @@ def m009_session_store(db: Db) -> None:
     db.execute("CREATE INDEX IF NOT EXISTS cw_workflow ON command_waits (workflow_id)")
 
 
+def m010_automation(db: Db) -> None:
+    """An automated pattern's effective day in the review trail (a new column: the trail
+    still refuses UPDATE and DELETE), and the regressions already warned about (once each)."""
+    _add_columns(db, {"pattern_reviews": [("effective_on", "TEXT")]})
+    db.execute("CREATE TABLE IF NOT EXISTS regression_warnings (pattern_id BIGINT NOT NULL, workflow_id TEXT NOT NULL, "
+               "warned_at TEXT NOT NULL, PRIMARY KEY (pattern_id, workflow_id))")
+
+
 MIGRATIONS = (m001_reference_tables, m002_exact_accounting, m003_output_tail, m004_attributed_costs,
-              m005_run_ledger, m006_evidence_and_reviews, m007_root_identity, m008_mentions, m009_session_store)
+              m005_run_ledger, m006_evidence_and_reviews, m007_root_identity, m008_mentions, m009_session_store,
+              m010_automation)
 
 
 def _current(db: Db) -> bool:
