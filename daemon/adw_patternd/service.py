@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from .config import Config, Root, load_config
 from .engine import Engine
-from .errors import PatterndError, StopRequested
+from .errors import PatterndError, StopRequested, WriteRefused
 from .logs import reopen_logs, setup_logging
 from .metrics import Metrics
 from .outcome import Kind, Outcome
@@ -133,8 +133,7 @@ class Daemon:
                     log.warning("session store %s: no live watch on %s; it is read again at each reconcile",
                                 store.name, store.path)
             summary = self._sync([*self.roots.values(), *self.stores.values()])
-            for sig in automation.record_declared(self.db, self.config.automated):
-                log.info("%s recorded as automated, as config.yaml declares", sig)
+            self._declared_automations()
             self._refresh_automations()
             log.info("catch-up: %s; %d live watches", summary.line(), self.watches.count())
             # What the catch-up built (one record per workflow) lives as long as the daemon:
@@ -410,18 +409,31 @@ class Daemon:
         if time.monotonic() - self._automations_at >= AUTOMATIONS_S:
             self._refresh_automations()
         if self._automations and o.patterns:
-            self._warn(automation.new_regressions(self.db, f"{o.root}/{o.adw_id}", o.patterns, self._automations))
+            try:
+                self._warn(automation.new_regressions(self.db, f"{o.root}/{o.adw_id}", o.patterns, self._automations))
+            except WriteRefused:
+                pass  # said by the database; this warning is lost with the write (show still lists it)
+
+    def _declared_automations(self) -> None:
+        try:
+            for sig in automation.record_declared(self.db, self.config.automated):
+                log.info("%s recorded as automated, as config.yaml declares", sig)
+        except WriteRefused:
+            pass  # said by the database; recorded at the next start
 
     def _refresh_automations(self) -> None:
         """Read the automated patterns again (reviews are recorded by another process). A
         pattern automated since the last look may have regressions stored already: each is
-        warned about now, once."""
+        warned about now, once. A database that cannot take the write leaves it for later."""
         old, self._automations = self._automations, automation.automated(self.db)
         self._automations_at = time.monotonic()
-        for sig, (pid, on) in self._automations.items():
-            if old.get(sig) != (pid, on):
-                for r in automation.regressions(self.db, pid, on):
-                    self._warn(automation.new_regressions(self.db, r["workflow_id"], [pid], {sig: (pid, on)}))
+        try:
+            for sig, (pid, on) in self._automations.items():
+                if old.get(sig) != (pid, on):
+                    for r in automation.regressions(self.db, pid, on):
+                        self._warn(automation.new_regressions(self.db, r["workflow_id"], [pid], {sig: (pid, on)}))
+        except WriteRefused:
+            self._automations = old  # warned about when the database takes writes again
 
     def _warn(self, regressions: list[dict]) -> None:
         for r in regressions:
@@ -501,6 +513,8 @@ class Daemon:
             log.warning("reload: a new database takes effect only after a restart (keeping %s)", self.db.label)
         if new.derivation_key() != self.config.derivation_key() or new.max_file_bytes != self.config.max_file_bytes:
             log.warning("reload: rules, prices, tool_cost_ratio and max_file_bytes take effect after a restart")
+        if new.claude_projects != self.config.claude_projects:
+            log.warning("reload: claude_projects (session stores) take effect after a restart")
         setup_logging(new.log)
         old_roots = dict(self.roots)
         for name in set(old_roots) - {r.name for r in new.roots}:
@@ -539,7 +553,8 @@ def _keep_store_settings(new: Config, old: Config) -> Config:
     from dataclasses import replace
 
     return replace(new, database=old.database, prices=old.prices, rules=old.rules,
-                   tool_cost_ratio=old.tool_cost_ratio, max_file_bytes=old.max_file_bytes)
+                   tool_cost_ratio=old.tool_cost_ratio, max_file_bytes=old.max_file_bytes,
+                   claude_projects=old.claude_projects)
 
 
 def run_service(config: Config) -> int:

@@ -51,7 +51,6 @@ class Tracked:
     tier: int = 0  # its sweep tier (by age), as of the last classification
 
 
-
 class Sweep:
     """The sweep's schedule: tiers, slices, ages; the root folders it stats relative to.
 
