@@ -277,10 +277,12 @@ def cmd_status(args, config: Config) -> int:
         return ", ".join(f"{k} {v}" for k, v in d.items()) or "-"
 
     print(f"  status: {shares(status['by_status'])}")
-    print(f"  times from: {shares(status['time_source'])}  (mtime: file times, not recorded times)")
+    print(f"  times from: {shares(status['time_source'])}  (session: the session store's timestamps; "
+          "mtime: file times, not recorded times)")
     print(f"  requests from: {shares(status['request_source'])}  (slug: guessed from a branch or plan name)")
     print(f"spend seen: ${status['spend_usd']:,.2f}, of which ${status['estimated_usd']:,.2f} estimated from "
-          f"{status['unfinished_runs']} unfinished run(s) (a lower bound)")
+          f"{status['unfinished_runs']} run(s) without a result line (people's own sessions included) and "
+          f"{status['session_runs']} attempt(s) only the session store kept (a lower bound)")
     if status["overwritten_runs"]:
         print(f"  and ${status['overwritten_usd']:,.2f} in {status['overwritten_runs']} run(s) seen live, since "
               f"overwritten by a later run of their agent (kept: `sync` into an empty database cannot know them)")

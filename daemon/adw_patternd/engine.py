@@ -260,7 +260,7 @@ class Engine:
                 outcomes.append(self.process(self.config.root(o.root), o.adw_id))
                 continue
             if r.claimed_by:
-                outcomes.append(replace(o, kind=Kind.SKIPPED, reason=f"joined to {r.claimed_by}", change=None))
+                outcomes.append(replace(o, kind=Kind.SKIPPED, joined_to=r.claimed_by, change=None))
                 continue
             kind = Kind.UNCHANGED if r.unchanged else Kind.NEW if r.was_new else Kind.UPDATED
             # The same content gave the same warnings when it was first read: not again.

@@ -39,15 +39,15 @@ def gather(ledger: Ledger, *, now_us: int, top: int = 5, until_us: int | None = 
     db = ledger.db
 
     def work():
-        rows = annotate(queries.patterns(db, "savings"), latest_reviews(db))
+        latest = latest_reviews(db)
+        rows = annotate(queries.patterns(db, "savings"), latest)
         weeks_to = weeks_end(db, until_us, now_us)
         sections = [evidence_of(db, r["pattern_signature"], limit=SECTION_WORKFLOWS, weeks_to=weeks_to, recipes=recipes,
                                 now_us=now_us)
                     for r in rows[: max(top, 0)]]
-        automated = [{"pattern_signature": sig, **automation.figures(db, sig, review, now_us),
+        automated = [{"pattern_signature": sig, **automation.figures(db, sig, latest[sig], now_us),
                       "regressions_list": automation.regressions(db, pid, on, SECTION_WORKFLOWS)}
-                     for sig, (pid, on) in sorted(automation.automated(db).items())
-                     for review in (latest_reviews(db)[sig],)]
+                     for sig, (pid, on) in sorted(automation.automated(db).items())]
         return rows, totals(db), weeks(db, weeks_to[0]), weeks_to[1], sections, automated
 
     rows, spend, by_week, weeks_from, sections, automated = db.snapshot(work)

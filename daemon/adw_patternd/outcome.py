@@ -45,6 +45,8 @@ class Outcome:
     # time (epoch seconds) it turns stale, and a read then says interrupted.
     stale_at: float | None = None
     changed_at: float | None = None  # the newest file's mtime (epoch seconds): for change-to-commit latency
+    # SKIPPED, a session of a store: the ADW workflow it belongs to (its worktree, or a run naming it)
+    joined_to: str | None = None
     # Only while PENDING: the change to apply, and when its reading started (perf_counter).
     change: Change | None = None
     started: float = 0.0

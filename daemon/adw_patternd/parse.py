@@ -294,7 +294,8 @@ _DECLARED = {
 }
 
 
-def _first_line(text: str | None) -> str | None:
+def first_line(text: str | None) -> str | None:
+    """The first non-blank line of a text, stripped."""
     for line in (text or "").splitlines():
         if line.strip():
             return line.strip()
@@ -303,7 +304,7 @@ def _first_line(text: str | None) -> str | None:
 
 def needs_issue_title(state: StateFields) -> bool:
     """Only then are prompt files read: the request has no better source."""
-    return not ((state.nl_input or "").strip() or _first_line(state.task_description) or _first_line(state.prompt))
+    return not ((state.nl_input or "").strip() or first_line(state.task_description) or first_line(state.prompt))
 
 
 def request_of(adw_id: str, state: StateFields, title: str | None) -> tuple[str | None, str | None, str | None]:
@@ -312,7 +313,7 @@ def request_of(adw_id: str, state: StateFields, title: str | None) -> tuple[str 
     if state.nl_input and state.nl_input.strip():
         return state.nl_input, state.nl_input, "nl_input"
     for source in ("task_description", "prompt"):
-        line = _first_line(getattr(state, source))
+        line = first_line(getattr(state, source))
         if line:
             return line, line, source
     if title:

@@ -60,13 +60,7 @@ def as_table(rows: list[dict]) -> str:
     table = [[title for _, title, _ in columns]]
     table += [[_cell(computed[key](r) if key in computed else r.get(key), fmt) for key, _, fmt in columns]
               for r in rows]
-    widths = [max(len(row[i]) for row in table) for i in range(len(columns))]
-    lines = []
-    for n, row in enumerate(table):
-        cells = [c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))]
-        lines.append("  ".join(cells).rstrip())
-        if n == 0:
-            lines.append("  ".join("-" * w for w in widths))
+    lines = _aligned(table)
     total = sum(float(r.get("potential_monthly_savings") or 0) for r in rows)
     lines.append(f"\n{len(rows)} pattern(s); potential savings ${total:,.2f} per month "
                  "if each were done by a tool at tool_cost_ratio of the LLM cost.\n"
@@ -101,18 +95,24 @@ def automated_table(rows: list[dict]) -> str:
         cells = [_cell(r.get(key), fmt) for key, _, fmt in AUTOMATED_COLUMNS]
         cells[1] = r["automated_on"]  # the whole day: it is the decision
         table.append(cells + ["too early to tell" if r.get("too_early") else ""])
-    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
-    lines = []
-    for n, row in enumerate(table):
-        lines.append("  ".join(c.ljust(w) if i in (0, len(row) - 1) else c.rjust(w)
-                               for i, (c, w) in enumerate(zip(row, widths, strict=True))).rstrip())
-        if n == 0:
-            lines.append("  ".join("-" * w for w in widths).rstrip())
+    lines = _aligned(table, left=(0, len(table[0]) - 1))
     lines.append("\nrealized/month = (spend on the signature per workflow started, before - since) x workflows "
                  "started a month since; predicted: the savings when it was automated. Windows: up to 30 days on "
                  "each side; under 7 days it is too early to tell. regressions: workflows since the day in which an "
                  "agent still did it (`show SIGNATURE` lists them).")
     return "\n".join(lines)
+
+
+def _aligned(table: list[list[str]], left: tuple[int, ...] = (0,)) -> list[str]:
+    """A header row and rows as aligned text columns (numbers right, ``left`` columns left)."""
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    lines = []
+    for n, row in enumerate(table):
+        cells = [c.ljust(w) if i in left else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))]
+        lines.append("  ".join(cells).rstrip())
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths).rstrip())
+    return lines
 
 
 def as_json(rows: list[dict]) -> str:

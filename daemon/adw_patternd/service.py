@@ -309,15 +309,12 @@ class Daemon:
         if found is None:
             return  # gone again, or never a session file
         o = self.engine.process(store, key[1])
-        owner = None
-        if o.kind is Kind.SKIPPED and o.reason:
-            owner = o.reason.removeprefix("joined to ").split("/", 1) if o.reason.startswith("joined to ") else None
-            if owner is None and found.worktree_of:
-                owner = next(([name, found.worktree_of] for name, r in self.roots.items()
-                              if os.path.isdir(os.path.join(r.path, found.worktree_of))), None)
-        if owner is not None and owner[0] in self.roots:
-            self.debouncer.touch((owner[0], owner[1]), delay=0)
-            return
+        if o.kind is Kind.SKIPPED:  # with include_sessions false, a run's session is skipped unread
+            owner = o.joined_to or self.ledger.session_owner(key[1])
+            root, _, adw_id = (owner or "").partition("/")
+            if root in self.roots:
+                self.debouncer.touch((root, adw_id), delay=0)
+                return
         self._record(key, o)
 
     def _remember(self, key: Key, tracked: Tracked, o: Outcome) -> None:

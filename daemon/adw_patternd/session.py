@@ -18,7 +18,7 @@ import stat
 from dataclasses import dataclass, replace
 
 from .errors import InputRejected
-from .parse import parse_time
+from .parse import first_line, parse_time
 from .transcript import Transcript, find_ids
 
 log = logging.getLogger("adw_patternd")
@@ -64,13 +64,6 @@ def _timestamp(raw: bytes, notes: list[str], where: str) -> str:
     return text
 
 
-def first_line(text: str) -> str | None:
-    for line in text.splitlines():
-        if line.strip():
-            return line.strip()[:PROMPT_MAX]
-    return None
-
-
 def prompt_of(entry: dict) -> str | None:
     """The text a person (or an ADW) typed, from a user entry; None for a tool result."""
     if entry.get("type") != "user" or entry.get("isSidechain") is True:
@@ -78,7 +71,8 @@ def prompt_of(entry: dict) -> str | None:
     msg = entry.get("message")
     content = msg.get("content") if isinstance(msg, dict) else None
     if isinstance(content, str):
-        return first_line(content)
+        line = first_line(content)
+        return line[:PROMPT_MAX] if line else None
     if isinstance(content, list):
         if any(isinstance(b, dict) and b.get("type") == "tool_result" for b in content):
             return None
@@ -86,7 +80,7 @@ def prompt_of(entry: dict) -> str | None:
             if isinstance(block, dict) and block.get("type") == "text" and isinstance(block.get("text"), str):
                 line = first_line(block["text"])
                 if line:
-                    return line
+                    return line[:PROMPT_MAX]
     return None
 
 

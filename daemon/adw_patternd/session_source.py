@@ -107,10 +107,11 @@ class SessionSource:
                  fingerprint: str | None, fresh: bool, listed_at: int) -> Change | Outcome:
         """A session of a store as a workflow of its own: unless an ADW workflow claims it, by
         its worktree here or (in the ledger, when applied) by a transcript naming it."""
-        owner = self.index.files[sid].worktree_of
-        if not store.include_sessions or (owner and any(os.path.isdir(os.path.join(r.path, owner))
-                                                        for r in self.config.roots)):
-            return Outcome(Kind.SKIPPED, store.name, sid, reason="joined" if store.include_sessions else None)
+        worktree = self.index.files[sid].worktree_of
+        home = next((f"{r.name}/{worktree}" for r in self.config.roots
+                     if worktree and os.path.isdir(os.path.join(r.path, worktree))), None)
+        if home or not store.include_sessions:
+            return Outcome(Kind.SKIPPED, store.name, sid, joined_to=home)
         notes.extend(listing.problems)
         transcripts = []
         for out in listing.outputs:

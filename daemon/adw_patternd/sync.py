@@ -51,7 +51,7 @@ class SyncSummary:
         self.scanned += 1
         if o.kind is Kind.MISSING:
             self.deleted += 1
-        elif o.kind is Kind.SKIPPED and o.reason and o.reason.startswith("joined"):
+        elif o.joined_to is not None:
             self.joined += 1
         elif o.kind is Kind.NOT_STORED:
             self.not_stored += 1

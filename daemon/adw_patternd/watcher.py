@@ -93,14 +93,9 @@ class _Handler(FileSystemEventHandler):
                 self.debouncer.touch((self.root.name, adw_id))
 
 
-class _StoreHandler(FileSystemEventHandler):
+class _StoreHandler(_Handler):
     """Maps an event in a session store to its session: <project>/<sid>.jsonl and
     <project>/<sid>/subagents/*.jsonl are both (store name, sid)."""
-
-    def __init__(self, store: Root, debouncer: Debouncer):
-        self.store = store
-        self.prefix = os.path.join(os.path.abspath(store.path), "")
-        self.debouncer = debouncer
 
     def on_any_event(self, event) -> None:
         for path in (event.src_path, getattr(event, "dest_path", "")):
@@ -109,9 +104,9 @@ class _StoreHandler(FileSystemEventHandler):
                 continue
             parts = path[len(self.prefix):].split(os.sep)
             if len(parts) == 2:
-                self.debouncer.touch((self.store.name, parts[1][:-len(".jsonl")]))
+                self.debouncer.touch((self.root.name, parts[1][:-len(".jsonl")]))
             elif len(parts) == 4 and parts[2] == "subagents":
-                self.debouncer.touch((self.store.name, parts[1]))
+                self.debouncer.touch((self.root.name, parts[1]))
 
 
 class Watches:

@@ -75,7 +75,8 @@ def figures(db: Db, signature: str, review: Review, now_us: int, baseline_days: 
         # Workflows whose start is a file mtime (a guess): put before or after the day by it.
         "mtime_dated": int(db.one("SELECT COUNT(*) FROM workflow_history WHERE revision > 0 AND time_source = 'mtime' "
                                   "AND seen_us >= ? AND seen_us < ?", (before_from, max(since_to, effective)))[0]),
-        "regressions": len(regressions(db, pid, effective)) if pid else 0,
+        "regressions": int(db.one("SELECT COUNT(*) FROM pattern_occurrences WHERE pattern_id = ? AND seen_us >= ?",
+                                  (pid, effective))[0]) if pid else 0,
     }
 
 
@@ -110,7 +111,8 @@ def automated(db: Db) -> dict[str, tuple[int, int]]:
 def new_regressions(db: Db, workflow_id: str, pattern_ids, automations: dict[str, tuple[int, int]]) -> list[dict]:
     """The regressions of one workflow not warned about before, now recorded as warned (so a
     re-read or a restart does not warn again): each with its signature, agents and lines."""
-    wanted = {pid: (sig, on) for sig, (pid, on) in automations.items() if pid in set(pattern_ids)}
+    present = set(pattern_ids)
+    wanted = {pid: (sig, on) for sig, (pid, on) in automations.items() if pid in present}
     found = []
     for pid, (sig, on) in sorted(wanted.items()):
         row = db.one("SELECT seen_us FROM pattern_occurrences WHERE pattern_id = ? AND workflow_id = ?",

@@ -121,11 +121,10 @@ class Ledger:
                    evidence: list[tuple]) -> Applied:
         db, wf = self.db, change.workflow
         if change.own_session is not None:
-            owner = db.one("SELECT workflow_id FROM session_claims WHERE session_id = ? ORDER BY workflow_id LIMIT 1",
-                           (change.own_session,))
+            owner = self.session_owner(change.own_session)
             if owner:  # an ADW run's session: its times are that workflow's, its dollars its result line's
                 self._drop(wf.workflow_id, deltas)
-                return Applied(wf.workflow_id, (), (), False, claimed_by=owner[0])
+                return Applied(wf.workflow_id, (), (), False, claimed_by=owner)
         if change.claims is not None:
             claims_changed = self._claim(wf.workflow_id, change.claims)
             for absorbed in change.absorbs:
@@ -264,6 +263,12 @@ class Ledger:
         for pid, old in links:
             d = deltas.get(pid, PatternSums())
             deltas[pid] = d.plus(old, -1) if row[0] else d
+
+    def session_owner(self, session_id: str) -> str | None:
+        """The ADW workflow that claims a session of a store, if one does."""
+        row = self.db.one("SELECT workflow_id FROM session_claims WHERE session_id = ? ORDER BY workflow_id LIMIT 1",
+                          (session_id,))
+        return row[0] if row else None
 
     def _claim(self, workflow_id: str, sessions: tuple[str, ...]) -> bool:
         """Make the workflow's session claims exactly ``sessions``; whether they changed."""

@@ -87,7 +87,8 @@ def status(db: Db) -> dict:
 
     spend = db.one("SELECT COALESCE(SUM(cost_nanos), 0), COALESCE(SUM(estimated_nanos), 0), "
                    "COALESCE(SUM(unfinished_runs), 0), COALESCE(SUM(overwritten_runs), 0), "
-                   "COALESCE(SUM(overwritten_nanos), 0) FROM workflow_history WHERE revision > 0")
+                   "COALESCE(SUM(overwritten_nanos), 0), COALESCE(SUM(session_runs), 0) "
+                   "FROM workflow_history WHERE revision > 0")
     return {
         "workflows": sum(v["workflows"] for v in roots.values()),
         "by_status": counts("status"),
@@ -98,6 +99,7 @@ def status(db: Db) -> dict:
         "unfinished_runs": int(spend[2]),
         "overwritten_runs": int(spend[3]),  # seen live, since overwritten: kept, not in the files
         "overwritten_usd": int(spend[4]) / 1e9,
+        "session_runs": int(spend[5]),  # attempts only the session store kept (retries, priced from usage)
         "patterns": db.one("SELECT COUNT(*) FROM operation_patterns WHERE occurrence_count > 0")[0],
         "roots": roots,
         "last_processed": {"workflow_id": last[0], "at": last[1]} if last else None,
