@@ -171,3 +171,17 @@ def open_to_everyone(*paths: Path) -> None:
             os.chmod(dirpath, 0o777)
             for f in files:
                 os.chmod(os.path.join(dirpath, f), 0o666)
+
+
+@contextmanager
+def stdlib_json():
+    """Decode transcript lines with the stdlib's json alone (the reference the compiled
+    decoder must match), for the duration of the block."""
+    from adw_patternd import jsonline
+
+    saved = jsonline._decode
+    jsonline._decode = json.loads
+    try:
+        yield
+    finally:
+        jsonline._decode = saved

@@ -7,8 +7,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from adw_patternd.pricing import DEFAULT_PRICES
-from adw_patternd.session import fold_facts
-from adw_patternd.transcript import Transcript, scan_chunk, to_json, totals
+from adw_patternd.session import fold_chunk
+from adw_patternd.transcript import Transcript, to_json, totals
+from helpers import stdlib_json
 
 MODEL = "claude-sonnet-4-5-20250929"
 
@@ -42,12 +43,10 @@ LINES = {
 sessions = st.lists(st.tuples(st.sampled_from(sorted(LINES)), st.integers(1, 3000)), min_size=1, max_size=30)
 
 
-def fold(data: bytes, cuts: list[int]) -> Transcript:
+def fold(data: bytes, cuts: list[int], notes: list[str] | None = None) -> Transcript:
     t = Transcript("s.jsonl", session=True)
     for size in sorted(set(cuts)) + [len(data)]:
-        start = t.offset
-        t, end = scan_chunk(t, data[start:size], start, DEFAULT_PRICES, [], "f")
-        t = fold_facts(t, data[start:size], start, end - start, [], "f")
+        t = fold_chunk(t, data[t.offset:size], t.offset, DEFAULT_PRICES, [] if notes is None else notes, "f")
     return t
 
 
@@ -56,10 +55,14 @@ def fold(data: bytes, cuts: list[int]) -> Transcript:
 def test_whole_or_in_appends_the_same(lines, cuts):
     first = json.dumps({"type": "user", "timestamp": _ts(0), "message": {"content": "start"}})
     data = "\n".join([first] + [LINES[kind](i) for kind, i in lines]).encode() + b"\n"
-    whole = fold(data, [])
+    notes, reference_notes = [], []
+    whole = fold(data, [], notes)
     appended = fold(data, [c for c in cuts if c < len(data)])
     assert to_json(appended) == to_json(whole)
     assert totals(appended, DEFAULT_PRICES, []) == totals(whole, DEFAULT_PRICES, [])
+    with stdlib_json():  # the compiled decoder changes nothing: the stdlib's json folds the same
+        reference = fold(data, [], reference_notes)
+    assert (to_json(reference), reference_notes) == (to_json(whole), notes)
 
 
 def test_a_replay_of_a_parent_message_is_dropped_and_a_side_conversation_s_own_counts():

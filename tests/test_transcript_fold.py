@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from adw_patternd.pricing import DEFAULT_PRICES
 from adw_patternd.transcript import Transcript, scan_chunk, to_json, totals
+from helpers import stdlib_json
 
 MODEL = "claude-sonnet-4-5-20250929"
 
@@ -56,11 +57,11 @@ LINES = {
 transcripts = st.lists(st.tuples(st.sampled_from(sorted(LINES)), st.integers(1, 400)), min_size=1, max_size=40)
 
 
-def fold(data: bytes, cuts: list[int]) -> Transcript:
+def fold(data: bytes, cuts: list[int], notes: list[str] | None = None) -> Transcript:
     """Read ``data`` as the daemon would if the file had grown to each cut in turn."""
     t = Transcript("agent/raw_output.jsonl")
     for size in sorted(set(cuts)) + [len(data)]:
-        t, _ = scan_chunk(t, data[t.offset:size], t.offset, DEFAULT_PRICES, [], "f")
+        t, _ = scan_chunk(t, data[t.offset:size], t.offset, DEFAULT_PRICES, [] if notes is None else notes, "f")
     return t
 
 
@@ -68,11 +69,15 @@ def fold(data: bytes, cuts: list[int]) -> Transcript:
 @given(transcripts, st.lists(st.floats(0, 1), max_size=6))
 def test_read_whole_or_in_appends_folds_the_same(lines, cut_fractions):
     data = "".join(LINES[kind](i) + "\n" for kind, i in lines).encode()
-    whole = fold(data, [])
+    notes, reference_notes = [], []
+    whole = fold(data, [], notes)
     parts = fold(data, [int(f * len(data)) for f in cut_fractions])
     assert to_json(parts) == to_json(whole)
     assert (parts.offset, parts.tail) == (whole.offset, whole.tail)
     assert totals(parts, DEFAULT_PRICES, []) == totals(whole, DEFAULT_PRICES, [])
+    with stdlib_json():  # the compiled decoder changes nothing: the stdlib's json folds the same
+        reference = fold(data, [], reference_notes)
+    assert (to_json(reference), reference_notes) == (to_json(whole), notes)
 
 
 def test_a_closed_runs_bash_message_keeps_its_last_lines_usage_and_all_its_tool_calls():

@@ -9,7 +9,6 @@ stopped; the rest is never read again.
 from __future__ import annotations
 
 import errno
-import json
 import mmap
 import os
 import stat
@@ -20,9 +19,10 @@ from typing import NamedTuple
 
 from .commands import BUILTIN_COMMAND_RULES, CommandRule
 from .errors import InputRejected
+from .jsonline import loads
 from .pricing import PriceRule
-from .session import fold_facts, subagent_files
-from .transcript import TAIL_BYTES, Transcript, head_session, scan_chunk
+from .session import fold_chunk, subagent_files
+from .transcript import TAIL_BYTES, Transcript, head_session
 
 STATE_FILE = "adw_state.json"
 SUMMARY_FILE = "workflow_summary.json"
@@ -262,7 +262,7 @@ def _starts_stream_json(path: str) -> bool:
     if b'"type"' not in line:
         return False
     try:
-        event = json.loads(line)
+        event = loads(line)
     except (ValueError, RecursionError):
         return False
     return isinstance(event, dict) and event.get("type") in STREAM_JSON_TYPES
@@ -410,13 +410,9 @@ def read_transcript(path: str, prior: Transcript, prices: tuple[PriceRule, ...],
             if length >= MMAP_FROM:
                 aligned = start - start % mmap.ALLOCATIONGRANULARITY
                 with mmap.mmap(fd, size - aligned, access=mmap.ACCESS_READ, offset=aligned) as mm:
-                    chunk = _MappedChunk(mm, start - aligned)
-                    t, end = scan_chunk(t, chunk, start, prices, notes, path, rules)
-                    t = fold_facts(t, chunk, start, end - start, notes, path)
+                    t = fold_chunk(t, _MappedChunk(mm, start - aligned), start, prices, notes, path, rules)
             else:
-                chunk = os.pread(fd, length, start)
-                t, end = scan_chunk(t, chunk, start, prices, notes, path, rules)
-                t = fold_facts(t, chunk, start, end - start, notes, path)
+                t = fold_chunk(t, os.pread(fd, length, start), start, prices, notes, path, rules)
         if t.offset and not t.head:
             t = replace(t, head=_head(fd))
         # An mtime within the racy window may be shared by a later write of the same size:

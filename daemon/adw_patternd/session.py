@@ -10,16 +10,17 @@ from `SessionIndex.build`, which lists the store.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
 import stat
 from dataclasses import dataclass, replace
 
+from .commands import BUILTIN_COMMAND_RULES, CommandRule
 from .errors import InputRejected
+from .jsonline import INVALID, DecodedLines
 from .parse import first_line, parse_time
-from .transcript import Transcript, find_ids
+from .transcript import Transcript, find_ids, scan_chunk
 
 log = logging.getLogger("adw_patternd")
 
@@ -84,17 +85,26 @@ def prompt_of(entry: dict) -> str | None:
     return None
 
 
-def fold_facts(t: Transcript, chunk, start: int, length: int, notes: list[str], where: str) -> Transcript:
+def fold_chunk(t: Transcript, chunk, start: int, prices, notes: list[str], where: str,
+               rules: tuple[CommandRule, ...] = BUILTIN_COMMAND_RULES) -> Transcript:
+    """Fold the complete lines of ``chunk`` (the file's bytes from ``start``) into ``t`` in
+    one pass: the transcript scan, then a session file's facts, sharing the lines decoded."""
+    decoded = DecodedLines(chunk)
+    t, end = scan_chunk(t, chunk, start, prices, notes, where, rules, decoded)
+    return fold_facts(t, chunk, start, end - start, notes, where, decoded)
+
+
+def fold_facts(t: Transcript, chunk, start: int, length: int, notes: list[str], where: str,
+               decoded: DecodedLines | None = None) -> Transcript:
     """Add the facts of ``chunk[:length]`` (complete lines just folded, from byte ``start``
     of the file) to a session value. A file whose first line is not JSON is not a session
-    file: InputRejected (it keeps what was stored for it)."""
+    file: InputRejected (it keeps what was stored for it). ``decoded``: the lines the
+    transcript scan decoded already (none is decoded twice)."""
     if length <= 0 or not t.session:
         return t
-    if start == 0:
-        try:
-            json.loads(bytes(chunk[:chunk.find(b"\n")]))
-        except (ValueError, RecursionError):
-            raise InputRejected(where, "not a Claude Code session file: its first line is not JSON") from None
+    decoded = decoded or DecodedLines(chunk)
+    if start == 0 and decoded.at(0)[0] is INVALID:
+        raise InputRejected(where, "not a Claude Code session file: its first line is not JSON")
     facts: dict = {}
     if not t.first_ts:
         for hit in _hits(chunk, b'"timestamp"', 0, length):
@@ -108,17 +118,13 @@ def fold_facts(t: Transcript, chunk, start: int, length: int, notes: list[str], 
             facts["last_ts"] = ts
             line_start = chunk.rfind(b"\n", 0, last) + 1
             line_end = chunk.find(b"\n", last)
-            facts["ended"] = _ends_turn(chunk, line_start, line_end)
+            facts["ended"] = _ends_turn(decoded, line_start, line_end)
             break
         last = chunk.rfind(b'"timestamp"', 0, last)
     if t.prompt is None:
         tried = 0
         for hit in _hits(chunk, b'"user"', 0, length):
-            line_start = chunk.rfind(b"\n", 0, hit) + 1
-            try:
-                entry = json.loads(bytes(chunk[line_start:chunk.find(b"\n", hit)]))
-            except (ValueError, RecursionError):
-                continue
+            entry = decoded.at(chunk.rfind(b"\n", 0, hit) + 1)[0]
             if not isinstance(entry, dict) or entry.get("type") != "user":
                 continue
             prompt = prompt_of(entry)
@@ -189,13 +195,10 @@ def _hits(chunk, token: bytes, first: int, last: int):
         pos = end + 1
 
 
-def _ends_turn(chunk, line_start: int, line_end: int) -> bool:
-    if chunk.find(b'"assistant"', line_start, line_end) < 0:
+def _ends_turn(decoded: DecodedLines, line_start: int, line_end: int) -> bool:
+    if decoded.chunk.find(b'"assistant"', line_start, line_end) < 0:
         return False
-    try:
-        entry = json.loads(bytes(chunk[line_start:line_end]))
-    except (ValueError, RecursionError):
-        return False
+    entry = decoded.at(line_start, line_end)[0]
     msg = entry.get("message") if isinstance(entry, dict) else None
     return entry.get("type") == "assistant" and isinstance(msg, dict) and msg.get("stop_reason") == "end_turn"
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
 from .commands import BUILTIN_COMMAND_RULES, CommandRule, call_signatures, command_line
+from .jsonline import INVALID, DecodedLines, loads
 from .pricing import PriceRule, cost_nanos
 
 MAX_COST_USD = 100_000.0  # a single agent run costing more is not a real number
@@ -361,7 +362,8 @@ def message_commands(msg: Message, prices, notes: list[str]):
 
 
 def scan_chunk(t: Transcript, chunk, start: int, prices: tuple[PriceRule, ...], notes: list[str], where: str,
-               rules: tuple[CommandRule, ...] = BUILTIN_COMMAND_RULES) -> tuple[Transcript, int]:
+               rules: tuple[CommandRule, ...] = BUILTIN_COMMAND_RULES,
+               decoded: DecodedLines | None = None) -> tuple[Transcript, int]:
     """Fold the complete lines of ``chunk`` (the file's bytes from ``start``; bytes, or a
     _MappedChunk) into ``t``. Returns the new value and the offset just after the last
     newline, so that a line still being written is read next time, whole.
@@ -375,11 +377,12 @@ def scan_chunk(t: Transcript, chunk, start: int, prices: tuple[PriceRule, ...], 
        Bash calls outlive it, as command costs. The tool results and the closed runs' other
        messages (most of the bytes) are never parsed.
     The value is the same whether a file is read whole or in any split into appends.
+    ``decoded``: the chunk's decoded lines, shared with session.fold_facts.
     """
     end = chunk.rfind(b"\n")
     if end < 0:
         return t, start
-    lines, run_starts = _select_lines(t, chunk, start, end, notes, where)
+    lines, run_starts = _select_lines(t, decoded or DecodedLines(chunk), start, end, notes, where)
     fold = _Fold(t, prices, rules, notes, where)
     for line_start in sorted(lines):
         obj, raw, line_end = lines[line_start]
@@ -392,21 +395,17 @@ def scan_chunk(t: Transcript, chunk, start: int, prices: tuple[PriceRule, ...], 
 
 
 class _Selection:
-    """The lines of a chunk picked for parsing, parsed once each."""
+    """The lines of a chunk picked for folding, decoded once each (by ``decoded``)."""
 
-    def __init__(self, chunk, start: int, notes: list[str], where: str):
-        self.chunk, self.start, self.notes, self.where = chunk, start, notes, where
-        self.lines: dict[int, tuple[object, bytes, int]] = {}  # line start -> (parsed, raw bytes, line end)
+    def __init__(self, decoded: DecodedLines, start: int, notes: list[str], where: str):
+        self.chunk, self.decoded, self.start, self.notes, self.where = decoded.chunk, decoded, start, notes, where
+        self.lines: dict[int, tuple[object, bytes, int]] = {}  # line start -> (value, raw bytes, line end)
 
     def take(self, line_start: int, line_end: int | None = None) -> None:
         if line_start in self.lines:
             return
-        if line_end is None:
-            line_end = self.chunk.find(b"\n", line_start)
-        raw = bytes(self.chunk[line_start:line_end])
-        try:
-            obj = json.loads(raw)
-        except (ValueError, RecursionError):
+        obj, raw, line_end = self.decoded.at(line_start, line_end)
+        if obj is INVALID:
             self.notes.append(f"{self.where}: line at byte {self.start + line_start} is not valid JSON (skipped)")
             obj = None
         self.lines[line_start] = (obj, raw, line_end)
@@ -421,10 +420,11 @@ class _Selection:
             pos = line_end + 1
 
 
-def _select_lines(t: Transcript, chunk, start: int, end: int, notes: list[str], where: str):
+def _select_lines(t: Transcript, decoded: DecodedLines, start: int, end: int, notes: list[str], where: str):
     """The lines that can change the fold (scan_chunk's four rules), parsed, and the
     positions where a run starts."""
-    pick = _Selection(chunk, start, notes, where)
+    chunk = decoded.chunk
+    pick = _Selection(decoded, start, notes, where)
     lines = pick.lines
     for line_start, line_end in pick.each_line_with(b'"result"', 0, end):
         pick.take(line_start, line_end)
@@ -573,7 +573,7 @@ def stored(t: Transcript) -> StoredTranscript:
 def from_json(path: str, device: int, inode: int, offset: int, size: int, mtime_ns: int, head: str, tail: str,
               text: str | None, session: bool = False) -> Transcript:
     """``session``: what to start from when nothing usable is stored (a session file's row)."""
-    d = json.loads(text) if text else {}
+    d = loads(text) if text else {}
     if d.get("v") != STATE_VERSION:
         # Stored by an older version: read the file again from the start, keeping the runs
         # that only the ledger knows (seen live, since overwritten by a later run).
