@@ -413,13 +413,14 @@ def read_transcript(path: str, prior: Transcript, prices: tuple[PriceRule, ...],
                     t = fold_chunk(t, _MappedChunk(mm, start - aligned), start, prices, notes, path, rules)
             else:
                 t = fold_chunk(t, os.pread(fd, length, start), start, prices, notes, path, rules)
-        if t.offset and not t.head:
-            t = replace(t, head=_head(fd))
         # An mtime within the racy window may be shared by a later write of the same size:
         # store none, so that the next read with an unchanged size starts again.
         now_ns = time.time_ns() if now_ns is None else now_ns
         mtime_ns = st.st_mtime_ns if st.st_mtime_ns < now_ns - RACY_NS else 0
-        return replace(t, size=size, mtime_ns=mtime_ns) if (t.size, t.mtime_ns) != (size, mtime_ns) else t
+        head = _head(fd) if t.offset and not t.head else t.head
+        if (t.size, t.mtime_ns, t.head) != (size, mtime_ns, head):  # one copy: a Transcript has many fields
+            t = replace(t, size=size, mtime_ns=mtime_ns, head=head)
+        return t
     except OSError as e:
         raise InputRejected(path, f"cannot read ({e.strerror})") from None
     finally:
