@@ -7,11 +7,12 @@ from ..transcript import STORED_COLUMNS, StoredTranscript
 from .db import Db
 
 
-def store_transcripts(db: Db, workflow_id: str, transcripts: tuple[StoredTranscript, ...]) -> None:
-    """Make the workflow's agent_outputs rows exactly ``transcripts``."""
+def store_transcripts(db: Db, workflow_id: str, transcripts: tuple[StoredTranscript, ...],
+                      stored_names: set[str]) -> None:
+    """Make the workflow's agent_outputs rows exactly ``transcripts`` (``stored_names``: the
+    agent_name of the rows it has)."""
     names = {t.path for t in transcripts}
-    stale = [r[0] for r in db.all("SELECT agent_name FROM agent_outputs WHERE workflow_id = ?", (workflow_id,))
-             if r[0] not in names]
+    stale = sorted(n for n in stored_names if n not in names)
     if stale:
         db.executemany("DELETE FROM agent_outputs WHERE workflow_id = ? AND agent_name = ?",
                        [(workflow_id, n) for n in stale])

@@ -20,6 +20,7 @@ from ..model import Contribution, Occurrence, PatternSums
 from ..rules import attributed_nanos
 from ..transcript import from_json
 from .agent_outputs import same_transcripts, store_transcripts
+from .batch import BatchReads
 from .waits import store_waits
 from .mentions import same_mentions, store_mentions
 from .db import Db
@@ -85,12 +86,18 @@ class Ledger:
         """Apply whole workflows in one transaction (retried while the database is busy)."""
         created: dict[str, int] = {}
 
+        ordered = sorted(changes, key=lambda c: c.workflow.workflow_id)
+        ids = [c.workflow.workflow_id for c in ordered]
+        # A change that drops workflows (its own, or sessions it absorbs) changes what the
+        # others would read: such a batch reads one workflow at a time, as it goes.
+        whole_batch = len(set(ids)) == len(ids) and not any(c.absorbs or c.own_session for c in ordered)
+
         def work():
             created.clear()
             deltas: dict[int, PatternSums] = {}
             evidence: list[tuple] = []  # inserted once for the batch: one round trip, not one per workflow
-            results = [self._apply_one(c, deltas, created, evidence)
-                       for c in sorted(changes, key=lambda c: c.workflow.workflow_id)]
+            reads = BatchReads.load(self.db, ids) if whole_batch else None
+            results = [self._apply_one(c, deltas, created, evidence, reads) for c in ordered]
             if evidence:
                 self.db.executemany("INSERT INTO pattern_evidence (pattern_id, workflow_id, kind, item, n) "
                                     "VALUES (?, ?, ?, ?, ?)", evidence)
@@ -118,7 +125,7 @@ class Ledger:
         return int(row[0]), is_new
 
     def _apply_one(self, change: Change, deltas: dict[int, PatternSums], created: dict[str, int],
-                   evidence: list[tuple]) -> Applied:
+                   evidence: list[tuple], reads: BatchReads | None) -> Applied:
         db, wf = self.db, change.workflow
         if change.own_session is not None:
             owner = self.session_owner(change.own_session)
@@ -131,15 +138,12 @@ class Ledger:
                 self._drop(absorbed, deltas)
         else:
             claims_changed = False
-        db.execute("INSERT INTO workflow_history (workflow_id, revision) VALUES (?, 0) ON CONFLICT (workflow_id) DO NOTHING",
-                   (wf.workflow_id,))
-        row = db.one(f"SELECT revision, {', '.join(WORKFLOW_COLUMNS)} FROM workflow_history "
-                     f"WHERE workflow_id = ?{db.for_update}", (wf.workflow_id,))
+        reads = reads or BatchReads.load(db, [wf.workflow_id])
+        row = reads.row(wf.workflow_id)
         revision = int(row[0] or 0)
         if change.expected_revision is not None and revision != change.expected_revision:
             return Applied(wf.workflow_id, (), (), False, conflict=True)
-        old_links = {int(r[0]): contribution_of(r[1:]) for r in db.all(
-            f"SELECT pattern_id, {LINK} FROM pattern_occurrences WHERE workflow_id = ?", (wf.workflow_id,))}
+        old_links = reads.links(wf.workflow_id)
         new_links, new_patterns = self._links_of(change, old_links, created)
         mentioned = sorted({self._pattern_id(sig, change.characteristics, created)[0] for sig in change.mentions})
         chars = json.dumps(change.characteristics)
@@ -151,7 +155,7 @@ class Ledger:
             db.execute("UPDATE workflow_history SET fingerprint = COALESCE(?, fingerprint) WHERE workflow_id = ?",
                        (change.fingerprint, wf.workflow_id))
             if change.transcripts is not None:
-                store_transcripts(self.db, wf.workflow_id, change.transcripts)
+                store_transcripts(self.db, wf.workflow_id, change.transcripts, reads.output_names(wf.workflow_id))
             return Applied(wf.workflow_id, tuple(new_links), (), False, unchanged=True)
         detected = now_text()
         for pid in old_links.keys() | new_links.keys():
@@ -174,7 +178,7 @@ class Ledger:
             "fingerprint = COALESCE(?, fingerprint), revision = ?, updated_at = ? WHERE workflow_id = ?",
             (*values, change.fingerprint, revision + 1, detected, wf.workflow_id))
         if change.transcripts is not None:
-            store_transcripts(self.db, wf.workflow_id, change.transcripts)
+            store_transcripts(self.db, wf.workflow_id, change.transcripts, reads.output_names(wf.workflow_id))
         return Applied(wf.workflow_id, tuple(new_links), tuple(new_patterns), was_new=revision == 0)
 
     def _links_of(self, change: Change, old_links: dict, created: dict[str, int]) -> tuple[dict, list[str]]:
