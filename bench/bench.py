@@ -54,7 +54,7 @@ def report(name: str, value: str, target: str = "", ok: bool | None = None) -> N
 
 # -- trees ------------------------------------------------------------------------------
 
-BASH_EVERY = 3  # one assistant message in three is a Bash call: command detection has work to do
+BASH_EVERY = 3  # one assistant message in three is a Bash call: command detection has work to do (--bash-every)
 
 
 def transcript_size(rng: random.Random) -> int:
@@ -67,8 +67,9 @@ def transcript_size(rng: random.Random) -> int:
     return rng.randrange(2_000_000, 6_000_000)
 
 
-def make_tree(folder: Path, roots: int, per_root: int, seed: int, *, small: bool = False) -> list[Path]:
-    marker = folder / f".done-{roots}x{per_root}-{'s' if small else f'r-bash{BASH_EVERY}'}"
+def make_tree(folder: Path, roots: int, per_root: int, seed: int, *, small: bool = False,
+              bash_every: float = BASH_EVERY) -> list[Path]:
+    marker = folder / f".done-{roots}x{per_root}-{'s' if small else f'r-bash{bash_every:g}'}"
     paths = [folder / f"root{i}" for i in range(roots)]
     if marker.exists():
         return paths
@@ -82,7 +83,7 @@ def make_tree(folder: Path, roots: int, per_root: int, seed: int, *, small: bool
             if small:
                 spec = random_spec(rng, adw_id, filler=(300, 1500), agents=1)
             else:
-                spec = random_spec(rng, adw_id, filler_size=transcript_size, bash_every=BASH_EVERY)
+                spec = random_spec(rng, adw_id, filler_size=transcript_size, bash_every=bash_every)
             write_workflow(str(path), spec, rng)
     # A history is old: date every file and folder two days back, so that the daemon's
     # catch-up sees dormant workflows and sync's fingerprints are not "racy".
@@ -94,6 +95,14 @@ def make_tree(folder: Path, roots: int, per_root: int, seed: int, *, small: bool
     marker.touch()
     print(f"  (generated {roots * per_root:,} workflows in {folder} in {time.monotonic() - started:.0f} s)", flush=True)
     return paths
+
+
+def bash_calls_per_workflow(root: Path) -> float:
+    """The Bash calls in a root's transcripts, per workflow (one call a line, as synth writes them)."""
+    folders = [e.path for e in os.scandir(root) if e.is_dir()]
+    calls = sum(open(os.path.join(d, f), "rb").read().count(b'"name": "Bash"')
+                for folder in folders for d, _, fs in os.walk(folder) for f in fs if f.endswith(".jsonl"))
+    return calls / max(1, len(folders))
 
 
 def tree_bytes(paths: list[Path]) -> int:
@@ -211,7 +220,8 @@ def read_floor(paths: list[Path]) -> tuple[float, int]:
 
 def bench_sync(paths: list[Path], n: int) -> Path:
     print("\n1-2. sync", flush=True)
-    print(f"  tree: {n:,} workflows, {tree_bytes(paths) / 1e9:.2f} GB", flush=True)
+    print(f"  tree: {n:,} workflows, {tree_bytes(paths) / 1e9:.2f} GB, "
+          f"{bash_calls_per_workflow(paths[0]):.1f} Bash calls a workflow", flush=True)
     read_floor(paths)  # warm the page cache for both
     cpu0 = time.process_time()
     floor_s, _ = read_floor(paths)
@@ -630,6 +640,9 @@ def bench_sessions(n: int, appends: int = 200, debounce_ms: int = 200) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="2,000 / 10,000 workflows and 10 s of live load")
+    ap.add_argument("--bash-every", type=float, default=BASH_EVERY, metavar="E",
+                    help=f"one assistant message in E is a Bash call (default {BASH_EVERY}: about 14 calls a workflow; "
+                         "1.7: about 25); another E writes a tree of its own")
     ap.add_argument("--skip", action="append", default=[], choices=["sync", "live", "update", "many", "postgres", "sessions"],
                     help="leave a part out (repeatable)")
     args = ap.parse_args()
@@ -642,7 +655,8 @@ def main() -> int:
               f"Linux {platform.release()}, Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}"
     print(f"adw-patternd benchmark on {machine}", flush=True)
     OUT.mkdir(exist_ok=True)
-    paths = make_tree(OUT / f"tree{4 * per_root // 1000}k", 4, per_root, seed=1)
+    tree = f"tree{4 * per_root // 1000}k" + ("" if args.bash_every == BASH_EVERY else f"-bash{args.bash_every:g}")
+    paths = make_tree(OUT / tree, 4, per_root, seed=1, bash_every=args.bash_every)
     n = 4 * per_root
     if "sync" not in args.skip or "live" not in args.skip:
         cfg = bench_sync(paths, n)
@@ -660,7 +674,9 @@ def main() -> int:
         bench_postgres(url, paths, n)
     total = time.monotonic() - started
     print(f"\ntotal {total:.0f} s", flush=True)
-    lines = [f"Machine: {machine}. Run: `python bench/bench.py{' --quick' if args.quick else ''}` "
+    options = (" --quick" if args.quick else "") + (f" --bash-every {args.bash_every:g}"
+                                                    if args.bash_every != BASH_EVERY else "")
+    lines = [f"Machine: {machine}. Run: `python bench/bench.py{options}` "
              f"({total:.0f} s, {time.strftime('%Y-%m-%d')}).", "", "| measure | result | target | |", "|---|---|---|---|"]
     lines += [f"| {name.strip()} | {value} | {target} | {'' if ok is None else ('ok' if ok else 'missed')} |"
               for name, value, target, ok in RESULTS]

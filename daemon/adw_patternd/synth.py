@@ -41,7 +41,7 @@ class AgentRun:
     text: str = "Done."
     model: str = MODELS[0]
     filler_bytes: int = 2000
-    bash_every: int = 0  # every so many assistant messages is a Bash call, split over two lines
+    bash_every: float = 0  # every so many assistant messages is a Bash call, split over two lines
 
 
 @dataclass
@@ -108,7 +108,7 @@ def transcript_lines(run: AgentRun, session: str, rng: random.Random) -> list[st
     while size < run.filler_bytes:
         n += 1
         body = (_PROSE * (1 + min(4000, run.filler_bytes - size) // len(_PROSE)))[: max(50, min(4000, run.filler_bytes - size))]
-        if n % 2 and run.bash_every and n // 2 % run.bash_every == 0:
+        if n % 2 and run.bash_every and n // 2 % run.bash_every < 1:  # a float: one in bash_every on average
             # As Claude Code writes it: the text block, then the tool call, same id, more output
             lines.append(json.dumps({"type": "assistant", "session_id": session, "message": {
                 "id": f"msg_{n}", "model": run.model, "content": [{"type": "text", "text": body[:300]}],
@@ -167,7 +167,7 @@ def write_workflow(root: str, spec: WorkflowSpec, rng: random.Random | None = No
 
 
 def random_spec(rng: random.Random, adw_id: str, *, filler: tuple[int, int] = (1000, 20000), day: int | None = None,
-                agents: int | None = None, filler_size=None, bash_every: int = 0) -> WorkflowSpec:
+                agents: int | None = None, filler_size=None, bash_every: float = 0) -> WorkflowSpec:
     """A random but realistic workflow. ``filler_size(rng)``, when given, picks each agent
     transcript's size instead of ``filler``; ``bash_every`` puts Bash calls in the runs."""
     nl, template = rng.choice(REQUESTS)
