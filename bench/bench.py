@@ -28,7 +28,9 @@ import threading
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
+import msgspec
 import yaml
 
 from adw_patternd.html_report import gather, render
@@ -332,6 +334,88 @@ def bench_raw_read() -> None:
         report(f"{size / 1e6:g} MB file: first read / read of one appended line",
                f"{statistics.median(first) * 1e3:.2f} ms / {statistics.median(appended) * 1e6:.0f} us",
                "appended: flat", None)
+
+
+# -- the JSON decoders ----------------------------------------------------------------------
+
+class Usage(msgspec.Struct):
+    input_tokens: Any = None
+    cache_creation_input_tokens: Any = None
+    cache_read_input_tokens: Any = None
+    output_tokens: Any = None
+
+class Block(msgspec.Struct):
+    type: Any = None
+    id: Any = None
+    name: Any = None
+    input: Any = None
+
+class Message(msgspec.Struct):
+    id: Any = None
+    model: Any = None
+    content: Any = None
+    usage: Usage | None = None
+
+class Line(msgspec.Struct):  # the fields the fold reads: for the typed decoder in bench_decoders
+    type: Any = None
+    subtype: Any = None
+    session_id: Any = None
+    model: Any = None
+    isSidechain: Any = None
+    message: Message | None = None
+    usage: Usage | None = None
+    total_cost_usd: Any = None
+    duration_ms: Any = None
+    is_error: Any = None
+    modelUsage: Any = None
+
+
+def bench_decoders(paths: list[Path], workflows: int = 2000) -> None:
+    """The JSON decoders on the lines a sync decodes (those with a result, assistant or Bash
+    token) of the first workflows of the tree, and the fold of their transcripts with the
+    stdlib's json against the compiled decoder in use (jsonline)."""
+    from adw_patternd import jsonline
+    from adw_patternd.pricing import DEFAULT_PRICES
+    from adw_patternd.session import fold_chunk
+    from adw_patternd.transcript import Transcript
+
+    print("\n0. JSON decoders on the bench tree", flush=True)
+    files = [os.path.join(d, f) for folder in sorted(os.scandir(paths[0]), key=lambda e: e.name)[:workflows]
+             for d, _, fs in os.walk(folder.path) for f in fs if f.endswith(".jsonl")]
+    datas = [open(f, "rb").read() for f in files]
+    lines = [line for data in datas for line in data.split(b"\n")
+             if b'"result"' in line or b'"assistant"' in line or b'"Bash"' in line]
+    size = sum(map(len, lines))
+    decoders = [("json (stdlib)", json.loads), ("msgspec, untyped (in use)", msgspec.json.Decoder().decode),
+                ("msgspec, typed Structs", msgspec.json.Decoder(Line).decode)]
+    try:
+        import orjson
+        decoders.append(("orjson", orjson.loads))
+    except ImportError:
+        report("orjson", "not installed", "pip install orjson to compare", None)
+    for name, decode in decoders:
+        best = min(_timed(lambda: [decode(line) for line in lines]) for _ in range(3))
+        report(f"decode {len(lines):,} lines ({size / 1e6:.0f} MB): {name}",
+               f"{best * 1e6 / len(lines):.2f} us/line", "", None)
+
+    def fold_all():
+        for data in datas:
+            fold_chunk(Transcript("a/raw_output.jsonl"), data, 0, DEFAULT_PRICES, [], "f")
+
+    compiled = min(_timed(fold_all) for _ in range(3))
+    saved, jsonline._decode = jsonline._decode, json.loads
+    try:
+        stdlib = min(_timed(fold_all) for _ in range(3))
+    finally:
+        jsonline._decode = saved
+    report(f"fold of {len(files):,} transcripts: stdlib json / msgspec", f"{stdlib:.2f} / {compiled:.2f} s",
+           "", None)
+
+
+def _timed(work) -> float:
+    started = time.perf_counter()
+    work()
+    return time.perf_counter() - started
 
 
 def bench_live(paths: list[Path], sync_cfg: Path, seconds: float, rate: int, debounce_ms: int) -> None:
@@ -643,7 +727,8 @@ def main() -> int:
     ap.add_argument("--bash-every", type=float, default=BASH_EVERY, metavar="E",
                     help=f"one assistant message in E is a Bash call (default {BASH_EVERY}: about 14 calls a workflow; "
                          "1.7: about 25); another E writes a tree of its own")
-    ap.add_argument("--skip", action="append", default=[], choices=["sync", "live", "update", "many", "postgres", "sessions"],
+    ap.add_argument("--skip", action="append", default=[],
+                    choices=["decoders", "sync", "live", "update", "many", "postgres", "sessions"],
                     help="leave a part out (repeatable)")
     args = ap.parse_args()
     per_root = 500 if args.quick else 5000
@@ -658,6 +743,8 @@ def main() -> int:
     tree = f"tree{4 * per_root // 1000}k" + ("" if args.bash_every == BASH_EVERY else f"-bash{args.bash_every:g}")
     paths = make_tree(OUT / tree, 4, per_root, seed=1, bash_every=args.bash_every)
     n = 4 * per_root
+    if "decoders" not in args.skip:
+        bench_decoders(paths)
     if "sync" not in args.skip or "live" not in args.skip:
         cfg = bench_sync(paths, n)
     if "live" not in args.skip:
