@@ -106,6 +106,11 @@ def parse_time(value, notes: list[str], key: str) -> datetime | None:
     """ISO 8601 (zone optional, naive read as UTC) or epoch seconds/milliseconds."""
     if value is None or value == "":
         return None
+    if type(value) is str and len(value) == 24 and value[10] == "T" and value[23] == "Z":
+        try:  # the form every Claude Code entry has (2026-11-02T10:00:00.000Z): no regex needed
+            return datetime.fromisoformat(value)
+        except ValueError:
+            pass  # said below
     try:
         if isinstance(value, bool):
             raise ValueError

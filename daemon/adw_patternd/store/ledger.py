@@ -88,9 +88,11 @@ class Ledger:
 
         ordered = sorted(changes, key=lambda c: c.workflow.workflow_id)
         ids = [c.workflow.workflow_id for c in ordered]
-        # A change that drops workflows (its own, or sessions it absorbs) changes what the
-        # others would read: such a batch reads one workflow at a time, as it goes.
-        whole_batch = len(set(ids)) == len(ids) and not any(c.absorbs or c.own_session for c in ordered)
+        # A change that absorbs a session drops that session's workflow: if the batch holds
+        # it too, what was read for it is stale, so such a batch reads one workflow at a time.
+        # (A session's own change that an ADW workflow claims drops only itself.)
+        absorbed = {a for c in ordered for a in c.absorbs}
+        whole_batch = len(set(ids)) == len(ids) and not absorbed.intersection(ids)
 
         def work():
             created.clear()
