@@ -4,11 +4,12 @@ workflow's change so that the next read starts where this one ended."""
 from __future__ import annotations
 
 from ..transcript import STORED_COLUMNS, StoredTranscript
+from .batch import BatchWrites
 from .db import Db
 
 
 def store_transcripts(db: Db, workflow_id: str, transcripts: tuple[StoredTranscript, ...],
-                      stored_names: set[str]) -> None:
+                      stored_names: set[str], writes: BatchWrites) -> None:
     """Make the workflow's agent_outputs rows exactly ``transcripts`` (``stored_names``: the
     agent_name of the rows it has)."""
     names = {t.path for t in transcripts}
@@ -16,10 +17,11 @@ def store_transcripts(db: Db, workflow_id: str, transcripts: tuple[StoredTranscr
     if stale:
         db.executemany("DELETE FROM agent_outputs WHERE workflow_id = ? AND agent_name = ?",
                        [(workflow_id, n) for n in stale])
-    db.executemany(
-        f"INSERT INTO agent_outputs (workflow_id, {', '.join(STORED_COLUMNS)}) "
-        f"VALUES (?, {', '.join('?' for _ in STORED_COLUMNS)}) ON CONFLICT (workflow_id, agent_name) DO UPDATE SET "
-        + ", ".join(f"{c} = excluded.{c}" for c in STORED_COLUMNS[1:]), [(workflow_id, *t) for t in transcripts])
+    last = {t.path: t for t in transcripts}  # one row a name (a statement of many rows may not upsert one twice)
+    writes.add("agent_outputs", ("workflow_id", *STORED_COLUMNS),
+               [(workflow_id, *t) for t in last.values()],
+               "ON CONFLICT (workflow_id, agent_name) DO UPDATE SET "
+               + ", ".join(f"{c} = excluded.{c}" for c in STORED_COLUMNS[1:]))
 
 
 def same_transcripts(db: Db, workflow_id: str, transcripts: tuple[StoredTranscript, ...]) -> bool:

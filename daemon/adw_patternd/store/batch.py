@@ -54,3 +54,23 @@ class BatchReads:
     def output_names(self, workflow_id: str) -> set[str]:
         """The agent_name of each of the workflow's agent_outputs rows."""
         return self._outputs[workflow_id]
+
+
+class BatchWrites:
+    """The rows a batch inserts (links, transcripts, evidence, mentions, waits), collected
+    while its workflows are applied and written together: on PostgreSQL one statement for
+    many rows, instead of one a row. Deletes are not deferred: they run at once, so a
+    workflow's old rows are gone before its new ones land. Flushed before anything reads
+    what was collected (a pattern's first and last seen, when its statistics are derived)."""
+
+    def __init__(self):
+        self._rows: dict[tuple, list[tuple]] = {}  # (table, columns, tail) -> rows, in the order added
+
+    def add(self, table: str, columns: tuple[str, ...], rows: list[tuple], tail: str = "") -> None:
+        if rows:
+            self._rows.setdefault((table, columns, tail), []).extend(rows)
+
+    def flush(self, db: Db) -> None:
+        for (table, columns, tail), rows in self._rows.items():
+            db.insert_many(table, columns, rows, tail)
+        self._rows.clear()

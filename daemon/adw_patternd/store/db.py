@@ -19,6 +19,7 @@ log = logging.getLogger("adw_patternd.store")
 T = TypeVar("T")
 
 SQLITE_BUSY_TIMEOUT_MS = 200  # short, so that our own retry loop can say that it waits
+_INTEGER_TYPES = ("bigint", "integer", "smallint")
 REFUSED_REPEAT_S = 600.0  # a database still refusing writes for the same cause is said again this often
 
 
@@ -35,6 +36,7 @@ class Db:
         self.give_up: Callable[[], bool] | None = None  # true when a stop was requested: stop waiting
         self.waited_s = 0.0  # time spent waiting for a locked or unreachable database, in all
         self.refused: str | None = None  # why a write was last refused (disk full...)
+        self._types: dict[str, dict[str, str]] = {}  # PostgreSQL: table -> column -> type (insert_many)
         self._refused_said_at = float("-inf")
 
     # -- statements ---------------------------------------------------------
@@ -50,6 +52,37 @@ class Db:
                 cur.executemany(self.sql(text), rows)
         else:
             self.conn.executemany(text, rows)
+
+    def insert_many(self, table: str, columns: tuple[str, ...], rows: list[tuple], tail: str = "") -> None:
+        """INSERT each row into ``table`` (``tail``: an ON CONFLICT clause); no two rows may
+        share a key. PostgreSQL: one statement with an array a column (unnest), where
+        executemany sends a statement a row and many-row VALUES lists cost the driver more to
+        build than the server to run; SQLite: executemany (it has no round trips to save)."""
+        if not rows:
+            return
+        names = ", ".join(columns)
+        if self.dialect != "postgres":
+            self.conn.executemany(f"INSERT INTO {table} ({names}) VALUES ({', '.join('?' for _ in columns)}) {tail}",
+                                  rows)
+            return
+        types = self._column_types(table)
+        arrays = []
+        for name, values in zip(columns, zip(*rows)):
+            kind = types[name]
+            as_type = float if kind in ("double precision", "real") else int if kind in _INTEGER_TYPES else None
+            arrays.append([v if v is None or as_type is None else as_type(v) for v in values])
+        self.conn.execute(f"INSERT INTO {table} ({names}) SELECT * FROM unnest("
+                          # %b: arrays in binary form (the text form escapes each string: slower by far)
+                          + ", ".join(f"%b::{types[name]}[]" for name in columns) + f") {tail}", arrays)
+
+    def _column_types(self, table: str) -> dict[str, str]:
+        """PostgreSQL: each column's type, as SQL spells it (bigint, text...)."""
+        known = self._types.get(table)
+        if known is None:
+            known = self._types[table] = dict(self.conn.execute(
+                "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
+                "WHERE attrelid = to_regclass(%s) AND attnum > 0 AND NOT attisdropped", (table,)).fetchall())
+        return known
 
     def one(self, text: str, params=()):
         return self.execute(text, params).fetchone()
@@ -86,14 +119,14 @@ class Db:
         a deadlock is detected or the connection dropped. Other errors propagate."""
 
         def whole():
-            with self._pipelined():
-                self.begin()
-                try:
+            try:
+                with self._pipelined():  # its end waits for every answer: an error surfaces by then
+                    self.begin()
                     result = work()
                     self.commit()
-                except BaseException:
-                    self.rollback()
-                    raise
+            except BaseException:
+                self.rollback()  # out of the pipeline: an aborted one would ignore it
+                raise
             return result
 
         try:

@@ -20,7 +20,7 @@ from ..model import Contribution, Occurrence, PatternSums
 from ..rules import attributed_nanos
 from ..transcript import from_json
 from .agent_outputs import same_transcripts, store_transcripts
-from .batch import BatchReads
+from .batch import BatchReads, BatchWrites
 from .waits import store_waits
 from .mentions import same_mentions, store_mentions
 from .db import Db
@@ -97,12 +97,14 @@ class Ledger:
         def work():
             created.clear()
             deltas: dict[int, PatternSums] = {}
-            evidence: list[tuple] = []  # inserted once for the batch: one round trip, not one per workflow
+            writes = BatchWrites()
             reads = BatchReads.load(self.db, ids) if whole_batch else None
-            results = [self._apply_one(c, deltas, created, evidence, reads) for c in ordered]
-            if evidence:
-                self.db.executemany("INSERT INTO pattern_evidence (pattern_id, workflow_id, kind, item, n) "
-                                    "VALUES (?, ?, ?, ?, ?)", evidence)
+            results = []
+            for change in ordered:
+                results.append(self._apply_one(change, deltas, created, writes, reads))
+                if reads is None:  # read one at a time: written one at a time (a later one may drop it)
+                    writes.flush(self.db)
+            writes.flush(self.db)
             for pid in sorted(deltas):  # one lock order for every writer: no deadlocks between daemons
                 self._settle_pattern(pid, deltas[pid])
             return results
@@ -127,7 +129,7 @@ class Ledger:
         return int(row[0]), is_new
 
     def _apply_one(self, change: Change, deltas: dict[int, PatternSums], created: dict[str, int],
-                   evidence: list[tuple], reads: BatchReads | None) -> Applied:
+                   writes: BatchWrites, reads: BatchReads | None) -> Applied:
         db, wf = self.db, change.workflow
         if change.own_session is not None:
             owner = self.session_owner(change.own_session)
@@ -157,7 +159,8 @@ class Ledger:
             db.execute("UPDATE workflow_history SET fingerprint = COALESCE(?, fingerprint) WHERE workflow_id = ?",
                        (change.fingerprint, wf.workflow_id))
             if change.transcripts is not None:
-                store_transcripts(self.db, wf.workflow_id, change.transcripts, reads.output_names(wf.workflow_id))
+                store_transcripts(self.db, wf.workflow_id, change.transcripts, reads.output_names(wf.workflow_id),
+                                  writes)
             return Applied(wf.workflow_id, tuple(new_links), (), False, unchanged=True)
         detected = now_text()
         for pid in old_links.keys() | new_links.keys():
@@ -167,20 +170,22 @@ class Ledger:
             if pid in new_links:
                 d = d.plus(new_links[pid].contribution)
             deltas[pid] = d
-        self._write_links(wf, old_links, new_links, chars, detected)
+        self._write_links(wf, old_links, new_links, chars, detected, writes)
         if change.mode == "replace":
             if revision:
                 db.execute("DELETE FROM pattern_evidence WHERE workflow_id = ?", (wf.workflow_id,))
-            evidence += evidence_rows(wf.workflow_id, new_links)
-            store_mentions(db, wf.workflow_id, mentioned, replace=bool(revision))
+            writes.add("pattern_evidence", ("pattern_id", "workflow_id", "kind", "item", "n"),
+                       evidence_rows(wf.workflow_id, new_links))
+            store_mentions(db, wf.workflow_id, mentioned, writes, replace=bool(revision))
             # Only a workflow timed by a session store has waits: before, or now.
-            store_waits(db, wf, replace=bool(revision) and "session" in (row[1 + TIME_SOURCE], wf.time_source))
+            store_waits(db, wf, writes, replace=bool(revision) and "session" in (row[1 + TIME_SOURCE], wf.time_source))
         db.execute(
             f"UPDATE workflow_history SET {', '.join(c + ' = ?' for c in WORKFLOW_COLUMNS)}, "
             "fingerprint = COALESCE(?, fingerprint), revision = ?, updated_at = ? WHERE workflow_id = ?",
             (*values, change.fingerprint, revision + 1, detected, wf.workflow_id))
         if change.transcripts is not None:
-            store_transcripts(self.db, wf.workflow_id, change.transcripts, reads.output_names(wf.workflow_id))
+            store_transcripts(self.db, wf.workflow_id, change.transcripts, reads.output_names(wf.workflow_id),
+                              writes)
         return Applied(wf.workflow_id, tuple(new_links), tuple(new_patterns), was_new=revision == 0)
 
     def _links_of(self, change: Change, old_links: dict, created: dict[str, int]) -> tuple[dict, list[str]]:
@@ -198,19 +203,20 @@ class Ledger:
                 new_links.setdefault(pid, Occurrence("", "workflow", whole))
         return new_links, new_patterns
 
-    def _write_links(self, wf, old_links: dict, new_links: dict, chars: str, detected: str) -> None:
+    def _write_links(self, wf, old_links: dict, new_links: dict, chars: str, detected: str,
+                     writes: BatchWrites) -> None:
         gone = old_links.keys() - new_links.keys()
         if gone:
             self.db.executemany("DELETE FROM pattern_occurrences WHERE pattern_id = ? AND workflow_id = ?",
                                 [(pid, wf.workflow_id) for pid in sorted(gone)])
-        self.db.executemany(
-            f"INSERT INTO pattern_occurrences (pattern_id, workflow_id, similarity_score, matched_characteristics, "
-            f"detected_at, seen_us, layer, {LINK}) VALUES (?, ?, 100.0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        writes.add(
+            "pattern_occurrences", ("pattern_id", "workflow_id", "similarity_score", "matched_characteristics",
+                                    "detected_at", "seen_us", "layer", *LINK_COLUMNS),
+            [(pid, wf.workflow_id, 100.0, chars, detected, wf.seen_us, o.layer, *link_values(o.contribution))
+             for pid, o in new_links.items()],
             "ON CONFLICT (pattern_id, workflow_id) DO UPDATE SET matched_characteristics = excluded.matched_characteristics, "
             "seen_us = excluded.seen_us, layer = excluded.layer, "
-            + ", ".join(f"{c} = excluded.{c}" for c in LINK_COLUMNS),
-            [(pid, wf.workflow_id, chars, detected, wf.seen_us, o.layer, *link_values(o.contribution))
-             for pid, o in new_links.items()])
+            + ", ".join(f"{c} = excluded.{c}" for c in LINK_COLUMNS))
 
     def _same_content(self, change: Change, old_links: dict, new_links: dict, chars: str) -> bool:
         """Whether applying ``change``, whose workflow row equals the stored one, would write

@@ -3,16 +3,15 @@ any agent doing them (not occurrences: no cost, not in the statistics), for `sho
 
 from __future__ import annotations
 
+from .batch import BatchWrites
 from .db import Db
 
 
-def store_mentions(db: Db, workflow_id: str, pattern_ids: list[int], *, replace: bool) -> None:
+def store_mentions(db: Db, workflow_id: str, pattern_ids: list[int], writes: BatchWrites, *, replace: bool) -> None:
     """Make the workflow's mention rows exactly ``pattern_ids`` (``replace``: it had some before)."""
     if replace:
         db.execute("DELETE FROM pattern_mentions WHERE workflow_id = ?", (workflow_id,))
-    if pattern_ids:
-        db.executemany("INSERT INTO pattern_mentions (pattern_id, workflow_id) VALUES (?, ?)",
-                       [(pid, workflow_id) for pid in pattern_ids])
+    writes.add("pattern_mentions", ("pattern_id", "workflow_id"), [(pid, workflow_id) for pid in pattern_ids])
 
 
 def same_mentions(db: Db, workflow_id: str, pattern_ids: list[int]) -> bool:

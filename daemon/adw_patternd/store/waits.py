@@ -7,17 +7,16 @@ import json
 import statistics
 
 from ..model import Workflow
+from .batch import BatchWrites
 from .db import Db
 
 
-def store_waits(db: Db, wf: Workflow, *, replace: bool) -> None:
+def store_waits(db: Db, wf: Workflow, writes: BatchWrites, *, replace: bool) -> None:
     """Make the workflow's rows exactly its waits (``replace``: it may have had some before)."""
     if replace:
         db.execute("DELETE FROM command_waits WHERE workflow_id = ?", (wf.workflow_id,))
-    if wf.waits:
-        db.executemany("INSERT INTO command_waits (workflow_id, signature, calls, total_ms, waits_ms) "
-                       "VALUES (?, ?, ?, ?, ?)",
-                       [(wf.workflow_id, sig, len(ms), sum(ms), json.dumps(list(ms))) for sig, ms in wf.waits])
+    writes.add("command_waits", ("workflow_id", "signature", "calls", "total_ms", "waits_ms"),
+               [(wf.workflow_id, sig, len(ms), sum(ms), json.dumps(list(ms))) for sig, ms in wf.waits])
 
 
 def waits_of(db: Db, signature: str) -> dict | None:
