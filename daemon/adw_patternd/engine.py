@@ -33,6 +33,12 @@ from .transcript import Transcript, stored
 log = logging.getLogger("adw_patternd")
 
 
+# What a sync passes as the known fingerprint of a folder that its listing of the stored
+# ones does not have: nothing is stored for it, so there is no prior to ask the database for
+# (a concurrent writer that stores it meanwhile is caught by the revision check at commit).
+NOT_STORED = "<not stored>"
+
+
 def workflow_id_of(root: Root, adw_id: str) -> str:
     return f"{root.name}/{adw_id}"
 
@@ -183,6 +189,7 @@ class Engine:
                 snapshots: bool = True) -> list[Outcome]:
         """The read half of process_many: outcomes, the changed workflows' PENDING with their
         change; nothing written. Safe to run in a worker process with its own connection.
+        A known fingerprint of NOT_STORED: nothing is stored for it (no query for its prior).
 
         Each outcome carries the folder's snapshot taken before its files were listed (for
         the daemon's sweep). With ``snapshots`` False (the daemon's reconcile, which has them
@@ -195,10 +202,12 @@ class Engine:
         folder = os.path.join(root.path, adw_id)
         seen: dict = {"snapshot": snapshot(folder) if snapshots and not root.sessions else None, "racy": True}
         prior = None
+        if known == NOT_STORED:
+            prior, known = Prior(), None
         try:
             joined: tuple[str, ...] = ()
             if self.config.claude_projects and not root.sessions:
-                if known is None:
+                if known is None and prior is None:
                     prior = self.ledger.prior(workflow_id_of(root, adw_id))
                 joined = joined_in(known if known is not None else prior.fingerprint)
             looked = self.look(root, adw_id, joined)

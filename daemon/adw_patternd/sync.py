@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 from .config import Config, Root
-from .engine import Engine, workflow_id_of
+from .engine import NOT_STORED, Engine, workflow_id_of
 from .errors import WriteRefused
 from .outcome import Kind, Outcome
 from .roots import RootGuard, RootHealth
@@ -122,7 +122,8 @@ class Syncer:
         jobs = []
         for root, names, _health in plan:
             known = self.engine.ledger.fingerprints(root.name, names if only is not None else None)
-            jobs += [[(root, n, known.get(n)) for n in names[i : i + batch]] for i in range(0, len(names), batch)]
+            jobs += [[(root, n, known.get(n, NOT_STORED)) for n in names[i : i + batch]]
+                     for i in range(0, len(names), batch)]
         total = sum(len(job) for job in jobs)
         done = 0
         for prepared in self._read(jobs, workers, snapshots):

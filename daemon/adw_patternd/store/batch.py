@@ -25,8 +25,8 @@ class BatchReads:
     def load(cls, db: Db, workflow_ids) -> "BatchReads":
         """Create the workflows' rows where missing (revision 0), lock them and read them."""
         ids = sorted(set(workflow_ids))
-        db.executemany("INSERT INTO workflow_history (workflow_id, revision) VALUES (?, 0) "
-                       "ON CONFLICT (workflow_id) DO NOTHING", [(w,) for w in ids])
+        db.insert_many("workflow_history", ("workflow_id", "revision"), [(w, 0) for w in ids],
+                       "ON CONFLICT (workflow_id) DO NOTHING")
         rows: dict[str, tuple] = {}
         links: dict[str, dict] = {w: {} for w in ids}
         outputs: dict[str, set[str]] = {w: set() for w in ids}
