@@ -379,7 +379,7 @@ def bench_decoders(paths: list[Path], workflows: int = 2000) -> None:
     from adw_patternd.session import fold_chunk
     from adw_patternd.transcript import Transcript
 
-    print("\n0. JSON decoders on the bench tree", flush=True)
+    print("\n8. JSON decoders on the bench tree", flush=True)
     files = [os.path.join(d, f) for folder in sorted(os.scandir(paths[0]), key=lambda e: e.name)[:workflows]
              for d, _, fs in os.walk(folder.path) for f in fs if f.endswith(".jsonl")]
     datas = [open(f, "rb").read() for f in files]
@@ -743,8 +743,6 @@ def main() -> int:
     tree = f"tree{4 * per_root // 1000}k" + ("" if args.bash_every == BASH_EVERY else f"-bash{args.bash_every:g}")
     paths = make_tree(OUT / tree, 4, per_root, seed=1, bash_every=args.bash_every)
     n = 4 * per_root
-    if "decoders" not in args.skip:
-        bench_decoders(paths)
     if "sync" not in args.skip or "live" not in args.skip:
         cfg = bench_sync(paths, n)
     if "live" not in args.skip:
@@ -759,6 +757,8 @@ def main() -> int:
     url = os.environ.get("ADW_PATTERND_BENCH_POSTGRES") or os.environ.get("ADW_PATTERND_TEST_POSTGRES")
     if url and "postgres" not in args.skip:
         bench_postgres(url, paths, n)
+    if "decoders" not in args.skip:  # last: it holds the files in memory, and a child's peak RSS
+        bench_decoders(paths)         # (sync's) counts its parent's at the moment it was spawned
     total = time.monotonic() - started
     print(f"\ntotal {total:.0f} s", flush=True)
     options = (" --quick" if args.quick else "") + (f" --bash-every {args.bash_every:g}"
