@@ -57,20 +57,30 @@ class BatchReads:
 
 
 class BatchWrites:
-    """The rows a batch inserts (links, transcripts, evidence, mentions, waits), collected
-    while its workflows are applied and written together: on PostgreSQL one statement for
-    many rows, instead of one a row. Deletes are not deferred: they run at once, so a
-    workflow's old rows are gone before its new ones land. Flushed before anything reads
-    what was collected (a pattern's first and last seen, when its statistics are derived)."""
+    """The rows a batch inserts (links, transcripts, evidence, mentions, waits) and the
+    workflow rows it updates, collected while its workflows are applied and written
+    together: on PostgreSQL one statement for many rows, instead of one a row. Deletes are
+    not deferred: they run at once, so a workflow's old rows are gone before its new ones
+    land. Flushed before anything reads what was collected (a pattern's first and last
+    seen, when its statistics are derived)."""
 
     def __init__(self):
         self._rows: dict[tuple, list[tuple]] = {}  # (table, columns, tail) -> rows, in the order added
+        self._updates: dict[tuple, list[tuple]] = {}  # (table, key, columns, keep_if_null) -> rows
 
     def add(self, table: str, columns: tuple[str, ...], rows: list[tuple], tail: str = "") -> None:
         if rows:
             self._rows.setdefault((table, columns, tail), []).extend(rows)
 
+    def update(self, table: str, key: str, columns: tuple[str, ...], row: tuple,
+               keep_if_null: tuple[str, ...] = ()) -> None:
+        """Set ``columns`` of the row whose ``key`` is row[0] to row[1:] (Db.update_many)."""
+        self._updates.setdefault((table, key, columns, keep_if_null), []).append(row)
+
     def flush(self, db: Db) -> None:
         for (table, columns, tail), rows in self._rows.items():
             db.insert_many(table, columns, rows, tail)
+        for (table, key, columns, keep_if_null), rows in self._updates.items():
+            db.update_many(table, key, columns, rows, keep_if_null)
         self._rows.clear()
+        self._updates.clear()

@@ -20,6 +20,10 @@ T = TypeVar("T")
 
 SQLITE_BUSY_TIMEOUT_MS = 200  # short, so that our own retry loop can say that it waits
 _INTEGER_TYPES = ("bigint", "integer", "smallint")
+
+
+def _as_int(v) -> int:
+    return v if type(v) is int else round(v)
 REFUSED_REPEAT_S = 600.0  # a database still refusing writes for the same cause is said again this often
 
 
@@ -65,15 +69,37 @@ class Db:
             self.conn.executemany(f"INSERT INTO {table} ({names}) VALUES ({', '.join('?' for _ in columns)}) {tail}",
                                   rows)
             return
+        arrays, casts = self._arrays(table, columns, rows)
+        self.conn.execute(f"INSERT INTO {table} ({names}) SELECT * FROM unnest({casts}) {tail}", arrays)
+
+    def update_many(self, table: str, key: str, columns: tuple[str, ...], rows: list[tuple],
+                    keep_if_null: tuple[str, ...] = ()) -> None:
+        """UPDATE ``table`` SET ``columns`` for each row (key, *values); a column of
+        ``keep_if_null`` keeps its value where the row's is NULL. One statement on PostgreSQL
+        (UPDATE ... FROM unnest), executemany on SQLite; no two rows may share a key."""
+        if not rows:
+            return
+        if self.dialect != "postgres":
+            sets = ", ".join(f"{c} = COALESCE(?, {c})" if c in keep_if_null else f"{c} = ?" for c in columns)
+            self.conn.executemany(f"UPDATE {table} SET {sets} WHERE {key} = ?", [(*r[1:], r[0]) for r in rows])
+            return
+        arrays, casts = self._arrays(table, (key, *columns), rows)
+        sets = ", ".join(f"{c} = COALESCE(v.{c}, t.{c})" if c in keep_if_null else f"{c} = v.{c}" for c in columns)
+        self.conn.execute(f"UPDATE {table} AS t SET {sets} FROM unnest({casts}) AS v({key}, {', '.join(columns)}) "
+                          f"WHERE t.{key} = v.{key}", arrays)
+
+    def _arrays(self, table: str, columns: tuple[str, ...], rows: list[tuple]) -> tuple[list[list], str]:
+        """PostgreSQL: the rows as one array a column, each of one Python type as the column's
+        SQL type asks (a float for an integer column rounds half to even, as the server's cast
+        does), and the placeholders that cast them. %b: binary arrays (the text form escapes
+        each string: slower by far)."""
         types = self._column_types(table)
         arrays = []
         for name, values in zip(columns, zip(*rows)):
             kind = types[name]
-            as_type = float if kind in ("double precision", "real") else int if kind in _INTEGER_TYPES else None
+            as_type = float if kind in ("double precision", "real") else _as_int if kind in _INTEGER_TYPES else None
             arrays.append([v if v is None or as_type is None else as_type(v) for v in values])
-        self.conn.execute(f"INSERT INTO {table} ({names}) SELECT * FROM unnest("
-                          # %b: arrays in binary form (the text form escapes each string: slower by far)
-                          + ", ".join(f"%b::{types[name]}[]" for name in columns) + f") {tail}", arrays)
+        return arrays, ", ".join(f"%b::{types[name]}[]" for name in columns)
 
     def _column_types(self, table: str) -> dict[str, str]:
         """PostgreSQL: each column's type, as SQL spells it (bigint, text...)."""

@@ -179,10 +179,8 @@ class Ledger:
             store_mentions(db, wf.workflow_id, mentioned, writes, replace=bool(revision))
             # Only a workflow timed by a session store has waits: before, or now.
             store_waits(db, wf, writes, replace=bool(revision) and "session" in (row[1 + TIME_SOURCE], wf.time_source))
-        db.execute(
-            f"UPDATE workflow_history SET {', '.join(c + ' = ?' for c in WORKFLOW_COLUMNS)}, "
-            "fingerprint = COALESCE(?, fingerprint), revision = ?, updated_at = ? WHERE workflow_id = ?",
-            (*values, change.fingerprint, revision + 1, detected, wf.workflow_id))
+        writes.update("workflow_history", "workflow_id", (*WORKFLOW_COLUMNS, "fingerprint", "revision", "updated_at"),
+                      (wf.workflow_id, *values, change.fingerprint, revision + 1, detected), keep_if_null=("fingerprint",))
         if change.transcripts is not None:
             store_transcripts(self.db, wf.workflow_id, change.transcripts, reads.output_names(wf.workflow_id),
                               writes)
