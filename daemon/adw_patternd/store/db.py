@@ -113,6 +113,15 @@ class Db:
     def one(self, text: str, params=()):
         return self.execute(text, params).fetchone()
 
+    def one_each(self, statements: list[tuple[str, tuple]]) -> list:
+        """The first row (or None) of each (text, params), run in order. In a PostgreSQL
+        transaction (pipeline mode) all are sent before the first answer is awaited: one
+        wait for all, not one each."""
+        if self.dialect != "postgres":
+            return [self.one(text, params) for text, params in statements]
+        cursors = [self.execute(text, params) for text, params in statements]
+        return [cur.fetchone() for cur in cursors]
+
     def all(self, text: str, params=()) -> list:
         return self.execute(text, params).fetchall()
 

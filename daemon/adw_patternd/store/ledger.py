@@ -24,7 +24,7 @@ from .batch import BatchReads, BatchWrites
 from .waits import store_waits
 from .mentions import same_mentions, store_mentions
 from .db import Db
-from .derived import derived_values, write_derived
+from .derived import derived_values, write_derived, write_derived_many
 from .rows import (LINK, LINK_COLUMNS, SUM_COLUMNS, WORKFLOW_COLUMNS, Applied, Change, Prior, contribution_of,
                    evidence_rows, link_values, now_text, sums_of, workflow_values)
 from .schema import migrate
@@ -105,8 +105,7 @@ class Ledger:
                 if reads is None:  # read one at a time: written one at a time (a later one may drop it)
                     writes.flush(self.db)
             writes.flush(self.db)
-            for pid in sorted(deltas):  # one lock order for every writer: no deadlocks between daemons
-                self._settle_pattern(pid, deltas[pid])
+            self._settle_patterns(deltas)
             return results
 
         results = self.db.transaction(work, what=f"{len(changes)} workflow(s)")
@@ -235,12 +234,17 @@ class Ledger:
             return False
         return change.transcripts is None or same_transcripts(self.db, wf.workflow_id, change.transcripts)
 
-    def _settle_pattern(self, pid: int, delta: PatternSums) -> None:
-        """Add the batch's delta to a pattern's sums (locking its row), then re-derive its statistics."""
+    def _settle_patterns(self, deltas: dict[int, PatternSums]) -> None:
+        """Add each pattern's delta to its sums (locking its row), then re-derive its
+        statistics. Rows are locked in id order, one lock order for every writer: no
+        deadlocks between daemons. Once a pattern is locked no other writer can commit links
+        to it, so its seen times may be read after all are locked (Db.one_each: the locks
+        are held for a few waits, not for three a pattern)."""
+        pids = sorted(deltas)
         sets = ", ".join(f"{c} = COALESCE({c}, 0) + ?" for c in SUM_COLUMNS)
-        row = self.db.one(f"UPDATE operation_patterns SET {sets} WHERE id = ? RETURNING {', '.join(SUM_COLUMNS)}",
-                          (*delta.row(), pid))
-        self.write_derived(pid, sums_of(row))
+        rows = self.db.one_each([(f"UPDATE operation_patterns SET {sets} WHERE id = ? RETURNING "
+                                  f"{', '.join(SUM_COLUMNS)}", (*deltas[pid].row(), pid)) for pid in pids])
+        write_derived_many(self.db, {pid: sums_of(row) for pid, row in zip(pids, rows)}, self.tool_cost_ratio)
 
     def derived_values(self, pid: int, sums: PatternSums) -> tuple:
         return derived_values(self.db, pid, sums, self.tool_cost_ratio)
@@ -253,8 +257,7 @@ class Ledger:
         def work():
             deltas: dict[int, PatternSums] = {}
             self._drop(workflow_id, deltas)
-            for pid in sorted(deltas):
-                self._settle_pattern(pid, deltas[pid])
+            self._settle_patterns(deltas)
 
         self.db.transaction(work, what=f"forget {workflow_id}")
 
