@@ -1,7 +1,10 @@
-"""adw-patternd benchmark: sync, no-change sync, live latency, update cost, memory and watches.
+"""adw-patternd benchmark: sync, no-change sync, live latency, update cost, memory and watches,
+a session store against ccusage, PostgreSQL, and the JSON decoders.
 
-    python bench/bench.py                # the full run (about 6-8 minutes on 2 cores)
+    python bench/bench.py                # the full run (about 13 minutes on 2 cores)
     python bench/bench.py --quick        # a smaller run, to try it out
+    python bench/bench.py --bash-every 1.1 --skip live --skip update --skip many --skip sessions
+                                         # sync of the same tree with about 27 Bash calls a workflow
 
 Generates synthetic ADW trees under bench/out/ (reused on later runs), runs the real
 `adw-patternd` commands and daemon as child processes, and prints each figure against its
