@@ -12,7 +12,6 @@ import json
 import random
 import re
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families

@@ -19,12 +19,12 @@ log = logging.getLogger("adw_patternd.store")
 T = TypeVar("T")
 
 SQLITE_BUSY_TIMEOUT_MS = 200  # short, so that our own retry loop can say that it waits
+REFUSED_REPEAT_S = 600.0  # a database still refusing writes for the same cause is said again this often
 _INTEGER_TYPES = ("bigint", "integer", "smallint")
 
 
 def _as_int(v) -> int:
     return v if type(v) is int else round(v)
-REFUSED_REPEAT_S = 600.0  # a database still refusing writes for the same cause is said again this often
 
 
 class Db:
@@ -40,7 +40,7 @@ class Db:
         self.give_up: Callable[[], bool] | None = None  # true when a stop was requested: stop waiting
         self.waited_s = 0.0  # time spent waiting for a locked or unreachable database, in all
         self.refused: str | None = None  # why a write was last refused (disk full...)
-        self._types: dict[str, dict[str, str]] = {}  # PostgreSQL: table -> column -> type (insert_many)
+        self._types: dict[str, dict[str, str]] = {}  # PostgreSQL: table -> column -> type (_arrays)
         self._refused_said_at = float("-inf")
 
     # -- statements ---------------------------------------------------------
