@@ -142,13 +142,17 @@ def age(path: Path, seconds: float = 10) -> None:
     os.utime(path, (t, t))
 
 
-def readable_packages(base: Path, modules=("adw_patternd", "yaml")) -> dict:
-    """An environment whose PYTHONPATH holds ``modules`` (and their compiled libraries),
-    copied where an unprivileged user can read them: the checkout (and the venv inside it)
-    may sit in a folder only its owner can open."""
+IMPORTED_WITH_THE_PACKAGE = ("adw_patternd", "yaml", "msgspec")  # what `import adw_patternd` needs
+
+
+def readable_packages(base: Path, extra=()) -> dict:
+    """An environment whose PYTHONPATH holds adw_patternd, what importing it needs, and the
+    ``extra`` modules (with their compiled libraries), copied where an unprivileged user can
+    read them: the checkout (and the venv inside it) may sit in a folder only its owner can
+    open."""
     pkg = base / "pkg"
     pkg.mkdir(parents=True, exist_ok=True)
-    for name in modules:
+    for name in (*IMPORTED_WITH_THE_PACKAGE, *extra):
         file = Path(importlib.import_module(name).__file__)
         if file.name != "__init__.py":  # a module of one file
             shutil.copy(file, pkg / file.name)

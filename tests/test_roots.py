@@ -54,7 +54,7 @@ class Tree:
             if not shutil.which("setpriv"):
                 pytest.skip("the unreadable case as root needs setpriv to run as nobody")
             self.prefix = AS_NOBODY
-            modules = ["adw_patternd", "yaml", "watchdog"]
+            modules = ["watchdog"]
             if database.startswith("postgresql://"):
                 modules += ["psycopg", "psycopg_binary", "typing_extensions"]
             (base / "env").mkdir()

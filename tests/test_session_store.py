@@ -221,7 +221,7 @@ def test_a_store_folder_the_service_user_cannot_read_is_one_warning(tmp_path):
         os.chmod(base, 0o777)
         (base / "env").mkdir()
         os.chmod(base / "env", 0o755)  # not left to the umask: an in-process CLI call set it to 027
-        env = readable_packages(base / "env", ("adw_patternd", "yaml", "watchdog"))
+        env = readable_packages(base / "env", ("watchdog",))
         tree = make_joined_tree(str(base / "agents"), str(base / "projects"), 3, interactive=2)
         (base / "db").mkdir()
         cfg = write_config(base, {"adw": base / "agents"}, str(base / "db" / "p.db"),
