@@ -36,14 +36,14 @@ from typing import Any
 import msgspec
 import yaml
 
-from adw_patternd.html_report import gather, render
-from adw_patternd.model import Workflow
-from adw_patternd.rules import detect
+from adw_patternd.outputs.html import gather, render
+from adw_patternd.core.model import Workflow
+from adw_patternd.core.rules import detect
 from adw_patternd.store.db import open_db
 from adw_patternd.store import Ledger, open_ledger
 from adw_patternd.store.rows import Change
 from adw_patternd.store.verify import verify
-from adw_patternd.synth import random_spec, write_workflow
+from adw_patternd.synth.trees import random_spec, write_workflow
 
 OUT = Path(__file__).resolve().parent / "out"
 EXE = [sys.executable, "-m", "adw_patternd"]
@@ -307,10 +307,10 @@ def bench_raw_read() -> None:
     """What reading one raw_output.jsonl costs: a first read scans the file once in C for
     result, assistant and init lines (runs, estimates and commands need all of them); a
     later read of a growing file reads only what was appended, whatever the file's size."""
-    from adw_patternd.files import read_transcript
-    from adw_patternd.transcript import Transcript
-    from adw_patternd.pricing import DEFAULT_PRICES
-    from adw_patternd.synth import AgentRun, transcript_lines
+    from adw_patternd.sources.files import read_transcript
+    from adw_patternd.sources.transcript import Transcript
+    from adw_patternd.core.pricing import DEFAULT_PRICES
+    from adw_patternd.synth.trees import AgentRun, transcript_lines
 
     print("\nraw_output.jsonl read cost", flush=True)
     folder = OUT / "raw"
@@ -377,10 +377,10 @@ def bench_decoders(paths: list[Path], workflows: int = 2000) -> None:
     """The JSON decoders on the lines a sync decodes (those with a result, assistant or Bash
     token) of the first workflows of the tree, and the fold of their transcripts with the
     stdlib's json against the compiled decoder in use (jsonline)."""
-    from adw_patternd import jsonline
-    from adw_patternd.pricing import DEFAULT_PRICES
-    from adw_patternd.session import fold_chunk
-    from adw_patternd.transcript import Transcript
+    from adw_patternd.core import jsonline
+    from adw_patternd.core.pricing import DEFAULT_PRICES
+    from adw_patternd.sources.claude_sessions import fold_chunk
+    from adw_patternd.sources.transcript import Transcript
 
     print("\n8. JSON decoders on the bench tree", flush=True)
     files = [os.path.join(d, f) for folder in sorted(os.scandir(paths[0]), key=lambda e: e.name)[:workflows]
@@ -654,7 +654,7 @@ def ccusage_command() -> list[str] | None:
 def bench_sessions(n: int, appends: int = 200, debounce_ms: int = 200) -> None:
     """A session store of ``n`` people's sessions: our sync against ccusage's session report
     on the same files, whole processes both; then lines appended live to sessions."""
-    from adw_patternd.synth_sessions import write_interactive
+    from adw_patternd.synth.sessions import write_interactive
 
     print(f"\n6. session store: {n:,} sessions", flush=True)
     base = OUT / f"sessions{n}"

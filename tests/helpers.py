@@ -181,7 +181,7 @@ def open_to_everyone(*paths: Path) -> None:
 def stdlib_json():
     """Decode transcript lines with the stdlib's json alone (the reference the compiled
     decoder must match), for the duration of the block."""
-    from adw_patternd import jsonline
+    from adw_patternd.core import jsonline
 
     saved = jsonline._decode
     jsonline._decode = json.loads

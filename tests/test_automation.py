@@ -17,8 +17,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from adw_patternd.cli import main
-from adw_patternd.synth import write_layout
-from adw_patternd.synth_sessions import write_adw_sessions
+from adw_patternd.synth.trees import write_layout
+from adw_patternd.synth.sessions import write_adw_sessions
 from daemon_proc import DaemonProcess
 from helpers import query, wait_for, write_config
 

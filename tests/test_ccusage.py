@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from adw_patternd.cli import main
-from adw_patternd.synth_sessions import INTERACTIVE_PROJECT, make_joined_tree, project_folder
+from adw_patternd.synth.sessions import INTERACTIVE_PROJECT, make_joined_tree, project_folder
 from helpers import query, write_config
 
 KINDS = ("input", "cache_write", "cache_read", "output")

@@ -112,7 +112,7 @@ def test_unreachable_postgresql_is_one_line(tmp_path, root, capsys):
 
 
 def test_a_root_that_cannot_be_used_is_named_with_the_reason(tmp_path):
-    from adw_patternd.files import root_problem
+    from adw_patternd.sources.files import root_problem
 
     (tmp_path / "file").write_text("x")
     assert root_problem(tmp_path / "nope") == "does not exist yet"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from adw_patternd.synth import make_tree, random_spec, write_json_atomic, write_workflow
+from adw_patternd.synth.trees import make_tree, random_spec, write_json_atomic, write_workflow
 from daemon_proc import DaemonProcess
 from helpers import (age, append, diff_dumps, exclusive_lock, normalised_dump, pattern_counts, query, result_line, wait_for,
                      write_config, write_state)
@@ -322,7 +322,7 @@ def test_workflows_dormant_for_months_are_swept_less_often_and_still_found(tmp_p
 
 def test_sweep_tiers_follow_the_age_of_the_files(tmp_path, root):
     from adw_patternd.config import load_config
-    from adw_patternd.service import Daemon
+    from adw_patternd.live.daemon import Daemon
     from adw_patternd.store import open_ledger
 
     for adw_id, seconds in (("t0000001", 3600), ("t0000002", 3 * 86_400), ("t0000003", 60 * 86_400)):

@@ -12,9 +12,9 @@ from collections import Counter
 import pytest
 
 from adw_patternd.cli import main
-from adw_patternd.commands import BUILTIN_COMMAND_RULES, call_signatures
-from adw_patternd.rules import agent_role
-from adw_patternd.synth import make_real_tree
+from adw_patternd.core.commands import BUILTIN_COMMAND_RULES, call_signatures
+from adw_patternd.core.rules import agent_role
+from adw_patternd.synth.trees import make_real_tree
 from helpers import connect, query, write_config
 from test_sync import make_workflow, sync
 

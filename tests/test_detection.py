@@ -3,8 +3,8 @@
 import pytest
 
 from adw_patternd.config import parse_config
-from adw_patternd.model import Workflow
-from adw_patternd.rules import (BUILTIN_RULES, characteristics, detect_signatures, error_signatures, has_keyword,
+from adw_patternd.core.model import Workflow
+from adw_patternd.core.rules import (BUILTIN_RULES, characteristics, detect_signatures, error_signatures, has_keyword,
                                 request_signature, template_signature, words_of)
 
 

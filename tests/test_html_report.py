@@ -16,7 +16,7 @@ import pytest
 
 from adw_patternd.cli import main
 from adw_patternd.config import parse_config
-from adw_patternd.errors import ConfigError
+from adw_patternd.core.errors import ConfigError
 from helpers import wait_for, write_config
 from test_real_trees import FAST
 from test_rewrites import start_daemon

@@ -9,8 +9,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from adw_patternd.cli import main
 from adw_patternd.config import parse_config
-from adw_patternd.errors import ConfigError
-from adw_patternd.synth import make_real_tree
+from adw_patternd.core.errors import ConfigError
+from adw_patternd.synth.trees import make_real_tree
 from helpers import wait_for, write_config
 from test_real_trees import FAST
 from test_rewrites import rewrite, run_lines, start_daemon

@@ -2,8 +2,8 @@
 
 import pytest
 
-from adw_patternd.parse import StateFields, epoch_us, iso, parse_time, request_fallback
-from adw_patternd.pricing import DEFAULT_PRICES, cost_nanos
+from adw_patternd.sources.parse import StateFields, epoch_us, iso, parse_time, request_fallback
+from adw_patternd.core.pricing import DEFAULT_PRICES, cost_nanos
 
 
 @pytest.mark.parametrize("branch, plan, expected", [

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from adw_patternd.cli import main
-from adw_patternd.synth import make_tree
+from adw_patternd.synth.trees import make_tree
 from daemon_proc import DaemonProcess
 from helpers import diff_dumps, normalised_dump, query, wait_for, write_config
 from test_daemon import FAST, stored_cost

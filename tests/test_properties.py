@@ -6,8 +6,8 @@ import sqlite3
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from adw_patternd.model import AgentPart, CommandPart, Workflow
-from adw_patternd.rules import detect
+from adw_patternd.core.model import AgentPart, CommandPart, Workflow
+from adw_patternd.core.rules import detect
 from adw_patternd.store.db import wrap_sqlite
 from adw_patternd.store.ledger import Ledger
 from adw_patternd.store.rows import Change

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from adw_patternd.commands import call_signatures, split_commands
-from adw_patternd.synth import (Turn, RunPlan, make_real_tree, price_usd, write_layout, write_transcript)
+from adw_patternd.core.commands import call_signatures, split_commands
+from adw_patternd.synth.trees import (Turn, RunPlan, make_real_tree, price_usd, write_layout, write_transcript)
 from helpers import append, query, wait_for, write_config
 from test_sync import fresh_sync_dump, sync
 

@@ -8,8 +8,8 @@ import json
 import pytest
 
 from adw_patternd.cli import main
-from adw_patternd.recipes import BUILTIN_RECIPES, recipe_for
-from adw_patternd.rules import BUILTIN_RULES
+from adw_patternd.core.recipes import BUILTIN_RECIPES, recipe_for
+from adw_patternd.core.rules import BUILTIN_RULES
 from helpers import write_config
 from test_sync import make_workflow
 

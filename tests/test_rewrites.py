@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from adw_patternd.cli import main
-from adw_patternd.synth import make_real_tree
+from adw_patternd.synth.trees import make_real_tree
 from helpers import age, query, wait_for, write_config
 from test_real_trees import FAST
 from test_sync import sync
@@ -254,9 +254,9 @@ def test_rewrites_truncations_retries_and_touches_keep_every_run_seen(ops):
 
 
 def test_appends_are_read_where_the_last_read_stopped(tmp_path, monkeypatch):
-    from adw_patternd import files
-    from adw_patternd.pricing import DEFAULT_PRICES
-    from adw_patternd.transcript import Transcript
+    from adw_patternd.sources import files
+    from adw_patternd.core.pricing import DEFAULT_PRICES
+    from adw_patternd.sources.transcript import Transcript
 
     restarts = []
     real = Transcript.restarted

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from adw_patternd.cli import main
-from adw_patternd.synth_sessions import INTERACTIVE_PROJECT, make_joined_tree, project_folder
+from adw_patternd.synth.sessions import INTERACTIVE_PROJECT, make_joined_tree, project_folder
 from daemon_proc import DaemonProcess
 from helpers import append, diff_dumps, normalised_dump, query, wait_for, write_config
 

@@ -6,9 +6,9 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from adw_patternd.pricing import DEFAULT_PRICES
-from adw_patternd.session import fold_chunk
-from adw_patternd.transcript import Transcript, to_json, totals
+from adw_patternd.core.pricing import DEFAULT_PRICES
+from adw_patternd.sources.claude_sessions import fold_chunk
+from adw_patternd.sources.transcript import Transcript, to_json, totals
 from helpers import stdlib_json
 
 MODEL = "claude-sonnet-4-5-20250929"

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from adw_patternd.cli import main
-from adw_patternd.synth_sessions import make_joined_tree, project_folder
+from adw_patternd.synth.sessions import make_joined_tree, project_folder
 from helpers import append, normalised_dump, open_to_everyone, query, readable_packages, write_config
 
 

@@ -1,7 +1,7 @@
 """Confidence and savings formulas over running sums."""
 
-from adw_patternd.model import Contribution, PatternSums
-from adw_patternd.stats import DAY_US, confidence, derive, monthly_frequency
+from adw_patternd.core.model import Contribution, PatternSums
+from adw_patternd.core.stats import DAY_US, confidence, derive, monthly_frequency
 
 
 def sums(*workflows):

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from adw_patternd import synth
+from adw_patternd.synth import trees as synth
 from adw_patternd.cli import main
 from adw_patternd.config import load_config
-from adw_patternd.logs import setup_logging
-from adw_patternd.service import Daemon
+from adw_patternd.live.logs import setup_logging
+from adw_patternd.live.daemon import Daemon
 from adw_patternd.store import db as db_module
 from adw_patternd.store import open_ledger
 from helpers import query, wait_for, write_config

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from adw_patternd import parse as parse_module
+from adw_patternd.sources import parse as parse_module
 from adw_patternd.cli import main
-from adw_patternd.synth import make_tree
+from adw_patternd.synth.trees import make_tree
 from helpers import (age, append, normalised_dump, pattern_counts, query, result_line, write_config,
                      write_state)
 

@@ -9,8 +9,8 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from adw_patternd.pricing import DEFAULT_PRICES
-from adw_patternd.transcript import Transcript, scan_chunk, to_json, totals
+from adw_patternd.core.pricing import DEFAULT_PRICES
+from adw_patternd.sources.transcript import Transcript, scan_chunk, to_json, totals
 from helpers import stdlib_json
 
 MODEL = "claude-sonnet-4-5-20250929"
@@ -97,7 +97,7 @@ def test_a_closed_runs_bash_message_keeps_its_last_lines_usage_and_all_its_tool_
 
 
 def test_a_state_stored_by_an_older_version_is_read_again_keeping_the_runs_only_the_ledger_knows():
-    from adw_patternd.transcript import STATE_VERSION, Run, from_json
+    from adw_patternd.sources.transcript import STATE_VERSION, Run, from_json
 
     gone = Run("s-old", 1200, 2_000_000_000, 60_000, False, None, MODEL)
     kept = Transcript("tester/raw_output.jsonl", 1, 2, offset=500, runs=(Run("s-new", 10, 1, 1, False, None, MODEL),),
@@ -114,7 +114,7 @@ def test_a_state_stored_by_an_older_version_is_read_again_keeping_the_runs_only_
 @given(st.lists(st.tuples(st.sampled_from([f"npx tsc --noEmit -p app/{i}" for i in range(70)] + [""]),
                           st.integers(1, 3)), max_size=200), st.randoms(use_true_random=False))
 def test_command_lines_past_the_cap_add_up_and_do_not_depend_on_the_order_seen(seen, rng):
-    from adw_patternd.transcript import MAX_LINES, merge_lines
+    from adw_patternd.sources.transcript import MAX_LINES, merge_lines
 
     def fold(items):
         out = ()

@@ -25,7 +25,7 @@ from .store.db import Db
 from .store import Ledger, open_ledger
 from .store.rows import DERIVED_COLUMNS, LINK_COLUMNS, SUM_COLUMNS, WORKFLOW_COLUMNS
 from .sync import Syncer
-from .transcript import Run
+from .sources.transcript import Run
 
 # What each table says, by key. Left out: bookkeeping (revisions, times of writing, ids) and
 # where a file was found (inode, device, size, mtime), which are not statistics.

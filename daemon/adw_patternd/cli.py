@@ -16,12 +16,12 @@ from datetime import date, datetime, timedelta, timezone
 
 from . import __version__
 from .config import ENV_VAR, Config, load_config
-from .errors import PatterndError
-from .files import root_problem
-from .logs import setup_logging
-from .metrics import Metrics
-from .report import as_csv, as_json, as_table, automated_table, show_text
-from .review import DECISIONS, STATES, annotate, select
+from .core.errors import PatterndError
+from .sources.files import root_problem
+from .live.logs import setup_logging
+from .outputs.metrics import Metrics
+from .outputs.tables import as_csv, as_json, as_table, automated_table, show_text
+from .core.review import DECISIONS, STATES, annotate, select
 from .store import automation, queries
 from .store.evidence import latest_reviews, record_review, show
 from .store import Ledger, open_ledger
@@ -70,7 +70,7 @@ def _write_configured_report(config: Config, ledger: Ledger) -> str | None:
     """Write report.html when config.yaml asks for it; the problem, if it cannot be written."""
     if not config.report.html:
         return None
-    from .html_report import write_report
+    from .outputs.html import write_report
 
     try:
         write_report(ledger, str(config.report.html), now_us=now_us(), recipes=config.recipes)
@@ -196,7 +196,7 @@ def cmd_review(args, config: Config) -> int:
 
 
 def cmd_report(args, config: Config) -> int:
-    from .html_report import gather, render, write_atomically
+    from .outputs.html import gather, render, write_atomically
 
     if not args.html and not args.json:
         raise PatterndError("report: say where it goes: --html FILE (a page) or --json (to stdout)")
@@ -295,7 +295,7 @@ def cmd_status(args, config: Config) -> int:
 
 
 def cmd_run(args, config: Config) -> int:
-    from .service import run_service
+    from .live.daemon import run_service
 
     return run_service(config)
 

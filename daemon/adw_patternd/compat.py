@@ -14,9 +14,9 @@ from pathlib import Path
 
 from .config import load_config
 from .engine import Engine
-from .parse import workflow_from_record
-from .rules import characteristics, detect
-from .model import Contribution, Occurrence
+from .sources.parse import workflow_from_record
+from .core.rules import characteristics, detect
+from .core.model import Contribution, Occurrence
 from .store.db import wrap_sqlite
 from .store import Ledger, open_ledger
 from .store.rows import Change

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import yaml
 
-from .errors import ConfigError
-from .pricing import DEFAULT_PRICES, Price, PriceRule
-from .commands import CommandRule
-from .rules import BUILTIN_RULES, Choice, RequestRule, RoleRule, RuleSet, SignatureRule
+from .core.errors import ConfigError
+from .core.pricing import DEFAULT_PRICES, Price, PriceRule
+from .core.commands import CommandRule
+from .core.rules import BUILTIN_RULES, Choice, RequestRule, RoleRule, RuleSet, SignatureRule
 
 ENV_VAR = "ADW_PATTERND_CONFIG"
 _ROOT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")

@@ -18,17 +18,17 @@ from dataclasses import replace
 from typing import Iterable
 
 from .config import Config, Root
-from .errors import InputRejected, StopRequested, WriteRefused
-from .files import (ERROR_LOG, LOG_EDGE_BYTES, RACY_NS, STATE_FILE, SUMMARY_FILE, FolderListing, list_folder,
+from .core.errors import InputRejected, StopRequested, WriteRefused
+from .sources.files import (ERROR_LOG, LOG_EDGE_BYTES, RACY_NS, STATE_FILE, SUMMARY_FILE, FolderListing, list_folder,
                     list_prompts, read_edges, read_small, read_tail, read_transcript, snapshot)
 from .outcome import Kind, Outcome
-from .parse import Observed, build_workflow, issue_title, log_times, merge_summary, needs_issue_title, parse_state
-from .rules import detect
-from .session import SessionIndex, joined_in
+from .sources.parse import Observed, build_workflow, issue_title, log_times, merge_summary, needs_issue_title, parse_state
+from .core.rules import detect
+from .sources.claude_sessions import SessionIndex, joined_in
 from .session_source import Joining, SessionSource
 from .store.ledger import Ledger
 from .store.rows import Change, Prior
-from .transcript import Transcript, stored
+from .sources.transcript import Transcript, stored
 
 log = logging.getLogger("adw_patternd")
 

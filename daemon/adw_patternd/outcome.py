@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from .files import Snapshot
+from .sources.files import Snapshot
 from .store.rows import Change
 
 

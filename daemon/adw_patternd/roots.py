@@ -18,8 +18,8 @@ import socket
 from dataclasses import dataclass
 
 from .config import Root
-from .errors import WriteRefused
-from .files import root_problem
+from .core.errors import WriteRefused
+from .sources.files import root_problem
 from .store.db import Db
 from .store.roots import holds_workflows, record_root_identity, root_identity
 

@@ -15,14 +15,14 @@ import os
 from dataclasses import dataclass
 
 from .config import Config, Root
-from .errors import InputRejected
-from .files import FileStat, FolderListing, list_session, read_transcript, session_stat
+from .core.errors import InputRejected
+from .sources.files import FileStat, FolderListing, list_session, read_transcript, session_stat
 from .outcome import Kind, Outcome
-from .parse import Joined, Observed, StateFields, build_workflow
-from .rules import detect
-from .session import SessionIndex, named_sessions
+from .sources.parse import Joined, Observed, StateFields, build_workflow
+from .core.rules import detect
+from .sources.claude_sessions import SessionIndex, named_sessions
 from .store.rows import Change, Prior
-from .transcript import Transcript, stored
+from .sources.transcript import Transcript, stored
 
 log = logging.getLogger("adw_patternd")
 _said: set[str] = set()  # session store problems already logged by this process

@@ -19,10 +19,10 @@ from typing import Callable, Iterable
 
 from .config import Config, Root
 from .engine import NOT_STORED, Engine, workflow_id_of
-from .errors import WriteRefused
+from .core.errors import WriteRefused
 from .outcome import Kind, Outcome
 from .roots import RootGuard, RootHealth
-from .session import SessionIndex
+from .sources.claude_sessions import SessionIndex
 from .store.db import open_db
 from .store.ledger import Ledger
 

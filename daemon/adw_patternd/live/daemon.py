@@ -15,19 +15,19 @@ import signal
 import time
 from dataclasses import dataclass, field
 
-from .config import Config, Root, load_config
-from .engine import Engine
-from .errors import PatterndError, StopRequested, WriteRefused
+from ..config import Config, Root, load_config
+from ..engine import Engine
+from ..core.errors import PatterndError, StopRequested, WriteRefused
 from .logs import reopen_logs, setup_logging
-from .metrics import Metrics
-from .outcome import Kind, Outcome
+from ..outputs.metrics import Metrics
+from ..outcome import Kind, Outcome
 from .sdnotify import notify, watchdog_interval
-from .store import Ledger, open_ledger
-from .store import automation
-from .store.rows import now_us
-from .session import joined_in
+from ..store import Ledger, open_ledger
+from ..store import automation
+from ..store.rows import now_us
+from ..sources.claude_sessions import joined_in
 from .sweep import UNKNOWN, Sweep, Tracked
-from .sync import Syncer, SyncSummary, list_workflows
+from ..sync import Syncer, SyncSummary, list_workflows
 from .watcher import Debouncer, Key, Watches
 
 log = logging.getLogger("adw_patternd")
@@ -250,7 +250,7 @@ class Daemon:
         other hosts' daemons change what it says too."""
         started = time.monotonic()
         try:
-            from .html_report import write_report
+            from ..outputs.html import write_report
 
             write_report(self.ledger, str(path), now_us=now_us(), recipes=self.config.recipes)
         except PatterndError as e:

@@ -12,7 +12,7 @@ import os
 import sys
 import time
 
-from .config import LogConfig
+from ..config import LogConfig
 
 LOGGER = "adw_patternd"
 

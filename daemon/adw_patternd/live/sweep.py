@@ -16,8 +16,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .config import Root, WatchConfig
-from .files import STATE_FILE, Snapshot
+from ..config import Root, WatchConfig
+from ..sources.files import STATE_FILE, Snapshot
 from .watcher import Key, Watches
 
 log = logging.getLogger("adw_patternd")

@@ -23,7 +23,7 @@ from watchdog.events import (DirCreatedEvent, DirDeletedEvent, DirMovedEvent, Fi
                              FileDeletedEvent, FileModifiedEvent, FileMovedEvent, FileSystemEventHandler)
 from watchdog.observers import Observer
 
-from .config import Root
+from ..config import Root
 
 log = logging.getLogger("adw_patternd")
 

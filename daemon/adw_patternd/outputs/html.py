@@ -16,14 +16,14 @@ import tempfile
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from .errors import PatterndError
-from .report import estimated_share
-from .review import annotate
-from .store import automation
-from .store.evidence import evidence_of, latest_reviews, totals, weeks, weeks_end
-from .store.ledger import Ledger
-from .store import queries
-from .store.rows import us_to_iso
+from ..core.errors import PatterndError
+from .tables import estimated_share
+from ..core.review import annotate
+from ..store import automation
+from ..store.evidence import evidence_of, latest_reviews, totals, weeks, weeks_end
+from ..store.ledger import Ledger
+from ..store import queries
+from ..store.rows import us_to_iso
 
 CHART_BARS = 12  # patterns in the savings chart
 SECTION_WORKFLOWS = 10
@@ -130,7 +130,7 @@ def weekly_chart(by_week: list[dict], width: int = 720, height: int = 220) -> di
 
 # -- the page -------------------------------------------------------------------------
 
-_ENV = Environment(loader=PackageLoader("adw_patternd", "templates"), autoescape=select_autoescape(["html", "j2"]),
+_ENV = Environment(loader=PackageLoader("adw_patternd.outputs", "templates"), autoescape=select_autoescape(["html", "j2"]),
                    undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
 _ENV.filters["usd"] = lambda v, places=2: f"${v:,.{places}f}"
 _ENV.filters["share"] = lambda v: f"{v:.0%}"

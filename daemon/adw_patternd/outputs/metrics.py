@@ -13,8 +13,8 @@ import logging
 import os
 import time
 
-from .outcome import Kind
-from .store.queries import pattern_figures
+from ..outcome import Kind
+from ..store.queries import pattern_figures
 
 log = logging.getLogger("adw_patternd")
 
@@ -48,9 +48,9 @@ class _PatternCollector:
         while the automation stands) and the savings measured since."""
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-        from .store import automation
-        from .store.evidence import latest_reviews
-        from .store.rows import now_us
+        from ..store import automation
+        from ..store.evidence import latest_reviews
+        from ..store.rows import now_us
 
         db = self.ledger.db
         regressions = CounterMetricFamily("adw_patternd_regressions", "Workflows in which an agent did an automated "

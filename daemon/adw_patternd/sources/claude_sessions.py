@@ -16,9 +16,9 @@ import re
 import stat
 from dataclasses import dataclass, replace
 
-from .commands import BUILTIN_COMMAND_RULES, CommandRule
-from .errors import InputRejected
-from .jsonline import INVALID, DecodedLines
+from ..core.commands import BUILTIN_COMMAND_RULES, CommandRule
+from ..core.errors import InputRejected
+from ..core.jsonline import INVALID, DecodedLines
 from .parse import first_line, parse_time
 from .transcript import Transcript, find_ids, scan_chunk
 

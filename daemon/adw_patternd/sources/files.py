@@ -17,11 +17,11 @@ import zlib
 from dataclasses import dataclass, replace
 from typing import NamedTuple
 
-from .commands import BUILTIN_COMMAND_RULES, CommandRule
-from .errors import InputRejected
-from .jsonline import loads
-from .pricing import PriceRule
-from .session import fold_chunk, subagent_files
+from ..core.commands import BUILTIN_COMMAND_RULES, CommandRule
+from ..core.errors import InputRejected
+from ..core.jsonline import loads
+from ..core.pricing import PriceRule
+from .claude_sessions import fold_chunk, subagent_files
 from .transcript import TAIL_BYTES, Transcript, head_session
 
 STATE_FILE = "adw_state.json"

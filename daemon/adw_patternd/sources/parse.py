@@ -14,9 +14,9 @@ import re
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
-from .errors import InputRejected
-from .model import AgentPart, CommandPart, Workflow
-from .pricing import PriceRule
+from ..core.errors import InputRejected
+from ..core.model import AgentPart, CommandPart, Workflow
+from ..core.pricing import PriceRule
 from .transcript import MAX_COST_USD, CommandCost, Transcript, Totals, totals
 
 MAX_DURATION_S = 30 * 86_400  # longer durations come from broken clocks, not real runs

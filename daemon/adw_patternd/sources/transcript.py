@@ -22,9 +22,9 @@ import zlib
 from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
-from .commands import BUILTIN_COMMAND_RULES, CommandRule, call_signatures, command_line
-from .jsonline import INVALID, DecodedLines, loads
-from .pricing import PriceRule, cost_nanos
+from ..core.commands import BUILTIN_COMMAND_RULES, CommandRule, call_signatures, command_line
+from ..core.jsonline import INVALID, DecodedLines, loads
+from ..core.pricing import PriceRule, cost_nanos
 
 MAX_COST_USD = 100_000.0  # a single agent run costing more is not a real number
 MAX_TOKENS = 10_000_000_000

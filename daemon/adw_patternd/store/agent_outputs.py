@@ -3,7 +3,7 @@ workflow's change so that the next read starts where this one ended."""
 
 from __future__ import annotations
 
-from ..transcript import STORED_COLUMNS, StoredTranscript
+from ..sources.transcript import STORED_COLUMNS, StoredTranscript
 from .batch import BatchWrites
 from .db import Db
 

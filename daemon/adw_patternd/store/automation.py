@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from datetime import date, datetime, timezone
 
-from ..review import Review
-from ..stats import DAY_US
+from ..core.review import Review
+from ..core.stats import DAY_US
 from .db import Db
 from .rows import now_text
 

@@ -13,7 +13,7 @@ import sqlite3
 import time
 from typing import Callable, TypeVar
 
-from ..errors import StopRequested, StoreError, WriteRefused
+from ..core.errors import StopRequested, StoreError, WriteRefused
 
 log = logging.getLogger("adw_patternd.store")
 T = TypeVar("T")

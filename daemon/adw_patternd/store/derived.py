@@ -4,8 +4,8 @@ sums, and recomputed by verify."""
 
 from __future__ import annotations
 
-from ..model import PatternSums
-from ..stats import derive
+from ..core.model import PatternSums
+from ..core.stats import derive
 from .db import Db
 from .rows import DERIVED_COLUMNS, us_to_iso
 

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from ..commands import printable
-from ..errors import PatterndError
-from ..review import DECISIONS, Review, recheck_reason
-from ..stats import DAY_US, confidence_parts
+from ..core.commands import printable
+from ..core.errors import PatterndError
+from ..core.review import DECISIONS, Review, recheck_reason
+from ..core.stats import DAY_US, confidence_parts
 from .db import Db
 from . import automation
 from .waits import waits_of
-from ..recipes import recipe_for
+from ..core.recipes import recipe_for
 from .rows import SUM_COLUMNS, now_text, sums_of
 
 WEEK_US = 7 * DAY_US

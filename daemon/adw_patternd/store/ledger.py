@@ -16,9 +16,9 @@ from __future__ import annotations
 import json
 import logging
 
-from ..model import Contribution, Occurrence, PatternSums
-from ..rules import attributed_nanos
-from ..transcript import from_json
+from ..core.model import Contribution, Occurrence, PatternSums
+from ..core.rules import attributed_nanos
+from ..sources.transcript import from_json
 from .agent_outputs import same_transcripts, store_transcripts
 from .batch import BatchReads, BatchWrites
 from .waits import store_waits

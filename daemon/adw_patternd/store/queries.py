@@ -3,7 +3,7 @@ ledger's tables; nothing here writes."""
 
 from __future__ import annotations
 
-from ..stats import derive
+from ..core.stats import derive
 from .db import Db
 from .rows import sums_of, us_to_iso
 

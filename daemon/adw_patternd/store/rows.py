@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from ..model import Contribution, Occurrence, PatternSums, Workflow
-from ..transcript import StoredTranscript
+from ..core.model import Contribution, Occurrence, PatternSums, Workflow
+from ..sources.transcript import StoredTranscript
 
 # A pattern's running sums, in PatternSums' field order.
 SUM_COLUMNS = ("occurrence_count", "sum_tokens", "sum_cost_nanos", "duration_n", "duration_sum",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from ..model import PatternSums
+from ..core.model import PatternSums
 from .db import Db
 from .rows import DERIVED_COLUMNS, LINK_COLUMNS, SUM_COLUMNS, contribution_of, same_value
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import statistics
 
-from ..model import Workflow
+from ..core.model import Workflow
 from .batch import BatchWrites
 from .db import Db
 

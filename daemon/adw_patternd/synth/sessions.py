@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
-from .synth import RunPlan, Turn, Written, _turns, make_real_tree_with, price_usd
+from .trees import RunPlan, Turn, Written, _turns, make_real_tree_with, price_usd
 
 START = datetime(2026, 9, 1, 8, 0, tzinfo=timezone.utc)
 INTERACTIVE_PROJECT = "/home/dev/shop"
@@ -285,7 +285,7 @@ def write_examples(root: str, store: str, seed: int = 18) -> None:
     write_interactive(store, 3, rng, datetime(2026, 11, 20, 9, 0, tzinfo=timezone.utc))
 
 
-if __name__ == "__main__":  # python -m adw_patternd.synth_sessions examples/agents examples/claude/projects
+if __name__ == "__main__":  # python -m adw_patternd.synth.sessions examples/agents examples/claude/projects
     import sys
 
     write_examples(sys.argv[1], sys.argv[2])
