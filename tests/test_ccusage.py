@@ -55,16 +55,18 @@ def run_ccusage(config_dir: Path) -> dict[str, list[int]]:
 
 def ours_by_folder(database: str) -> dict[str, list[int]]:
     """Our tokens of people's own sessions, by project folder, main files and subagent files
-    apart: summed from each session file's stored fold (one usage per response)."""
+    apart: summed from each session file's stored fold (its closed messages' sums, and one
+    usage per open response that is not a copy of one counted elsewhere)."""
     folder = project_folder(INTERACTIVE_PROJECT)
     out: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
     for workflow_id, name, state in query(database, "SELECT workflow_id, agent_name, state_json FROM agent_outputs"):
         if not workflow_id.startswith("claude/"):
             continue
         key = f"subagents:{folder}" if "/subagents/" in name else folder
-        for message in json.loads(state)["messages"].values():
-            inp, cw, cr, output = message[1]
-            for i, v in enumerate((inp, cw, cr, output)):
+        fold = json.loads(state)
+        usages = [fold["closed"][:4]] + [m[1] for m in fold["messages"].values() if not m[7]]  # not duplicates
+        for usage in usages:
+            for i, v in enumerate(usage):
                 out[key][i] += v
     return dict(out)
 

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from adw_patternd.core.jsonline import loads
 from adw_patternd.core.pricing import DEFAULT_PRICES
 from adw_patternd.sources.claude_sessions import fold_chunk
+from adw_patternd.sources.response_keys import ResponseKeys
 from adw_patternd.sources.transcript import Transcript, to_json, totals
 from helpers import stdlib_json
 
@@ -112,8 +113,9 @@ def test_any_bytes_decode_or_fail_as_with_the_stdlib(data, prefix):
 def _fold(data: bytes, session: bool, cuts=()):
     notes: list[str] = []
     t = Transcript("s.jsonl" if session else "agent/raw_output.jsonl", session=session)
+    keys = ResponseKeys("people/s")  # what the store keeps between reads: the responses counted
     for size in sorted(set(cuts)) + [len(data)]:
-        t = fold_chunk(t, data[t.offset:size], t.offset, DEFAULT_PRICES, notes, "f")
+        t = fold_chunk(t, data[t.offset:size], t.offset, DEFAULT_PRICES, notes, "f", keys=keys)
     return to_json(t), totals(t, DEFAULT_PRICES, []), notes
 
 

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from adw_patternd.core.pricing import DEFAULT_PRICES
 from adw_patternd.sources.claude_sessions import fold_chunk
+from adw_patternd.sources.response_keys import ResponseKeys
 from adw_patternd.sources.transcript import Transcript, to_json, totals
 from helpers import stdlib_json
 
@@ -45,8 +46,10 @@ sessions = st.lists(st.tuples(st.sampled_from(sorted(LINES)), st.integers(1, 300
 
 def fold(data: bytes, cuts: list[int], notes: list[str] | None = None) -> Transcript:
     t = Transcript("s.jsonl", session=True)
+    keys = ResponseKeys("people/s")  # what the store keeps between reads: the responses counted
     for size in sorted(set(cuts)) + [len(data)]:
-        t = fold_chunk(t, data[t.offset:size], t.offset, DEFAULT_PRICES, [] if notes is None else notes, "f")
+        t = fold_chunk(t, data[t.offset:size], t.offset, DEFAULT_PRICES, [] if notes is None else notes, "f",
+                       keys=keys)
     return t
 
 
@@ -71,6 +74,7 @@ def test_a_replay_of_a_parent_message_is_dropped_and_a_side_conversation_s_own_c
              _assistant(1, {"type": "text", "text": "a"}, sidechain=True, request="req_side"),  # its replay
              _assistant(2, {"type": "text", "text": "b"}, sidechain=True, request="req_side2")]  # msg_2, its own
     t = fold(("\n".join(lines) + "\n").encode(), [])
-    usage = sum(sum(m.usage) for m in t.messages.values())
-    assert sorted(t.messages) == ["msg_1", "msg_2"] and usage == (3 + 10 + 100 + 1) + (3 + 10 + 100 + 2)
+    counted = sorted(k.split("\x1f")[0] for k, m in t.messages.items() if not m.duplicate)
+    assert counted == ["msg_1", "msg_2"]
+    assert totals(t, DEFAULT_PRICES, []).tokens == (3 + 10 + 100 + 1) + (3 + 10 + 100 + 2)
     assert (t.prompt, t.first_ts, t.last_ts) == ("go", _ts(0), _ts(2))

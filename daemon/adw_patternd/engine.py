@@ -49,7 +49,7 @@ class Engine:
         """``carried``: overwritten runs, by (workflow id, transcript path), to start a transcript
         with when this database holds none (verify --files: the runs only the ledger knows).
         ``sessions``: the session stores' files, as last listed (index_sessions)."""
-        self.source = SessionSource(config, sessions)
+        self.source = SessionSource(config, sessions, ledger.counted_keys)
         self.config = config
         self.ledger = ledger
         self.carried = carried or {}

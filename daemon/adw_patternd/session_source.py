@@ -21,6 +21,7 @@ from .outcome import Kind, Outcome
 from .sources.parse import Joined, Observed, StateFields, build_workflow
 from .core.rules import detect
 from .sources.claude_sessions import SessionIndex, named_sessions
+from .sources.response_keys import Fetch, ResponseKeys
 from .store.rows import Change, Prior
 from .sources.transcript import Transcript, stored
 
@@ -39,9 +40,11 @@ class Joining:
 
 
 class SessionSource:
-    def __init__(self, config: Config, index: SessionIndex | None = None):
+    def __init__(self, config: Config, index: SessionIndex | None = None, fetch_keys: Fetch | None = None):
+        """``fetch_keys``: the store's look-up of responses counted already (response_keys.py)."""
         self.config = config
         self.index = index or SessionIndex()
+        self.fetch_keys = fetch_keys
 
     def refresh(self) -> None:
         """List the session stores again; say once what is wrong with them."""
@@ -113,16 +116,18 @@ class SessionSource:
         if home or not store.include_sessions:
             return Outcome(Kind.SKIPPED, store.name, sid, joined_to=home)
         notes.extend(listing.problems)
+        keys = ResponseKeys(f"{store.name}/{sid}", self.fetch_keys)
         transcripts = []
-        for out in listing.outputs:
+        for out in listing.outputs:  # the session's own file first, then its subagents'
             start = prior.transcripts.get(out.name)
             if start is None or not start.session:
                 start = Transcript(out.name, session=True)
             transcripts.append(read_transcript(os.path.join(listing.path, out.name), start, self.config.prices,
-                                               notes, self.config.rules.commands, listed_at))
+                                               notes, self.config.rules.commands, listed_at, keys))
         observed = Observed(StateFields(), tuple(transcripts), oldest_mtime_ns=listing.oldest_mtime_ns(),
                             newest_mtime_ns=listing.newest_file_mtime_ns(), fresh=fresh)
         wf = build_workflow(store.name, sid, observed, self.config.prices, notes)
         found = detect(wf, self.config.rules)
         return Change(wf, found.occurrences, found.characteristics, tuple(stored(t) for t in transcripts),
-                      fingerprint, prior.revision, mentions=found.mentions, own_session=sid)
+                      fingerprint, prior.revision, mentions=found.mentions, own_session=sid,
+                      keys_counted=tuple(keys.counted), keys_reset=tuple(keys.reset))

@@ -20,6 +20,7 @@ from ..core.commands import BUILTIN_COMMAND_RULES, CommandRule
 from ..core.errors import InputRejected
 from ..core.jsonline import INVALID, DecodedLines
 from .parse import first_line, parse_time
+from .response_keys import ResponseKeys
 from .transcript import Transcript, find_ids, scan_chunk
 
 log = logging.getLogger("adw_patternd")
@@ -86,16 +87,18 @@ def prompt_of(entry: dict) -> str | None:
 
 
 def fold_chunk(t: Transcript, chunk, start: int, prices, notes: list[str], where: str,
-               rules: tuple[CommandRule, ...] = BUILTIN_COMMAND_RULES) -> Transcript:
+               rules: tuple[CommandRule, ...] = BUILTIN_COMMAND_RULES, keys: ResponseKeys | None = None) -> Transcript:
     """Fold the complete lines of ``chunk`` (the file's bytes from ``start``) into ``t`` in
-    one pass: the transcript scan, then a session file's facts, sharing the lines decoded."""
+    one pass: the transcript scan, then a session file's facts, sharing the lines decoded.
+    ``keys``: the session store's counted responses (response_keys.py)."""
     decoded = DecodedLines(chunk)
-    t, end = scan_chunk(t, chunk, start, prices, notes, where, rules, decoded)
-    return fold_facts(t, chunk, start, end - start, notes, where, decoded)
+    calls: dict[str, tuple[str, ...]] = {}
+    t, end = scan_chunk(t, chunk, start, prices, notes, where, rules, decoded, keys, calls)
+    return fold_facts(t, chunk, start, end - start, notes, where, decoded, calls)
 
 
 def fold_facts(t: Transcript, chunk, start: int, length: int, notes: list[str], where: str,
-               decoded: DecodedLines | None = None) -> Transcript:
+               decoded: DecodedLines | None = None, calls: dict | None = None) -> Transcript:
     """Add the facts of ``chunk[:length]`` (complete lines just folded, from byte ``start``
     of the file) to a session value. A file whose first line is not JSON is not a session
     file: InputRejected (it keeps what was stored for it). ``decoded``: the lines the
@@ -136,7 +139,7 @@ def fold_facts(t: Transcript, chunk, start: int, length: int, notes: list[str], 
             tried += 1
             if tried >= PROMPT_LINES_TRIED:
                 break
-    waits = _wall_times(t, chunk, length)
+    waits = _wall_times(t, chunk, length, calls or {})
     if waits is not None:
         facts["waiting"], facts["waits"] = waits
     return replace(t, **facts) if facts else t
@@ -152,13 +155,13 @@ def _epoch_ms(line: bytes) -> int | None:
     return round(when.timestamp() * 1000) if when else None
 
 
-def _wall_times(t: Transcript, chunk, length: int):
+def _wall_times(t: Transcript, chunk, length: int, calls: dict):
     """(waiting, waits) after this chunk, or None when nothing changed. A Bash call waits
     from its entry's timestamp to that of the next entry with its tool_result. Calls and
     results are taken in file order, one byte search each, so that a file read whole and
-    read in appends give the same waits."""
-    calls = {tid: sigs for m in t.messages.values() for tid, sigs, _line in m.bash if sigs}
-    if not calls:
+    read in appends give the same waits. ``calls``: this chunk's Bash calls (tool id ->
+    signatures); the calls still waiting carry theirs (``t.waiting``: id -> [ms, signatures])."""
+    if not calls and not t.waiting:
         return None
     events = [(pos, 0, tid.decode()) for pos, tid in find_ids(chunk, 0, length) if tid.decode() in calls]
     events += [(pos, 1, tid.decode()) for pos in _hits(chunk, b'"tool_use_id"', 0, length)
@@ -171,12 +174,12 @@ def _wall_times(t: Transcript, chunk, length: int):
         when = _epoch_ms(_line_at(chunk, pos))
         if not is_result:
             if when is not None:
-                waiting[tid] = when
+                waiting[tid] = [when, list(calls[tid])]
             continue
         called = waiting.pop(tid, None)
-        if called is not None and when is not None and 0 <= when - called <= MAX_WAIT_MS:
-            for sig in calls.get(tid, ()):
-                waits.setdefault(sig, []).append(when - called)
+        if called is not None and when is not None and 0 <= when - called[0] <= MAX_WAIT_MS:
+            for sig in called[1]:
+                waits.setdefault(sig, []).append(when - called[0])
     return dict(sorted(waiting.items())), {k: tuple(v) for k, v in sorted(waits.items())}
 
 

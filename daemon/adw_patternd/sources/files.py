@@ -22,6 +22,7 @@ from ..core.errors import InputRejected
 from ..core.jsonline import loads
 from ..core.pricing import PriceRule
 from .claude_sessions import fold_chunk, subagent_files
+from .response_keys import ResponseKeys
 from .transcript import TAIL_BYTES, Transcript, head_session
 
 STATE_FILE = "adw_state.json"
@@ -382,7 +383,8 @@ def _same_results(fd: int, t: Transcript) -> bool:
 
 
 def read_transcript(path: str, prior: Transcript, prices: tuple[PriceRule, ...], notes: list[str],
-                    rules: tuple[CommandRule, ...] = BUILTIN_COMMAND_RULES, now_ns: int | None = None) -> Transcript:
+                    rules: tuple[CommandRule, ...] = BUILTIN_COMMAND_RULES, now_ns: int | None = None,
+                    keys: ResponseKeys | None = None) -> Transcript:
     """Bring a transcript up to date with its file.
 
     Reads only the bytes appended since ``prior.offset``, unless the file was rewritten
@@ -390,7 +392,7 @@ def read_transcript(path: str, prior: Transcript, prices: tuple[PriceRule, ...],
     start, its earlier runs kept as overwritten until the file shows their sessions again.
     Rewritten means: another inode, a smaller size, other bytes just before the offset or in
     a result line read before, another session on the first line, or the same size with
-    another mtime.
+    another mtime. ``keys``: a session file's counted responses (response_keys.py).
     """
     fd = _open(path)
     try:
@@ -405,14 +407,16 @@ def read_transcript(path: str, prior: Transcript, prices: tuple[PriceRule, ...],
                 or (size == prior.size and st.st_mtime_ns != prior.mtime_ns)):
             t = prior.restarted(st.st_dev, st.st_ino)
         start = t.offset
+        if start == 0 and keys is not None:
+            keys.restart(t.path)
         if size > start:
             length = size - start
             if length >= MMAP_FROM:
                 aligned = start - start % mmap.ALLOCATIONGRANULARITY
                 with mmap.mmap(fd, size - aligned, access=mmap.ACCESS_READ, offset=aligned) as mm:
-                    t = fold_chunk(t, _MappedChunk(mm, start - aligned), start, prices, notes, path, rules)
+                    t = fold_chunk(t, _MappedChunk(mm, start - aligned), start, prices, notes, path, rules, keys)
             else:
-                t = fold_chunk(t, os.pread(fd, length, start), start, prices, notes, path, rules)
+                t = fold_chunk(t, os.pread(fd, length, start), start, prices, notes, path, rules, keys)
         # An mtime within the racy window may be shared by a later write of the same size:
         # store none, so that the next read with an unchanged size starts again.
         now_ns = time.time_ns() if now_ns is None else now_ns

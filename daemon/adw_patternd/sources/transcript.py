@@ -25,6 +25,7 @@ from typing import NamedTuple
 from ..core.commands import BUILTIN_COMMAND_RULES, CommandRule, call_signatures, command_line
 from ..core.jsonline import INVALID, DecodedLines, loads
 from ..core.pricing import PriceRule, cost_nanos
+from .response_keys import ResponseKeys
 
 MAX_COST_USD = 100_000.0  # a single agent run costing more is not a real number
 MAX_TOKENS = 10_000_000_000
@@ -71,7 +72,17 @@ class Message:
     tools: tuple[str, ...]  # ids of all its tool calls, of any kind
     bash: tuple[tuple[str, tuple[str, ...], str], ...]  # (tool id, signatures, command line) of its Bash calls
     sidechain: bool = False  # written by a session file's side conversation (isSidechain)
+    request: str = ""  # requestId (session files): with the id, what makes a response one response
+    cost: int | None = None  # nanodollars from the costUSD of its last entry (older Claude Code), else priced
+    duplicate: bool = False  # a copy of a response counted elsewhere (keys.py): its lines merge here, uncounted
 
+
+NO_SUMS = (0, 0, 0, 0, 0, 0)
+# A message closes when this many other messages have begun after it: its lines are
+# consecutive in the files Claude Code writes (one entry per content block), so a closed
+# message takes no more lines; its usage and its Bash calls' costs go into sums. What a file's
+# state keeps is bounded by this, whatever the length of the run (docs/session-store.md).
+OPEN_MESSAGES = 16
 
 MAX_LINES = 50  # distinct command lines kept per signature and transcript; the rest count under ""
 
@@ -122,7 +133,7 @@ class Transcript:
     session_id: str | None = None  # of the open run, from its init line
     runs: tuple[Run, ...] = ()
     open: bool = False  # lines of a run without its result line follow the last result
-    messages: dict = field(default_factory=dict)  # message id -> Message, open run only
+    messages: dict = field(default_factory=dict)  # message key -> Message: open ones only (OPEN_MESSAGES)
     commands: dict = field(default_factory=dict)  # signature -> CommandCost, closed messages
     after_result: int = 0  # the offset just after the last result line: where a run can start
     # Finished runs read from earlier versions of the file and no longer in it: an agent run
@@ -145,6 +156,9 @@ class Transcript:
     # waiting for their result (tool id -> epoch ms of the call), and each signature's waits.
     waiting: dict = field(default_factory=dict)
     waits: dict = field(default_factory=dict)  # signature -> tuple of milliseconds, in call order
+    # The messages of the open run closed since it began (OPEN_MESSAGES): input, cache write,
+    # cache read and output tokens, estimated and recorded nanodollars. A result line resets it.
+    closed: tuple[int, int, int, int, int, int] = NO_SUMS
 
     @property
     def agent(self) -> str:
@@ -266,16 +280,19 @@ _ID_VALUE = re.compile(rb'"id"\s*:\s*"([A-Za-z0-9_.:-]+)"')
 
 
 class _Fold:
-    """Mutable working copy of a Transcript while one chunk is scanned."""
+    """Mutable working copy of a Transcript while one chunk is scanned. ``keys``: the
+    session store's counted responses (response_keys.py), None for an ADW transcript."""
 
-    def __init__(self, t: Transcript, prices, rules, notes, where):
-        self.t, self.prices, self.rules, self.notes, self.where = t, prices, rules, notes, where
+    def __init__(self, t: Transcript, prices, rules, notes, where, keys=None):
+        self.t, self.prices, self.rules, self.notes, self.where, self.keys = t, prices, rules, notes, where, keys
         self.model, self.session, self.open = t.model, t.session_id, t.open
         self.after_result = t.after_result
         self.results_at: list[tuple[int, int, int]] = []
         self.runs = list(t.runs)
         self.messages = dict(t.messages)
         self.commands = dict(t.commands)
+        self.closed = list(t.closed)
+        self.bash_calls: dict[str, tuple[str, ...]] = {}  # tool id -> signatures, of this chunk's Bash calls
 
     def line(self, obj: dict, raw: bytes, pos: int, end: int, run_start: bool) -> None:
         kind = obj.get("type")
@@ -303,12 +320,16 @@ class _Fold:
         self.open = True
         mid = msg.get("id")
         if not (isinstance(mid, str) and _PLAIN_ID.fullmatch(mid) and mid.encode() in _ID_VALUE.findall(raw)):
-            mid = f"@{pos}"  # no id, or one spelled so that its other lines cannot be found: its own message
+            mid = None  # no id, or one spelled so that its other lines cannot be found: its own message
+        request = obj.get("requestId") if self.t.session and isinstance(obj.get("requestId"), str) else ""
+        key = f"@{pos}" if mid is None else f"{mid}\x1f{request}" if request else mid
         model = msg.get("model") if isinstance(msg.get("model"), str) else None
-        prev = self.messages.get(mid)
         sidechain = obj.get("isSidechain") is True
+        prev = self.messages.get(key)
         if prev and sidechain and not prev.sidechain:
             return  # a side conversation replaying its parent's message: the parent's counts
+        duplicate = prev.duplicate if prev else (
+            mid is not None and self.keys is not None and not self.keys.claim(self.t.path, mid, request, sidechain))
         tools = list(prev.tools) if prev else []
         bash = list(prev.bash) if prev else []
         content = msg.get("content")
@@ -327,15 +348,39 @@ class _Fold:
                     continue
                 sigs = call_signatures(command, self.rules)
                 bash.append((tid, sigs, command_line(command) if sigs else ""))
+        self.bash_calls.update((tid, sigs) for tid, sigs, _line in bash if sigs)
         usage = usage_of(msg.get("usage"), self.notes) if "usage" in msg else (prev.usage if prev else (0, 0, 0, 0))
-        self.messages[mid] = Message(model or (prev.model if prev else None) or self.model, usage,
-                                     tuple(tools), tuple(bash), sidechain and (prev.sidechain if prev else True))
+        cost = _entry_cost(obj, self.notes, self.where) if "costUSD" in obj else (prev.cost if prev else None)
+        if prev is None:
+            self.close_oldest()
+        self.messages[key] = Message(model or (prev.model if prev else None) or self.model, usage,
+                                     tuple(tools), tuple(bash), sidechain and (prev.sidechain if prev else True),
+                                     request, cost, duplicate)
+
+    def close_oldest(self) -> None:
+        """Make room for a new message: the oldest open one closes (OPEN_MESSAGES)."""
+        while len(self.messages) >= OPEN_MESSAGES:
+            oldest = next(iter(self.messages))
+            self.close(self.messages.pop(oldest))
+
+    def close(self, msg: Message) -> None:
+        if msg.duplicate:
+            return
+        nanos = message_nanos(msg, self.prices, self.notes)
+        for i, n in enumerate(msg.usage):
+            self.closed[i] += n
+        self.closed[5 if msg.cost is not None else 4] += nanos
+        for sig, cost in message_commands(msg, self.prices, []):
+            self.commands[sig] = self.commands.get(sig, CommandCost()).plus(cost)
 
     def close_messages(self) -> None:
+        """A result line ends the run: its cost is the result's, its messages' commands stay."""
         for msg in self.messages.values():
-            for sig, cost in message_commands(msg, self.prices, self.notes):
-                self.commands[sig] = self.commands.get(sig, CommandCost()).plus(cost)
+            if not msg.duplicate:
+                for sig, cost in message_commands(msg, self.prices, self.notes):
+                    self.commands[sig] = self.commands.get(sig, CommandCost()).plus(cost)
         self.messages = {}
+        self.closed = list(NO_SUMS)
 
     def result(self, offset: int, tail: str) -> Transcript:
         t = self.t
@@ -343,17 +388,32 @@ class _Fold:
         if overwritten:  # the file holds these sessions again: what it says now replaces them
             present = {r.session_id for r in self.runs} | {self.session}
             overwritten = tuple(r for r in overwritten if r.session_id not in present)
-        return Transcript(t.path, t.device, t.inode, offset, tail, self.model, self.session, tuple(self.runs),
-                          self.open, self.messages, self.commands, self.after_result, overwritten,
-                          t.size, t.mtime_ns, t.head, t.results_at + tuple(self.results_at), t.session,
-                          t.first_ts, t.last_ts, t.prompt, t.cwd, t.ended, t.waiting, t.waits)
+        return replace(t, offset=offset, tail=tail, model=self.model, session_id=self.session, runs=tuple(self.runs),
+                       open=self.open, messages=self.messages, commands=self.commands, after_result=self.after_result,
+                       overwritten=overwritten, results_at=t.results_at + tuple(self.results_at),
+                       closed=tuple(self.closed))
+
+
+def _entry_cost(entry: dict, notes: list[str], where: str) -> int | None:
+    """An entry's costUSD (older Claude Code versions wrote it) as nanodollars, else None."""
+    v = entry.get("costUSD")
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not 0 <= v <= MAX_COST_USD:
+        if v is not None:
+            notes.append(f"{where}: costUSD {str(v)[:30]!r} is not a cost (priced from usage)")
+        return None
+    return round(v * 1e9)
+
+
+def message_nanos(msg: Message, prices, notes: list[str]) -> int:
+    """What a message cost: its recorded costUSD where it has one, else its usage priced."""
+    return msg.cost if msg.cost is not None else price_usage(msg.model, msg.usage, prices, notes)
 
 
 def message_commands(msg: Message, prices, notes: list[str]):
     """(signature, CommandCost) for each distinct signature of each Bash call of a message."""
-    if not msg.bash:
+    if not msg.bash or msg.duplicate:
         return
-    nanos = price_usage(msg.model, msg.usage, prices, notes)
+    nanos = message_nanos(msg, prices, notes)
     tokens = sum(msg.usage)
     k = len(msg.tools)
     for _tid, sigs, line in msg.bash:
@@ -363,7 +423,8 @@ def message_commands(msg: Message, prices, notes: list[str]):
 
 def scan_chunk(t: Transcript, chunk, start: int, prices: tuple[PriceRule, ...], notes: list[str], where: str,
                rules: tuple[CommandRule, ...] = BUILTIN_COMMAND_RULES,
-               decoded: DecodedLines | None = None) -> tuple[Transcript, int]:
+               decoded: DecodedLines | None = None, keys: ResponseKeys | None = None,
+               bash_calls: dict | None = None) -> tuple[Transcript, int]:
     """Fold the complete lines of ``chunk`` (the file's bytes from ``start``; bytes, or a
     _MappedChunk) into ``t``. Returns the new value and the offset just after the last
     newline, so that a line still being written is read next time, whole.
@@ -377,21 +438,38 @@ def scan_chunk(t: Transcript, chunk, start: int, prices: tuple[PriceRule, ...], 
        Bash calls outlive it, as command costs. The tool results and the closed runs' other
        messages (most of the bytes) are never parsed.
     The value is the same whether a file is read whole or in any split into appends.
-    ``decoded``: the chunk's decoded lines, shared with session.fold_facts.
+    ``decoded``: the chunk's decoded lines, shared with session.fold_facts. ``keys``: a
+    session file's counted responses (a session file read without one dedupes within the
+    read only). ``bash_calls``: filled with this chunk's Bash calls (tool id -> signatures).
     """
     end = chunk.rfind(b"\n")
     if end < 0:
         return t, start
     lines, run_starts = _select_lines(t, decoded or DecodedLines(chunk), start, end, notes, where)
-    fold = _Fold(t, prices, rules, notes, where)
+    if t.session:
+        keys = keys if keys is not None else ResponseKeys("")
+        keys.prepare(_message_ids(lines.values()))
+    fold = _Fold(t, prices, rules, notes, where, keys if t.session else None)
     for line_start in sorted(lines):
         obj, raw, line_end = lines[line_start]
         if isinstance(obj, dict):
             fold.line(obj, raw, start + line_start, start + line_end + 1, line_start in run_starts)
+    if bash_calls is not None:
+        bash_calls.update(fold.bash_calls)
     tail = bytes(chunk[max(0, end + 1 - TAIL_BYTES):end + 1])
     if len(tail) < TAIL_BYTES:
         tail = (bytes.fromhex(t.tail) + tail)[-TAIL_BYTES:]
     return fold.result(start + end + 1, tail.hex()), start + end + 1
+
+
+def _message_ids(lines) -> list[str]:
+    """The message ids of the assistant lines picked from a chunk (to ask the store at once)."""
+    ids = []
+    for obj, _raw, _end in lines:
+        msg = obj.get("message") if isinstance(obj, dict) and obj.get("type") == "assistant" else None
+        if isinstance(msg, dict) and isinstance(msg.get("id"), str):
+            ids.append(msg["id"])
+    return ids
 
 
 class _Selection:
@@ -487,11 +565,17 @@ class Totals:
 def totals(t: Transcript, prices: tuple[PriceRule, ...], notes: list[str]) -> Totals:
     runs = t.overwritten + t.runs
     tokens = sum(r.tokens for r in runs)
-    reported = sum(r.cost_nanos for r in runs)
-    estimated = 0
+    reported = sum(r.cost_nanos for r in runs) + t.closed[5]
+    estimated = t.closed[4]
+    tokens += sum(t.closed[:4])
     commands = dict(t.commands)
     for msg in t.messages.values():
-        estimated += price_usage(msg.model, msg.usage, prices, notes)
+        if msg.duplicate:
+            continue
+        if msg.cost is not None:
+            reported += msg.cost
+        else:
+            estimated += price_usage(msg.model, msg.usage, prices, notes)
         tokens += sum(msg.usage)
         for sig, cost in message_commands(msg, prices, []):
             commands[sig] = commands.get(sig, CommandCost()).plus(cost)
@@ -509,7 +593,23 @@ def _run_json(r: Run) -> list:
     return [r.session_id, r.tokens, r.cost_nanos, r.duration_ms, r.is_error, r.error_text, r.model]
 
 
-STATE_VERSION = 2  # 2: command lines beside the commands' costs
+# 2: command lines beside the commands' costs. 3: bounded: closed messages in sums, a
+# message's request id, recorded cost and duplicate mark (a version 2 session file's state
+# is converted, and read again where its file still is: migration m011).
+STATE_VERSION = 3
+
+
+def _message_json(m: Message) -> list:
+    return [m.model, list(m.usage), list(m.tools), [[tid, list(s), line] for tid, s, line in m.bash],
+            int(m.sidechain), m.request, m.cost, int(m.duplicate)]
+
+
+def _message(m: list) -> Message:
+    """A stored message: version 3's eight fields, or version 2's four or five."""
+    bash = tuple((tid, tuple(s), line) for tid, s, line in m[3])
+    if len(m) >= 8:
+        return Message(m[0], tuple(m[1]), tuple(m[2]), bash, bool(m[4]), m[5], m[6], bool(m[7]))
+    return Message(m[0], tuple(m[1]), tuple(m[2]), bash, len(m) > 4)
 
 
 def to_json(t: Transcript) -> str:
@@ -517,8 +617,8 @@ def to_json(t: Transcript) -> str:
         "model": t.model, "session": t.session_id, "open": t.open,
         "runs": [_run_json(r) for r in t.runs],
         "v": STATE_VERSION,
-        "messages": {k: [m.model, list(m.usage), list(m.tools), [[tid, list(s), line] for tid, s, line in m.bash]]
-                     + ([1] if m.sidechain else []) for k, m in t.messages.items()},
+        "messages": {k: _message_json(m) for k, m in t.messages.items()},
+        "closed": list(t.closed),
         "commands": {k: [c.cost_nanos, c.tokens, c.calls, [list(x) for x in c.lines]] for k, c in t.commands.items()},
         "after_result": t.after_result,
         "overwritten": [_run_json(r) for r in t.overwritten],
@@ -574,19 +674,23 @@ def from_json(path: str, device: int, inode: int, offset: int, size: int, mtime_
               text: str | None, session: bool = False) -> Transcript:
     """``session``: what to start from when nothing usable is stored (a session file's row)."""
     d = loads(text) if text else {}
-    if d.get("v") != STATE_VERSION:
+    facts = d.get("store")
+    if d.get("v") == 2 and facts is not None:
+        # A session file's state of version 2: kept (the file may be gone; Claude Code deletes
+        # old sessions), but with no file identity, so that a file still there is read again.
+        device = inode = 0
+    elif d.get("v") != STATE_VERSION:
         # Stored by an older version: read the file again from the start, keeping the runs
         # that only the ledger knows (seen live, since overwritten by a later run).
         return Transcript(path, overwritten=tuple(Run(*r) for r in d.get("overwritten", ())), session=session)
-    facts = d.get("store")
     return Transcript(
         path, device, inode, offset, tail, d["model"], d["session"],
         tuple(Run(*r) for r in d["runs"]), d["open"],
-        {k: Message(m[0], tuple(m[1]), tuple(m[2]), tuple((tid, tuple(s), line) for tid, s, line in m[3]),
-                    len(m) > 4) for k, m in d["messages"].items()},
+        {k: _message(m) for k, m in d["messages"].items()},
         {k: CommandCost(c[0], c[1], c[2], tuple((line, n) for line, n in c[3])) for k, c in d["commands"].items()},
         d["after_result"],
         tuple(Run(*r) for r in d["overwritten"]), size, mtime_ns, head, tuple(tuple(r) for r in d["results_at"]),
         facts is not None, *(facts[:5] if facts else ()),
-        *((facts[5], {k: tuple(v) for k, v in facts[6].items()}) if facts and len(facts) > 5 else ()),
+        *((facts[5], {k: tuple(v) for k, v in facts[6].items()}) if facts and len(facts) > 5 else ((), {})),
+        tuple(d.get("closed", NO_SUMS)),
     )

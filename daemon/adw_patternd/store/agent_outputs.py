@@ -6,6 +6,7 @@ from __future__ import annotations
 from ..sources.transcript import STORED_COLUMNS, StoredTranscript
 from .batch import BatchWrites
 from .db import Db
+from .response_keys import forget_files
 
 
 def store_transcripts(db: Db, workflow_id: str, transcripts: tuple[StoredTranscript, ...],
@@ -15,6 +16,7 @@ def store_transcripts(db: Db, workflow_id: str, transcripts: tuple[StoredTranscr
     names = {t.path for t in transcripts}
     stale = sorted(n for n in stored_names if n not in names)
     if stale:
+        forget_files(db, workflow_id, stale)
         db.executemany("DELETE FROM agent_outputs WHERE workflow_id = ? AND agent_name = ?",
                        [(workflow_id, n) for n in stale])
     last = {t.path: t for t in transcripts}  # one row a name (a statement of many rows may not upsert one twice)

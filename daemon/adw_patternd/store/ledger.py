@@ -23,6 +23,7 @@ from .agent_outputs import same_transcripts, store_transcripts
 from .batch import BatchReads, BatchWrites
 from .waits import store_waits
 from .mentions import same_mentions, store_mentions
+from .response_keys import fetch_keys, forget_files, store_keys
 from .db import Db
 from .derived import derived_values, write_derived, write_derived_many
 from .rows import (LINK, LINK_COLUMNS, SUM_COLUMNS, WORKFLOW_COLUMNS, Applied, Change, Prior, contribution_of,
@@ -66,6 +67,10 @@ class Ledger:
                                  "tail, state_json FROM agent_outputs WHERE workflow_id = ?", (workflow_id,))
         }
         return Prior(int(row[0]), row[1], transcripts)
+
+    def counted_keys(self, message_keys: list[int], left_out: tuple[int, ...]) -> list[tuple[int, int]]:
+        """The responses of session files counted already, by message key (response_keys)."""
+        return self.db.retrying(lambda: fetch_keys(self.db, message_keys, left_out))
 
     def fingerprints(self, root_name: str, adw_ids: list[str] | None = None) -> dict[str, str | None]:
         """The stored fingerprint of each workflow of a root (or of just ``adw_ids``)."""
@@ -146,6 +151,8 @@ class Ledger:
         revision = int(row[0] or 0)
         if change.expected_revision is not None and revision != change.expected_revision:
             return Applied(wf.workflow_id, (), (), False, conflict=True)
+        if (change.keys_counted or change.keys_reset) and not store_keys(db, change.keys_counted, change.keys_reset):
+            return Applied(wf.workflow_id, (), (), False, conflict=True)  # another file counted a response first
         old_links = reads.links(wf.workflow_id)
         new_links, new_patterns = self._links_of(change, old_links, created)
         mentioned = sorted({self._pattern_id(sig, change.characteristics, created)[0] for sig in change.mentions})
@@ -270,6 +277,8 @@ class Ledger:
             return
         links = sorted((int(r[0]), contribution_of(r[1:])) for r in self.db.all(
             f"SELECT pattern_id, {LINK} FROM pattern_occurrences WHERE workflow_id = ?", (workflow_id,)))
+        forget_files(self.db, workflow_id, [r[0] for r in self.db.all(
+            "SELECT agent_name FROM agent_outputs WHERE workflow_id = ?", (workflow_id,))])
         for table in ("pattern_occurrences", "pattern_evidence", "pattern_mentions", "agent_outputs", "session_claims",
                       "command_waits", "workflow_history"):
             self.db.execute(f"DELETE FROM {table} WHERE workflow_id = ?", (workflow_id,))

@@ -108,6 +108,10 @@ class Change:
     absorbs: tuple[str, ...] = ()
     # A session store's session as a workflow of its own: stored only while no ADW workflow claims it.
     own_session: str | None = None
+    # The responses its session files counted first (file, message key, request key), and the
+    # files read again from their start, whose earlier keys go (sources/response_keys.py).
+    keys_counted: tuple[tuple[int, int, int], ...] = ()
+    keys_reset: tuple[int, ...] = ()
 
     @property
     def signatures(self) -> tuple[str, ...]:

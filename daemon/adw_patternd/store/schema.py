@@ -299,9 +299,20 @@ def m010_automation(db: Db) -> None:
                "warned_at TEXT NOT NULL, PRIMARY KEY (pattern_id, workflow_id))")
 
 
+def m011_response_keys(db: Db) -> None:
+    """Bounded state per file: the responses a session store's files counted, one row each
+    (written once, never rewritten), so that a replay or a copy in another file counts once.
+    Session files are read again once (a version 2 state is kept where its file is gone)."""
+    db.execute("CREATE TABLE IF NOT EXISTS response_keys (mkey BIGINT NOT NULL, rkey BIGINT NOT NULL, "
+               "file BIGINT NOT NULL, PRIMARY KEY (mkey, rkey))" + (" WITHOUT ROWID" if db.dialect == "sqlite" else ""))
+    db.execute("CREATE INDEX IF NOT EXISTS rk_file ON response_keys (file)")
+    db.execute("UPDATE workflow_history SET fingerprint = NULL WHERE workflow_id IN "
+               "(SELECT workflow_id FROM agent_outputs WHERE state_json LIKE ?)", ('%"store":%',))
+
+
 MIGRATIONS = (m001_reference_tables, m002_exact_accounting, m003_output_tail, m004_attributed_costs,
               m005_run_ledger, m006_evidence_and_reviews, m007_root_identity, m008_mentions, m009_session_store,
-              m010_automation)
+              m010_automation, m011_response_keys)
 
 
 def _current(db: Db) -> bool:
