@@ -275,7 +275,19 @@ class Engine:
             # The same content gave the same warnings when it was first read: not again.
             outcomes.append(replace(o, kind=kind, patterns=r.pattern_ids, new_patterns=r.new_patterns, change=None,
                                     ms=(time.perf_counter() - o.started) * 1000, notes=() if r.unchanged else o.notes))
-        return outcomes
+        return outcomes + self._read_again(sorted({w for r in results for w in r.read_again}))
+
+    def _read_again(self, workflow_ids: list[str]) -> list[Outcome]:
+        """Sessions that lost a response to a copy ranked before theirs (response_keys.py):
+        read again from their files' start, now, so that no response counts twice meanwhile."""
+        again = []
+        for wid in workflow_ids:
+            name, _, adw_id = wid.partition("/")
+            try:
+                again.append(self.process(self.config.root(name), adw_id))
+            except KeyError:  # a store no longer configured: its next sync reads it
+                continue
+        return again
 
     def report(self, o: Outcome) -> None:
         """Log what processing a workflow found: its notes, why it failed, or what it stored."""

@@ -20,8 +20,8 @@ from .sources.files import FileStat, FolderListing, list_session, read_transcrip
 from .outcome import Kind, Outcome
 from .sources.parse import Joined, Observed, StateFields, build_workflow
 from .core.rules import detect
-from .sources.claude_sessions import SessionIndex, named_sessions
-from .sources.response_keys import Fetch, ResponseKeys
+from .sources.claude_sessions import SessionIndex, first_timestamp, named_sessions
+from .sources.response_keys import Fetch, ResponseKeys, epoch_ms
 from .store.rows import Change, Prior
 from .sources.transcript import Transcript, stored
 
@@ -116,11 +116,18 @@ class SessionSource:
         if home or not store.include_sessions:
             return Outcome(Kind.SKIPPED, store.name, sid, joined_to=home)
         notes.extend(listing.problems)
-        keys = ResponseKeys(f"{store.name}/{sid}", self.fetch_keys)
+        main = prior.transcripts.get(listing.outputs[0].name)
+        first = main.first_ts if main is not None and main.first_ts and main.inode else first_timestamp(
+            os.path.join(listing.path, listing.outputs[0].name))
+        # A session ranks by its first entry among sessions holding one response: one whose
+        # first entry shows only now is read again whole (a copy it lost may now be its).
+        whole = main is not None and not main.first_ts and bool(first)
+        first_ms = epoch_ms(first)
+        keys = ResponseKeys(f"{store.name}/{sid}", self.fetch_keys, first_ms)
         transcripts = []
         for out in listing.outputs:  # the session's own file first, then its subagents'
             start = prior.transcripts.get(out.name)
-            if start is None or not start.session:
+            if whole or start is None or not start.session:
                 start = Transcript(out.name, session=True)
             transcripts.append(read_transcript(os.path.join(listing.path, out.name), start, self.config.prices,
                                                notes, self.config.rules.commands, listed_at, keys))
@@ -130,4 +137,4 @@ class SessionSource:
         found = detect(wf, self.config.rules)
         return Change(wf, found.occurrences, found.characteristics, tuple(stored(t) for t in transcripts),
                       fingerprint, prior.revision, mentions=found.mentions, own_session=sid,
-                      keys_counted=tuple(keys.counted), keys_reset=tuple(keys.reset))
+                      keys_counted=tuple(keys.counted), keys_reset=tuple(keys.reset), keys_first_ms=first_ms)

@@ -66,6 +66,18 @@ def _timestamp(raw: bytes, notes: list[str], where: str) -> str:
     return text
 
 
+def first_timestamp(path: str) -> str:
+    """The first timestamp in a session file's first 64 KiB ("" if none, or unreadable):
+    the session's rank among sessions holding a copy of one response (response_keys.py)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(65536)
+    except OSError:
+        return ""
+    m = _TIMESTAMP.search(head)
+    return m.group(1).decode("utf-8", "replace") if m else ""
+
+
 def prompt_of(entry: dict) -> str | None:
     """The text a person (or an ADW) typed, from a user entry; None for a tool result."""
     if entry.get("type") != "user" or entry.get("isSidechain") is True:

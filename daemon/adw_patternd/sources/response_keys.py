@@ -1,13 +1,19 @@
 """Which responses of a session store are counted already, so that none is counted twice.
 
 A response (message id and request id) can be in more than one file of a store
-(../shared/docs/claude-session-store.md): a side conversation replays its parent's message
-in the subagent's own file; a resumed or forked conversation copies the conversation so far
-into the new session's file. Each is counted once, by the file that claimed it first, and
-the keys of what was counted are kept in a table of their own (store/response_keys.py):
+(../shared/docs/claude-session-store.md):
+- a side conversation replays its parent's message (same message id, another request id,
+  isSidechain) in the subagent's own file: the parent's copy counts, the replay never;
+- a resumed or forked conversation copies the conversation so far into the new session's
+  file: the copy with the earliest timestamp counts (equal: the session whose first entry is
+  earliest, then the smaller session id).
+Both rules give the same answer in whichever order the files are read: a copy that ranks
+before the one counted takes it over, and the workflow that held it is read again from its
+files' start (the ledger does that, in the transaction that stores the new holder).
+
+The keys of what is counted are kept in a table of their own (store/response_keys.py):
 written once each, never rewritten, so that a file's state stays bounded however long it
 grows. Keys are 64-bit hashes; a read asks the store only for the ids its new lines hold.
-
 Pure apart from ``fetch``, the store's look-up, given by whoever reads.
 """
 
@@ -15,6 +21,10 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import NamedTuple
+
+LATEST = 2**62  # the rank of a copy without a timestamp: after every copy that has one
 
 
 def key_of(text: str) -> int:
@@ -23,20 +33,47 @@ def key_of(text: str) -> int:
                           signed=True)
 
 
-Fetch = Callable[[list[int], tuple[int, ...]], Iterable[tuple[int, int]]]
+def epoch_ms(timestamp) -> int:
+    """An entry's ISO 8601 timestamp in milliseconds; LATEST when it has none that parses."""
+    if not isinstance(timestamp, str):
+        return LATEST
+    try:
+        return round(datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp() * 1000)
+    except ValueError:
+        return LATEST
+
+
+class Held(NamedTuple):
+    """A counted response as the store keeps it, with what ranks it against another copy."""
+
+    mkey: int
+    rkey: int  # 0: the response had no request id
+    side: int  # 1: a side conversation's (isSidechain)
+    at_ms: int  # its first entry's time in the file that holds it
+    first_ms: int  # the holding session's first entry
+    workflow_id: str
+    file: int
+
+    def rank(self) -> tuple:
+        return (self.at_ms, self.first_ms, self.workflow_id)
+
+
+Fetch = Callable[[list[int], tuple[int, ...]], Iterable[Held]]
 
 
 class ResponseKeys:
     """One workflow's read of its session files: what is counted already (asked of the store
-    by message id, ``fetch(message keys, files to leave out)``), what this read counts, and
-    the files read again from their start (their stored keys are replaced)."""
+    by message id, ``fetch(message keys, files to leave out)``), what this read counts and
+    takes over, and the files read again from their start (their stored keys are replaced).
+    ``first_ms``: the session's first entry, its rank among sessions holding one copy."""
 
-    def __init__(self, workflow_id: str, fetch: Fetch | None = None):
-        self.workflow_id = workflow_id
+    def __init__(self, workflow_id: str, fetch: Fetch | None = None, first_ms: int = LATEST):
+        self.workflow_id, self.first_ms = workflow_id, first_ms
         self._fetch = fetch
-        self._known: dict[int, set[int]] = {}  # message key -> request keys (0: no request id)
+        self._held: dict[int, list[Held]] = {}  # message key -> counted copies, stored or claimed here
         self._asked: set[int] = set()
-        self.counted: list[tuple[int, int, int]] = []  # (file, message key, request key) claimed by this read
+        self.counted: list[Held] = []  # claimed by this read, to store with its change
+        self.taken: list[Held] = []  # stored copies this read's rank before: their holders are read again
         self.reset: list[int] = []  # files read again from their start
 
     def file_key(self, path: str) -> int:
@@ -47,7 +84,8 @@ class ResponseKeys:
         file = self.file_key(path)
         if file not in self.reset:
             self.reset.append(file)
-        self.counted = [c for c in self.counted if c[0] != file]
+        for mkey, held in self._held.items():
+            self._held[mkey] = [h for h in held if h.file != file]
 
     def prepare(self, message_ids: Iterable[str]) -> None:
         """Ask the store, once, about the message ids a chunk holds."""
@@ -56,20 +94,41 @@ class ResponseKeys:
             return
         self._asked.update(wanted)
         if self._fetch is not None:
-            for mkey, rkey in self._fetch(wanted, tuple(self.reset)):
-                self._known.setdefault(mkey, set()).add(rkey)
+            for h in self._fetch(wanted, tuple(self.reset)):
+                self._held.setdefault(h.mkey, []).append(Held(*h))
 
-    def claim(self, path: str, message_id: str, request_id: str, sidechain: bool) -> bool:
-        """Whether this response counts here: False when it was counted already (a side
-        conversation's message whose id was counted under any request: a replay of its
-        parent's)."""
+    def claim(self, path: str, message_id: str, request_id: str, sidechain: bool, at_ms: int) -> bool:
+        """Whether this copy of a response counts here (the doc's two rules above). A copy
+        that ranks before a stored one takes it over (``taken``). Within one read the copy
+        claimed first stays: a read's sums cannot give back what they folded in."""
         mkey = key_of(message_id)
         if mkey not in self._asked:
             self.prepare((message_id,))
-        rkey = key_of(request_id) if request_id else 0
-        have = self._known.get(mkey)
-        if have and (sidechain or rkey in have or 0 in have or rkey == 0):
+        mine = Held(mkey, key_of(request_id) if request_id else 0, int(sidechain), at_ms, self.first_ms,
+                    self.workflow_id, self.file_key(path))
+        held = self._held.get(mkey, [])
+        beaten = beaten_by(mine, held)
+        if beaten is None or any(h in self.counted for h in beaten):
             return False
-        self._known.setdefault(mkey, set()).add(rkey)
-        self.counted.append((self.file_key(path), mkey, rkey))
+        self._held[mkey] = [h for h in held if h not in beaten] + [mine]
+        self.counted.append(mine)
+        self.taken.extend(beaten)
         return True
+
+
+def beaten_by(mine: Held, held) -> list[Held] | None:
+    """The counted copies ``mine`` takes over, or None when one of them keeps the response.
+    A side conversation's copy never beats its parent's (same message id, any request); a
+    parent's beats every side copy; copies of one response rank by time, session, id."""
+    beaten = []
+    for h in held:
+        same_response = h.rkey == mine.rkey  # the key is the message id and the request id, absent or not
+        if mine.side and not h.side:
+            return None  # a replay of a counted parent message
+        if h.side and not mine.side:
+            beaten.append(h)  # the parent's copy: the replay counted before it goes
+        elif same_response:
+            if h.rank() <= mine.rank():
+                return None
+            beaten.append(h)
+    return beaten

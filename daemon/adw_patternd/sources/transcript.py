@@ -25,7 +25,7 @@ from typing import NamedTuple
 from ..core.commands import BUILTIN_COMMAND_RULES, CommandRule, call_signatures, command_line
 from ..core.jsonline import INVALID, DecodedLines, loads
 from ..core.pricing import PriceRule, cost_nanos
-from .response_keys import ResponseKeys
+from .response_keys import ResponseKeys, epoch_ms
 
 MAX_COST_USD = 100_000.0  # a single agent run costing more is not a real number
 MAX_TOKENS = 10_000_000_000
@@ -329,7 +329,8 @@ class _Fold:
         if prev and sidechain and not prev.sidechain:
             return  # a side conversation replaying its parent's message: the parent's counts
         duplicate = prev.duplicate if prev else (
-            mid is not None and self.keys is not None and not self.keys.claim(self.t.path, mid, request, sidechain))
+            mid is not None and self.keys is not None
+            and not self.keys.claim(self.t.path, mid, request, sidechain, epoch_ms(obj.get("timestamp"))))
         tools = list(prev.tools) if prev else []
         bash = list(prev.bash) if prev else []
         content = msg.get("content")

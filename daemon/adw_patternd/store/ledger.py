@@ -18,12 +18,13 @@ import logging
 
 from ..core.model import Contribution, Occurrence, PatternSums
 from ..core.rules import attributed_nanos
+from ..sources.response_keys import Held
 from ..sources.transcript import from_json
 from .agent_outputs import same_transcripts, store_transcripts
 from .batch import BatchReads, BatchWrites
 from .waits import store_waits
 from .mentions import same_mentions, store_mentions
-from .response_keys import fetch_keys, forget_files, store_keys
+from .response_keys import fetch_keys, forget_files, read_again, store_keys
 from .db import Db
 from .derived import derived_values, write_derived, write_derived_many
 from .rows import (LINK, LINK_COLUMNS, SUM_COLUMNS, WORKFLOW_COLUMNS, Applied, Change, Prior, contribution_of,
@@ -68,7 +69,7 @@ class Ledger:
         }
         return Prior(int(row[0]), row[1], transcripts)
 
-    def counted_keys(self, message_keys: list[int], left_out: tuple[int, ...]) -> list[tuple[int, int]]:
+    def counted_keys(self, message_keys: list[int], left_out: tuple[int, ...]) -> list[Held]:
         """The responses of session files counted already, by message key (response_keys)."""
         return self.db.retrying(lambda: fetch_keys(self.db, message_keys, left_out))
 
@@ -110,6 +111,7 @@ class Ledger:
                 if reads is None:  # read one at a time: written one at a time (a later one may drop it)
                     writes.flush(self.db)
             writes.flush(self.db)
+            read_again(self.db, sorted({w for r in results for w in r.read_again}))
             self._settle_patterns(deltas)
             return results
 
@@ -151,8 +153,12 @@ class Ledger:
         revision = int(row[0] or 0)
         if change.expected_revision is not None and revision != change.expected_revision:
             return Applied(wf.workflow_id, (), (), False, conflict=True)
-        if (change.keys_counted or change.keys_reset) and not store_keys(db, change.keys_counted, change.keys_reset):
-            return Applied(wf.workflow_id, (), (), False, conflict=True)  # another file counted a response first
+        lost_to_us: tuple[str, ...] = ()
+        if change.keys_counted or change.keys_reset:
+            taken = store_keys(db, wf.workflow_id, change.keys_counted, change.keys_reset, change.keys_first_ms)
+            if taken is None:
+                return Applied(wf.workflow_id, (), (), False, conflict=True)  # another copy counts: read again
+            lost_to_us = taken
         old_links = reads.links(wf.workflow_id)
         new_links, new_patterns = self._links_of(change, old_links, created)
         mentioned = sorted({self._pattern_id(sig, change.characteristics, created)[0] for sig in change.mentions})
@@ -167,7 +173,7 @@ class Ledger:
             if change.transcripts is not None:
                 store_transcripts(self.db, wf.workflow_id, change.transcripts, reads.output_names(wf.workflow_id),
                                   writes)
-            return Applied(wf.workflow_id, tuple(new_links), (), False, unchanged=True)
+            return Applied(wf.workflow_id, tuple(new_links), (), False, unchanged=True, read_again=lost_to_us)
         detected = now_text()
         for pid in old_links.keys() | new_links.keys():
             d = deltas.get(pid, PatternSums())
@@ -190,7 +196,8 @@ class Ledger:
         if change.transcripts is not None:
             store_transcripts(self.db, wf.workflow_id, change.transcripts, reads.output_names(wf.workflow_id),
                               writes)
-        return Applied(wf.workflow_id, tuple(new_links), tuple(new_patterns), was_new=revision == 0)
+        return Applied(wf.workflow_id, tuple(new_links), tuple(new_patterns), was_new=revision == 0,
+                       read_again=lost_to_us)
 
     def _links_of(self, change: Change, old_links: dict, created: dict[str, int]) -> tuple[dict, list[str]]:
         """The workflow's links after the change, by pattern id, and the signatures seen first here."""

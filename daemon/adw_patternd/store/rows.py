@@ -108,10 +108,11 @@ class Change:
     absorbs: tuple[str, ...] = ()
     # A session store's session as a workflow of its own: stored only while no ADW workflow claims it.
     own_session: str | None = None
-    # The responses its session files counted first (file, message key, request key), and the
-    # files read again from their start, whose earlier keys go (sources/response_keys.py).
-    keys_counted: tuple[tuple[int, int, int], ...] = ()
+    # The responses its session files counted (sources/response_keys.py: Held), the files read
+    # again from their start, whose earlier keys go, and the session's first entry (epoch ms).
+    keys_counted: tuple = ()
     keys_reset: tuple[int, ...] = ()
+    keys_first_ms: int = 0
 
     @property
     def signatures(self) -> tuple[str, ...]:
@@ -127,3 +128,4 @@ class Applied:
     conflict: bool = False
     unchanged: bool = False  # read again and found the same: nothing but read positions written
     claimed_by: str | None = None  # an own session that an ADW workflow claims: not stored
+    read_again: tuple[str, ...] = ()  # workflows that lost a response to this one's copy: read them again

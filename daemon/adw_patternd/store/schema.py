@@ -303,9 +303,14 @@ def m011_response_keys(db: Db) -> None:
     """Bounded state per file: the responses a session store's files counted, one row each
     (written once, never rewritten), so that a replay or a copy in another file counts once.
     Session files are read again once (a version 2 state is kept where its file is gone)."""
+    compact = " WITHOUT ROWID" if db.dialect == "sqlite" else ""
     db.execute("CREATE TABLE IF NOT EXISTS response_keys (mkey BIGINT NOT NULL, rkey BIGINT NOT NULL, "
-               "file BIGINT NOT NULL, PRIMARY KEY (mkey, rkey))" + (" WITHOUT ROWID" if db.dialect == "sqlite" else ""))
+               "file BIGINT NOT NULL, side SMALLINT NOT NULL, at_ms BIGINT NOT NULL, PRIMARY KEY (mkey, rkey))"
+               + compact)
     db.execute("CREATE INDEX IF NOT EXISTS rk_file ON response_keys (file)")
+    db.execute("CREATE TABLE IF NOT EXISTS response_files (file BIGINT PRIMARY KEY, workflow_id TEXT NOT NULL, "
+               "first_ms BIGINT NOT NULL)" + compact)
+    db.execute("CREATE INDEX IF NOT EXISTS rf_workflow ON response_files (workflow_id)")
     db.execute("UPDATE workflow_history SET fingerprint = NULL WHERE workflow_id IN "
                "(SELECT workflow_id FROM agent_outputs WHERE state_json LIKE ?)", ('%"store":%',))
 
