@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from adw_patternd.core.pricing import DEFAULT_PRICES
 from adw_patternd.sources.claude_sessions import fold_chunk
 from adw_patternd.sources.response_keys import ResponseKeys
-from adw_patternd.sources.transcript import Transcript, to_json, totals
+from adw_patternd.sources.transcript import OPEN_MESSAGES, Transcript, to_json, totals
 from helpers import stdlib_json
 
 MODEL = "claude-sonnet-4-5-20250929"
@@ -39,9 +39,16 @@ LINES = {
     "summary": lambda i: json.dumps({"type": "summary", "summary": "A title", "leafUuid": str(i)}),
     "bad time": lambda i: json.dumps({"type": "user", "timestamp": "soon", "message": {"content": "x"}}),
     "garbage": lambda i: '{"type":"assistant","message":{"id":"msg_1"',
+    # a response of its own (its own id and request): enough of them close the oldest open ones
+    "own response": lambda i: _assistant(i, {"type": "tool_use", "id": f"toolu_own{i}", "name": "Bash",
+                                             "input": {"command": "git status"}}, request=f"req_own{i}")
+    .replace(f'"msg_{i % 3}"', f'"msg_own{i}"'),
+    # a copy of an earlier response later in the file (same id and request): counted once
+    "copy": lambda i: _assistant(i, {"type": "text", "text": "again"}, request=f"req_own{i % 7}")
+    .replace(f'"msg_{i % 3}"', f'"msg_own{i % 7}"'),
 }
 
-sessions = st.lists(st.tuples(st.sampled_from(sorted(LINES)), st.integers(1, 3000)), min_size=1, max_size=30)
+sessions = st.lists(st.tuples(st.sampled_from(sorted(LINES)), st.integers(1, 3000)), min_size=1, max_size=50)
 
 
 def fold(data: bytes, cuts: list[int], notes: list[str] | None = None) -> Transcript:
@@ -62,6 +69,7 @@ def test_whole_or_in_appends_the_same(lines, cuts):
     whole = fold(data, [], notes)
     appended = fold(data, [c for c in cuts if c < len(data)])
     assert to_json(appended) == to_json(whole)
+    assert len(whole.messages) <= OPEN_MESSAGES  # what the state keeps is bounded, whatever the file's length
     assert totals(appended, DEFAULT_PRICES, []) == totals(whole, DEFAULT_PRICES, [])
     with stdlib_json():  # the compiled decoder changes nothing: the stdlib's json folds the same
         reference = fold(data, [], reference_notes)

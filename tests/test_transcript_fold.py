@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from adw_patternd.core.pricing import DEFAULT_PRICES
-from adw_patternd.sources.transcript import Transcript, scan_chunk, to_json, totals
+from adw_patternd.sources.transcript import OPEN_MESSAGES, Transcript, scan_chunk, to_json, totals
 from helpers import stdlib_json
 
 MODEL = "claude-sonnet-4-5-20250929"
@@ -52,9 +52,11 @@ LINES = {
     "assistant init": lambda i: json.dumps({"type": "system", "subtype": "init", "session_id": f"x{i}",
                                             "model": "claude-haiku-4-5", "note": "assistant"}),
     "garbage": lambda i: '{"type":"assistant","message":{"id":"msg_1"',
+    # a message of its own: enough of them close the oldest open ones (OPEN_MESSAGES)
+    "own message": lambda i: _assistant(f"msg_own{i}", _bash(i, "git status"), i),
 }
 
-transcripts = st.lists(st.tuples(st.sampled_from(sorted(LINES)), st.integers(1, 400)), min_size=1, max_size=40)
+transcripts = st.lists(st.tuples(st.sampled_from(sorted(LINES)), st.integers(1, 400)), min_size=1, max_size=60)
 
 
 def fold(data: bytes, cuts: list[int], notes: list[str] | None = None) -> Transcript:
@@ -73,6 +75,7 @@ def test_read_whole_or_in_appends_folds_the_same(lines, cut_fractions):
     whole = fold(data, [], notes)
     parts = fold(data, [int(f * len(data)) for f in cut_fractions])
     assert to_json(parts) == to_json(whole)
+    assert len(whole.messages) <= OPEN_MESSAGES  # what the state keeps is bounded, whatever the run's length
     assert (parts.offset, parts.tail) == (whole.offset, whole.tail)
     assert totals(parts, DEFAULT_PRICES, []) == totals(whole, DEFAULT_PRICES, [])
     with stdlib_json():  # the compiled decoder changes nothing: the stdlib's json folds the same
