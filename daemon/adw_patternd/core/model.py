@@ -79,9 +79,9 @@ class Workflow:
     # as retries, their spend estimated from usage).
     session_runs: int = 0
     agents: tuple[AgentPart, ...] = ()
-    # How long agents waited on each command signature's Bash calls (milliseconds, sorted),
+    # How long agents waited on each command signature's Bash calls (core/waits.py: Waits),
     # where a session store gave the times of the call and of its result.
-    waits: tuple[tuple[str, tuple[int, ...]], ...] = ()
+    waits: tuple = ()
 
     @property
     def reported_nanos(self) -> int:

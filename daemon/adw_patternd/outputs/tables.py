@@ -169,7 +169,8 @@ def show_text(d: dict) -> str:
     if d["wall_time"]:
         wt = d["wall_time"]
         lines.append(f"\ntime agents waited on its Bash calls (from the session store: {wt['timed_calls']:,} timed "
-                     f"call(s) in {wt['workflows']:,} workflow(s)): median {wt['median_s']:,.1f} s, "
+                     f"call(s) in {wt['workflows']:,} workflow(s)): median {'~' if wt.get('median_estimated') else ''}"
+                     f"{wt['median_s']:,.1f} s, "
                      f"total {wt['total_s']:,.1f} s")
     if d["mentions_count"]:
         lines.append(f"\nmentioned without being done ({d['mentions_count']} workflow(s): their request, error or "

@@ -17,6 +17,7 @@ import stat
 from dataclasses import dataclass, replace
 
 from ..core.commands import BUILTIN_COMMAND_RULES, CommandRule
+from ..core.waits import Waits
 from ..core.errors import InputRejected
 from ..core.jsonline import INVALID, DecodedLines
 from .parse import first_line, parse_time
@@ -158,6 +159,7 @@ def fold_facts(t: Transcript, chunk, start: int, length: int, notes: list[str], 
 
 
 _TOOL_USE_ID = re.compile(rb'"tool_use_id"\s*:\s*"([A-Za-z0-9_.:-]{1,200})"')
+NO_WAITS = Waits()
 MAX_WAIT_MS = 86_400_000  # a call waiting longer than a day is a session left open, not a wait
 
 
@@ -181,7 +183,7 @@ def _wall_times(t: Transcript, chunk, length: int, calls: dict):
     if not events:
         return None
     waiting = dict(t.waiting)
-    waits = {k: list(v) for k, v in t.waits.items()}
+    waits = dict(t.waits)
     for pos, is_result, tid in sorted(events):
         when = _epoch_ms(_line_at(chunk, pos))
         if not is_result:
@@ -191,8 +193,8 @@ def _wall_times(t: Transcript, chunk, length: int, calls: dict):
         called = waiting.pop(tid, None)
         if called is not None and when is not None and 0 <= when - called[0] <= MAX_WAIT_MS:
             for sig in called[1]:
-                waits.setdefault(sig, []).append(when - called[0])
-    return dict(sorted(waiting.items())), {k: tuple(v) for k, v in sorted(waits.items())}
+                waits[sig] = waits.get(sig, NO_WAITS).add(when - called[0])
+    return dict(sorted(waiting.items())), dict(sorted(waits.items()))
 
 
 def _line_at(chunk, pos: int) -> bytes:

@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from ..core.errors import InputRejected
 from ..core.model import AgentPart, CommandPart, Workflow
 from ..core.pricing import PriceRule
+from ..core.waits import Waits
 from .transcript import MAX_COST_USD, CommandCost, Transcript, Totals, totals
 
 MAX_DURATION_S = 30 * 86_400  # longer durations come from broken clocks, not real runs
@@ -432,12 +433,12 @@ def build_workflow(root_name: str, adw_id: str, obs: Observed, prices: tuple[Pri
     )
 
 
-def _waits(sessions) -> tuple[tuple[str, tuple[int, ...]], ...]:
-    merged: dict[str, list[int]] = {}
+def _waits(sessions) -> tuple[tuple[str, Waits], ...]:
+    merged: dict[str, Waits] = {}
     for t in sessions:
-        for sig, ms in t.waits.items():
-            merged.setdefault(sig, []).extend(ms)
-    return tuple((sig, tuple(sorted(ms))) for sig, ms in sorted(merged.items()) if ms)
+        for sig, w in t.waits.items():
+            merged[sig] = merged.get(sig, Waits()).plus(w)
+    return tuple((sig, w) for sig, w in sorted(merged.items()) if w.calls)
 
 
 _NEVER = datetime.max.replace(tzinfo=timezone.utc)

@@ -25,6 +25,7 @@ from typing import NamedTuple
 from ..core.commands import BUILTIN_COMMAND_RULES, CommandRule, call_signatures, command_line
 from ..core.jsonline import INVALID, DecodedLines, loads
 from ..core.pricing import PriceRule, cost_nanos
+from ..core.waits import Waits
 from .response_keys import ResponseKeys, epoch_ms
 
 MAX_COST_USD = 100_000.0  # a single agent run costing more is not a real number
@@ -153,9 +154,10 @@ class Transcript:
     cwd: str = ""
     ended: bool = False  # the last entry is an assistant message that ended its turn
     # The wall time of Bash calls, tool_use to tool_result (session.py): calls still
-    # waiting for their result (tool id -> epoch ms of the call), and each signature's waits.
+    # waiting for their result (tool id -> [epoch ms of the call, its signatures]), and each
+    # signature's waits (core/waits.py: bounded sums).
     waiting: dict = field(default_factory=dict)
-    waits: dict = field(default_factory=dict)  # signature -> tuple of milliseconds, in call order
+    waits: dict = field(default_factory=dict)  # signature -> Waits
     # The messages of the open run closed since it began (OPEN_MESSAGES): input, cache write,
     # cache read and output tokens, estimated and recorded nanodollars. A result line resets it.
     closed: tuple[int, int, int, int, int, int] = NO_SUMS
@@ -605,6 +607,11 @@ def _message_json(m: Message) -> list:
             int(m.sidechain), m.request, m.cost, int(m.duplicate)]
 
 
+def _waiting(stored: dict) -> dict:
+    """Calls waiting for their result; version 2 kept only the time (no signatures: not timed)."""
+    return {tid: v for tid, v in stored.items() if isinstance(v, list)}
+
+
 def _message(m: list) -> Message:
     """A stored message: version 3's eight fields, or version 2's four or five."""
     bash = tuple((tid, tuple(s), line) for tid, s, line in m[3])
@@ -625,7 +632,7 @@ def to_json(t: Transcript) -> str:
         "overwritten": [_run_json(r) for r in t.overwritten],
         "results_at": [list(r) for r in t.results_at],
         **({"store": [t.first_ts, t.last_ts, t.prompt, t.cwd, t.ended, t.waiting,
-                      {k: list(v) for k, v in t.waits.items()}]} if t.session else {}),
+                      {k: w.to_json() for k, w in t.waits.items()}]} if t.session else {}),
     }, separators=(",", ":"))
 
 
@@ -692,6 +699,7 @@ def from_json(path: str, device: int, inode: int, offset: int, size: int, mtime_
         d["after_result"],
         tuple(Run(*r) for r in d["overwritten"]), size, mtime_ns, head, tuple(tuple(r) for r in d["results_at"]),
         facts is not None, *(facts[:5] if facts else ()),
-        *((facts[5], {k: tuple(v) for k, v in facts[6].items()}) if facts and len(facts) > 5 else ((), {})),
+        *((_waiting(facts[5]), {k: Waits.from_json(v) for k, v in facts[6].items()}) if facts and len(facts) > 5
+          else ({}, {})),
         tuple(d.get("closed", NO_SUMS)),
     )

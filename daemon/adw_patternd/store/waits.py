@@ -4,9 +4,9 @@ workflow (tool_use to tool_result), where a session store gave those times; for 
 from __future__ import annotations
 
 import json
-import statistics
 
 from ..core.model import Workflow
+from ..core.waits import Waits
 from .batch import BatchWrites
 from .db import Db
 
@@ -16,17 +16,20 @@ def store_waits(db: Db, wf: Workflow, writes: BatchWrites, *, replace: bool) -> 
     if replace:
         db.execute("DELETE FROM command_waits WHERE workflow_id = ?", (wf.workflow_id,))
     writes.add("command_waits", ("workflow_id", "signature", "calls", "total_ms", "waits_ms"),
-               [(wf.workflow_id, sig, len(ms), sum(ms), json.dumps(list(ms))) for sig, ms in wf.waits])
+               [(wf.workflow_id, sig, w.calls, w.total_ms, json.dumps(w.to_json())) for sig, w in wf.waits])
 
 
 def waits_of(db: Db, signature: str) -> dict | None:
     """The median and total wall time of the signature's timed calls, over the workflows it
-    occurs in; None when no session store timed any."""
+    occurs in; None when no session store timed any. The median is an estimate (and says so)
+    where a workflow made more such calls than core/waits.py keeps one by one."""
     rows = db.all("SELECT c.waits_ms FROM command_waits c JOIN operation_patterns p ON p.pattern_signature = "
                   "c.signature JOIN pattern_occurrences o ON o.pattern_id = p.id AND o.workflow_id = c.workflow_id "
                   "WHERE c.signature = ?", (signature,))
-    ms = sorted(m for (text,) in rows for m in json.loads(text))
-    if not ms:
+    waits = Waits()
+    for (text,) in rows:
+        waits = waits.plus(Waits.from_json(json.loads(text)))
+    if not waits.calls:
         return None
-    return {"timed_calls": len(ms), "workflows": len(rows), "median_s": statistics.median(ms) / 1000,
-            "total_s": sum(ms) / 1000}
+    return {"timed_calls": waits.calls, "workflows": len(rows), "median_s": waits.median_ms() / 1000,
+            "total_s": waits.total_ms / 1000, "median_estimated": not waits.exact}
