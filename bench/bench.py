@@ -1139,6 +1139,7 @@ def main() -> int:
     print(f"\ntotal {total:.0f} s", flush=True)
     options = (" --quick" if args.quick else "") + (f" --bash-every {args.bash_every:g}"
                                                     if args.bash_every != BASH_EVERY else "")
+    options += "".join(f" --skip {part}" for part in args.skip)
     lines = [f"Machine: {machine}. Run: `python bench/bench.py{options}` "
              f"({total:.0f} s, {time.strftime('%Y-%m-%d')}).", "", "| measure | result | target | |", "|---|---|---|---|"]
     lines += [f"| {name.strip()} | {value} | {target} | {'' if ok is None else ('ok' if ok else 'missed')} |"
