@@ -1,17 +1,21 @@
 """adw-patternd benchmark: sync, no-change sync, live latency, update cost, memory and watches,
-a session store against ccusage, PostgreSQL, and the JSON decoders.
+a session store against ccusage 18 and 20, appends to a long session and to an open ADW run
+under the daemon, PostgreSQL, and the JSON decoders.
 
     python bench/bench.py                # the full run (about 13 minutes on 2 cores)
     python bench/bench.py --quick        # a smaller run, to try it out
     python bench/bench.py --bash-every 1.1 --skip live --skip update --skip many --skip sessions
                                          # sync of the same tree with about 27 Bash calls a workflow
+    python bench/bench.py --skip decoders --skip sync --skip live --skip update --skip many --skip sessions
+                          --skip postgres  # issue 26's parts only: 6b, 9 and 10 (about 3 minutes)
 
 Generates synthetic ADW trees under bench/out/ (reused on later runs), runs the real
 `adw-patternd` commands and daemon as child processes, and prints each figure against its
 target. Results are also written to bench/out/results.md. Set ADW_PATTERND_BENCH_POSTGRES
 (or ADW_PATTERND_TEST_POSTGRES) to a PostgreSQL URL to add the PostgreSQL figures, and
 ADW_PATTERND_CCUSAGE to ccusage's executable (or put `ccusage` on the PATH) to time ccusage 18
-beside our sync of the session store.
+beside our sync of the session store. ccusage 20 is ADW_PATTERND_CCUSAGE20, or else installed
+with npm into bench/out/node20 the first time (ccusage@20.0.24 with its native package).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import json
 import os
 import platform
 import random
+import re
 import shutil
 import signal
 import sqlite3
@@ -175,12 +180,23 @@ def wait_until(condition, timeout: float, what: str, interval: float = 0.05):
     raise SystemExit(f"timed out waiting for {what}")
 
 
-def start_daemon(config: Path) -> subprocess.Popen:
+def start_daemon(config: Path, *, watched: bool = False) -> subprocess.Popen:
+    """``watched``: start again (up to 5 tries, 10 s apart) when the daemon could not get its
+    inotify watches: the test suite, run as root by others on this machine, lowers
+    fs.inotify.max_user_watches for a moment, and a daemon started then follows its files
+    by the sweep alone."""
     log = config.parent / "daemon.log"
-    if log.exists():
-        log.unlink()
-    p = subprocess.Popen(EXE + ["run", "--config", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    wait_until(lambda: log.exists() and "catch-up:" in log.read_text(), 900, "the daemon's catch-up")
+    for attempt in range(5):
+        if log.exists():
+            log.unlink()
+        p = subprocess.Popen(EXE + ["run", "--config", str(config)], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.STDOUT)
+        wait_until(lambda: log.exists() and "catch-up:" in log.read_text(), 900, "the daemon's catch-up")
+        if not watched or "inotify watch limit reached" not in log.read_text() or attempt == 4:
+            return p
+        print("  (the daemon found the inotify watch limit reached: started again in 10 s)", flush=True)
+        stop_daemon(p)
+        time.sleep(10)
     return p
 
 
@@ -654,17 +670,8 @@ def ccusage_command() -> list[str] | None:
 def bench_sessions(n: int, appends: int = 200, debounce_ms: int = 200) -> None:
     """A session store of ``n`` people's sessions: our sync against ccusage's session report
     on the same files, whole processes both; then lines appended live to sessions."""
-    from adw_patternd.synth.sessions import write_interactive
-
     print(f"\n6. session store: {n:,} sessions", flush=True)
-    base = OUT / f"sessions{n}"
-    store = base / "claude" / "projects"
-    if not store.exists():
-        write_interactive(str(store), n, random.Random(6))
-        then = time.time() - 86_400
-        for p in store.rglob("*.jsonl"):
-            os.utime(p, (then, then))
-    size = sum(p.stat().st_size for p in store.rglob("*.jsonl"))
+    base, store, size = session_store(n)
     print(f"  store: {size / 1e6:.1f} MB", flush=True)
     folder = OUT / "sessions"
     shutil.rmtree(folder, ignore_errors=True)
@@ -724,14 +731,372 @@ def bench_sessions(n: int, appends: int = 200, debounce_ms: int = 200) -> None:
            p99 * 1e3 <= debounce_ms + 150)
 
 
+# -- appends to long histories (issue 26) ------------------------------------------------
+
+LONG_CWD = "/home/dev/shop"
+LONG_MODEL = "claude-sonnet-4-5-20250929"
+# What a Bash call prints, about 700 bytes: with its copy in toolUseResult, a turn is about
+# 2.5 KB (20,000 turns: 50 MB, the long `--continue` session of issue 26).
+BASH_OUTPUT = "".join(f"tests/test_api.py::test_case_{i:02d} PASSED{' ' * 30}[{i * 10:3d}%]\n" for i in range(10))
+
+
+class LongSession:
+    """One Claude Code session file in the shape synth/sessions.py writes (the same fields,
+    a parentUuid chain, timestamps), made of turns: an assistant entry with one Bash
+    tool_use and the user entry with its tool_result."""
+
+    def __init__(self, sid: str, rng: random.Random):
+        self.sid, self.rng = sid, rng
+        self.t = time.time() - 7 * 86_400  # 20,000 turns take two days and a half
+        self.parent: str | None = None
+        self.tokens = 0  # the sum of every message's usage, the four kinds together
+
+    def _entry(self, kind: str, message: dict, **extra) -> dict:
+        self.t += self.rng.uniform(0.2, 9)
+        uid = f"{self.rng.getrandbits(128):032x}"
+        e = {"parentUuid": self.parent, "userType": "external", "cwd": LONG_CWD, "sessionId": self.sid,
+             "version": "2.1.12", "gitBranch": "main", "isSidechain": False, "type": kind, "message": message,
+             "uuid": uid, "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(self.t)), **extra}
+        self.parent = uid
+        return e
+
+    def prompt(self) -> list[dict]:
+        return [self._entry("user", {"role": "user", "content": "Run the tests and fix what breaks"})]
+
+    def turn(self) -> list[dict]:
+        rng = self.rng
+        tid = f"toolu_{rng.getrandbits(48):012x}"
+        usage = (rng.randrange(3, 40), rng.randrange(0, 4000), rng.randrange(1000, 60000), rng.randrange(20, 900))
+        self.tokens += sum(usage)
+        inp, cw, cr, out = usage
+        return [
+            self._entry("assistant", {"model": LONG_MODEL, "id": f"msg_{rng.getrandbits(96):024x}", "type": "message",
+                                      "role": "assistant", "stop_reason": "tool_use",
+                                      "content": [{"type": "tool_use", "id": tid, "name": "Bash",
+                                                   "input": {"command": rng.choice(PEOPLE_COMMANDS)}}],
+                                      "usage": {"input_tokens": inp, "cache_creation_input_tokens": cw,
+                                                "cache_read_input_tokens": cr, "output_tokens": out}},
+                        requestId=f"req_{rng.getrandbits(64):016x}"),
+            self._entry("user", {"role": "user", "content": [{"tool_use_id": tid, "type": "tool_result",
+                                                             "content": BASH_OUTPUT, "is_error": False}]},
+                        toolUseResult={"stdout": BASH_OUTPUT, "stderr": "", "interrupted": False}),
+        ]
+
+
+PEOPLE_COMMANDS = ("git diff", "git status", "npm run build", "cd app/server && uv run pytest tests/ -q",
+                   "npx tsc --noEmit", "git log --oneline -10")
+
+
+class OpenRun:
+    """An ADW workflow folder whose agent transcript ends in an open run: stream-json init
+    and assistant/user lines as synth/trees.py writes them (a text line and a Bash line per
+    message, the same id, then the tool result), no result line."""
+
+    def __init__(self, root: Path, adw_id: str, rng: random.Random):
+        from adw_patternd.synth.trees import WorkflowSpec, state_doc, write_json_in_place
+
+        self.rng, self.adw_id, self.n = rng, adw_id, 0
+        self.session = f"{rng.getrandbits(128):032x}"
+        folder = root / adw_id
+        (folder / "sdlc_implementor").mkdir(parents=True, exist_ok=True)
+        write_json_in_place(str(folder / "adw_state.json"),
+                            state_doc(WorkflowSpec(adw_id, "Run backend tests with pytest", "adw_test_iso", end=None)))
+        self.path = folder / "sdlc_implementor" / "raw_output.jsonl"
+        self.tokens = 0
+
+    def lines(self, messages: int, *, init: bool = False) -> list[dict]:
+        from adw_patternd.synth.trees import RunPlan, Turn, _run_lines
+
+        rng, turns = self.rng, []
+        for _ in range(messages):
+            self.n += 1
+            usage = (rng.randrange(3, 40), rng.randrange(0, 4000), rng.randrange(1000, 60000), rng.randrange(20, 900))
+            self.tokens += sum(usage)
+            turns.append(Turn(f"msg_{self.session[:8]}_{self.n:06d}", LONG_MODEL, usage,
+                              [rng.choice(PEOPLE_COMMANDS)]))
+        lines = _run_lines(RunPlan(self.session, LONG_MODEL, turns, None), rng, f"/home/dev/trees/{self.adw_id}")
+        return lines if init else lines[1:]
+
+
+def write_lines(path: Path, lines: list[dict], mode: str = "a") -> None:
+    with open(path, mode) as f:
+        f.write("".join(json.dumps(e, separators=(",", ":")) + "\n" for e in lines))
+
+
+def db_bytes(database: Path) -> int:
+    return sum(os.path.getsize(p) for p in (database, Path(f"{database}-wal")) if p.exists())
+
+
+def stored(database: Path, workflow_id: str) -> tuple[int, int] | None:
+    conn = sqlite3.connect(database, timeout=30)
+    try:
+        row = conn.execute("SELECT total_tokens, cost_nanos FROM workflow_history WHERE workflow_id = ?",
+                           (workflow_id,)).fetchone()
+    finally:
+        conn.close()
+    return tuple(row) if row else None
+
+
+def appends_in_daemon(cfg: Path, database: Path, workflow_id: str, append, appends: int,
+                      ready=None) -> tuple[float, float, float, float]:
+    """Start the daemon on ``cfg``, call ``ready(conn)`` if given, then ``append()`` (which
+    writes one unit and returns the tokens it adds) ``appends`` times, each time waiting
+    until the workflow's stored tokens show it. Return the daemon's CPU seconds per append
+    (/proc/<pid>/stat before the first and after the last), the median and the first of the
+    appends' own CPU seconds, and the median commit latency."""
+    daemon = start_daemon(cfg, watched=True)
+    try:
+        conn = sqlite3.connect(database, timeout=30)
+        if ready:
+            ready(conn)
+        tokens = lambda: conn.execute("SELECT total_tokens FROM workflow_history WHERE workflow_id = ?",  # noqa: E731
+                                      (workflow_id,)).fetchone()[0]
+        time.sleep(1)  # whatever the catch-up left to do
+        cpus = [cpu_seconds(daemon.pid)]
+        latencies = []
+        for _ in range(appends):
+            before = tokens()
+            written = time.perf_counter()
+            added = append()
+            wait_until(lambda: tokens() == before + added, 120, f"an append to {workflow_id}", 0.005)
+            latencies.append(time.perf_counter() - written)
+            cpus.append(cpu_seconds(daemon.pid))
+        conn.close()
+    finally:
+        stop_daemon(daemon)
+    each = [b - a for a, b in zip(cpus, cpus[1:])]  # in clock ticks: 10 ms steps
+    return (cpus[-1] - cpus[0]) / appends, statistics.median(each), each[0], statistics.median(latencies)
+
+
+def cpu_figure(cpu: float, median: float, first: float, latency: float) -> str:
+    return f"{cpu * 1e3:.1f} ms (median {median * 1e3:.0f}, first {first * 1e3:.0f}; commit {latency * 1e3:.0f} ms)"
+
+
+def exact_after_appends(name: str, database: Path, workflow_id: str, expected_tokens: int, folder: Path,
+                        **config) -> bool:
+    """The daemon's figures for the workflow against a fresh `sync` of the same files into a
+    new database, and its tokens against what was written."""
+    cfg = write_config(folder / "fresh", database=str(folder / "fresh" / "patterns.db"), **config)
+    run_timed(EXE + ["sync", "--config", str(cfg)])
+    live, fresh = stored(database, workflow_id), stored(folder / "fresh" / "patterns.db", workflow_id)
+    ok = live == fresh and live is not None and live[0] == expected_tokens
+    report(f"  {name}: tokens, nanodollars live / fresh sync",
+           f"{live[0]:,} {live[1]:,} / {fresh[0]:,} {fresh[1]:,}" if live and fresh else f"{live} / {fresh}",
+           f"equal, {expected_tokens:,} tokens", ok)
+    return ok
+
+
+def bench_append_session(sizes: tuple[int, ...], appends: int = 20, debounce_ms: int = 200) -> None:
+    """Issue 26: one long Claude Code session (turns of a Bash call and its result) synced,
+    then appended to a turn at a time under `adw-patternd run`: the daemon's CPU per turn
+    should not grow with the turns behind it, nor the database with the file."""
+    print(f"\n9. appending to a long session: {', '.join(f'{n:,}' for n in sizes)} turns, {appends} turns "
+          f"appended one at a time", flush=True)
+    per_turn = {}
+    for n in sizes:
+        folder = OUT / "append" / f"{n}"
+        shutil.rmtree(folder, ignore_errors=True)
+        store = folder / "claude" / "projects"
+        sid = str(uuid.UUID(int=random.Random(n).getrandbits(128), version=4))
+        path = store / re.sub(r"[^A-Za-z0-9]", "-", LONG_CWD) / f"{sid}.jsonl"
+        path.parent.mkdir(parents=True)
+        session = LongSession(sid, random.Random(n))
+        write_lines(path, session.prompt() + [e for _ in range(n) for e in session.turn()], "w")
+        then = time.time() - 86_400
+        os.utime(path, (then, then))
+        size = path.stat().st_size
+        database = folder / "patterns.db"
+        config = dict(roots=[], claude_projects=[{"path": str(store)}], debounce_ms=debounce_ms,
+                      reconcile_interval_s=0)
+        cfg = write_config(folder, database=str(database), **config)
+        seconds, _, out = run_timed(EXE + ["sync", "--config", str(cfg)])
+        assert "new 1" in out, out
+        stored_bytes = db_bytes(database)
+        report(f"{n:,} turns ({size / 1e6:.1f} MB): first sync", f"{seconds:.2f} s")
+        # The target is the longest session's: a database's empty tables alone are 4% of 5 MB.
+        report(f"  database after the sync / the file's bytes", f"{stored_bytes / 1e6:.2f} MB = "
+               f"{stored_bytes / size:.1%}", "<= 4%" if n == max(sizes) else "",
+               stored_bytes / size <= 0.04 if n == max(sizes) else None)
+
+        def append() -> int:
+            before = session.tokens
+            write_lines(path, session.turn())
+            return session.tokens - before
+
+        figures = appends_in_daemon(cfg, database, f"claude/{sid}", append, appends)
+        per_turn[n] = figures[0]
+        report(f"  daemon CPU per appended turn", cpu_figure(*figures))
+        exact_after_appends("after the appends", database, f"claude/{sid}", session.tokens, folder, **config)
+    small = min(sizes)
+    for n in sorted(sizes)[1:]:
+        ok = per_turn[n] <= 1.5 * per_turn[small] + 0.020
+        report(f"CPU per turn, {n:,} turns / {small:,} turns", f"{per_turn[n] / per_turn[small]:.2f}x",
+               "<= 1.5x small + 20 ms", ok)
+
+
+def bench_append_open_run(sizes: tuple[int, ...], appends: int = 20, debounce_ms: int = 200) -> None:
+    """Issue 26: an ADW workflow whose agent transcript holds an open run (assistant lines,
+    no result line yet) of so many messages, appended to a message at a time under
+    `adw-patternd run`."""
+    print(f"\n10. appending to an open ADW run: {', '.join(f'{n:,}' for n in sizes)} messages, {appends} messages "
+          f"appended one at a time", flush=True)
+    per_message = {}
+    for n in sizes:
+        folder = OUT / "openrun" / f"{n}"
+        shutil.rmtree(folder, ignore_errors=True)
+        root = folder / "agents"
+        adw_id = f"{random.Random(n).getrandbits(32):08x}"
+        run = OpenRun(root, adw_id, random.Random(n))
+        write_lines(run.path, run.lines(n, init=True), "w")
+        # Older than a racy fingerprint, younger than stale_after_s: the run is still open.
+        then = time.time() - 120
+        date_folder(root / adw_id, then)
+        size = run.path.stat().st_size
+        database = folder / "patterns.db"
+        config = dict(roots=[root], debounce_ms=debounce_ms, reconcile_interval_s=0)
+        cfg = write_config(folder, database=str(database), **config)
+        seconds, _, out = run_timed(EXE + ["sync", "--config", str(cfg)])
+        stored_bytes = db_bytes(database)
+        report(f"open run of {n:,} messages ({size / 1e6:.1f} MB): first sync", f"{seconds:.2f} s")
+        report(f"  database after the sync / the transcript's bytes",
+               f"{stored_bytes / 1e6:.2f} MB = {stored_bytes / size:.1%}")
+        workflow_id = f"{root.name}/{adw_id}"
+
+        def append() -> int:
+            before = run.tokens
+            write_lines(run.path, run.lines(1))
+            return run.tokens - before
+
+        def ready(conn: sqlite3.Connection) -> None:
+            # The sync stored the workflow, so the daemon's catch-up finds it unchanged and
+            # gives it no live watch: its transcript's appends would wait for a reconcile.
+            # The ADW writes its state file (as it does between steps): the sweep sees it,
+            # and the workflow is watched live from then on.
+            marker = f"woke-{time.time_ns()}"
+            wake(root / adw_id / "adw_state.json", marker)
+            wait_until(lambda: conn.execute("SELECT issue_number FROM workflow_history WHERE workflow_id = ?",
+                                            (workflow_id,)).fetchone()[0] == marker, 60, "the state file's change")
+
+        figures = appends_in_daemon(cfg, database, workflow_id, append, appends, ready)
+        per_message[n] = figures[0]
+        report(f"  daemon CPU per appended message", cpu_figure(*figures))
+        exact_after_appends("after the appends", database, workflow_id, run.tokens, folder, **config)
+    small = min(sizes)
+    for n in sorted(sizes)[1:]:
+        ok = per_message[n] <= 1.5 * per_message[small] + 0.020
+        report(f"CPU per message, {n:,} messages / {small:,}", f"{per_message[n] / per_message[small]:.2f}x",
+               "<= 1.5x small + 20 ms", ok)
+
+
+CCUSAGE20 = ("ccusage@20.0.24", "@ccusage/ccusage-linux-x64@20.0.24")  # 20.0.26's native package is missing
+
+
+def ccusage20_command() -> list[str] | None:
+    """ccusage 20 (its core in Rust): ADW_PATTERND_CCUSAGE20, else bench/out/node20, installed
+    there with npm the first time (the version and its native package pinned together)."""
+    found = os.environ.get("ADW_PATTERND_CCUSAGE20")
+    if found:
+        return [found]
+    exe = OUT / "node20" / "node_modules" / ".bin" / "ccusage"
+    if not exe.exists() and shutil.which("npm"):
+        print(f"  (installing {' '.join(CCUSAGE20)} into {OUT / 'node20'})", flush=True)
+        subprocess.run(["npm", "install", "--silent", "--no-fund", "--no-audit", "--prefix", str(OUT / "node20"),
+                        *CCUSAGE20], check=False)
+    return [str(exe)] if exe.exists() else None
+
+
+def session_store(n: int) -> tuple[Path, Path, int]:
+    """The bench's store of ``n`` people's sessions (written once, reused): its base folder
+    (CLAUDE_CONFIG_DIR's parent), the store and its bytes."""
+    from adw_patternd.synth.sessions import write_interactive
+
+    base = OUT / f"sessions{n}"
+    store = base / "claude" / "projects"
+    if not store.exists():
+        write_interactive(str(store), n, random.Random(6))
+        then = time.time() - 86_400
+        for p in store.rglob("*.jsonl"):
+            os.utime(p, (then, then))
+    return base, store, sum(p.stat().st_size for p in store.rglob("*.jsonl"))
+
+
+def bench_ccusage(n: int, rounds: int = 3) -> None:
+    """Issue 26: our sync of a store of ``n`` sessions beside ccusage 20 and ccusage 18 on the
+    same files, whole processes, alternated round by round; the median of each."""
+    print(f"\n6b. session store of {n:,} sessions: ccusage 20 and 18 beside our sync ({rounds} rounds, medians)",
+          flush=True)
+    base, store, size = session_store(n)
+    print(f"  store: {size / 1e6:.1f} MB", flush=True)
+    folder = OUT / "ccusage"
+    shutil.rmtree(folder, ignore_errors=True)
+    database = folder / "patterns.db"
+    cfg = write_config(folder, [], str(database), claude_projects=[{"path": str(store)}])
+    peers = {"ccusage 20": ccusage20_command(), "ccusage 18": ccusage_command()}
+    for name, command in peers.items():
+        if command is None:
+            report(f"{name} session --json --offline", "not installed",
+                   "set " + ("ADW_PATTERND_CCUSAGE20 or put npm on the PATH" if name == "ccusage 20"
+                             else "ADW_PATTERND_CCUSAGE"), None)
+    peers = {name: command for name, command in peers.items() if command}
+    env = {**os.environ, "CLAUDE_CONFIG_DIR": str(base / "claude"), "HOME": str(base), "TZ": "UTC"}
+    times: dict[str, list[float]] = {"fresh": [], "unchanged": [], **{name: [] for name in peers}}
+    outputs: dict[str, bytes] = {}
+    stored_bytes = 0
+    for _ in range(rounds):
+        for p in (database, Path(f"{database}-wal"), Path(f"{database}-shm")):
+            p.unlink(missing_ok=True)
+        seconds, _, out = run_timed(EXE + ["sync", "--config", str(cfg)])
+        assert f"new {n}" in out, out
+        times["fresh"].append(seconds)
+        stored_bytes = db_bytes(database)
+        seconds, _, out = run_timed(EXE + ["sync", "--config", str(cfg)])
+        assert f"unchanged {n}" in out, out
+        times["unchanged"].append(seconds)
+        for name, command in peers.items():
+            started = time.perf_counter()
+            done = subprocess.run([*command, "session", "--json", "--offline"], capture_output=True, env=env)
+            times[name].append(time.perf_counter() - started)
+            if done.returncode != 0:
+                raise SystemExit(f"{name} failed: {done.stderr[-2000:]!r}")
+            outputs[name] = done.stdout
+    med = {k: statistics.median(v) for k, v in times.items()}
+    spread = lambda k: f"{min(times[k]):.2f}-{max(times[k]):.2f}"  # noqa: E731
+    report("adw-patternd sync of the store into an empty database", f"{med['fresh']:.2f} s", spread("fresh"), None)
+    report("adw-patternd sync again, nothing changed", f"{med['unchanged']:.2f} s", spread("unchanged"), None)
+    for name in peers:
+        report(f"{name} session --json --offline", f"{med[name]:.2f} s", spread(name), None)
+    if "ccusage 20" in peers:
+        ratio = med["fresh"] / med["ccusage 20"]
+        report("  our sync / ccusage 20", f"{ratio:.2f}x", "<= 2x", ratio <= 2)
+        ratio = med["unchanged"] / med["ccusage 20"]
+        report("  our no-change sync / ccusage 20's full read", f"{ratio:.2f}x", "<= 1x", ratio <= 1)
+    if "ccusage 18" in peers:
+        report("  ccusage 18 / our sync", f"{med['ccusage 18'] / med['fresh']:.2f}x", "", None)
+    report("database after the sync / the store's bytes", f"{stored_bytes / 1e6:.1f} MB = {stored_bytes / size:.1%}",
+           "<= 10%", stored_bytes / size <= 0.10)
+    # What each counted: not a target, a check that all three read the same store.
+    conn = sqlite3.connect(database)
+    ours = conn.execute("SELECT COUNT(*), SUM(total_tokens), SUM(cost_nanos) FROM workflow_history").fetchone()
+    conn.close()
+    report("counted by adw-patternd: sessions, tokens, dollars", f"{ours[0]:,}, {ours[1]:,}, ${ours[2] / 1e9:,.2f}")
+    for name, out in outputs.items():
+        doc = json.loads(out)
+        sessions = doc.get("sessions", doc.get("session", []))  # 18: "sessions", 20: "session"
+        totals = doc.get("totals", {})
+        report(f"counted by {name}", f"{len(sessions):,}, {totals.get('totalTokens', 0):,}, "
+                                     f"${totals.get('totalCost', 0):,.2f}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="2,000 / 10,000 workflows and 10 s of live load")
+    ap.add_argument("--quick", action="store_true", help="2,000 / 10,000 workflows and 10 s of live load; "
+                    "500 sessions; sessions of 200 / 2,000 turns, open runs of 50 / 1,000 messages")
     ap.add_argument("--bash-every", type=float, default=BASH_EVERY, metavar="E",
                     help=f"one assistant message in E is a Bash call (default {BASH_EVERY}: about 14 calls a workflow; "
                          "1.7: about 25); another E writes a tree of its own")
     ap.add_argument("--skip", action="append", default=[],
-                    choices=["decoders", "sync", "live", "update", "many", "postgres", "sessions"],
+                    choices=["decoders", "sync", "live", "update", "many", "postgres", "sessions", "ccusage", "append",
+                             "open-run"],
                     help="leave a part out (repeatable)")
     args = ap.parse_args()
     per_root = 500 if args.quick else 5000
@@ -744,7 +1109,10 @@ def main() -> int:
     print(f"adw-patternd benchmark on {machine}", flush=True)
     OUT.mkdir(exist_ok=True)
     tree = f"tree{4 * per_root // 1000}k" + ("" if args.bash_every == BASH_EVERY else f"-bash{args.bash_every:g}")
-    paths = make_tree(OUT / tree, 4, per_root, seed=1, bash_every=args.bash_every)
+    url = os.environ.get("ADW_PATTERND_BENCH_POSTGRES") or os.environ.get("ADW_PATTERND_TEST_POSTGRES")
+    tree_parts = {"sync", "live", "decoders"} | ({"postgres"} if url else set())  # the parts that read the tree
+    paths = make_tree(OUT / tree, 4, per_root, seed=1, bash_every=args.bash_every) \
+        if tree_parts - set(args.skip) else []
     n = 4 * per_root
     if "sync" not in args.skip or "live" not in args.skip:
         cfg = bench_sync(paths, n)
@@ -757,7 +1125,12 @@ def main() -> int:
         bench_many_folders(many)
     if "sessions" not in args.skip:
         bench_sessions(500 if args.quick else 2000)
-    url = os.environ.get("ADW_PATTERND_BENCH_POSTGRES") or os.environ.get("ADW_PATTERND_TEST_POSTGRES")
+    if "ccusage" not in args.skip:
+        bench_ccusage(500 if args.quick else 3000)
+    if "append" not in args.skip:
+        bench_append_session((200, 2000) if args.quick else (200, 5000, 20_000))
+    if "open-run" not in args.skip:
+        bench_append_open_run((50, 1000) if args.quick else (50, 5000))
     if url and "postgres" not in args.skip:
         bench_postgres(url, paths, n)
     if "decoders" not in args.skip:  # last: it holds the files in memory, and a child's peak RSS
@@ -766,6 +1139,7 @@ def main() -> int:
     print(f"\ntotal {total:.0f} s", flush=True)
     options = (" --quick" if args.quick else "") + (f" --bash-every {args.bash_every:g}"
                                                     if args.bash_every != BASH_EVERY else "")
+    options += "".join(f" --skip {part}" for part in args.skip)
     lines = [f"Machine: {machine}. Run: `python bench/bench.py{options}` "
              f"({total:.0f} s, {time.strftime('%Y-%m-%d')}).", "", "| measure | result | target | |", "|---|---|---|---|"]
     lines += [f"| {name.strip()} | {value} | {target} | {'' if ok is None else ('ok' if ok else 'missed')} |"
