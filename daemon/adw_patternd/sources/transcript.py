@@ -323,7 +323,9 @@ class _Fold:
         mid = msg.get("id")
         if not (isinstance(mid, str) and _PLAIN_ID.fullmatch(mid) and mid.encode() in _ID_VALUE.findall(raw)):
             mid = None  # no id, or one spelled so that its other lines cannot be found: its own message
-        request = obj.get("requestId") if self.t.session and isinstance(obj.get("requestId"), str) else ""
+        # A session file read with the store's keys: a response is its message id and request id.
+        # Without them (an ADW transcript, a session joined to an ADW run): its message id.
+        request = obj.get("requestId") if self.keys is not None and isinstance(obj.get("requestId"), str) else ""
         key = f"@{pos}" if mid is None else f"{mid}\x1f{request}" if request else mid
         model = msg.get("model") if isinstance(msg.get("model"), str) else None
         sidechain = obj.get("isSidechain") is True
@@ -442,17 +444,16 @@ def scan_chunk(t: Transcript, chunk, start: int, prices: tuple[PriceRule, ...], 
        messages (most of the bytes) are never parsed.
     The value is the same whether a file is read whole or in any split into appends.
     ``decoded``: the chunk's decoded lines, shared with session.fold_facts. ``keys``: a
-    session file's counted responses (a session file read without one dedupes within the
-    read only). ``bash_calls``: filled with this chunk's Bash calls (tool id -> signatures).
+    session file's counted responses (response_keys.py); without them a response is known by
+    its message id while it is open. ``bash_calls``: filled with this chunk's Bash calls.
     """
     end = chunk.rfind(b"\n")
     if end < 0:
         return t, start
     lines, run_starts = _select_lines(t, decoded or DecodedLines(chunk), start, end, notes, where)
-    if t.session:
-        keys = keys if keys is not None else ResponseKeys("")
+    if keys is not None:
         keys.prepare(_message_ids(lines.values()))
-    fold = _Fold(t, prices, rules, notes, where, keys if t.session else None)
+    fold = _Fold(t, prices, rules, notes, where, keys)
     for line_start in sorted(lines):
         obj, raw, line_end = lines[line_start]
         if isinstance(obj, dict):
