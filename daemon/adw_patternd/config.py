@@ -15,7 +15,7 @@ from pathlib import Path
 import yaml
 
 from .core.errors import ConfigError
-from .core.pricing import DEFAULT_PRICES, Price, PriceRule
+from .core.pricing import DEFAULT_PRICES, Price, PriceRule, exact_key
 from .core.commands import CommandRule
 from .core.rules import BUILTIN_RULES, Choice, RequestRule, RoleRule, RuleSet, SignatureRule
 
@@ -232,7 +232,8 @@ def _prices(r: _Reader) -> tuple[PriceRule, ...]:
         vals = [p.get(k, float, None, minimum=0.0) for k in ("input", "output", "cache_write", "cache_read")]
         if None in vals:
             p.fail("input", "all of input, output, cache_write and cache_read are required (USD per million tokens)")
-        custom.append(PriceRule(str(prefix).lower(), Price(*vals)))
+        key = str(prefix).lower()
+        custom.append(PriceRule(key, Price(*vals), exact=exact_key(key)))
     overridden = {c.prefix for c in custom}
     return tuple(custom) + tuple(d for d in DEFAULT_PRICES if d.prefix not in overridden)
 
