@@ -333,15 +333,15 @@ class _Fold:
             if ptype == "token_count":
                 self.token_count(payload, ts, pos)
             elif ptype == "user_message":
-                if payload.get("kind") in (None, "plain") and self.req[2] is None:
-                    self.req[2] = cut_request(payload.get("message"))
+                if payload.get("kind") in (None, "plain"):
+                    self.request(2, cut_request(payload.get("message")))
         elif kind == "response_item":
             ptype = payload.get("type")
             if ptype in CALL_ITEMS:
                 self.tool_call(payload)
             elif ptype == "message":
-                if self.req[3] is None:
-                    self.req[3] = message_request(payload)
+                if self.req[3] is None or self.copying:
+                    self.request(3, message_request(payload))
             elif isinstance(ptype, str) and ptype.endswith("_output"):
                 self.output(payload)
         elif kind == "turn_context":
@@ -351,6 +351,14 @@ class _Fold:
                 self.cwd = payload["cwd"]
         elif kind == "session_meta" and not self.meta:
             self.session_meta(payload)
+
+    def request(self, slot: int, text: str | None) -> None:
+        """The first request of a session; in a fork or sub-agent, while its copied prefix
+        may still go on, the latest one: the copy can end with a parent's message after its
+        last usage event, and the child's own prompt is the one just before its first
+        response."""
+        if text and (self.req[slot] is None or self.copying):
+            self.req[slot] = text
 
     def session_meta(self, payload: dict) -> None:
         self.meta = True
