@@ -89,6 +89,7 @@ class SessionPlan:
     archived: bool = False
     parent: str | None = None
     kind: str = "session"  # session, fork, subagent, orphan fork, duplicate, bad...
+    repeats: str | None = None  # a duplicate's: the session whose usage events it repeats verbatim
 
 
 @dataclass
@@ -466,7 +467,7 @@ def make_codex_home(home: str, *, seed: int = 28, sessions: int = 60, days: int 
     # counts once, in the session read first (the other one: it starts earlier).
     source = at(40)
     dup = _Writer(rng, new_sid(), source.t + timedelta(hours=1), SessionPlan("", "", kind="duplicate"))
-    dup.plan.sid = dup.sid
+    dup.plan.sid, dup.plan.repeats = dup.sid, source.sid
     dup.seen_keys = seen_keys
     dup.meta()
     dup.turn(source.model or "gpt-5", "replay the earlier session")
