@@ -94,6 +94,20 @@ def test_bad_inputs_are_named_and_the_rest_read(home):
     assert len(priced) == 1 and "`prices:`" in priced[0]
 
 
+def test_a_home_with_nothing_to_read_is_named(tmp_path):
+    notes: list[str] = []
+    assert list_home(str(tmp_path / "nowhere"), notes) == {}
+    assert notes == [f"{tmp_path / 'nowhere'}: neither sessions/ nor archived_sessions/ is there to read (is it a "
+                     "Codex home, and can the daemon's user reach it?)"]
+    notes = []
+    state, _ = fold(CodexState(), b'{"timestamp":"2026-09-01T00:00:00.000Z","type":"event_msg","payload":{"type":'
+                    b'"token_count","info":{"last_token_usage":{"input_tokens":"lots","output_tokens":-3}}}}\n',
+                    DEFAULT_PRICES, notes, "f")
+    assert notes[1:3] == ["f: token_count input_tokens 'lots' is not a number (counted as 0)",
+                         "f: token_count output_tokens -3 is out of range (counted as 0)"]
+    assert state.tokens == 0
+
+
 def test_a_file_that_is_not_a_rollout_raises_its_own_type(tmp_path):
     with pytest.raises(NotARollout, match="not a Codex rollout"):
         fold(CodexState(), b"hello\n", DEFAULT_PRICES, [], "f")

@@ -163,7 +163,9 @@ class CodexState:
 def _usage(value, notes: list[str], where: str) -> Usage | None:
     if not isinstance(value, dict):
         return None
-    got = [count(value.get(k), k, notes) for k in USAGE_KEYS]
+    odd: list[str] = []
+    got = [count(value.get(k), k, odd) for k in USAGE_KEYS]
+    notes.extend(f"{where}: token_count {n}" for n in odd)
     got[1] = min(got[1], got[0])
     return tuple(got)  # type: ignore[return-value]
 
@@ -671,6 +673,9 @@ def list_home(home: str, notes: list[str]) -> dict[str, RolloutFile]:
     RolloutFile.rank), and the others are named in ``notes``."""
     found: dict[str, RolloutFile] = {}
     home = home.rstrip("/") or "/"
+    if not any(os.path.isdir(f"{home}/{sub}") for sub in ("sessions", "archived_sessions")):
+        notes.append(f"{home}: neither sessions/ nor archived_sessions/ is there to read (is it a Codex home, and "
+                     "can the daemon's user reach it?)")
     for sub, archived in (("sessions", False), ("archived_sessions", True)):
         for path in _rollout_names(f"{home}/{sub}", recursive=True, notes=notes):
             head = rollout_head(path, notes)
