@@ -22,7 +22,9 @@ Where ccusage 20.0.24 differs by its rules, and why:
   tokens are exactly ours plus all the usage the repeated session counted. We count each
   such event once, in the session read first. (Checked apart: two rollouts holding one
   identical token_count event each are 105 tokens each in its report, 210 in all.)
-Forks, the sub-agent and the fork whose parent is absent agree exactly: ccusage 20 skips
+Dollars agree too (to a float's rounding) on every session whose models both price; the
+one model section 9 leaves unpriced (gpt-5.6-luna: $0 and a note here) has a price in
+ccusage's offline table. Forks, the sub-agent and the fork whose parent is absent agree exactly: ccusage 20 skips
 their copied usage as we do. Re-emitted token_count events (an unchanged total) are
 skipped by both.
 """
@@ -65,7 +67,7 @@ def run_ccusage(home: str) -> dict[str, list[int]]:
         sid = row["sessionFile"][-36:]
         assert sid not in out, f"ccusage shows session {sid} twice"
         out[sid] = [row["inputTokens"] + row["cacheReadTokens"], row["cacheReadTokens"], row["outputTokens"],
-                    row["reasoningOutputTokens"], row["totalTokens"]]
+                    row["reasoningOutputTokens"], row["totalTokens"], row["costUSD"]]
     return out
 
 
@@ -90,7 +92,13 @@ def test_ccusage_20_agrees_on_every_plain_rollout(tmp_path, record_property):
         expected = ours(read.states[sid])
         if p.repeats:  # counted by ccusage in both files (see the docstring)
             expected = [a + b for a, b in zip(expected, ours(read.states[p.repeats]))]
-        assert theirs.get(sid) == expected, (p.kind, p.path, dict(zip(FIELDS, expected)))
+        got = theirs.get(sid)
+        assert got is not None and got[:5] == expected, (p.kind, p.path, dict(zip(FIELDS, expected)))
+        # Dollars too, where we have a price for every model (its offline table prices
+        # gpt-5.6-luna, which section 9 leaves unpriced: $0 and a note here).
+        nanos = read.states[sid].nanos + (read.states[p.repeats].nanos if p.repeats else 0)
+        if "gpt-5.6-luna" not in read.states[sid].models:
+            assert abs(got[5] - nanos / 1e9) < 1e-6, (p.kind, p.path, got[5], nanos)
 
     unseen = sorted(os.path.relpath(plan.sessions[sid].path, tmp_path) for sid in set(plan.sessions) - set(theirs))
     record_property("sessions ccusage 20 cannot see", ", ".join(unseen))
