@@ -37,7 +37,7 @@ from ..core.errors import InputRejected
 from ..core.jsonline import loads
 from ..core.pricing import PriceRule, cost_nanos
 from .parse import first_line
-from .transcript import MAX_TOKENS, CommandCost, count
+from .transcript import CommandCost, count
 
 PROMPT_MAX = 500  # characters of the request's first line
 WAIT_SAMPLES = 200  # waits kept per signature and session, in call order (the rest only summed)
