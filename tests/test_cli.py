@@ -33,7 +33,8 @@ def test_every_command_has_help(command, capsys):
     ("roots: [{path: a, name: x}]\ndatabase: d.db\ndebounce_ms: soon\n", "debounce_ms: expected int"),
     ("roots: [{path: a, name: x}]\ndatabase: d.db\nlog: {level: LOUD}\n", "log.level: must be"),
     ("roots: [{path: a, name: x}]\ndatabase: d.db\nwatch: {colour: red}\n", "watch.colour: unknown key"),
-    ("database: d.db\n", "roots: at least one root (a list of {path, name}) or session store (claude_projects) is required"),
+    ("database: d.db\n", "roots: at least one root (a list of {path, name}), session store (claude_projects) or Codex home "
+                        "(codex_homes) is required"),
     ("roots: [{name: x}]\ndatabase: d.db\n", "roots[0].path: required"),
     ("roots: [{path: a, name: x}, {path: b, name: x}]\ndatabase: d.db\n", "roots[1].name: 'x' is used by two roots"),
     ("roots: [{path: a, name: 'a/b'}]\ndatabase: d.db\n", "roots[0].name: 'a/b' must be"),

@@ -15,7 +15,7 @@ from pathlib import Path
 import yaml
 
 from .core.errors import ConfigError
-from .core.pricing import DEFAULT_PRICES, Price, PriceRule
+from .core.pricing import DEFAULT_PRICES, Price, PriceRule, exact_key
 from .core.commands import CommandRule
 from .core.rules import BUILTIN_RULES, Choice, RequestRule, RoleRule, RuleSet, SignatureRule
 
@@ -32,6 +32,7 @@ class Root:
     name: str
     sessions: bool = False
     include_sessions: bool = True  # a store's sessions that no ADW run claims are workflows of their own
+    codex: bool = False  # a Codex CLI home: sessions/ and archived_sessions/ of rollout files
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,7 @@ class Config:
     roots: tuple[Root, ...]
     database: str
     claude_projects: tuple[Root, ...] = ()  # session stores
+    codex_homes: tuple[Root, ...] = ()  # Codex CLI homes (~/.codex)
     log: LogConfig = LogConfig()
     debounce_ms: int = 200
     reconcile_interval_s: float = 300.0  # workflows changed in the last week are fingerprinted this often
@@ -89,7 +91,7 @@ class Config:
     def root(self, name: str) -> Root:
         """The configured root or session store of this name (KeyError for none: a workflow
         id names its root)."""
-        for r in self.roots + self.claude_projects:
+        for r in self.roots + self.claude_projects + self.codex_homes:
             if r.name == name:
                 return r
         raise KeyError(name)
@@ -232,7 +234,8 @@ def _prices(r: _Reader) -> tuple[PriceRule, ...]:
         vals = [p.get(k, float, None, minimum=0.0) for k in ("input", "output", "cache_write", "cache_read")]
         if None in vals:
             p.fail("input", "all of input, output, cache_write and cache_read are required (USD per million tokens)")
-        custom.append(PriceRule(str(prefix).lower(), Price(*vals)))
+        key = str(prefix).lower()
+        custom.append(PriceRule(key, Price(*vals), exact=exact_key(key)))
     overridden = {c.prefix for c in custom}
     return tuple(custom) + tuple(d for d in DEFAULT_PRICES if d.prefix not in overridden)
 
@@ -249,8 +252,9 @@ def _roots(r: _Reader, base: Path) -> tuple[Root, ...]:
         if name in {root.name for root in roots}:
             item.fail("name", f"{name!r} is used by two roots; each root needs its own name")
         roots.append(Root(resolved, name))
-    if not roots and not r.data.get("claude_projects"):
-        r.fail("roots", "at least one root (a list of {path, name}) or session store (claude_projects) is required")
+    if not roots and not r.data.get("claude_projects") and not r.data.get("codex_homes"):
+        r.fail("roots", "at least one root (a list of {path, name}), session store (claude_projects) or Codex home "
+                        "(codex_homes) is required")
     return tuple(roots)
 
 
@@ -303,6 +307,27 @@ def _session_stores(r: _Reader, base: Path, roots: tuple[Root, ...]) -> tuple[Ro
     return tuple(stores)
 
 
+def _codex_homes(r: _Reader, base: Path, taken_by: tuple[Root, ...]) -> tuple[Root, ...]:
+    """codex_homes: like claude_projects, a Codex CLI home each (the folder holding
+    sessions/ and archived_sessions/, as ~/.codex or $CODEX_HOME)."""
+    homes: list[Root] = []
+    taken = {root.name for root in taken_by}
+    for item in r.items("codex_homes"):
+        item.only({"path", "name", "include_sessions"})
+        path = item.get("path", str, None) or item.fail(
+            "path", "required: a Codex CLI home (the folder holding sessions/), such as ~/.codex")
+        name = item.get("name", str, None) or "codex"
+        if not _ROOT_NAME.match(name):
+            item.fail("name", f"{name!r} must be letters, digits, '_', '.' or '-' (it prefixes workflow ids)")
+        if name in taken:
+            item.fail("name", f"{name!r} is already the name of a root, session store or Codex home; give each "
+                              "its own name")
+        taken.add(name)
+        homes.append(Root(_resolve(base, path), name, include_sessions=item.get("include_sessions", bool, True),
+                          codex=True))
+    return tuple(homes)
+
+
 def parse_config(data, file: Path) -> Config:
     if data is None:
         data = {}
@@ -344,7 +369,8 @@ def parse_config(data, file: Path) -> Config:
         path=file,
         roots=roots,
         database=database,
-        claude_projects=_session_stores(r, base, roots),
+        claude_projects=(stores := _session_stores(r, base, roots)),
+        codex_homes=_codex_homes(r, base, roots + stores),
         log=LogConfig(_resolve(base, log_file) if log_file else None, level,
                       log.setting(LogConfig, "format", choices=("text", "json"))),
         **r.settings(Config, {"debounce_ms": {"minimum": 0}, "reconcile_interval_s": {"minimum": 0.0},

@@ -1,7 +1,9 @@
-"""Token prices, used only where a result line reports no cost of its own."""
+"""Token prices, used only where a result line reports no cost of its own (Claude Code),
+and for every Codex CLI session (which reports none)."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 
@@ -20,11 +22,14 @@ class PriceRule:
     prefix: str  # matched against the model id, longest prefix first
     price: Price
     long_context: Price | None = None  # charged when input tokens exceed 200k
+    # Matched whole (or with a -YYYY-MM-DD date after it), not as a prefix: OpenAI names a
+    # newer, dearer model by adding to an older one's id (gpt-5 -> gpt-5.5, gpt-5-nano).
+    exact: bool = False
 
 
 LONG_CONTEXT_TOKENS = 200_000
 
-DEFAULT_PRICES: tuple[PriceRule, ...] = (
+CLAUDE_PRICES: tuple[PriceRule, ...] = (
     PriceRule("claude-opus-4-1", Price(15, 75, 18.75, 1.50)),
     PriceRule("claude-opus-4-", Price(5, 25, 6.25, 0.50)),  # 4.5 and later 4.x
     PriceRule("claude-opus-4", Price(15, 75, 18.75, 1.50)),
@@ -37,13 +42,46 @@ DEFAULT_PRICES: tuple[PriceRule, ...] = (
     PriceRule("claude-3-haiku", Price(0.25, 1.25, 0.30, 0.03)),
 )
 
+def _openai(prefix: str, input: float, cached: float, output: float) -> PriceRule:
+    """An OpenAI model (USD per million tokens). Its input tokens include the cached ones,
+    which the caller passes apart as cache_read; there is no cache write to pay for."""
+    return PriceRule(prefix, Price(input, output, input, cached), exact=True)
+
+
+# Codex CLI's models (../shared/docs/codex-sessions.md, section 9).
+OPENAI_PRICES: tuple[PriceRule, ...] = (
+    *(_openai(m, 1.25, 0.125, 10) for m in ("gpt-5", "gpt-5-codex", "gpt-5.1", "gpt-5.1-codex", "gpt-5.1-codex-max")),
+    _openai("gpt-5-mini", 0.25, 0.025, 2),
+    *(_openai(m, 1.75, 0.175, 14) for m in ("gpt-5.2", "gpt-5.2-codex", "gpt-5.3-codex")),
+    _openai("gpt-5.4", 2.50, 0.25, 15),
+    _openai("gpt-5.4-mini", 0.75, 0.075, 4.50),
+    _openai("gpt-5.5", 5, 0.50, 30),
+)
+DEFAULT_PRICES: tuple[PriceRule, ...] = CLAUDE_PRICES + OPENAI_PRICES
+
+_EXACT_KEY = re.compile(r"^(gpt-|codex-|o\d)")
+_DATE_SUFFIX = re.compile(r"-\d{4}-\d{2}-\d{2}$")
+
+
+def exact_key(prefix: str) -> bool:
+    """Whether a `prices:` key names an OpenAI model, matched whole (see PriceRule.exact)."""
+    return bool(_EXACT_KEY.match(prefix))
+
+
+def _matches(rule: PriceRule, model: str) -> bool:
+    if not model.startswith(rule.prefix):
+        return False
+    rest = model[len(rule.prefix):]
+    return not rule.exact or not rest or bool(_DATE_SUFFIX.fullmatch(rest))
+
+
 def find_price(model: str | None, rules: tuple[PriceRule, ...]) -> PriceRule | None:
     if not model:
         return None
     m = model.lower()
     best = None
     for rule in rules:
-        if m.startswith(rule.prefix) and (best is None or len(rule.prefix) > len(best.prefix)):
+        if _matches(rule, m) and (best is None or len(rule.prefix) > len(best.prefix)):
             best = rule
     if best is not None and best.prefix == "claude-opus-4-" and m[len(best.prefix):].startswith("20"):
         # A dated id (claude-opus-4-20250514) is opus 4.0, priced like 4-1, not like 4.5.
