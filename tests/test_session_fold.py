@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from adw_patternd.core.pricing import DEFAULT_PRICES
 from adw_patternd.sources.claude_sessions import fold_chunk
 from adw_patternd.sources.response_keys import ResponseKeys
-from adw_patternd.sources.transcript import OPEN_MESSAGES, Transcript, to_json, totals
+from adw_patternd.sources.transcript import OPEN_MESSAGES, Transcript, from_json, to_json, totals
 from helpers import stdlib_json
 
 MODEL = "claude-sonnet-4-5-20250929"
@@ -51,12 +51,16 @@ LINES = {
 sessions = st.lists(st.tuples(st.sampled_from(sorted(LINES)), st.integers(1, 3000)), min_size=1, max_size=50)
 
 
-def fold(data: bytes, cuts: list[int], notes: list[str] | None = None) -> Transcript:
+def fold(data: bytes, cuts: list[int], notes: list[str] | None = None, stored: bool = False) -> Transcript:
+    """Read ``data`` as if the file had grown to each cut in turn; with ``stored``, through
+    the stored form between reads (as the next read starts from it)."""
     t = Transcript("s.jsonl", session=True)
     keys = ResponseKeys("people/s")  # what the store keeps between reads: the responses counted
     for size in sorted(set(cuts)) + [len(data)]:
         t = fold_chunk(t, data[t.offset:size], t.offset, DEFAULT_PRICES, [] if notes is None else notes, "f",
                        keys=keys)
+        if stored:
+            t = from_json(t.path, t.device, t.inode, t.offset, t.size, t.mtime_ns, t.head, t.tail, to_json(t), True)
     return t
 
 
@@ -69,6 +73,7 @@ def test_whole_or_in_appends_the_same(lines, cuts):
     whole = fold(data, [], notes)
     appended = fold(data, [c for c in cuts if c < len(data)])
     assert to_json(appended) == to_json(whole)
+    assert fold(data, [c for c in cuts if c < len(data)], stored=True) == whole
     assert len(whole.messages) <= OPEN_MESSAGES  # what the state keeps is bounded, whatever the file's length
     assert totals(appended, DEFAULT_PRICES, []) == totals(whole, DEFAULT_PRICES, [])
     with stdlib_json():  # the compiled decoder changes nothing: the stdlib's json folds the same

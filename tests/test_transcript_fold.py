@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from adw_patternd.core.pricing import DEFAULT_PRICES
-from adw_patternd.sources.transcript import OPEN_MESSAGES, Transcript, scan_chunk, to_json, totals
+from adw_patternd.sources.transcript import OPEN_MESSAGES, Transcript, from_json, scan_chunk, to_json, totals
 from helpers import stdlib_json
 
 MODEL = "claude-sonnet-4-5-20250929"
@@ -59,11 +59,14 @@ LINES = {
 transcripts = st.lists(st.tuples(st.sampled_from(sorted(LINES)), st.integers(1, 400)), min_size=1, max_size=60)
 
 
-def fold(data: bytes, cuts: list[int], notes: list[str] | None = None) -> Transcript:
-    """Read ``data`` as the daemon would if the file had grown to each cut in turn."""
+def fold(data: bytes, cuts: list[int], notes: list[str] | None = None, stored: bool = False) -> Transcript:
+    """Read ``data`` as the daemon would if the file had grown to each cut in turn; with
+    ``stored``, through the stored form between reads (as the next read starts from it)."""
     t = Transcript("agent/raw_output.jsonl")
     for size in sorted(set(cuts)) + [len(data)]:
         t, _ = scan_chunk(t, data[t.offset:size], t.offset, DEFAULT_PRICES, [] if notes is None else notes, "f")
+        if stored:
+            t = from_json(t.path, t.device, t.inode, t.offset, t.size, t.mtime_ns, t.head, t.tail, to_json(t))
     return t
 
 
@@ -75,6 +78,7 @@ def test_read_whole_or_in_appends_folds_the_same(lines, cut_fractions):
     whole = fold(data, [], notes)
     parts = fold(data, [int(f * len(data)) for f in cut_fractions])
     assert to_json(parts) == to_json(whole)
+    assert fold(data, [int(f * len(data)) for f in cut_fractions], stored=True) == whole
     assert len(whole.messages) <= OPEN_MESSAGES  # what the state keeps is bounded, whatever the run's length
     assert (parts.offset, parts.tail) == (whole.offset, whole.tail)
     assert totals(parts, DEFAULT_PRICES, []) == totals(whole, DEFAULT_PRICES, [])

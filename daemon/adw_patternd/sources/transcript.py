@@ -701,6 +701,6 @@ def from_json(path: str, device: int, inode: int, offset: int, size: int, mtime_
         tuple(Run(*r) for r in d["overwritten"]), size, mtime_ns, head, tuple(tuple(r) for r in d["results_at"]),
         facts is not None, *(facts[:5] if facts else ()),
         *((_waiting(facts[5]), {k: Waits.from_json(v) for k, v in facts[6].items()}) if facts and len(facts) > 5
-          else ({}, {})),
-        tuple(d.get("closed", NO_SUMS)),
+          else ()),
+        closed=tuple(d.get("closed", NO_SUMS)),
     )
