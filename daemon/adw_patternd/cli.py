@@ -23,7 +23,8 @@ from .outputs.metrics import Metrics
 from .outputs.tables import as_csv, as_json, as_table, automated_table, show_text
 from .core.review import DECISIONS, STATES, annotate, select
 from .store import automation, queries
-from .store.evidence import latest_reviews, record_review, show
+from .store.evidence import show
+from .store.reviews import latest_reviews, occurrence_count, record_review
 from .store import Ledger, open_ledger
 from .store.rows import now_us
 from .store.verify import verify
@@ -179,9 +180,7 @@ def cmd_review(args, config: Config) -> int:
     on = _automated_on(args)
     with open_ledger(config) as ledger:
         if args.force and args.decision == "automated":
-            seen = ledger.db.one("SELECT occurrence_count FROM operation_patterns WHERE pattern_signature = ?",
-                                 (args.signature,))
-            if not seen or not seen[0]:
+            if not occurrence_count(ledger.db, args.signature):
                 print(f"{args.signature}: never seen in this database; recorded as automated ahead of time "
                       "(--force)", file=sys.stderr)
         review = record_review(ledger.db, args.signature, args.decision, args.note, args.by or _os_user(),

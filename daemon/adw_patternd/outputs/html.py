@@ -20,9 +20,10 @@ from ..core.errors import PatterndError
 from .tables import estimated_share
 from ..core.review import annotate
 from ..store import automation
-from ..store.evidence import evidence_of, latest_reviews, totals, weeks, weeks_end
+from ..store.evidence import evidence_of, totals, weeks, weeks_end
 from ..store.ledger import Ledger
 from ..store import queries
+from ..store.reviews import latest_reviews
 from ..store.rows import us_to_iso
 
 CHART_BARS = 12  # patterns in the savings chart
