@@ -313,12 +313,36 @@ def build_parser() -> argparse.ArgumentParser:
         c.set_defaults(func=func)
         return c
 
-    c = command("sync", "Scan every root once and bring the database up to date.", cmd_sync)
+    _sync_options(command("sync", "Scan every root once and bring the database up to date.", cmd_sync))
+    _patterns_options(command("patterns", "Show the pattern report: occurrences, costs, savings and confidence.",
+                              cmd_patterns))
+    _show_options(command("show", "The evidence for one pattern: its statistics and confidence parts, the "
+                                  "workflows, agents and command lines behind it, its last 12 weeks, and its review "
+                                  "trail.", cmd_show))
+    _review_options(command("review", "Record a decision about a pattern (approve, reject or defer) in its "
+                                      "append-only review trail; the latest decision is the pattern's state.",
+                            cmd_review))
+    _report_options(command("report", "Write the report for people who will not open a terminal: one "
+                                      "self-contained HTML page (totals, patterns, charts, evidence), or its data "
+                                      "as JSON.", cmd_report))
+    _verify_options(command("verify", "Recompute every statistic from the stored workflows (or, with --files, "
+                                      "from the files) and print each difference.", cmd_verify))
+    command("check-config", "Validate the config file and say what is wrong.", cmd_check_config)
+    c = command("status", "Workflows and patterns held, where their times and requests came from, spend seen "
+                          "(and how much is estimated), per root, last processed, database size.", cmd_status)
+    c.add_argument("--json", action="store_true", help="print as JSON")
+    command("run", "Run the daemon in the foreground: catch up, then watch the roots.", cmd_run)
+    return p
+
+
+def _sync_options(c: argparse.ArgumentParser) -> None:
     c.add_argument("-v", "--verbose", action="store_true", help="also log each stored workflow")
     c.add_argument("--adopt-roots", action="store_true",
                    help="take each root folder as it is now, after it moved for good (a new disk or mount): "
                         "until then, a root that is not the folder it was deletes nothing")
-    c = command("patterns", "Show the pattern report: occurrences, costs, savings and confidence.", cmd_patterns)
+
+
+def _patterns_options(c: argparse.ArgumentParser) -> None:
     c.add_argument("--sort", choices=("savings", "occurrences", "confidence", "impact"), default="savings",
                    help="order of the rows (default: savings); impact = confidence/100 x occurrences x savings")
     c.add_argument("--limit", type=_positive, metavar="N", help="show at most N patterns")
@@ -333,8 +357,9 @@ def build_parser() -> argparse.ArgumentParser:
     fmt = c.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="a JSON list of objects keyed by operation_patterns columns")
     fmt.add_argument("--csv", action="store_true", help="CSV with a header row")
-    c = command("show", "The evidence for one pattern: its statistics and confidence parts, the workflows, agents "
-                        "and command lines behind it, its last 12 weeks, and its review trail.", cmd_show)
+
+
+def _show_options(c: argparse.ArgumentParser) -> None:
     c.add_argument("signature", help="a pattern signature, as `patterns` lists them (e.g. test:pytest:backend)")
     c.add_argument("--limit", type=_positive, default=20, metavar="N", help="list the N newest workflows (default: 20)")
     c.add_argument("--until", metavar="DATE", help="the 12 weeks end with the week of the day before DATE "
@@ -342,8 +367,9 @@ def build_parser() -> argparse.ArgumentParser:
     fmt = c.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="everything, as one JSON object")
     fmt.add_argument("--csv", action="store_true", help="the workflows behind the pattern, as CSV")
-    c = command("review", "Record a decision about a pattern (approve, reject or defer) in its append-only "
-                          "review trail; the latest decision is the pattern's state.", cmd_review)
+
+
+def _review_options(c: argparse.ArgumentParser) -> None:
     c.add_argument("signature", help="a pattern signature, as `patterns` lists them")
     c.add_argument("decision", choices=tuple(DECISIONS),
                    help="approve, reject, defer, or automated (a tool does it now: --on DATE)")
@@ -354,16 +380,18 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--note", metavar="TEXT", help="why: kept with the decision")
     c.add_argument("--by", metavar="NAME", help="who decided (default: the OS user)")
     c.add_argument("--json", action="store_true", help="print the recorded decision as JSON")
-    c = command("report", "Write the report for people who will not open a terminal: one self-contained HTML "
-                          "page (totals, patterns, charts, evidence), or its data as JSON.", cmd_report)
+
+
+def _report_options(c: argparse.ArgumentParser) -> None:
     c.add_argument("--html", metavar="FILE", help="write the page here (atomically: readers never see half a page)")
     c.add_argument("--json", action="store_true", help="print the report's data as JSON")
     c.add_argument("--until", metavar="DATE", help="the weekly charts end with the week of the day before DATE "
                                                    "(YYYY-MM-DD); default: the week of the newest workflow stored")
     c.add_argument("--top", type=_positive, default=5, metavar="N",
                    help="sections with evidence for the N patterns with the most savings (default: 5)")
-    c = command("verify", "Recompute every statistic from the stored workflows (or, with --files, from the "
-                          "files) and print each difference.", cmd_verify)
+
+
+def _verify_options(c: argparse.ArgumentParser) -> None:
     how = c.add_mutually_exclusive_group()
     how.add_argument("--repair", action="store_true", help="rewrite the stored statistics with the recomputed ones")
     how.add_argument("--files", action="store_true",
@@ -373,12 +401,6 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --files: look up to N times before calling a difference real (default: 3)")
     c.add_argument("--settle", type=float, default=2.0, metavar="SECONDS",
                    help="with --files: wait between looks, for a running daemon to catch up (default: 2)")
-    command("check-config", "Validate the config file and say what is wrong.", cmd_check_config)
-    c = command("status", "Workflows and patterns held, where their times and requests came from, spend seen "
-                          "(and how much is estimated), per root, last processed, database size.", cmd_status)
-    c.add_argument("--json", action="store_true", help="print as JSON")
-    command("run", "Run the daemon in the foreground: catch up, then watch the roots.", cmd_run)
-    return p
 
 
 def main(argv: list[str] | None = None) -> int:
