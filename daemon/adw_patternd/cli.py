@@ -25,7 +25,7 @@ from .core.review import DECISIONS, STATES, annotate, select
 from .store import automation, queries
 from .store.evidence import show
 from .store.reviews import latest_reviews, occurrence_count, record_review
-from .store import Ledger, open_ledger
+from .store import open_ledger
 from .store.rows import now_us
 from .store.verify import verify
 
@@ -54,7 +54,9 @@ def cmd_sync(args, config: Config) -> int:
         for sig in automation.record_declared(ledger.db, config.automated):
             print(f"sync: {sig} recorded as automated, as config.yaml declares")
         metrics.write(ledger.db)
-        report_problem = _write_configured_report(config, ledger)
+        from .outputs.html import write_configured_report
+
+        report_problem = write_configured_report(config, ledger)
     print(f"sync: {summary.line()}")
     if report_problem:
         print(f"adw-patternd: {report_problem}", file=sys.stderr)
@@ -65,19 +67,6 @@ def cmd_sync(args, config: Config) -> int:
         print(f"sync: {summary.not_stored} workflow(s) read but not stored: {summary.store_problem}; nothing was "
               "half-written: run sync again once the database can take writes", file=sys.stderr)
     return 1 if summary.failed or summary.not_stored or report_problem else 0
-
-
-def _write_configured_report(config: Config, ledger: Ledger) -> str | None:
-    """Write report.html when config.yaml asks for it; the problem, if it cannot be written."""
-    if not config.report.html:
-        return None
-    from .outputs.html import write_report
-
-    try:
-        write_report(ledger, str(config.report.html), now_us=now_us(), recipes=config.recipes)
-    except PatterndError as e:
-        return str(e)
-    return None
 
 
 def _positive(text: str) -> int:
