@@ -165,6 +165,34 @@ def _lengths():
         yield from walk(tree, "")
 
 
+# The layers, from the command line down (docs/architecture.md): a module imports its own
+# layer and those below it, never one above. Keyed by room (subpackage) or top-level module.
+LAYERS = (
+    ("core",),
+    ("config", "sources"),
+    ("store",),
+    ("outcome", "session_source", "engine", "roots", "sync"),
+    ("outputs",),
+    ("live",),
+    ("", "__main__", "cli", "check_files", "compat", "synth"),  # "": the package's own face
+)
+RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}
+
+
+def _layer_of(module: str) -> str:
+    return _room(module) or module.removeprefix(NAME).lstrip(".")
+
+
+def test_every_module_has_a_layer():
+    assert sorted({_layer_of(m) for m in MODULES} - set(RANK)) == []
+
+
+def test_imports_run_down_the_layers():
+    upward = [f"{m} -> {t}" for m, targets in GRAPH.items() for t in sorted(targets)
+              if RANK[_layer_of(t)] > RANK[_layer_of(m)]]
+    assert upward == []
+
+
 def test_no_class_over_250_lines():
     long = [f"{m}:{n} {lines}" for m, n, node, lines in _lengths()
             if isinstance(node, ast.ClassDef) and lines > MAX_CLASS_LINES]
