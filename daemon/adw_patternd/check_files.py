@@ -23,35 +23,9 @@ from .config import Config
 from .engine import Engine
 from .store.db import Db
 from .store import Ledger, open_ledger
-from .store.rows import DERIVED_COLUMNS, LINK_COLUMNS, SUM_COLUMNS, WORKFLOW_COLUMNS
+from .store.contents import TABLES, dump, overwritten_states, stored_workflows
 from .sync import Syncer
 from .sources.transcript import Run
-
-# What each table says, by key. Left out: bookkeeping (revisions, times of writing, ids) and
-# where a file was found (inode, device, size, mtime), which are not statistics.
-TABLES = {
-    "workflow_history": ("SELECT workflow_id, " + ", ".join(WORKFLOW_COLUMNS)
-                         + " FROM workflow_history WHERE revision > 0", 1, WORKFLOW_COLUMNS),
-    "pattern_occurrences": ("SELECT p.pattern_signature, o.workflow_id, o.layer, o.seen_us, o.matched_characteristics, "
-                            + ", ".join(f"o.{c}" for c in LINK_COLUMNS)
-                            + " FROM pattern_occurrences o JOIN operation_patterns p ON p.id = o.pattern_id "
-                              "JOIN workflow_history w ON w.workflow_id = o.workflow_id AND w.revision > 0", 2,
-                            ("layer", "seen_us", "matched_characteristics") + LINK_COLUMNS),
-    "agent_outputs": ("SELECT workflow_id, agent_name, offset_bytes, tail, results, tokens, cost_nanos, duration_ms, "
-                      "error_results, last_error, model, overwritten_runs, state_json FROM agent_outputs", 2,
-                      ("offset_bytes", "tail", "results", "tokens", "cost_nanos", "duration_ms", "error_results",
-                       "last_error", "model", "overwritten_runs", "state_json")),
-    "pattern_evidence": ("SELECT p.pattern_signature, e.workflow_id, e.kind, e.item, e.n FROM pattern_evidence e "
-                         "JOIN operation_patterns p ON p.id = e.pattern_id", 4, ("n",)),
-    "pattern_mentions": ("SELECT p.pattern_signature, m.workflow_id FROM pattern_mentions m "
-                         "JOIN operation_patterns p ON p.id = m.pattern_id", 2, ()),
-    "command_waits": ("SELECT signature, workflow_id, calls, total_ms, waits_ms FROM command_waits", 2,
-                      ("calls", "total_ms", "waits_ms")),
-    "session_claims": ("SELECT session_id, workflow_id FROM session_claims", 2, ()),
-    "operation_patterns": ("SELECT pattern_signature, " + ", ".join(SUM_COLUMNS + DERIVED_COLUMNS)
-                           + " FROM operation_patterns WHERE occurrence_count > 0", 1, SUM_COLUMNS + DERIVED_COLUMNS),
-}
-
 
 @dataclass(frozen=True)
 class Overwritten:
@@ -70,31 +44,9 @@ class FilesCheck:
     seconds: float
 
 
-def _value(v):
-    if isinstance(v, float):
-        return round(v, 6)
-    if v is None or isinstance(v, (int, str)):
-        return v
-    return float(v) if hasattr(v, "as_integer_ratio") else v  # PostgreSQL numerics
-
-
-def dump(db: Db) -> dict[str, dict[tuple, tuple]]:
-    """Every table's content by key, read on one snapshot."""
-    def work():
-        out = {}
-        for table, (query, key_len, _cols) in TABLES.items():
-            out[table] = {tuple(r[:key_len]): tuple(_value(v) for v in r[key_len:]) for r in db.all(query)}
-        return out
-
-    return db.snapshot(work)
-
-
 def overwritten_runs(db: Db) -> dict[tuple[str, str], tuple[Run, ...]]:
-    def work():
-        return db.all("SELECT workflow_id, agent_name, state_json FROM agent_outputs WHERE overwritten_runs > 0")
-
     found = {}
-    for workflow_id, path, state in db.snapshot(work):
+    for workflow_id, path, state in overwritten_states(db):
         runs = tuple(Run(*r) for r in json.loads(state or "{}").get("overwritten", ()))
         if runs:
             found[(workflow_id, path)] = runs
@@ -133,7 +85,7 @@ def check_files(config: Config, *, rounds: int = 3, settle_s: float = 2.0, worke
         scratch_config = replace(config, database=os.path.join(tmp, "files.db"))
         with open_ledger(scratch_config) as scratch:
             differences, done = _look(live, scratch, scratch_config, rounds, settle_s, workers)
-            workflows = scratch.db.one("SELECT COUNT(*) FROM workflow_history WHERE revision > 0")[0]
+            workflows = stored_workflows(scratch.db)
         carried = overwritten_runs(live.db)
     listed = tuple(Overwritten(w, p, len(runs), sum(r.cost_nanos for r in runs))
                    for (w, p), runs in sorted(carried.items()))

@@ -23,8 +23,9 @@ from .outputs.metrics import Metrics
 from .outputs.tables import as_csv, as_json, as_table, automated_table, show_text
 from .core.review import DECISIONS, STATES, annotate, select
 from .store import automation, queries
-from .store.evidence import latest_reviews, record_review, show
-from .store import Ledger, open_ledger
+from .store.evidence import show
+from .store.reviews import latest_reviews, occurrence_count, record_review
+from .store import open_ledger
 from .store.rows import now_us
 from .store.verify import verify
 
@@ -53,7 +54,9 @@ def cmd_sync(args, config: Config) -> int:
         for sig in automation.record_declared(ledger.db, config.automated):
             print(f"sync: {sig} recorded as automated, as config.yaml declares")
         metrics.write(ledger.db)
-        report_problem = _write_configured_report(config, ledger)
+        from .outputs.html import write_configured_report
+
+        report_problem = write_configured_report(config, ledger)
     print(f"sync: {summary.line()}")
     if report_problem:
         print(f"adw-patternd: {report_problem}", file=sys.stderr)
@@ -64,19 +67,6 @@ def cmd_sync(args, config: Config) -> int:
         print(f"sync: {summary.not_stored} workflow(s) read but not stored: {summary.store_problem}; nothing was "
               "half-written: run sync again once the database can take writes", file=sys.stderr)
     return 1 if summary.failed or summary.not_stored or report_problem else 0
-
-
-def _write_configured_report(config: Config, ledger: Ledger) -> str | None:
-    """Write report.html when config.yaml asks for it; the problem, if it cannot be written."""
-    if not config.report.html:
-        return None
-    from .outputs.html import write_report
-
-    try:
-        write_report(ledger, str(config.report.html), now_us=now_us(), recipes=config.recipes)
-    except PatterndError as e:
-        return str(e)
-    return None
 
 
 def _positive(text: str) -> int:
@@ -179,9 +169,7 @@ def cmd_review(args, config: Config) -> int:
     on = _automated_on(args)
     with open_ledger(config) as ledger:
         if args.force and args.decision == "automated":
-            seen = ledger.db.one("SELECT occurrence_count FROM operation_patterns WHERE pattern_signature = ?",
-                                 (args.signature,))
-            if not seen or not seen[0]:
+            if not occurrence_count(ledger.db, args.signature):
                 print(f"{args.signature}: never seen in this database; recorded as automated ahead of time "
                       "(--force)", file=sys.stderr)
         review = record_review(ledger.db, args.signature, args.decision, args.note, args.by or _os_user(),
@@ -314,12 +302,36 @@ def build_parser() -> argparse.ArgumentParser:
         c.set_defaults(func=func)
         return c
 
-    c = command("sync", "Scan every root once and bring the database up to date.", cmd_sync)
+    _sync_options(command("sync", "Scan every root once and bring the database up to date.", cmd_sync))
+    _patterns_options(command("patterns", "Show the pattern report: occurrences, costs, savings and confidence.",
+                              cmd_patterns))
+    _show_options(command("show", "The evidence for one pattern: its statistics and confidence parts, the "
+                                  "workflows, agents and command lines behind it, its last 12 weeks, and its review "
+                                  "trail.", cmd_show))
+    _review_options(command("review", "Record a decision about a pattern (approve, reject or defer) in its "
+                                      "append-only review trail; the latest decision is the pattern's state.",
+                            cmd_review))
+    _report_options(command("report", "Write the report for people who will not open a terminal: one "
+                                      "self-contained HTML page (totals, patterns, charts, evidence), or its data "
+                                      "as JSON.", cmd_report))
+    _verify_options(command("verify", "Recompute every statistic from the stored workflows (or, with --files, "
+                                      "from the files) and print each difference.", cmd_verify))
+    command("check-config", "Validate the config file and say what is wrong.", cmd_check_config)
+    c = command("status", "Workflows and patterns held, where their times and requests came from, spend seen "
+                          "(and how much is estimated), per root, last processed, database size.", cmd_status)
+    c.add_argument("--json", action="store_true", help="print as JSON")
+    command("run", "Run the daemon in the foreground: catch up, then watch the roots.", cmd_run)
+    return p
+
+
+def _sync_options(c: argparse.ArgumentParser) -> None:
     c.add_argument("-v", "--verbose", action="store_true", help="also log each stored workflow")
     c.add_argument("--adopt-roots", action="store_true",
                    help="take each root folder as it is now, after it moved for good (a new disk or mount): "
                         "until then, a root that is not the folder it was deletes nothing")
-    c = command("patterns", "Show the pattern report: occurrences, costs, savings and confidence.", cmd_patterns)
+
+
+def _patterns_options(c: argparse.ArgumentParser) -> None:
     c.add_argument("--sort", choices=("savings", "occurrences", "confidence", "impact"), default="savings",
                    help="order of the rows (default: savings); impact = confidence/100 x occurrences x savings")
     c.add_argument("--limit", type=_positive, metavar="N", help="show at most N patterns")
@@ -334,8 +346,9 @@ def build_parser() -> argparse.ArgumentParser:
     fmt = c.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="a JSON list of objects keyed by operation_patterns columns")
     fmt.add_argument("--csv", action="store_true", help="CSV with a header row")
-    c = command("show", "The evidence for one pattern: its statistics and confidence parts, the workflows, agents "
-                        "and command lines behind it, its last 12 weeks, and its review trail.", cmd_show)
+
+
+def _show_options(c: argparse.ArgumentParser) -> None:
     c.add_argument("signature", help="a pattern signature, as `patterns` lists them (e.g. test:pytest:backend)")
     c.add_argument("--limit", type=_positive, default=20, metavar="N", help="list the N newest workflows (default: 20)")
     c.add_argument("--until", metavar="DATE", help="the 12 weeks end with the week of the day before DATE "
@@ -343,8 +356,9 @@ def build_parser() -> argparse.ArgumentParser:
     fmt = c.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="everything, as one JSON object")
     fmt.add_argument("--csv", action="store_true", help="the workflows behind the pattern, as CSV")
-    c = command("review", "Record a decision about a pattern (approve, reject or defer) in its append-only "
-                          "review trail; the latest decision is the pattern's state.", cmd_review)
+
+
+def _review_options(c: argparse.ArgumentParser) -> None:
     c.add_argument("signature", help="a pattern signature, as `patterns` lists them")
     c.add_argument("decision", choices=tuple(DECISIONS),
                    help="approve, reject, defer, or automated (a tool does it now: --on DATE)")
@@ -355,16 +369,18 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--note", metavar="TEXT", help="why: kept with the decision")
     c.add_argument("--by", metavar="NAME", help="who decided (default: the OS user)")
     c.add_argument("--json", action="store_true", help="print the recorded decision as JSON")
-    c = command("report", "Write the report for people who will not open a terminal: one self-contained HTML "
-                          "page (totals, patterns, charts, evidence), or its data as JSON.", cmd_report)
+
+
+def _report_options(c: argparse.ArgumentParser) -> None:
     c.add_argument("--html", metavar="FILE", help="write the page here (atomically: readers never see half a page)")
     c.add_argument("--json", action="store_true", help="print the report's data as JSON")
     c.add_argument("--until", metavar="DATE", help="the weekly charts end with the week of the day before DATE "
                                                    "(YYYY-MM-DD); default: the week of the newest workflow stored")
     c.add_argument("--top", type=_positive, default=5, metavar="N",
                    help="sections with evidence for the N patterns with the most savings (default: 5)")
-    c = command("verify", "Recompute every statistic from the stored workflows (or, with --files, from the "
-                          "files) and print each difference.", cmd_verify)
+
+
+def _verify_options(c: argparse.ArgumentParser) -> None:
     how = c.add_mutually_exclusive_group()
     how.add_argument("--repair", action="store_true", help="rewrite the stored statistics with the recomputed ones")
     how.add_argument("--files", action="store_true",
@@ -374,12 +390,6 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --files: look up to N times before calling a difference real (default: 3)")
     c.add_argument("--settle", type=float, default=2.0, metavar="SECONDS",
                    help="with --files: wait between looks, for a running daemon to catch up (default: 2)")
-    command("check-config", "Validate the config file and say what is wrong.", cmd_check_config)
-    c = command("status", "Workflows and patterns held, where their times and requests came from, spend seen "
-                          "(and how much is estimated), per root, last processed, database size.", cmd_status)
-    c.add_argument("--json", action="store_true", help="print as JSON")
-    command("run", "Run the daemon in the foreground: catch up, then watch the roots.", cmd_run)
-    return p
 
 
 def main(argv: list[str] | None = None) -> int:

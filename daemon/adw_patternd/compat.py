@@ -18,6 +18,7 @@ from .sources.parse import workflow_from_record
 from .core.rules import characteristics, detect
 from .core.model import Contribution, Occurrence
 from .store.db import wrap_sqlite
+from .store.queries import signature_of
 from .store import Ledger, open_ledger
 from .store.rows import Change
 from .sync import Syncer
@@ -48,15 +49,15 @@ def record_pattern_occurrence(pattern_signature: str, workflow: dict, db_connect
 def update_pattern_statistics(pattern_id: int, workflow: dict, db_connection: sqlite3.Connection) -> None:
     """Bring pattern ``pattern_id``'s statistics up to date with this workflow (linking it if
     it was not linked yet). Statistics are exact means over the linked workflows."""
-    row = db_connection.execute("SELECT pattern_signature FROM operation_patterns WHERE id = ?", (pattern_id,)).fetchone()
-    if not row:
+    signature = signature_of(wrap_sqlite(db_connection), pattern_id)
+    if signature is None:
         log.warning("pattern %s not found for statistics update", pattern_id)
         return
     wf = workflow_from_record(workflow)
     if wf is None:
         log.warning("workflow has no workflow_id; cannot update pattern %s", pattern_id)
         return
-    link = (Occurrence(row[0], "workflow", Contribution.of(wf)),)
+    link = (Occurrence(signature, "workflow", Contribution.of(wf)),)
     _ledger(db_connection).apply([Change(wf, link, characteristics(wf), mode="add")])
 
 

@@ -23,6 +23,7 @@ from .sources.files import (ERROR_LOG, LOG_EDGE_BYTES, RACY_NS, STATE_FILE, SUMM
                     list_prompts, read_edges, read_small, read_tail, read_transcript, snapshot)
 from .outcome import Kind, Outcome
 from .sources.parse import Observed, build_workflow, issue_title, log_times, merge_summary, needs_issue_title, parse_state
+from .core.model import workflow_id
 from .core.rules import detect
 from .sources.claude_sessions import SessionIndex, joined_in
 from .session_source import Joining, SessionSource
@@ -37,10 +38,6 @@ log = logging.getLogger("adw_patternd")
 # ones does not have: nothing is stored for it, so there is no prior to ask the database for
 # (a concurrent writer that stores it meanwhile is caught by the revision check at commit).
 NOT_STORED = "<not stored>"
-
-
-def workflow_id_of(root: Root, adw_id: str) -> str:
-    return f"{root.name}/{adw_id}"
 
 
 class Engine:
@@ -114,7 +111,7 @@ class Engine:
         rules = self.config.rules.commands
         transcripts = tuple(
             read_transcript(os.path.join(folder, out.name), prior.transcripts.get(out.name) or Transcript(
-                out.name, overwritten=self.carried.get((workflow_id_of(root, adw_id), out.name), ())),
+                out.name, overwritten=self.carried.get((workflow_id(root.name, adw_id), out.name), ())),
                             self.config.prices, notes, rules, listed_at)
             for out in listing.outputs)
         error_tail = None
@@ -208,7 +205,7 @@ class Engine:
             joined: tuple[str, ...] = ()
             if self.config.claude_projects and not root.sessions:
                 if known is None and prior is None:
-                    prior = self.ledger.prior(workflow_id_of(root, adw_id))
+                    prior = self.ledger.prior(workflow_id(root.name, adw_id))
                 joined = joined_in(known if known is not None else prior.fingerprint)
             looked = self.look(root, adw_id, joined)
             if isinstance(looked, Outcome):
@@ -221,7 +218,7 @@ class Engine:
                 seen["stale_at"] = seen["changed_at"] + self.config.stale_after_s
             if not force and known is not None and fingerprint == known:
                 return Outcome(Kind.UNCHANGED, root.name, adw_id, **seen)
-            prior = prior or self.ledger.prior(workflow_id_of(root, adw_id))
+            prior = prior or self.ledger.prior(workflow_id(root.name, adw_id))
             if not force and prior.fingerprint is not None and fingerprint == prior.fingerprint:
                 return Outcome(Kind.UNCHANGED, root.name, adw_id, **seen)
             if seen["snapshot"] is None and not root.sessions:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from .config import Root
 from .core.errors import WriteRefused
+from .core.said import Said
 from .sources.files import root_problem
 from .store.db import Db
 from .store.roots import holds_workflows, record_root_identity, root_identity
@@ -68,7 +69,7 @@ class RootGuard:
         self.adopt = adopt
         self.host = host or socket.gethostname()
         self._recorded: dict[str, str | None] = {}
-        self._said: dict[str, str | None] = {}
+        self._said = Said()  # each root's problem, as said
 
     def health(self, root: Root, names: list[str] | None = None) -> RootHealth:
         """How the root is now. ``names``: its listing, when the caller has one."""
@@ -107,7 +108,7 @@ class RootGuard:
             log.info("root %s: folder %s is now %s (was %s) and holds every stored workflow: adopted",
                      root.name, root.path, health.identity, health.moved_from)
         self._recorded[root.name] = health.identity
-        self._said[root.name] = None
+        self._said.over(root.name)
 
     def _recorded_identity(self, name: str) -> str | None:
         if name not in self._recorded:
@@ -124,9 +125,8 @@ class RootGuard:
                     "it is deleted; if the root moved for good, run `adw-patternd sync --adopt-roots`")
         else:
             text = None
-        before = self._said.get(root.name)
-        if text is not None and text != before:
-            log.warning("%s", text)
-        elif text is None and before is not None:
+        if text is not None:
+            if self._said.new(root.name, text):
+                log.warning("%s", text)
+        elif self._said.over(root.name):
             log.info("root %s: folder %s is available again", root.name, root.path)
-        self._said[root.name] = text

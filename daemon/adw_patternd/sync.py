@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 from .config import Config, Root
-from .engine import NOT_STORED, Engine, workflow_id_of
+from .core.model import workflow_id
+from .engine import NOT_STORED, Engine
 from .core.errors import WriteRefused
 from .outcome import Kind, Outcome
 from .roots import RootGuard, RootHealth
@@ -217,7 +218,7 @@ class Syncer:
                 log.info("%s/%s: folder deleted; its history is kept", root.name, adw_id)
             return
         try:
-            self.engine.ledger.forget(workflow_id_of(root, adw_id))
+            self.engine.ledger.forget(workflow_id(root.name, adw_id))
         except WriteRefused:
             return  # said by the database; the next pass finds it gone again
         log.info("%s/%s: folder deleted; dropped from the database", root.name, adw_id)

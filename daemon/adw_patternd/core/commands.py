@@ -14,7 +14,7 @@ import shlex
 from dataclasses import dataclass
 
 
-_WORD_SPLIT = re.compile(r"[^a-z0-9]+")
+WORD_SPLIT = re.compile(r"[^a-z0-9]+")  # words of a text, for rules and command targets alike
 _HEREDOC = re.compile(r"<<-?\s*(['\"]?)([A-Za-z_][A-Za-z0-9_]*)\1")
 _ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
 _SEPARATOR_CHARS = frozenset(";|&\n()")
@@ -148,7 +148,7 @@ def _head(words: tuple[str, ...]) -> tuple[str, ...]:
 def command_target(folder: str | None, words: tuple[str, ...]) -> str:
     """backend, frontend or all, from the cd folder and the path-like arguments."""
     parts = [folder or ""] + [w for w in words[1:] if "/" in w or "\\" in w]
-    found = set(_WORD_SPLIT.split(" ".join(parts).lower()))
+    found = set(WORD_SPLIT.split(" ".join(parts).lower()))
     if found & {"backend", "server", "api"}:
         return "backend"
     if found & {"frontend", "client", "ui", "web"}:

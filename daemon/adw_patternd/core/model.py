@@ -38,6 +38,11 @@ class AgentPart:
         return self.reported_nanos + self.estimated_nanos
 
 
+def workflow_id(root_name: str, adw_id: str) -> str:
+    """A workflow's id in the database: its root's name and its folder (or session) name."""
+    return f"{root_name}/{adw_id}" if root_name else adw_id
+
+
 @dataclass(frozen=True)
 class Workflow:
     """One workflow run, as derived from its files (or from a reference-style dict).

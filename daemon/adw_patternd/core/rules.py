@@ -13,10 +13,8 @@ from dataclasses import dataclass, replace
 from collections.abc import Iterable
 from functools import lru_cache
 
-from .commands import BUILTIN_COMMAND_RULES, CommandRule
+from .commands import BUILTIN_COMMAND_RULES, WORD_SPLIT, CommandRule
 from .model import Contribution, Detection, Occurrence, Workflow
-
-_WORD_SPLIT = re.compile(r"[^a-z0-9]+")
 
 
 class Words(tuple):
@@ -28,7 +26,7 @@ class Words(tuple):
 
 def words_of(text: str | None) -> Words:
     """Lower-case words, split on every character that is not a letter or a digit."""
-    words = Words(w for w in _WORD_SPLIT.split(text.lower()) if w) if text else Words()
+    words = Words(w for w in WORD_SPLIT.split(text.lower()) if w) if text else Words()
     words.unique = frozenset(words)
     return words
 

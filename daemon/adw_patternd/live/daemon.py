@@ -4,6 +4,13 @@ One worker (the main thread) does all reading and writing; watchdog's threads on
 workflows dirty. Signals set flags that the loop acts on between workflows: SIGTERM and
 SIGINT stop after the workflow in hand is committed, SIGHUP reloads config.yaml and
 reopens the log file.
+
+The Daemon is the loop and the order of things; each of its rooms has one job: what is done
+with an outcome (outcomes.py: counted and logged as the sync does, after the daemon's own
+bookkeeping of the folder), the roots' lifecycle (roots.py), automations and their
+regressions (automations.py), the metrics file and the HTML report (publish.py), the
+workflows waiting for a database that refused writes (backlog.py), the stat sweep
+(sweep.py), the watches and their debouncer (watcher.py).
 """
 
 from __future__ import annotations
@@ -13,30 +20,28 @@ import logging
 import os
 import signal
 import time
-from dataclasses import dataclass, field
 
-from ..config import Config, Root, load_config
+from ..config import Config, load_config
+from ..core.errors import PatterndError, StopRequested
 from ..engine import Engine
-from ..core.errors import PatterndError, StopRequested, WriteRefused
-from .logs import reopen_logs, setup_logging
-from ..outputs.metrics import Metrics
 from ..outcome import Kind, Outcome
-from .sdnotify import notify, watchdog_interval
-from ..store import Ledger, open_ledger
-from ..store import automation
-from ..store.rows import now_us
+from ..outputs.metrics import Metrics
 from ..sources.claude_sessions import joined_in
+from ..store import Ledger, open_ledger
+from ..sync import Syncer, SyncSummary
+from .automations import Automations
+from .backlog import Backlog
+from .logs import reopen_logs, setup_logging
+from .outcomes import Outcomes
+from .publish import Publisher
+from .roots import LiveRoots
+from .sdnotify import notify, watchdog_interval
 from .sweep import UNKNOWN, Sweep, Tracked
-from ..sync import Syncer, SyncSummary, list_workflows
 from .watcher import Debouncer, Key, Watches
 
 log = logging.getLogger("adw_patternd")
 
-TRANSIENT_RETRY_S = 0.5  # a state file caught mid-write is read again this much later
-TRANSIENT_ATTEMPTS = 8  # ... this many times before it is reported as bad
 SWEEP_TICK_S = 0.25  # the sweep runs in slices this often; each workflow once per its tier's interval
-AUTOMATIONS_S = 10.0  # automated patterns (for regression warnings) are read again this often
-STORE_RETRY_S = (1.0, 60.0)  # a database that refused a write is tried again after 1 s, doubling to 60 s
 
 
 class Signals:
@@ -62,35 +67,6 @@ class Signals:
         signal.signal(signal.SIGHUP, reload)
 
 
-@dataclass(slots=True)
-class Backlog:
-    """Workflows read while the database could not take a write (disk full, read-only):
-    tried again after a backoff, until a retry stores them; the cause is what STATUS says."""
-
-    keys: set = field(default_factory=set)
-    cause: str | None = None
-    delay: float = 0.0
-    retry_at: float = 0.0
-
-    def add(self, key: Key, cause: str) -> None:
-        now = time.monotonic()
-        if now >= self.retry_at:  # the first refusal, or a retry refused again: back off further
-            self.delay = min(max(self.delay * 2, STORE_RETRY_S[0]), STORE_RETRY_S[1])
-            self.retry_at = now + self.delay
-        self.cause = cause
-        self.keys.add(key)
-
-    def due(self) -> dict[str, set[str]] | None:
-        """The workflows to try again now, by root; None before their time."""
-        if not self.keys or time.monotonic() < self.retry_at:
-            return None
-        only: dict[str, set[str]] = {}
-        for root, adw_id in self.keys:
-            only.setdefault(root, set()).add(adw_id)
-        self.keys = set()
-        return only
-
-
 class Daemon:
     def __init__(self, config: Config, ledger: Ledger, signals: Signals | None = None):
         """``ledger``: opened by open_ledger (run_service) with the wait hooks below."""
@@ -104,22 +80,25 @@ class Daemon:
         self.signals.wake = self.debouncer.wake
         self.watches = Watches(self.debouncer, config.watch.max_active_workflows)
         self.tracked: dict[Key, Tracked] = {}
-        self.roots: dict[str, Root] = {r.name: r for r in config.roots}
-        self.stores: dict[str, Root] = {s.name: s for s in config.claude_projects}  # session stores
-        self.missing_roots: set[str] = set()
-        self.root_stats: dict[str, tuple | None] = {}  # each root folder's stat as last swept
-        self.root_identities: dict[str, str | None] = {}  # each root folder's device:inode while watched
+        self.stores = {s.name: s for s in config.claude_projects}  # session stores
         self.backlog = Backlog()
         # Workflows without a live watch are found changed by a stat sweep (sweep.py).
         self.sweep = Sweep(config.watch, self.tracked, self.watches, self.debouncer.touch, self._look_live)
         self.live_fingerprints = self.sweep.live_fingerprints
-        self.processed = 0
-        self.failed = 0
+        self.live_roots = LiveRoots(config.roots, self.syncer.guard, self.watches, self.sweep, self.tracked,
+                                    self.debouncer.touch, self._sync)
+        self.roots, self.missing_roots = self.live_roots.roots, self.live_roots.missing
         self._status_at = 0.0
         self.metrics = Metrics(config.metrics.textfile, self.ledger)
-        self._automations: dict[str, tuple[int, int]] = {}  # automated patterns, re-read every AUTOMATIONS_S
-        self._automations_at = float("-inf")
-        self._report_problem: str | None = None  # the last failure to write the report, said once
+        self.publisher = Publisher(config, self.ledger, self.metrics)
+        self.automations = Automations(self.db)
+        self.outcomes = Outcomes(lambda: self.config, self.roots, self.engine, self.syncer, self.sweep, self.backlog,
+                                 self.metrics, self.automations)
+
+    @property
+    def processed(self) -> int:
+        """Workflows stored since start (new or updated), counted as the sync counts them."""
+        return self.outcomes.totals.new + self.outcomes.totals.updated
 
     # -- main loop ------------------------------------------------------------------
     def run(self) -> int:
@@ -127,14 +106,14 @@ class Daemon:
         self.watches.start()
         try:
             for root in list(self.roots.values()):
-                self._add_root(root, catch_up=False)
+                self.live_roots.add(root, catch_up=False)
             for store in self.stores.values():
                 if not self.watches.watch_store(store):
                     log.warning("session store %s: no live watch on %s; it is read again at each reconcile",
                                 store.name, store.path)
             summary = self._sync([*self.roots.values(), *self.stores.values()])
-            self._declared_automations()
-            self._refresh_automations()
+            self.automations.record_declared(self.config.automated)
+            self.automations.refresh()
             log.info("catch-up: %s; %d live watches", summary.line(), self.watches.count())
             # What the catch-up built (one record per workflow) lives as long as the daemon:
             # keep it out of the garbage collector's scans, which would otherwise walk
@@ -148,7 +127,7 @@ class Daemon:
                      "and will be redone at the next start")
         finally:
             notify("STOPPING=1")
-            self._write_metrics()
+            self.publisher.write_metrics(**self._watched())
             self.watches.stop()
             self.sweep.close_all()
             log.info("adw-patternd stopped after processing %d workflow(s)", self.processed)
@@ -190,8 +169,6 @@ class Daemon:
         next_reconcile_all = now + all_interval if all_interval else float("inf")
         ping = watchdog_interval()
         next_ping = now
-        next_metrics = now
-        next_report = now
         while not self.signals.stop:
             now = time.monotonic()
             wait = min(next_sweep, next_reconcile, next_ping if ping else float("inf")) - now
@@ -210,63 +187,37 @@ class Daemon:
             if retry is not None:
                 self._store_backlog(retry)
             if now >= next_sweep:
-                self._sweep_roots()
+                self.live_roots.sweep_roots()
                 self.sweep.tick(SWEEP_TICK_S)
                 next_sweep = time.monotonic() + SWEEP_TICK_S
                 self.metrics.swept(next_sweep - SWEEP_TICK_S - now)
             if now >= next_reconcile or now >= next_reconcile_all:
-                # Every workflow's fingerprint now and then; between, only those that changed
-                # this week: a reconcile of folders unchanged for months would find nothing.
                 everything = now >= next_reconcile_all
-                only = None if everything else self._recent_keys()
-                log.info("reconcile%s: %s", "" if everything else " (changed this week)",
-                         self._sync(self.roots.values(), reconcile=True, only=only).line())
-                if self.stores:  # what inotify may have dropped; a listing and a stat a session
-                    log.info("reconcile of the session stores: %s", self._sync(self.stores.values(),
-                                                                              reconcile=True).line())
-                done = time.monotonic()
-                self.metrics.reconciled(done - now)
+                done = self._reconcile(now, everything)
                 next_reconcile = done + interval if interval else float("inf")
                 if everything:
                     next_reconcile_all = done + all_interval
-            if now - self._automations_at >= AUTOMATIONS_S:
-                self._refresh_automations()
-            if self.metrics.path and now >= next_metrics:
-                self._write_metrics()
-                next_metrics = time.monotonic() + self.config.metrics.interval_s
-            if self.config.report.html and now >= next_report:
-                self._write_report(self.config.report.html)
-                next_report = time.monotonic() + self.config.report.every_s
+            self.automations.refresh_if_due(now)
+            self.publisher.due(now, **self._watched())
             if now - self._status_at >= 2:
                 self._status_at = now
                 notify("STATUS=" + self._status_text())
 
-    def _write_metrics(self) -> None:
+    def _reconcile(self, now: float, everything: bool) -> float:
+        """Every workflow's fingerprint now and then; between, only those that changed this
+        week: a reconcile of folders unchanged for months would find nothing. When it ended."""
+        only = None if everything else self._recent_keys()
+        log.info("reconcile%s: %s", "" if everything else " (changed this week)",
+                 self._sync(self.roots.values(), reconcile=True, only=only).line())
+        if self.stores:  # what inotify may have dropped; a listing and a stat a session
+            log.info("reconcile of the session stores: %s", self._sync(self.stores.values(), reconcile=True).line())
+        done = time.monotonic()
+        self.metrics.reconciled(done - now)
+        return done
+
+    def _watched(self) -> dict[str, int]:
         live = len(self.watches.workflows)
-        self.metrics.write(self.db, live_watches=live, dormant=len(self.tracked) - live)
-
-    def _write_report(self, path) -> None:
-        """Rewrite the HTML report. Every time, not only after a change here: reviews and
-        other hosts' daemons change what it says too."""
-        started = time.monotonic()
-        try:
-            from ..outputs.html import write_report
-
-            write_report(self.ledger, str(path), now_us=now_us(), recipes=self.config.recipes)
-        except PatterndError as e:
-            if self._report_problem != str(e):
-                log.warning("%s (the daemon goes on and tries again in %.0f s)", e, self.config.report.every_s)
-            self._report_problem = str(e)
-            return
-        except StopRequested:
-            raise
-        except Exception:
-            log.exception("writing the HTML report %s failed (a bug; the daemon goes on)", path)
-            return
-        if self._report_problem is not None:
-            log.info("report: %s written again", path)
-        self._report_problem = None
-        log.debug("report: wrote %s in %.2f s", path, time.monotonic() - started)
+        return {"live": live, "dormant": len(self.tracked) - live}
 
     def _store_backlog(self, only: dict[str, set[str]]) -> None:
         """Try again to store what the database refused; what it refuses again goes back."""
@@ -275,11 +226,11 @@ class Daemon:
         if not self.backlog.keys:
             log.info("the database takes writes again: stored the %d workflow(s) read while it could not (%s)",
                      waiting, summary.line())
-            self.backlog = Backlog()
+            self.backlog.clear()
 
     def _status_text(self) -> str:
         text = (f"{len(self.tracked)} workflows tracked, {len(self.watches.workflows)} live; "
-                f"{self.processed} processed, {self.failed} failed since start")
+                f"{self.processed} processed, {self.outcomes.totals.failed} failed since start")
         if self.backlog.cause:
             text = (f"waiting for the database ({self.backlog.cause}): {len(self.backlog.keys)} workflow(s) to store; "
                     + text)
@@ -296,8 +247,7 @@ class Daemon:
         if self.backlog.cause is not None:
             self.backlog.add(key, self.backlog.cause)  # the database refuses writes: no use reading it now
             return
-        tracked = self._track(key)
-        tracked.last_change = time.monotonic()
+        self.outcomes.track(key).last_change = time.monotonic()
         self.watches.activate(root, key[1])  # it changed: watch it live while it is active
         self._record(key, self.engine.process(root, key[1]))
 
@@ -317,186 +267,11 @@ class Daemon:
                 return
         self._record(key, o)
 
-    def _remember(self, key: Key, tracked: Tracked, o: Outcome) -> None:
-        """Keep the folder's snapshot as listed before the read. A file too fresh to trust
-        leaves None, so the next sweep reads it again; a bad version is remembered as seen
-        (it is not reported again until its files change). Live workflows also keep their
-        fingerprint, for the round's check of what inotify may have missed."""
-        if o.snapshot is None and o.kind is Kind.UNCHANGED:
-            return  # a reconcile found it unchanged: what the daemon remembers still holds
-        tracked.snapshot = o.snapshot if (o.kind is Kind.FAILED or not o.racy) else None
-        if key in self.watches.workflows:
-            self.live_fingerprints[key] = o.fingerprint if not o.racy else None
-
-    def _recheck_when_stale(self, key: Key, o: Outcome) -> None:
-        """Read a workflow again when its files turn stale: a run still without its result line
-        then becomes `interrupted`, though no file changed to say so."""
-        if o.stale_at is not None:
-            self.debouncer.touch(key, delay=max(0.0, o.stale_at - time.time()) + 1.0)
-
-    def _track(self, key: Key) -> Tracked:
-        tracked = self.tracked.get(key)
-        if tracked is None:
-            tracked = self.tracked[key] = Tracked()
-            self.sweep.add(key)
-        return tracked
-
     def _record(self, key: Key, o: Outcome) -> None:
-        self.metrics.outcome(o, live=True)
-        tracked = self._track(key)
-        if o.kind is Kind.MISSING:
-            self._folder_gone(key)
-            return
-        if o.kind is Kind.NOT_STORED:
-            self.backlog.add(key, o.reason)
-            return
-        self._recheck_when_stale(key, o)
-        if o.kind is Kind.FAILED and o.transient and tracked.transient_failures < TRANSIENT_ATTEMPTS:
-            # Probably caught mid-write: try again shortly, keep the last good data, say nothing yet.
-            tracked.transient_failures += 1
-            tracked.snapshot = None
-            log.debug("%s (retrying in %.1f s)", o.reason, TRANSIENT_RETRY_S)
-            self.debouncer.touch(key, delay=TRANSIENT_RETRY_S)
-            return
-        tracked.transient_failures = 0
-        self._remember(key, tracked, o)
-        if o.kind is Kind.FAILED:
-            if tracked.failure == (o.reason, o.snapshot):
-                return  # the same bad files again (a late event): said once already
-            tracked.failure = (o.reason, o.snapshot)
-            self.failed += 1
-        else:
-            tracked.failure = None
-            if o.kind.stored:
-                self.processed += 1
-                self._regressions(o)
-        self.engine.report(o)
+        self.outcomes.live(key, o)
 
     def _seen(self, o: Outcome) -> None:
-        """What a sync (catch-up, reconcile) saw: remember it so the sweep can tell changes."""
-        key = (o.root, o.adw_id)
-        self.metrics.outcome(o)
-        if o.kind is Kind.MISSING:
-            self._folder_gone(key)
-            return
-        if o.kind is Kind.NOT_STORED:
-            self.backlog.add(key, o.reason)
-            return
-        tracked = self._track(key)
-        self._remember(key, tracked, o)
-        self._recheck_when_stale(key, o)
-        if o.kind.stored:
-            self.processed += 1
-            self._regressions(o)
-            if o.snapshot and time.time_ns() - o.snapshot.state_mtime_ns < self.config.watch.active_window_s * 1e9:
-                tracked.last_change = time.monotonic()
-                if self.watches.activate(self.roots[o.root], o.adw_id):
-                    # Read once more now that the watch exists: a write between the read and
-                    # the watch would otherwise be announced by nothing.
-                    self.debouncer.touch(key)
-        elif o.kind is Kind.FAILED:
-            self.failed += 1
-            if o.transient:
-                self.debouncer.touch(key, delay=TRANSIENT_RETRY_S)
-
-    def _regressions(self, o: Outcome) -> None:
-        """Warn once per (workflow, signature) when a stored workflow does what a tool was to do
-        since its automation day; what was warned is kept in the database (no repeat on a
-        re-read or a restart)."""
-        if time.monotonic() - self._automations_at >= AUTOMATIONS_S:
-            self._refresh_automations()
-        if self._automations and o.patterns:
-            try:
-                self._warn(automation.new_regressions(self.db, f"{o.root}/{o.adw_id}", o.patterns, self._automations))
-            except WriteRefused:
-                pass  # said by the database; this warning is lost with the write (show still lists it)
-
-    def _declared_automations(self) -> None:
-        try:
-            for sig in automation.record_declared(self.db, self.config.automated):
-                log.info("%s recorded as automated, as config.yaml declares", sig)
-        except WriteRefused:
-            pass  # said by the database; recorded at the next start
-
-    def _refresh_automations(self) -> None:
-        """Read the automated patterns again (reviews are recorded by another process). A
-        pattern automated since the last look may have regressions stored already: each is
-        warned about now, once. A database that cannot take the write leaves it for later."""
-        old, self._automations = self._automations, automation.automated(self.db)
-        self._automations_at = time.monotonic()
-        try:
-            for sig, (pid, on) in self._automations.items():
-                if old.get(sig) != (pid, on):
-                    for r in automation.regressions(self.db, pid, on):
-                        self._warn(automation.new_regressions(self.db, r["workflow_id"], [pid], {sig: (pid, on)}))
-        except WriteRefused:
-            self._automations = old  # warned about when the database takes writes again
-
-    def _warn(self, regressions: list[dict]) -> None:
-        for r in regressions:
-            on = self._automations[r["signature"]][1]
-            log.warning("regression: %s did %s, automated on %s (agent %s; command %s): an agent is doing "
-                        "through the LLM what a tool was to do", r["workflow_id"], r["signature"],
-                        time.strftime("%Y-%m-%d", time.gmtime(on / 1e6)), ", ".join(r["agents"]) or "-",
-                        "; ".join(r["command_lines"]) or "-")
-
-    def _folder_gone(self, key: Key) -> None:
-        """Forget the folder here; whether it counts as a deletion is the root's health's call."""
-        self.watches.deactivate(key)
-        self.live_fingerprints.pop(key, None)
-        if self.tracked.pop(key, None) is None or key[0] not in self.roots:
-            return
-        self.syncer.folder_gone(self.roots[key[0]], key[1])
-
-    # -- roots --------------------------------------------------------------------------
-    def _add_root(self, root: Root, *, catch_up: bool) -> None:
-        """Watch a root if it can be read now (else wait for it: the guard said why)."""
-        self.roots[root.name] = root
-        health = self.syncer.guard.health(root)
-        if not health.readable:
-            self.missing_roots.add(root.name)
-            return
-        self.missing_roots.discard(root.name)
-        self.root_identities[root.name] = health.identity
-        self.sweep.open_root(root)
-        if not self.watches.watch_root(root):
-            log.warning("root %s: no live watch; new workflow folders are found by the sweep", root.name)
-        self.root_stats[root.name] = _root_stat(root)
-        if catch_up:
-            log.info("root %s: %s", root.name, self._sync([root]).line())
-
-    def _drop_root(self, name: str) -> None:
-        """Stop watching a root that went away; its workflows and their data stay."""
-        self.watches.unwatch_root(name)
-        self.sweep.close_root(name)
-        self.missing_roots.add(name)
-
-    def _sweep_roots(self) -> None:
-        """Roots that went away or came back (the guard says which, and why, once), a root
-        folder replaced by another (a mount came or went: its watch and its open fd see the
-        old one), and new folders in a root without a live watch. One stat a root a tick:
-        the guard looks only when the root folder's own stat changed (device and inode for
-        a mount or a replacement, mtime for folders added or removed, ctime for a chmod)."""
-        for name, root in list(self.roots.items()):
-            seen = _root_stat(root)
-            if seen == self.root_stats.get(name):
-                continue
-            self.root_stats[name] = seen
-            health = self.syncer.guard.health(root)
-            if name in self.missing_roots:
-                if health.readable:
-                    self._add_root(root, catch_up=True)
-                continue
-            if not health.readable or health.identity != self.root_identities.get(name):
-                self._drop_root(name)
-                if health.readable:
-                    log.info("root %s: folder %s was replaced (now %s); watching the new one", name, root.path,
-                             health.identity)
-                    self._add_root(root, catch_up=True)
-                continue
-            for adw_id in list_workflows(root) or ():  # a folder came or went (watched root or not)
-                if (name, adw_id) not in self.tracked:
-                    self.debouncer.touch((name, adw_id))
+        self.outcomes.seen(o)
 
     # -- reload -------------------------------------------------------------------------
     def _reload(self) -> None:
@@ -506,43 +281,26 @@ class Daemon:
         except PatterndError as e:
             log.error("reload refused, keeping the running configuration: %s", e)
             return
-        if new.database != self.config.database:
-            log.warning("reload: a new database takes effect only after a restart (keeping %s)", self.db.label)
-        if new.derivation_key() != self.config.derivation_key() or new.max_file_bytes != self.config.max_file_bytes:
-            log.warning("reload: rules, prices, tool_cost_ratio and max_file_bytes take effect after a restart")
-        if new.claude_projects != self.config.claude_projects:
-            log.warning("reload: claude_projects (session stores) take effect after a restart")
+        _say_what_needs_a_restart(new, self.config, self.db.label)
         setup_logging(new.log)
-        old_roots = dict(self.roots)
-        for name in set(old_roots) - {r.name for r in new.roots}:
-            self.watches.unwatch_root(name)
-            self.sweep.close_root(name)
-            self.roots.pop(name, None)
-            self.missing_roots.discard(name)
-            for key in [k for k in self.tracked if k[0] == name]:
-                del self.tracked[key]
-            log.info("reload: root %s removed", name)
+        old_roots = self.live_roots.remove_others(new.roots)
         self.config = _keep_store_settings(new, self.config)
-        self.engine.config = self.config
+        self.engine.config = self.publisher.config = self.config
         self.metrics.retarget(self.config.metrics.textfile)
         self.debouncer.delay = self.config.debounce_ms / 1000
         self.watches.max_active = self.config.watch.max_active_workflows
         self.sweep.watch = self.config.watch
-        for root in new.roots:
-            if root.name not in old_roots or old_roots[root.name].path != root.path:
-                if root.name in old_roots:
-                    self.watches.unwatch_root(root.name)
-                log.info("reload: root %s added (%s)", root.name, root.path)
-                self._add_root(root, catch_up=True)
+        self.live_roots.add_new(new.roots, old_roots)
         log.info("reload: configuration reloaded from %s; %d root(s)", new.path, len(self.roots))
 
 
-def _root_stat(root: Root) -> tuple | None:
-    try:
-        st = os.stat(root.path)
-    except OSError:
-        return None
-    return (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_mode)
+def _say_what_needs_a_restart(new: Config, old: Config, database: str) -> None:
+    if new.database != old.database:
+        log.warning("reload: a new database takes effect only after a restart (keeping %s)", database)
+    if new.derivation_key() != old.derivation_key() or new.max_file_bytes != old.max_file_bytes:
+        log.warning("reload: rules, prices, tool_cost_ratio and max_file_bytes take effect after a restart")
+    if new.claude_projects != old.claude_projects:
+        log.warning("reload: claude_projects (session stores) take effect after a restart")
 
 
 def _keep_store_settings(new: Config, old: Config) -> Config:

@@ -13,6 +13,7 @@ import sys
 import time
 
 from ..config import LogConfig
+from ..core.said import Said
 
 LOGGER = "adw_patternd"
 
@@ -36,7 +37,7 @@ class ReopenableFileHandler(logging.Handler):
         super().__init__()
         self.stream = None
         self.path = path
-        self._complained = False
+        self._said = Said()  # a file it could not open or write, said once on stderr
         self.reopen()
 
     def reopen(self) -> None:
@@ -47,7 +48,7 @@ class ReopenableFileHandler(logging.Handler):
                 os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
                 fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
                 self.stream = os.fdopen(fd, "a", encoding="utf-8")
-                self._complained = False
+                self._said.over(self.path)
             except OSError as e:
                 self.stream = None
                 self._complain(f"cannot open log file {self.path}: {e.strerror}; logging to stderr only")
@@ -69,8 +70,7 @@ class ReopenableFileHandler(logging.Handler):
             self._complain(f"cannot write log file {self.path}: {e}; continuing without it")
 
     def _complain(self, text: str) -> None:
-        if not self._complained:
-            self._complained = True
+        if self._said.new(self.path):
             try:
                 sys.stderr.write(f"adw-patternd: {text}\n")
             except Exception:

@@ -16,14 +16,16 @@ import tempfile
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from ..config import Config
 from ..core.errors import PatterndError
 from .tables import estimated_share
 from ..core.review import annotate
 from ..store import automation
-from ..store.evidence import evidence_of, latest_reviews, totals, weeks, weeks_end
+from ..store.evidence import evidence_of, totals, weeks, weeks_end
 from ..store.ledger import Ledger
 from ..store import queries
-from ..store.rows import us_to_iso
+from ..store.reviews import latest_reviews
+from ..store.rows import now_us as _now_us, us_to_iso
 
 CHART_BARS = 12  # patterns in the savings chart
 SECTION_WORKFLOWS = 10
@@ -154,6 +156,18 @@ def write_report(ledger: Ledger, path: str, *, now_us: int, top: int = 5, recipe
         raise PatterndError(f"report {path}: cannot make its folder ({e.strerror or e}); "
                             "check report.html in config.yaml and the permissions there") from None
     write_atomically(path, render(gather(ledger, now_us=now_us, top=top, recipes=recipes)))
+
+
+def write_configured_report(config: Config, ledger: Ledger) -> str | None:
+    """Write config.yaml's report.html, if it names one (sync when it ends, the daemon every
+    report.every_s); the problem, in words, when it cannot be written."""
+    if not config.report.html:
+        return None
+    try:
+        write_report(ledger, str(config.report.html), now_us=_now_us(), recipes=config.recipes)
+    except PatterndError as e:
+        return str(e)
+    return None
 
 
 def write_atomically(path: str, text: str) -> None:

@@ -49,7 +49,7 @@ class _PatternCollector:
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
         from ..store import automation
-        from ..store.evidence import latest_reviews
+        from ..store.reviews import latest_reviews
         from ..store.rows import now_us
 
         db = self.ledger.db

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
 from ..core.errors import InputRejected
-from ..core.model import AgentPart, CommandPart, Workflow
+from ..core.model import AgentPart, CommandPart, Workflow, workflow_id
 from ..core.pricing import PriceRule
 from ..core.waits import Waits
 from .transcript import MAX_COST_USD, CommandCost, Transcript, Totals, totals
@@ -369,6 +369,37 @@ def _ns_time(ns: int) -> datetime | None:
     return datetime.fromtimestamp(ns / 1e9, tz=timezone.utc) if ns > 0 else None
 
 
+def _times(obs: Observed, timed: list[Transcript], status: str) -> tuple:
+    """(start, end, time source): from the sessions' own timestamps, else the state file,
+    else the execution logs, else the files' mtimes."""
+    state = obs.state
+    firsts = [x for x in (parse_time(t.first_ts, [], "") for t in timed if t.first_ts) if x]
+    lasts = [x for x in (parse_time(t.last_ts, [], "") for t in timed if t.last_ts) if x]
+    if firsts:
+        return min(firsts), max(lasts), "session"
+    if state.start_time or state.end_time:
+        return state.start_time, state.end_time, "state"
+    if obs.log_start or obs.log_end:
+        return obs.log_start, obs.log_end, "execution_log"
+    start = _ns_time(obs.oldest_mtime_ns)
+    end = None if status == "running" else _ns_time(obs.newest_mtime_ns)
+    return start, end, "mtime" if start else None
+
+
+def _duration(start, end, time_source: str | None, agents: tuple[AgentPart, ...]) -> int:
+    """The span between start and end when it is a real one, else the agents' own durations."""
+    duration = 0
+    if start and end and time_source != "mtime":
+        span = (end - start).total_seconds()
+        if 0 <= span <= MAX_DURATION_S:
+            duration = _round_seconds(span)
+    if not duration:
+        ms = sum(a.duration_ms for a in agents)
+        if 0 < ms <= MAX_DURATION_S * 1000:
+            duration = _round_seconds(ms / 1000)
+    return duration
+
+
 def build_workflow(root_name: str, adw_id: str, obs: Observed, prices: tuple[PriceRule, ...],
                    notes: list[str]) -> Workflow:
     """Derive a Workflow from what was read. Pure: the same Observed gives the same Workflow."""
@@ -386,38 +417,16 @@ def build_workflow(root_name: str, adw_id: str, obs: Observed, prices: tuple[Pri
     status = _status(state, obs.transcripts, error_count, obs.fresh)
 
     timed = [t for t in obs.transcripts if t.session] + [j.transcript for j in obs.sessions]
-    firsts = [x for x in (parse_time(t.first_ts, [], "") for t in timed if t.first_ts) if x]
-    lasts = [x for x in (parse_time(t.last_ts, [], "") for t in timed if t.last_ts) if x]
-    if firsts:
-        start, end, time_source = min(firsts), max(lasts), "session"
-    elif state.start_time or state.end_time:
-        start, end, time_source = state.start_time, state.end_time, "state"
-    elif obs.log_start or obs.log_end:
-        start, end, time_source = obs.log_start, obs.log_end, "execution_log"
-    else:
-        start = _ns_time(obs.oldest_mtime_ns)
-        end = None if status == "running" else _ns_time(obs.newest_mtime_ns)
-        time_source = "mtime" if start else None
-
-    duration = 0
-    if start and end and time_source != "mtime":
-        span = (end - start).total_seconds()
-        if 0 <= span <= MAX_DURATION_S:
-            duration = _round_seconds(span)
-    if not duration:
-        ms = sum(a.duration_ms for a in agents)
-        if 0 < ms <= MAX_DURATION_S * 1000:
-            duration = _round_seconds(ms / 1000)
-
+    start, end, time_source = _times(obs, timed, status)
+    duration = _duration(start, end, time_source, agents)
     nl_input, request, request_source = request_of(adw_id, state, obs.issue_title)
     if request_source in (None, "slug"):
         first = min((t for t in timed if t.prompt), key=lambda t: parse_time(t.first_ts, [], "") or _NEVER, default=None)
         if first is not None:
             request, request_source = first.prompt, "session"
     model = state.model or next((tot.model for _t, tot in read if tot.model), None)
-    workflow_id = f"{root_name}/{adw_id}" if root_name else adw_id
     return Workflow(
-        workflow_id=workflow_id, root_name=root_name, adw_id=adw_id,
+        workflow_id=workflow_id(root_name, adw_id), root_name=root_name, adw_id=adw_id,
         nl_input=nl_input, request=request,
         workflow_template=state.workflow_template, issue_class=state.issue_class,
         issue_number=state.issue_number, model=model, status=status,

@@ -17,6 +17,7 @@ from datetime import date, datetime, timezone
 from ..core.review import Review
 from ..core.stats import DAY_US
 from .db import Db
+from .reviews import latest_reviews, record_review
 from .rows import now_text
 
 WINDOW_DAYS = 30
@@ -138,8 +139,6 @@ def new_regressions(db: Db, workflow_id: str, pattern_ids, automations: dict[str
 def record_declared(db: Db, declared) -> list[str]:
     """config.yaml's `automated:` entries, recorded in the review trail (by "config.yaml")
     where the trail does not say so already; the signatures recorded now."""
-    from .evidence import latest_reviews, record_review
-
     latest = latest_reviews(db)
     done = []
     for sig, on, note in declared:

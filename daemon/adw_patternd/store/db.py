@@ -167,7 +167,7 @@ class Db:
         try:
             result = self.retrying(whole, what=what)
         except Exception as e:
-            cause = self._write_refusal(e)
+            cause = _write_refusal(e, self.dialect)
             if cause is None:
                 raise
             now = time.monotonic()
@@ -181,27 +181,6 @@ class Db:
             self.refused = cause
             raise WriteRefused(self.label, cause) from None
         return result
-
-    def _write_refusal(self, e: Exception) -> str | None:
-        """Why the database refused a write that will succeed later unchanged (no space, a
-        quota, read-only), in words for a log line; None for any other error."""
-        if isinstance(e, sqlite3.Error):
-            name = getattr(e, "sqlite_errorname", "") or ""
-            if name == "SQLITE_FULL":
-                return "the disk (or the database's max_page_count) is full (SQLITE_FULL): free some space"
-            if name.startswith("SQLITE_READONLY"):
-                return f"the file or its file system is read-only ({name})"
-            if name.startswith("SQLITE_IOERR"):
-                return f"disk I/O error ({name}): a full disk, a quota, or a failing disk"
-            return None
-        if self.dialect == "postgres":
-            import psycopg
-
-            if isinstance(e, psycopg.errors.InsufficientResources):  # 53xxx, disk_full among them
-                return f"the server is out of resources ({e.sqlstate}: {_first_line(e)})"
-            if isinstance(e, psycopg.errors.ReadOnlySqlTransaction):
-                return f"the server only allows read-only transactions ({e.sqlstate}: {_first_line(e)})"
-        return None
 
     def _pipelined(self):
         """PostgreSQL: send a transaction's statements without waiting for each one's answer
@@ -242,7 +221,7 @@ class Db:
                     log.info("database available again after %.1f s; %s done", time.monotonic() - waited_since, what)
                 return result
             except Exception as e:
-                kind = None if self._write_refusal(e) else self._retryable(e)
+                kind = None if _write_refusal(e, self.dialect) else self._retryable(e)
                 if kind is None:
                     raise
                 now = time.monotonic()
@@ -284,6 +263,28 @@ class Db:
             self.conn.close()
         except Exception:
             pass
+
+
+def _write_refusal(e: Exception, dialect: str) -> str | None:
+    """Why the database refused a write that will succeed later unchanged (no space, a
+    quota, read-only), in words for a log line; None for any other error."""
+    if isinstance(e, sqlite3.Error):
+        name = getattr(e, "sqlite_errorname", "") or ""
+        if name == "SQLITE_FULL":
+            return "the disk (or the database's max_page_count) is full (SQLITE_FULL): free some space"
+        if name.startswith("SQLITE_READONLY"):
+            return f"the file or its file system is read-only ({name})"
+        if name.startswith("SQLITE_IOERR"):
+            return f"disk I/O error ({name}): a full disk, a quota, or a failing disk"
+        return None
+    if dialect == "postgres":
+        import psycopg
+
+        if isinstance(e, psycopg.errors.InsufficientResources):  # 53xxx, disk_full among them
+            return f"the server is out of resources ({e.sqlstate}: {_first_line(e)})"
+        if isinstance(e, psycopg.errors.ReadOnlySqlTransaction):
+            return f"the server only allows read-only transactions ({e.sqlstate}: {_first_line(e)})"
+    return None
 
 
 def _first_line(e: Exception) -> str:

@@ -1,9 +1,9 @@
-"""What stands behind a pattern, and what people decided about it.
+"""What stands behind a pattern.
 
 Reads for `show` and the HTML report (the workflows, agents and command lines behind a
-pattern, its weeks, the totals) and the review trail: an append-only table whose latest row
-per pattern is the pattern's state. Every read here is an index range over one pattern or
-one time window, so a report costs the same with a long history.
+pattern, its weeks, the totals, with its review trail from reviews.py). Every read here is
+an index range over one pattern or one time window, so a report costs the same with a long
+history.
 """
 
 from __future__ import annotations
@@ -11,23 +11,18 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from ..core.commands import printable
-from ..core.errors import PatterndError
-from ..core.review import DECISIONS, Review, recheck_reason
-from ..core.stats import DAY_US, confidence_parts
-from .db import Db
-from . import automation
-from .waits import waits_of
 from ..core.recipes import recipe_for
-from .rows import SUM_COLUMNS, now_text, sums_of
+from ..core.review import recheck_reason
+from ..core.stats import DAY_US, confidence_parts
+from . import automation
+from .db import Db
+from .reviews import UnknownPattern, review_history
+from .rows import SUM_COLUMNS, sums_of
+from .waits import waits_of
 
 WEEK_US = 7 * DAY_US
 WEEKS = 12
 HEADLINE_CHARS = 100
-
-
-class UnknownPattern(PatterndError):
-    def __init__(self, signature: str):
-        super().__init__(f"no pattern {signature!r} in the database; `adw-patternd patterns` lists the signatures")
 
 
 def week_start_us(us: int) -> int:
@@ -44,62 +39,6 @@ def headline(request: str | None) -> str | None:
     line = printable(" ".join(request.strip().split("\n", 1)[0].split()))
     return line if len(line) <= HEADLINE_CHARS else line[: HEADLINE_CHARS - 1] + "…"
 
-
-# -- reviews -------------------------------------------------------------------
-
-_REVIEW_COLUMNS = ("pattern_signature, decision, note, decided_by, decided_at, occurrences_then, savings_then, "
-                   "confidence_then, effective_on")
-
-
-def _review(row) -> Review:
-    return Review(row[0], row[1], row[2], row[3], row[4], int(row[5] or 0), float(row[6] or 0), float(row[7] or 0),
-                  row[8])
-
-
-def latest_reviews(db: Db) -> dict[str, Review]:
-    """The latest decision of every reviewed pattern (decisions are few: one query)."""
-    rows = db.all(f"SELECT {_REVIEW_COLUMNS} FROM pattern_reviews r WHERE r.id = "
-                  "(SELECT MAX(id) FROM pattern_reviews x WHERE x.pattern_signature = r.pattern_signature)")
-    return {r[0]: _review(r) for r in rows}
-
-
-def review_history(db: Db, signature: str) -> list[Review]:
-    return [_review(r) for r in db.all(f"SELECT {_REVIEW_COLUMNS} FROM pattern_reviews WHERE pattern_signature = ? "
-                                       "ORDER BY id", (signature,))]
-
-
-def record_review(db: Db, signature: str, decision: str, note: str | None, by: str, *,
-                  effective_on: str | None = None, force: bool = False) -> Review:
-    """Append a decision, with the pattern's numbers as they are now. ``automated`` takes
-    the day a tool took over (``effective_on``); ``force``: a signature never seen (automated
-    ahead of time), or another day for a pattern already automated."""
-    if decision not in DECISIONS:
-        raise PatterndError(f"decision {decision!r}: use one of {', '.join(DECISIONS)}")
-
-    def work():
-        row = db.one("SELECT occurrence_count, potential_monthly_savings, confidence_score FROM operation_patterns "
-                     f"WHERE pattern_signature = ?{db.for_update}", (signature,))
-        if (row is None or not row[0]) and not (force and decision == "automated"):
-            raise UnknownPattern(signature)
-        row = row or (0, 0.0, 0.0)
-        if decision == "automated" and not force:
-            latest = db.one("SELECT decision, effective_on FROM pattern_reviews WHERE pattern_signature = ? "
-                            "ORDER BY id DESC LIMIT 1", (signature,))
-            if latest and latest[0] == "automated" and latest[1] != effective_on:
-                raise PatterndError(f"review {signature}: already automated on {latest[1]}; pass --force to record "
-                                    f"{effective_on} as the day it took effect instead")
-        values = (signature, DECISIONS[decision], note, by, now_text(), int(row[0] or 0), float(row[1] or 0),
-                  float(row[2] or 0), effective_on if decision == "automated" else None)
-        db.execute(f"INSERT INTO pattern_reviews ({_REVIEW_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
-        # The reference's own column says the same, for tools that read only operation_patterns.
-        db.execute("UPDATE operation_patterns SET automation_status = ? WHERE pattern_signature = ?",
-                   (DECISIONS[decision], signature))
-        return _review(values)
-
-    return db.transaction(work, what=f"review of {signature}")
-
-
-# -- evidence ------------------------------------------------------------------
 
 def weeks_end(db: Db, until_us: int | None, now_us: int) -> tuple[int, str]:
     """The instant whose week is the last of the WEEKS shown, and what it is: just before
@@ -145,42 +84,8 @@ def evidence_of(db: Db, signature: str, *, limit: int, weeks_to: tuple[int, str]
                 now_us: int | None = None) -> dict:
     """`show`'s content; the caller holds a snapshot (or does not mind a moving database).
     ``weeks_to``: where its weeks end, from weeks_end(). ``recipes``: config.yaml's."""
-    def work():
-        cur = db.execute("SELECT * FROM operation_patterns WHERE pattern_signature = ?", (signature,))
-        names = [d[0] for d in cur.description]
-        row = cur.fetchone()
-        if row is None:
-            raise UnknownPattern(signature)
-        pattern = dict(zip(names, row, strict=True))
-        pid = int(pattern["id"])
-        sums = sums_of(tuple(pattern[c] for c in SUM_COLUMNS))
-        query = ("SELECT w.workflow_id, w.adw_id, w.root_name, w.start_time, w.time_source, w.request, "
-                 "w.request_source, w.status, o.layer, o.cost_nanos, o.estimated_nanos, o.units FROM pattern_occurrences o "
-                 "JOIN workflow_history w ON w.workflow_id = o.workflow_id AND w.revision > 0 WHERE o.pattern_id = ? AND ")
-        # Newest first, then any without a time: two index ranges, in the same order in both stores.
-        rows = db.all(query + "o.seen_us IS NOT NULL ORDER BY o.seen_us DESC, o.workflow_id DESC LIMIT ?", (pid, limit))
-        if len(rows) < limit:
-            rows += db.all(query + "o.seen_us IS NULL ORDER BY o.workflow_id DESC LIMIT ?", (pid, limit - len(rows)))
-        workflows = [{
-            "workflow_id": r[0], "adw_id": r[1], "root": r[2], "start_time": r[3], "time_source": r[4],
-            "request": headline(r[5]), "request_source": r[6], "status": r[7], "layer": r[8],
-            "attributed_usd": int(r[9] or 0) / 1e9, "estimated_usd": int(r[10] or 0) / 1e9, "units": int(r[11] or 0),
-        } for r in rows]
-        evidence = {"agent": [], "command": []}
-        found = db.all("SELECT kind, item, SUM(n), COUNT(*) FROM pattern_evidence WHERE pattern_id = ? "
-                       "GROUP BY kind, item", (pid,))
-        # Ordered here, not in SQL: the stores' text collations differ, the order must not.
-        for kind, item, n, wfs in sorted(found, key=lambda r: (-int(r[2]), r[1])):
-            evidence[kind].append({"item": item or None, "count": int(n), "workflows": int(wfs)})
-        history = review_history(db, signature)
-        automated = None
-        if history and history[-1].state == "automated" and history[-1].effective_on and now_us is not None:
-            automated = (automation.figures(db, signature, history[-1], now_us),
-                         automation.regressions(db, pid, automation.day_us(history[-1].effective_on), limit))
-        return (pattern, sums, workflows, evidence, weeks(db, weeks_to[0], pid), history, mentions_of(db, pid, limit),
-                waits_of(db, signature), automated)
-
-    pattern, sums, workflows, evidence, by_week, history, mentions, wall_time, automated = work()
+    pattern, sums, workflows, evidence, by_week, history, mentions, wall_time, automated = _read(
+        db, signature, limit, weeks_to, now_us)
     frequency, consistency, success = confidence_parts(sums) if sums.count else (0, 0, 0)
     latest = history[-1] if history else None
     savings = float(pattern["potential_monthly_savings"] or 0)
@@ -216,6 +121,47 @@ def evidence_of(db: Db, signature: str, *, limit: int, weeks_to: tuple[int, str]
             "history": [r.as_dict() for r in history],
         },
     }
+
+
+def _read(db: Db, signature: str, limit: int, weeks_to: tuple[int, str], now_us: int | None) -> tuple:
+    """What evidence_of shows, as read from the tables."""
+    cur = db.execute("SELECT * FROM operation_patterns WHERE pattern_signature = ?", (signature,))
+    names = [d[0] for d in cur.description]
+    row = cur.fetchone()
+    if row is None:
+        raise UnknownPattern(signature)
+    pattern = dict(zip(names, row, strict=True))
+    pid = int(pattern["id"])
+    sums = sums_of(tuple(pattern[c] for c in SUM_COLUMNS))
+    evidence = {"agent": [], "command": []}
+    found = db.all("SELECT kind, item, SUM(n), COUNT(*) FROM pattern_evidence WHERE pattern_id = ? "
+                   "GROUP BY kind, item", (pid,))
+    # Ordered here, not in SQL: the stores' text collations differ, the order must not.
+    for kind, item, n, wfs in sorted(found, key=lambda r: (-int(r[2]), r[1])):
+        evidence[kind].append({"item": item or None, "count": int(n), "workflows": int(wfs)})
+    history = review_history(db, signature)
+    automated = None
+    if history and history[-1].state == "automated" and history[-1].effective_on and now_us is not None:
+        automated = (automation.figures(db, signature, history[-1], now_us),
+                     automation.regressions(db, pid, automation.day_us(history[-1].effective_on), limit))
+    return (pattern, sums, _workflows_of(db, pid, limit), evidence, weeks(db, weeks_to[0], pid), history,
+            mentions_of(db, pid, limit), waits_of(db, signature), automated)
+
+
+def _workflows_of(db: Db, pid: int, limit: int) -> list[dict]:
+    """The newest workflows in which the pattern occurs."""
+    query = ("SELECT w.workflow_id, w.adw_id, w.root_name, w.start_time, w.time_source, w.request, "
+             "w.request_source, w.status, o.layer, o.cost_nanos, o.estimated_nanos, o.units FROM pattern_occurrences o "
+             "JOIN workflow_history w ON w.workflow_id = o.workflow_id AND w.revision > 0 WHERE o.pattern_id = ? AND ")
+    # Newest first, then any without a time: two index ranges, in the same order in both stores.
+    rows = db.all(query + "o.seen_us IS NOT NULL ORDER BY o.seen_us DESC, o.workflow_id DESC LIMIT ?", (pid, limit))
+    if len(rows) < limit:
+        rows += db.all(query + "o.seen_us IS NULL ORDER BY o.workflow_id DESC LIMIT ?", (pid, limit - len(rows)))
+    return [{
+        "workflow_id": r[0], "adw_id": r[1], "root": r[2], "start_time": r[3], "time_source": r[4],
+        "request": headline(r[5]), "request_source": r[6], "status": r[7], "layer": r[8],
+        "attributed_usd": int(r[9] or 0) / 1e9, "estimated_usd": int(r[10] or 0) / 1e9, "units": int(r[11] or 0),
+    } for r in rows]
 
 
 def mentions_of(db: Db, pid: int, limit: int) -> tuple[list[dict], int]:

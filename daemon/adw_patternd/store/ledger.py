@@ -22,14 +22,16 @@ from ..sources.response_keys import Held
 from ..sources.transcript import from_json
 from .agent_outputs import same_transcripts, store_transcripts
 from .batch import BatchReads, BatchWrites
+from .claims import claim, session_owner
 from .waits import store_waits
 from .mentions import same_mentions, store_mentions
 from .response_keys import fetch_keys, forget_files, read_again, store_keys
 from .db import Db
-from .derived import derived_values, write_derived, write_derived_many
+from .derived import write_derived_many
 from .rows import (LINK, LINK_COLUMNS, SUM_COLUMNS, WORKFLOW_COLUMNS, Applied, Change, Prior, contribution_of,
                    evidence_rows, link_values, now_text, sums_of, workflow_values)
 from .schema import migrate
+from .verify import rederive_if_needed
 
 TIME_SOURCE = WORKFLOW_COLUMNS.index("time_source")
 
@@ -46,8 +48,6 @@ class Ledger:
     def open(cls, db: Db, tool_cost_ratio: float = 0.05, derivation_key: str | None = None) -> "Ledger":
         """A ledger over ``db`` with its schema current and its statistics derived under
         these settings (``derivation_key`` None: whatever they were derived under)."""
-        from .verify import rederive_if_needed
-
         migrate(db)
         ledger = cls(db, tool_cost_ratio)
         rederive_if_needed(ledger, derivation_key)
@@ -143,7 +143,7 @@ class Ledger:
                 self._drop(wf.workflow_id, deltas)
                 return Applied(wf.workflow_id, (), (), False, claimed_by=owner)
         if change.claims is not None:
-            claims_changed = self._claim(wf.workflow_id, change.claims)
+            claims_changed = claim(self.db, wf.workflow_id, change.claims)
             for absorbed in change.absorbs:
                 self._drop(absorbed, deltas)
         else:
@@ -260,12 +260,6 @@ class Ledger:
                                   f"{', '.join(SUM_COLUMNS)}", (*deltas[pid].row(), pid)) for pid in pids])
         write_derived_many(self.db, {pid: sums_of(row) for pid, row in zip(pids, rows)}, self.tool_cost_ratio)
 
-    def derived_values(self, pid: int, sums: PatternSums) -> tuple:
-        return derived_values(self.db, pid, sums, self.tool_cost_ratio)
-
-    def write_derived(self, pid: int, sums: PatternSums) -> None:
-        write_derived(self.db, pid, sums, self.tool_cost_ratio)
-
     def forget(self, workflow_id: str) -> None:
         """Remove a workflow and its contribution (drop_deleted_workflows)."""
         def work():
@@ -295,18 +289,5 @@ class Ledger:
 
     def session_owner(self, session_id: str) -> str | None:
         """The ADW workflow that claims a session of a store, if one does."""
-        row = self.db.one("SELECT workflow_id FROM session_claims WHERE session_id = ? ORDER BY workflow_id LIMIT 1",
-                          (session_id,))
-        return row[0] if row else None
-
-    def _claim(self, workflow_id: str, sessions: tuple[str, ...]) -> bool:
-        """Make the workflow's session claims exactly ``sessions``; whether they changed."""
-        held = {r[0] for r in self.db.all("SELECT session_id FROM session_claims WHERE workflow_id = ?",
-                                          (workflow_id,))}
-        if held == set(sessions):
-            return False
-        self.db.execute("DELETE FROM session_claims WHERE workflow_id = ?", (workflow_id,))
-        self.db.executemany("INSERT INTO session_claims (session_id, workflow_id) VALUES (?, ?)",
-                            [(sid, workflow_id) for sid in sorted(set(sessions))])
-        return True
+        return session_owner(self.db, session_id)
 

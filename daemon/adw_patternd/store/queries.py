@@ -1,5 +1,5 @@
-"""The read-only queries behind `patterns`, `status` and the metrics file. They read the
-ledger's tables; nothing here writes."""
+"""The read-only queries behind `patterns`, `status`, the metrics file and the reference
+design's functions. They read the ledger's tables; nothing here writes."""
 
 from __future__ import annotations
 
@@ -20,6 +20,12 @@ def pattern_figures(db: Db) -> list[tuple[str, int, float, int]]:
     return db.retrying(lambda: [(r[0], int(r[1]), float(r[2] or 0), int(r[3] or 0)) for r in db.all(
         "SELECT pattern_signature, occurrence_count, potential_monthly_savings, sum_cost_nanos "
         "FROM operation_patterns WHERE occurrence_count > 0 ORDER BY pattern_signature")])
+
+
+def signature_of(db: Db, pattern_id: int) -> str | None:
+    """The signature of pattern ``pattern_id``; None when there is none."""
+    row = db.one("SELECT pattern_signature FROM operation_patterns WHERE id = ?", (pattern_id,))
+    return row[0] if row else None
 
 
 def patterns(db: Db, sort: str = "savings", limit: int | None = None) -> list[dict]:

@@ -9,16 +9,22 @@ Also here: re-deriving every statistic when a migration or the settings they dep
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from ..core.model import PatternSums
 from .db import Db
+from .derived import derived_values, write_derived
 from .rows import DERIVED_COLUMNS, LINK_COLUMNS, SUM_COLUMNS, contribution_of, same_value
 
-if TYPE_CHECKING:
-    from .ledger import Ledger
-
 log = logging.getLogger("adw_patternd.store")
+
+class Ledger(Protocol):
+    """What verify needs of a ledger (store/ledger.py opens one with verify's help, so verify
+    does not import it): its database, and the tool cost ratio it derives statistics with."""
+
+    db: Db
+    tool_cost_ratio: float
+
 
 # What a whole-workflow link (layers 1-3) carries: exactly its workflow's totals.
 WHOLE_WORKFLOW = ("w.total_tokens", "w.cost_nanos", "w.duration_seconds", "w.error_count", "w.retry_count", "1",
@@ -34,7 +40,7 @@ def recompute(ledger: Ledger) -> dict[int, tuple[PatternSums, tuple]]:
                     "WHERE w.revision > 0"):
         pid = int(r[0])
         sums[pid] = sums.get(pid, PatternSums()).plus(contribution_of(r[1:]))
-    return {pid: (s, ledger.derived_values(pid, s)) for pid, s in sums.items()}
+    return {pid: (s, derived_values(db, pid, s, ledger.tool_cost_ratio)) for pid, s in sums.items()}
 
 
 def _orphans(db: Db, repair: bool, table: str, owner: str, what: str) -> list[str]:
@@ -102,7 +108,7 @@ def pattern_statistics(ledger: Ledger, repair: bool) -> list[str]:
         if bad and repair:
             db.execute(f"UPDATE operation_patterns SET {', '.join(c + ' = ?' for c in SUM_COLUMNS)} WHERE id = ?",
                        (*sums.row(), pid))
-            ledger.write_derived(pid, sums)
+            write_derived(db, pid, sums, ledger.tool_cost_ratio)
     return problems
 
 

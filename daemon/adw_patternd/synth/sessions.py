@@ -1,5 +1,5 @@
 """Synthetic Claude Code session stores (../shared/docs/claude-session-store.md), joined to
-the synthetic ADW trees of synth.py: each agent run's conversation written again with a
+the synthetic ADW trees of trees.py: each agent run's conversation written again with a
 timestamp on every entry, as Claude Code does beside the stream-json copy an ADW keeps.
 
 What the store holds, and tests check against: split responses (one entry per content

@@ -402,6 +402,42 @@ def _record(w: Written, agent: str, plans: list[RunPlan]) -> None:
         w.reported_usd += last.cost
 
 
+def _write_folder_files(folder: str, layout: str, adw_id: str, issue: dict, branch: str, agents: list[str],
+                        rng: random.Random, *, cut_off: bool, with_state: bool) -> None:
+    """What a layout keeps beside its agents' folders: state, execution logs, summary."""
+    slug = issue["title"].lower().replace(" ", "-")
+    if layout == "classic" or (layout == "isolated" and with_state):
+        state = {"adw_id": adw_id, "issue_number": str(issue["number"]), "branch_name": branch,
+                 "plan_file": f"specs/issue-{issue['number']}-adw-{adw_id}-sdlc_planner-{slug}.md",
+                 "issue_class": "/feature"}
+        if layout == "isolated":
+            state.update({"worktree_path": f"/home/dev/trees/{adw_id}", "backend_port": 9100 + rng.randrange(15),
+                          "frontend_port": 9200 + rng.randrange(15), "model_set": "base",
+                          "all_adws": ["adw_plan_iso", "adw_build_iso"]})
+        write_json_in_place(os.path.join(folder, "adw_state.json"), state)
+    if layout == "isolated":
+        for n, script in enumerate(("adw_plan_iso", "adw_build_iso")):
+            os.makedirs(os.path.join(folder, script), exist_ok=True)
+            with open(os.path.join(folder, script, "execution.log"), "w") as f:
+                f.write(f"2025-10-17 19:{4 + 10 * n:02d}:18 - INFO - ADW ID: {adw_id}\n"
+                        f"2025-10-17 19:{9 + 10 * n:02d}:51 - INFO - {script} completed\n")
+    if layout == "phase":
+        write_json_in_place(os.path.join(folder, "adw_state.json"), {
+            "adw_id": adw_id, "task_description": f"{issue['title']}\n\nDetails: {issue['body']}",
+            "created_at": "2025-11-03T14:02:11.120000", "status": "failed" if cut_off else "completed",
+            "current_phase": "validate", "completed_phases": ["plan", "build"],
+            "phase_results": [{"phase": p, "success": True, "started_at": f"2025-11-03T14:{10 + 5 * i:02d}:00",
+                               "completed_at": f"2025-11-03T14:{14 + 5 * i:02d}:30",
+                               "output_file": f"C:\\Users\\dev\\proj\\agents\\{adw_id}\\{p}\\{p}_output.jsonl",
+                               "error_message": None} for i, p in enumerate(agents)],
+            "spec_file": f"specs\\{slug}.md", "project_path": "C:\\Users\\dev\\proj"})
+    if layout == "summary":
+        with open(os.path.join(folder, "workflow_summary.json"), "w") as f:
+            json.dump({"workflow": "chore_implement", "adw_id": adw_id,
+                       "prompt": f"{issue['title']}\nMore context follows.", "model": "sonnet",
+                       "working_dir": "/home/dev/proj"}, f, indent=2)
+
+
 def write_layout(root: str, layout: str, adw_id: str, rng: random.Random, *, cut_off: bool = False,
                  empty_transcript: bool = False, with_state: bool = True, retried: bool = False) -> Written:
     """One workflow folder in ``layout`` (classic, isolated, phase, summary or bare)."""
@@ -446,36 +482,7 @@ def write_layout(root: str, layout: str, adw_id: str, rng: random.Random, *, cut
         if layout == "summary":
             with open(os.path.join(path, "cc_final_object.json"), "w") as f:
                 json.dump({"result": "Done.", "session_id": plans[-1].session}, f)
-    if layout == "classic" or (layout == "isolated" and with_state):
-        state = {"adw_id": adw_id, "issue_number": str(issue["number"]), "branch_name": branch,
-                 "plan_file": f"specs/issue-{issue['number']}-adw-{adw_id}-sdlc_planner-{slug}.md",
-                 "issue_class": "/feature"}
-        if layout == "isolated":
-            state.update({"worktree_path": f"/home/dev/trees/{adw_id}", "backend_port": 9100 + rng.randrange(15),
-                          "frontend_port": 9200 + rng.randrange(15), "model_set": "base",
-                          "all_adws": ["adw_plan_iso", "adw_build_iso"]})
-        write_json_in_place(os.path.join(folder, "adw_state.json"), state)
-    if layout == "isolated":
-        for n, script in enumerate(("adw_plan_iso", "adw_build_iso")):
-            os.makedirs(os.path.join(folder, script), exist_ok=True)
-            with open(os.path.join(folder, script, "execution.log"), "w") as f:
-                f.write(f"2025-10-17 19:{4 + 10 * n:02d}:18 - INFO - ADW ID: {adw_id}\n"
-                        f"2025-10-17 19:{9 + 10 * n:02d}:51 - INFO - {script} completed\n")
-    if layout == "phase":
-        write_json_in_place(os.path.join(folder, "adw_state.json"), {
-            "adw_id": adw_id, "task_description": f"{issue['title']}\n\nDetails: {issue['body']}",
-            "created_at": "2025-11-03T14:02:11.120000", "status": "failed" if cut_off else "completed",
-            "current_phase": "validate", "completed_phases": ["plan", "build"],
-            "phase_results": [{"phase": p, "success": True, "started_at": f"2025-11-03T14:{10 + 5 * i:02d}:00",
-                               "completed_at": f"2025-11-03T14:{14 + 5 * i:02d}:30",
-                               "output_file": f"C:\\Users\\dev\\proj\\agents\\{adw_id}\\{p}\\{p}_output.jsonl",
-                               "error_message": None} for i, p in enumerate(agents)],
-            "spec_file": f"specs\\{slug}.md", "project_path": "C:\\Users\\dev\\proj"})
-    if layout == "summary":
-        with open(os.path.join(folder, "workflow_summary.json"), "w") as f:
-            json.dump({"workflow": "chore_implement", "adw_id": adw_id,
-                       "prompt": f"{issue['title']}\nMore context follows.", "model": "sonnet",
-                       "working_dir": "/home/dev/proj"}, f, indent=2)
+    _write_folder_files(folder, layout, adw_id, issue, branch, agents, rng, cut_off=cut_off, with_state=with_state)
     return w
 
 
