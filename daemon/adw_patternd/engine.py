@@ -19,10 +19,10 @@ from typing import Iterable
 
 from .config import Config, Root
 from .core.errors import InputRejected, StopRequested, WriteRefused
-from .sources.files import (ERROR_LOG, LOG_EDGE_BYTES, RACY_NS, STATE_FILE, SUMMARY_FILE, FolderListing, list_folder,
-                    list_prompts, read_edges, read_small, read_tail, read_transcript, snapshot)
+from .sources.files import (ERROR_LOG, RACY_NS, STATE_FILE, SUMMARY_FILE, FolderListing, execution_log_times,
+                            issue_title_in, list_folder, read_small, read_tail, read_transcript, snapshot)
 from .outcome import Kind, Outcome
-from .sources.parse import Observed, build_workflow, issue_title, log_times, merge_summary, needs_issue_title, parse_state
+from .sources.parse import Observed, build_workflow, merge_summary, needs_issue_title, parse_state
 from .core.model import workflow_id
 from .core.rules import detect
 from .sources.claude_sessions import SessionIndex, joined_in
@@ -119,8 +119,9 @@ class Engine:
             error_tail = read_tail(os.path.join(folder, ERROR_LOG)) or None
         log_start = log_end = None
         if fields.start_time is None and fields.end_time is None and listing.execution_logs:
-            log_start, log_end = self._log_times(folder, listing)
-        title = self._issue_title(folder, listing, root, notes) if needs_issue_title(fields) else None
+            log_start, log_end = execution_log_times(folder, listing)
+        title = issue_title_in(folder, listing, self.root_real(root), self.config.max_file_bytes,
+                               notes) if needs_issue_title(fields) else None
         joined = Joining()
         if self.config.claude_projects:
             joined = self.source.join(adw_id, transcripts, prior, notes)
@@ -144,30 +145,6 @@ class Engine:
         """The files' identity, plus whether they are still fresh: a workflow whose unfinished
         run goes stale is read once more (to become `interrupted`) without any file changing."""
         return listing.fingerprint() + ("|fresh" if self.fresh(listing, now_ns) else "")
-
-    def _log_times(self, folder: str, listing: FolderListing):
-        starts, ends = [], []
-        for log_file in listing.execution_logs:
-            head, tail = read_edges(os.path.join(folder, log_file.name), LOG_EDGE_BYTES, LOG_EDGE_BYTES)
-            start, end = log_times(head, tail)
-            if start:
-                starts.append(start)
-            if end:
-                ends.append(end)
-        return (min(starts) if starts else None), (max(ends) if ends else None)
-
-    def _issue_title(self, folder: str, listing: FolderListing, root: Root, notes: list[str]) -> str | None:
-        """The issue title in the first prompt file that carries the issue's JSON."""
-        for path, found in list_prompts(folder, listing.agent_folders, self.root_real(root)):
-            try:
-                data = read_small(path, found, self.config.max_file_bytes)
-            except InputRejected as e:
-                notes.append(f"{path}: {e.reason} (prompt file skipped)")
-                continue
-            title = issue_title(data.decode("utf-8", errors="replace"))
-            if title:
-                return title
-        return None
 
     # -- processing -------------------------------------------------------------
     def process(self, root: Root, adw_id: str, *, force: bool = False) -> Outcome:

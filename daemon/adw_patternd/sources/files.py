@@ -22,6 +22,7 @@ from ..core.errors import InputRejected
 from ..core.jsonline import loads
 from ..core.pricing import PriceRule
 from .claude_sessions import fold_chunk, subagent_files
+from .parse import issue_title, log_times
 from .response_keys import ResponseKeys
 from .transcript import TAIL_BYTES, Transcript, head_session
 
@@ -457,3 +458,31 @@ class _MappedChunk:
         if s.stop is not None and s.stop < 0:
             stop = len(self.mm) + s.stop
         return self.mm[start:stop]
+
+
+def execution_log_times(folder: str, listing: FolderListing):
+    """(start, end) from the first and last lines of the workflow's execution logs."""
+    starts, ends = [], []
+    for log_file in listing.execution_logs:
+        head, tail = read_edges(os.path.join(folder, log_file.name), LOG_EDGE_BYTES, LOG_EDGE_BYTES)
+        start, end = log_times(head, tail)
+        if start:
+            starts.append(start)
+        if end:
+            ends.append(end)
+    return (min(starts) if starts else None), (max(ends) if ends else None)
+
+
+def issue_title_in(folder: str, listing: FolderListing, root_real: str, max_bytes: int,
+                   notes: list[str]) -> str | None:
+    """The issue title in the first prompt file that carries the issue's JSON."""
+    for path, found in list_prompts(folder, listing.agent_folders, root_real):
+        try:
+            data = read_small(path, found, max_bytes)
+        except InputRejected as e:
+            notes.append(f"{path}: {e.reason} (prompt file skipped)")
+            continue
+        title = issue_title(data.decode("utf-8", errors="replace"))
+        if title:
+            return title
+    return None

@@ -142,23 +142,17 @@ class Ledger:
             if owner:  # an ADW run's session: its times are that workflow's, its dollars its result line's
                 self._drop(wf.workflow_id, deltas)
                 return Applied(wf.workflow_id, (), (), False, claimed_by=owner)
-        if change.claims is not None:
-            claims_changed = claim(self.db, wf.workflow_id, change.claims)
-            for absorbed in change.absorbs:
-                self._drop(absorbed, deltas)
-        else:
-            claims_changed = False
+        claims_changed = change.claims is not None and claim(self.db, wf.workflow_id, change.claims)
+        for absorbed in change.absorbs if change.claims is not None else ():
+            self._drop(absorbed, deltas)
         reads = reads or BatchReads.load(db, [wf.workflow_id])
         row = reads.row(wf.workflow_id)
         revision = int(row[0] or 0)
         if change.expected_revision is not None and revision != change.expected_revision:
             return Applied(wf.workflow_id, (), (), False, conflict=True)
-        lost_to_us: tuple[str, ...] = ()
-        if change.keys_counted or change.keys_reset:
-            taken = store_keys(db, wf.workflow_id, change.keys_counted, change.keys_reset, change.keys_first_ms)
-            if taken is None:
-                return Applied(wf.workflow_id, (), (), False, conflict=True)  # another copy counts: read again
-            lost_to_us = taken
+        lost_to_us = store_keys(db, change)  # the responses its session files counted (response_keys.py)
+        if lost_to_us is None:
+            return Applied(wf.workflow_id, (), (), False, conflict=True)  # a copy ranked first came: read again
         old_links = reads.links(wf.workflow_id)
         new_links, new_patterns = self._links_of(change, old_links, created)
         mentioned = sorted({self._pattern_id(sig, change.characteristics, created)[0] for sig in change.mentions})

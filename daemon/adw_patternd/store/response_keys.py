@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from ..sources.response_keys import Held, ResponseKeys, beaten_by
 from .db import Db
+from .rows import Change
 
 _CHUNK = 500
 
@@ -24,11 +25,13 @@ def fetch_keys(db: Db, message_keys: list[int], left_out: tuple[int, ...]) -> li
     return found
 
 
-def store_keys(db: Db, workflow_id: str, counted: tuple[Held, ...], reset: tuple[int, ...],
-               first_ms: int) -> tuple[str, ...] | None:
-    """Record what a change counted, taking over the copies it ranks before. Returns the
-    workflows whose copies it took (to be read again), or None, writing nothing, when a copy
-    stored since the change was read keeps one of its responses: read it again."""
+def store_keys(db: Db, change: Change) -> tuple[str, ...] | None:
+    """Record what a change's session files counted, taking over the copies it ranks before.
+    Returns the workflows whose copies it took (to be read again), or None, writing nothing,
+    when a copy stored since the change was read keeps one of its responses: read it again."""
+    workflow_id, counted, reset = change.workflow.workflow_id, change.keys_counted, change.keys_reset
+    if not counted and not reset:
+        return ()
     current: dict[int, list[Held]] = {}
     for h in fetch_keys(db, sorted({h.mkey for h in counted}), reset):
         current.setdefault(h.mkey, []).append(h)
@@ -47,7 +50,7 @@ def store_keys(db: Db, workflow_id: str, counted: tuple[Held, ...], reset: tuple
                        "ON CONFLICT DO NOTHING", [(h.mkey, h.rkey, h.file, h.side, h.at_ms) for h in counted])
         db.executemany("INSERT INTO response_files (file, workflow_id, first_ms) VALUES (?, ?, ?) "
                        "ON CONFLICT (file) DO UPDATE SET first_ms = excluded.first_ms",
-                       sorted({(h.file, workflow_id, first_ms) for h in counted}))
+                       sorted({(h.file, workflow_id, change.keys_first_ms) for h in counted}))
     return tuple(sorted({h.workflow_id for h in taken}))
 
 
