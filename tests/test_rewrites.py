@@ -287,3 +287,28 @@ def test_retries_seen_by_sync_are_kept_and_verify_files_carries_them_into_its_wo
     code, out = verify_files(config, capsys, "--rounds", "1")
     assert code == 0, out
     assert "6 run(s), $6.000000, in 6 transcript(s)" in out
+
+
+def test_new_prices_read_everything_again_and_keep_the_runs_only_the_ledger_knows(tmp_path, root, database,
+                                                                                   capsys):
+    """A changed price table (an upgrade that adds prices, or `prices:` edited) reads every
+    workflow again from its files' start: a run seen before its transcript was rewritten is
+    still counted, and the open run is priced anew."""
+    path = root / "0000ffff" / "tester" / "raw_output.jsonl"
+    rewrite(path, run_lines("s1", "1.000000"))
+    age(path, 40)
+    cfg = write_config(tmp_path, {"main": root}, database)
+    assert sync(cfg) == 0
+    rewrite(path, run_lines("s2", "2.000000") + run_lines("s3", "", finished=False))  # a retry, then a run under way
+    age(path, 30)
+    assert sync(cfg) == 0
+    before = workflow(database, "0000ffff")
+    assert (before["overwritten_runs"], before["overwritten_nanos"]) == (1, 1_000_000_000)
+    dearer = write_config(tmp_path, {"main": root}, database,
+                          prices={SONNET: {"input": 300, "output": 1500, "cache_write": 0, "cache_read": 0}})
+    assert sync(dearer) == 0
+    after = workflow(database, "0000ffff")
+    assert (after["overwritten_runs"], after["overwritten_nanos"]) == (1, 1_000_000_000)
+    # the open run's 5 input and 40 output tokens at the new prices, on top of both reported runs
+    assert after["cost_nanos"] == 3_000_000_000 + 5 * 300_000 + 40 * 1_500_000
+    assert verify_files(dearer, capsys)[0] == 0

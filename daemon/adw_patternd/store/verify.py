@@ -144,9 +144,12 @@ def rederive_if_needed(ledger: Ledger, derivation_key: str | None) -> None:
 
     def work():
         if row is not None:
-            # Prices or rules changed: every workflow must be read again from its files.
+            # Prices or rules changed: every workflow must be read again from its files' start.
+            # Its stored reads are kept with no file identity (the next read restarts them):
+            # the runs only the ledger knows (seen, then overwritten) stay counted, and a
+            # session file that is gone keeps what was read of it.
             db.execute("UPDATE workflow_history SET fingerprint = NULL")
-            db.execute("DELETE FROM agent_outputs")
+            db.execute("UPDATE agent_outputs SET device = 0, inode = 0")
         db.execute("INSERT INTO meta (key, value) VALUES ('derivation', ?) "
                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (derivation_key,))
 
