@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 from .config import Config, Root
 from .core.errors import InputRejected
+from .core.model import workflow_id
+from .core.said import Said
 from .sources.files import FileStat, FolderListing, list_session, read_transcript, session_stat
 from .outcome import Kind, Outcome
 from .sources.parse import Joined, Observed, StateFields, build_workflow
@@ -26,7 +28,7 @@ from .store.rows import Change, Prior
 from .sources.transcript import Transcript, stored
 
 log = logging.getLogger("adw_patternd")
-_said: set[str] = set()  # session store problems already logged by this process
+_said = Said()  # session store problems already logged by this process
 
 
 @dataclass(frozen=True)
@@ -53,8 +55,7 @@ class SessionSource:
         problems: list[str] = []
         self.index = SessionIndex.build(self.config.claude_projects, problems)
         for problem in problems:
-            if problem not in _said:
-                _said.add(problem)
+            if _said.new(problem):
                 log.warning("%s", problem)
 
     def listing(self, store: Root, sid: str) -> FolderListing | None:
@@ -75,7 +76,7 @@ class SessionSource:
         stats = self.stats(adw_id, named)
         sessions = self._read_joined(stats, named, prior, notes)
         claims = tuple(sorted(named | {s.sid for s in sessions}))
-        absorbs = tuple(f"{self.index.files[sid].store}/{sid}" for sid in claims if sid in self.index.files)
+        absorbs = tuple(workflow_id(self.index.files[sid].store, sid) for sid in claims if sid in self.index.files)
         return Joining(stats, sessions, claims, absorbs)
 
     def _read_joined(self, stats: tuple[FileStat, ...], named: set[str], prior: Prior,
@@ -111,7 +112,7 @@ class SessionSource:
         """A session of a store as a workflow of its own: unless an ADW workflow claims it, by
         its worktree here or (in the ledger, when applied) by a transcript naming it."""
         worktree = self.index.files[sid].worktree_of
-        home = next((f"{r.name}/{worktree}" for r in self.config.roots
+        home = next((workflow_id(r.name, worktree) for r in self.config.roots
                      if worktree and os.path.isdir(os.path.join(r.path, worktree))), None)
         if home or not store.include_sessions:
             return Outcome(Kind.SKIPPED, store.name, sid, joined_to=home)
@@ -123,7 +124,7 @@ class SessionSource:
         # first entry shows only now is read again whole (a copy it lost may now be its).
         whole = main is not None and not main.first_ts and bool(first)
         first_ms = epoch_ms(first)
-        keys = ResponseKeys(f"{store.name}/{sid}", self.fetch_keys, first_ms)
+        keys = ResponseKeys(workflow_id(store.name, sid), self.fetch_keys, first_ms)
         transcripts = []
         for out in listing.outputs:  # the session's own file first, then its subagents'
             start = prior.transcripts.get(out.name)

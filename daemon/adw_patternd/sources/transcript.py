@@ -145,7 +145,7 @@ class Transcript:
     mtime_ns: int = 0  # 0 when the file was too new to trust its mtime
     head: str = ""  # the session_id of the file's first line
     results_at: tuple[tuple[int, int, int], ...] = ()  # (start, end, crc32) of each result line read
-    # A Claude Code session file (session.py) rather than a stream-json copy: no result
+    # A Claude Code session file (claude_sessions.py) rather than a stream-json copy: no result
     # lines, a timestamp on every entry, the prompt in its first user entry.
     session: bool = False
     first_ts: str = ""  # the first and last entry timestamps, as written (ISO 8601, UTC)
@@ -153,7 +153,7 @@ class Transcript:
     prompt: str | None = None  # the first line of the first user message
     cwd: str = ""
     ended: bool = False  # the last entry is an assistant message that ended its turn
-    # The wall time of Bash calls, tool_use to tool_result (session.py): calls still
+    # The wall time of Bash calls, tool_use to tool_result (claude_sessions.py): calls still
     # waiting for their result (tool id -> [epoch ms of the call, its signatures]), and each
     # signature's waits (core/waits.py: bounded sums).
     waiting: dict = field(default_factory=dict)
