@@ -290,42 +290,36 @@ def _recipes(r: _Reader) -> dict[str, str]:
 
 
 def _session_stores(r: _Reader, base: Path, roots: tuple[Root, ...]) -> tuple[Root, ...]:
-    stores: list[Root] = []
-    taken = {root.name for root in roots}
-    for item in r.items("claude_projects"):
-        item.only({"path", "name", "include_sessions"})
-        path = item.get("path", str, None) or item.fail(
-            "path", "required: a Claude Code session store, such as ~/.claude/projects")
-        name = item.get("name", str, None) or "claude"
-        if not _ROOT_NAME.match(name):
-            item.fail("name", f"{name!r} must be letters, digits, '_', '.' or '-' (it prefixes workflow ids)")
-        if name in taken:
-            item.fail("name", f"{name!r} is already the name of a root or session store; give each its own name")
-        taken.add(name)
-        stores.append(Root(_resolve(base, path), name, sessions=True,
-                           include_sessions=item.get("include_sessions", bool, True)))
-    return tuple(stores)
+    return _session_folders(r, base, roots, "claude_projects", "claude", "a Claude Code session store, such as "
+                            "~/.claude/projects", sessions=True)
 
 
 def _codex_homes(r: _Reader, base: Path, taken_by: tuple[Root, ...]) -> tuple[Root, ...]:
     """codex_homes: like claude_projects, a Codex CLI home each (the folder holding
     sessions/ and archived_sessions/, as ~/.codex or $CODEX_HOME)."""
-    homes: list[Root] = []
+    return _session_folders(r, base, taken_by, "codex_homes", "codex", "a Codex CLI home (the folder holding "
+                            "sessions/), such as ~/.codex", codex=True)
+
+
+def _session_folders(r: _Reader, base: Path, taken_by: tuple[Root, ...], key: str, default: str, what: str,
+                     **kind) -> tuple[Root, ...]:
+    """The folders of one kind of session source (``key``: a list of {path, name,
+    include_sessions}), each named apart from every root and source before it."""
+    found: list[Root] = []
     taken = {root.name for root in taken_by}
-    for item in r.items("codex_homes"):
+    for item in r.items(key):
         item.only({"path", "name", "include_sessions"})
-        path = item.get("path", str, None) or item.fail(
-            "path", "required: a Codex CLI home (the folder holding sessions/), such as ~/.codex")
-        name = item.get("name", str, None) or "codex"
+        path = item.get("path", str, None) or item.fail("path", f"required: {what}")
+        name = item.get("name", str, None) or default
         if not _ROOT_NAME.match(name):
             item.fail("name", f"{name!r} must be letters, digits, '_', '.' or '-' (it prefixes workflow ids)")
         if name in taken:
             item.fail("name", f"{name!r} is already the name of a root, session store or Codex home; give each "
                               "its own name")
         taken.add(name)
-        homes.append(Root(_resolve(base, path), name, include_sessions=item.get("include_sessions", bool, True),
-                          codex=True))
-    return tuple(homes)
+        found.append(Root(_resolve(base, path), name, include_sessions=item.get("include_sessions", bool, True),
+                          **kind))
+    return tuple(found)
 
 
 def parse_config(data, file: Path) -> Config:
