@@ -250,16 +250,43 @@ def test_weeks_end_where_the_data_ends(tmp_path, capsys):
     capsys.readouterr()
     assert main(["show", "test:pytest:backend", "--json", "--config", str(cfg)]) == 0
     d = json.loads(capsys.readouterr().out)
-    assert (d["weeks_end"], d["weeks_end_from"]) == ("2026-03-02", "the newest workflow stored")
+    assert (d["weeks_end"], d["weeks_end_from"]) == ("2026-03-02", "the pattern's newest workflow")
     assert [(w["week"], w["workflows"]) for w in d["weeks"] if w["workflows"]] == [("2026-02-02", 1), ("2026-03-02", 2)]
     assert main(["show", "test:pytest:backend", "--until", "2026-02-09", "--json", "--config", str(cfg)]) == 0
     d = json.loads(capsys.readouterr().out)
     assert (d["weeks_end"], d["weeks_end_from"]) == ("2026-02-02", "--until")
     assert sum(w["workflows"] for w in d["weeks"]) == 1
     assert main(["show", "test:pytest:backend", "--config", str(cfg)]) == 0
-    assert "12 weeks to the week of 2026-03-02, that of the newest workflow stored" in capsys.readouterr().out
+    assert "12 weeks to the week of 2026-03-02, that of the pattern's newest workflow" in capsys.readouterr().out
     assert main(["report", "--json", "--config", str(cfg)]) == 0
     r = json.loads(capsys.readouterr().out)
-    assert (r["weeks_end"], r["weeks_end_from"]) == ("2026-03-02", "the newest workflow stored")
+    assert (r["weeks_end"], r["weeks_end_from"]) == ("2026-03-02", "the newest workflow with spend")
     assert r["sections"][0]["weeks_end"] == "2026-03-02"
     assert sum(w["workflows"] for w in r["weeks"]) == 3
+
+
+def test_weeks_end_at_their_own_data_not_at_a_free_workflow_dated_today(tmp_path, capsys):
+    """Issue 28, item 5: a $0 workflow dated by its files' times (today) is the newest one
+    stored; a pattern last seen months before still shows its own last 12 weeks, and the
+    report's chart the weeks of the spend."""
+    from test_sync import make_workflow
+
+    root = tmp_path / "agents"
+    for adw_id, day in (("w0000001", "2026-03-02"), ("w0000002", "2026-03-04")):
+        make_workflow(root, adw_id, start_time=f"{day}T10:00:00Z", end_time=f"{day}T10:05:00Z")
+    free = root / "w0000009"  # no state, no run yet: $0, dated by its files (today)
+    (free / "planner").mkdir(parents=True)
+    (free / "planner" / "raw_output.jsonl").write_text('{"type":"system","subtype":"init","session_id":"s9"}\n')
+    cfg = write_config(tmp_path, {"main": root}, str(tmp_path / "p.db"))
+    assert main(["sync", "--config", str(cfg)]) == 0
+    today_week = query(str(tmp_path / "p.db"), "SELECT MAX(seen_us) FROM workflow_history")[0][0]
+    assert today_week > 1_790_000_000_000_000  # the free workflow is the newest stored
+    capsys.readouterr()
+    assert main(["show", "test:pytest:backend", "--json", "--config", str(cfg)]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert (d["weeks_end"], d["weeks_end_from"]) == ("2026-03-02", "the pattern's newest workflow")
+    assert d["weeks"][-1]["workflows"] == 2
+    assert main(["report", "--json", "--config", str(cfg)]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert (r["weeks_end"], r["weeks_end_from"]) == ("2026-03-02", "the newest workflow with spend")
+    assert r["weeks"][-1]["spend_usd"] == 1.0 and r["sections"][0]["weeks_end"] == "2026-03-02"

@@ -352,7 +352,7 @@ def _show_options(c: argparse.ArgumentParser) -> None:
     c.add_argument("signature", help="a pattern signature, as `patterns` lists them (e.g. test:pytest:backend)")
     c.add_argument("--limit", type=_positive, default=20, metavar="N", help="list the N newest workflows (default: 20)")
     c.add_argument("--until", metavar="DATE", help="the 12 weeks end with the week of the day before DATE "
-                                                   "(YYYY-MM-DD); default: the week of the newest workflow stored")
+                                                   "(YYYY-MM-DD); default: the week of the pattern's newest workflow")
     fmt = c.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="everything, as one JSON object")
     fmt.add_argument("--csv", action="store_true", help="the workflows behind the pattern, as CSV")
@@ -375,7 +375,8 @@ def _report_options(c: argparse.ArgumentParser) -> None:
     c.add_argument("--html", metavar="FILE", help="write the page here (atomically: readers never see half a page)")
     c.add_argument("--json", action="store_true", help="print the report's data as JSON")
     c.add_argument("--until", metavar="DATE", help="the weekly charts end with the week of the day before DATE "
-                                                   "(YYYY-MM-DD); default: the week of the newest workflow stored")
+                                                   "(YYYY-MM-DD); default: the week of the newest workflow with "
+                                                   "spend (a pattern's: of its newest workflow)")
     c.add_argument("--top", type=_positive, default=5, metavar="N",
                    help="sections with evidence for the N patterns with the most savings (default: 5)")
 

@@ -36,16 +36,17 @@ PATTERN_KEYS = ("pattern_signature", "pattern_type", "occurrence_count", "sum_un
 
 def gather(ledger: Ledger, *, now_us: int, top: int = 5, until_us: int | None = None,
            recipes: dict | None = None) -> dict:
-    """The report's numbers, all read on one snapshot of the database. Its weeks end at the
-    week of --until, else of the newest workflow stored."""
+    """The report's numbers, all read on one snapshot of the database. Its weekly chart ends
+    at the week of --until, else of the newest workflow with spend; each pattern's section at
+    that of its newest workflow (as `show`)."""
     db = ledger.db
 
     def work():
         latest = latest_reviews(db)
         rows = annotate(queries.patterns(db, "savings"), latest)
         weeks_to = weeks_end(db, until_us, now_us)
-        sections = [evidence_of(db, r["pattern_signature"], limit=SECTION_WORKFLOWS, weeks_to=weeks_to, recipes=recipes,
-                                now_us=now_us)
+        sections = [evidence_of(db, r["pattern_signature"], limit=SECTION_WORKFLOWS, recipes=recipes, now_us=now_us,
+                                weeks_to=weeks_end(db, until_us, now_us, r["pattern_signature"]))
                     for r in rows[: max(top, 0)]]
         automated = [{"pattern_signature": sig, **automation.figures(db, sig, latest[sig], now_us),
                       "regressions_list": automation.regressions(db, pid, on, SECTION_WORKFLOWS)}

@@ -40,11 +40,22 @@ def headline(request: str | None) -> str | None:
     return line if len(line) <= HEADLINE_CHARS else line[: HEADLINE_CHARS - 1] + "…"
 
 
-def weeks_end(db: Db, until_us: int | None, now_us: int) -> tuple[int, str]:
+def weeks_end(db: Db, until_us: int | None, now_us: int, signature: str | None = None) -> tuple[int, str]:
     """The instant whose week is the last of the WEEKS shown, and what it is: just before
-    --until, else the newest workflow stored (the data may end long before today), else today."""
+    --until; else, for one pattern, its newest workflow, and for all, the newest workflow
+    with spend (a $0 workflow dated by its files' times, today, says nothing of spend); else
+    the newest workflow stored; else today. The data may end long before today."""
     if until_us is not None:
         return until_us - 1, "--until"
+    if signature is not None:
+        row = db.one("SELECT MAX(o.seen_us) FROM pattern_occurrences o JOIN operation_patterns p ON p.id = o.pattern_id "
+                     "WHERE p.pattern_signature = ?", (signature,))
+        if row and row[0] is not None:
+            return int(row[0]), "the pattern's newest workflow"
+    else:
+        row = db.one("SELECT MAX(seen_us) FROM workflow_history WHERE revision > 0 AND cost_nanos > 0")
+        if row and row[0] is not None:
+            return int(row[0]), "the newest workflow with spend"
     row = db.one("SELECT MAX(seen_us) FROM workflow_history WHERE revision > 0")
     if row and row[0] is not None:
         return int(row[0]), "the newest workflow stored"
@@ -76,8 +87,9 @@ def weeks(db: Db, end_us: int, pattern_id: int | None = None) -> list[dict]:
 def show(db: Db, signature: str, *, limit: int = 20, now_us: int, until_us: int | None = None,
          recipes: dict | None = None) -> dict:
     """Everything `show` prints about one pattern, read on one snapshot."""
-    return db.snapshot(lambda: evidence_of(db, signature, limit=limit, weeks_to=weeks_end(db, until_us, now_us),
-                                           recipes=recipes, now_us=now_us))
+    return db.snapshot(lambda: evidence_of(db, signature, limit=limit,
+                                           weeks_to=weeks_end(db, until_us, now_us, signature), recipes=recipes,
+                                           now_us=now_us))
 
 
 def evidence_of(db: Db, signature: str, *, limit: int, weeks_to: tuple[int, str], recipes: dict | None = None,
