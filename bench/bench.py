@@ -1087,16 +1087,73 @@ def bench_ccusage(n: int, rounds: int = 3) -> None:
                                      f"${totals.get('totalCost', 0):,.2f}")
 
 
+def codex_home(n: int) -> tuple[Path, int, int]:
+    """The bench's Codex home of about ``n`` sessions (written once, reused): the home, its
+    rollouts' bytes, and how many are plain (ccusage reads no .jsonl.zst)."""
+    from adw_patternd.synth.codex import make_codex_home
+
+    home = OUT / f"codex{n}"
+    if not (home / "sessions").exists():
+        make_codex_home(str(home), seed=11, sessions=n, days=30, bad=False, secrets=False)
+    files = [p for p in home.rglob("rollout-*") if p.is_file()]
+    return home, sum(p.stat().st_size for p in files), sum(1 for p in files if p.name.endswith(".jsonl"))
+
+
+def bench_codex(n: int, rounds: int = 3) -> None:
+    """Issue 28: our sync of a Codex home beside ccusage 20's `codex session` on the same
+    files, whole processes, alternated round by round; the median of each."""
+    print(f"\n11. Codex home of about {n:,} sessions: our sync beside ccusage 20 ({rounds} rounds, medians)",
+          flush=True)
+    home, size, plain = codex_home(n)
+    print(f"  home: {size / 1e6:.1f} MB, {plain:,} plain rollouts (the rest compressed)", flush=True)
+    folder = OUT / "codexbench"
+    shutil.rmtree(folder, ignore_errors=True)
+    database = folder / "patterns.db"
+    cfg = write_config(folder, [], str(database), codex_homes=[{"path": str(home)}])
+    ccusage = ccusage20_command()
+    if ccusage is None:
+        report("ccusage 20 codex session --json --offline", "not installed",
+               "set ADW_PATTERND_CCUSAGE20 or put npm on the PATH", None)
+    env = {**os.environ, "CODEX_HOME": str(home), "HOME": str(folder), "TZ": "UTC", "NO_COLOR": "1"}
+    times: dict[str, list[float]] = {"fresh": [], "unchanged": [], "ccusage 20": []}
+    for _ in range(rounds):
+        for p in (database, Path(f"{database}-wal"), Path(f"{database}-shm")):
+            p.unlink(missing_ok=True)
+        seconds, _, out = run_timed(EXE + ["sync", "--config", str(cfg)])
+        times["fresh"].append(seconds)
+        seconds, _, out = run_timed(EXE + ["sync", "--config", str(cfg)])
+        times["unchanged"].append(seconds)
+        if ccusage is not None:
+            started = time.perf_counter()
+            done = subprocess.run([*ccusage, "codex", "session", "--json", "--offline", "--speed", "standard"],
+                                  capture_output=True, env=env)
+            times["ccusage 20"].append(time.perf_counter() - started)
+            if done.returncode != 0:
+                raise SystemExit(f"ccusage 20 failed: {done.stderr[-2000:]!r}")
+    med = {k: statistics.median(v) for k, v in times.items() if v}
+    report("adw-patternd sync of the home into an empty database", f"{med['fresh']:.2f} s")
+    report("adw-patternd sync again, nothing changed", f"{med['unchanged']:.2f} s")
+    if "ccusage 20" in med:
+        report("ccusage 20 codex session --json --offline", f"{med['ccusage 20']:.2f} s")
+        ratio = med["fresh"] / med["ccusage 20"]
+        report("  our sync / ccusage 20 (which reads only the plain rollouts)", f"{ratio:.2f}x", "<= 2x", ratio <= 2)
+    conn = sqlite3.connect(database)
+    ours = conn.execute("SELECT COUNT(*), SUM(total_tokens) FROM workflow_history").fetchone()
+    conn.close()
+    report("counted by adw-patternd: sessions, tokens", f"{ours[0]:,}, {ours[1] or 0:,}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="2,000 / 10,000 workflows and 10 s of live load; "
-                    "500 sessions; sessions of 200 / 2,000 turns, open runs of 50 / 1,000 messages")
+                    "500 sessions; sessions of 200 / 2,000 turns, open runs of 50 / 1,000 messages; a Codex home of "
+                    "500 sessions")
     ap.add_argument("--bash-every", type=float, default=BASH_EVERY, metavar="E",
                     help=f"one assistant message in E is a Bash call (default {BASH_EVERY}: about 14 calls a workflow; "
                          "1.7: about 25); another E writes a tree of its own")
     ap.add_argument("--skip", action="append", default=[],
                     choices=["decoders", "sync", "live", "update", "many", "postgres", "sessions", "ccusage", "append",
-                             "open-run"],
+                             "open-run", "codex"],
                     help="leave a part out (repeatable)")
     args = ap.parse_args()
     per_root = 500 if args.quick else 5000
@@ -1131,6 +1188,8 @@ def main() -> int:
         bench_append_session((200, 2000) if args.quick else (200, 5000, 20_000))
     if "open-run" not in args.skip:
         bench_append_open_run((50, 1000) if args.quick else (50, 5000))
+    if "codex" not in args.skip:
+        bench_codex(500 if args.quick else 3000)
     if url and "postgres" not in args.skip:
         bench_postgres(url, paths, n)
     if "decoders" not in args.skip:  # last: it holds the files in memory, and a child's peak RSS
