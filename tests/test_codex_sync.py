@@ -1,0 +1,101 @@
+"""A Codex home as a source in `sync` (issue 28, item 1): each session a workflow
+`<home>/<session id>` with exactly the synthetic home's planned tokens, dollars, request,
+times and per-signature attributed costs; a second sync changes nothing; verify --files is
+clean; appends are read from the stored offset and a file compressed or archived in place
+adds nothing."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+import zstandard
+
+from adw_patternd.cli import main
+from adw_patternd.synth.codex import make_codex_home
+from helpers import normalised_dump, query, write_config
+
+
+def _age(folder: Path, seconds: float = 7200) -> None:
+    then = time.time() - seconds
+    for dirpath, _dirs, files in os.walk(folder):
+        for name in files:
+            path = os.path.join(dirpath, name)
+            if os.path.isfile(path):
+                os.utime(path, (then, then))
+
+
+def _time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(timezone.utc)
+
+
+@pytest.fixture
+def synced(tmp_path, database):
+    home = tmp_path / "codex-home"
+    plan = make_codex_home(str(home))
+    _age(home / "sessions")
+    _age(home / "archived_sessions")
+    cfg = write_config(tmp_path, {}, database, codex_homes=[{"path": str(home), "name": "cx"}])
+    assert main(["sync", "--config", str(cfg)]) == 0
+    return plan, cfg, database
+
+
+def workflows(database: str) -> dict[str, dict]:
+    cols = ("workflow_id", "status", "start_time", "end_time", "time_source", "request", "request_source",
+            "total_tokens", "cost_nanos", "estimated_nanos")
+    return {r[0]: dict(zip(cols, r)) for r in query(database, f"SELECT {', '.join(cols)} FROM workflow_history "
+                                                              "WHERE revision > 0")}
+
+
+def commands(database: str) -> dict[str, dict[str, list[int]]]:
+    got: dict[str, dict[str, list[int]]] = {}
+    for sig, wid, cost, tokens, units in query(
+            database, "SELECT p.pattern_signature, o.workflow_id, o.cost_nanos, o.tokens, o.units "
+                      "FROM pattern_occurrences o JOIN operation_patterns p ON p.id = o.pattern_id "
+                      "WHERE o.layer = 'command'"):
+        got.setdefault(wid, {})[sig] = [int(cost), int(tokens), int(units)]
+    return got
+
+
+def test_sync_gives_each_session_its_plan(synced):
+    plan, _cfg, database = synced
+    stored = workflows(database)
+    by_command = commands(database)
+    assert set(stored) == {f"cx/{sid}" for sid in plan.sessions}
+    for sid, p in plan.sessions.items():
+        row = stored[f"cx/{sid}"]
+        assert (row["total_tokens"], row["cost_nanos"], row["estimated_nanos"]) == (p.tokens, p.nanos, p.nanos), p.kind
+        assert row["request"] == p.request, p.kind
+        assert row["time_source"] == "session" and row["status"] == "completed"
+        assert _time(row["start_time"]) == _time(p.first) and _time(row["end_time"]) == _time(p.last), p.kind
+        assert by_command.get(f"cx/{sid}", {}) == {sig: list(v) for sig, v in p.commands.items()}, p.kind
+    assert sum(p.nanos for p in plan.sessions.values()) > 0
+    assert any(p.commands for p in plan.sessions.values())
+
+
+def test_a_second_sync_changes_nothing_and_verify_files_is_clean(synced, capsys):
+    _plan, cfg, database = synced
+    before = normalised_dump(database)
+    capsys.readouterr()
+    assert main(["sync", "--config", str(cfg)]) == 0
+    assert "new 0, updated 0" in capsys.readouterr().out
+    assert normalised_dump(database) == before
+    assert main(["verify", "--files", "--config", str(cfg)]) == 0
+
+
+def test_compressed_or_archived_in_place_adds_nothing(synced, capsys):
+    plan, cfg, database = synced
+    before = workflows(database)
+    moved = [p for p in plan.sessions.values() if p.kind == "session" and not p.compressed and not p.archived][:2]
+    zst = Path(moved[0].path + ".zst")
+    zst.write_bytes(zstandard.ZstdCompressor().compress(Path(moved[0].path).read_bytes()))
+    os.unlink(moved[0].path)
+    archived = Path(plan.home) / "archived_sessions" / os.path.basename(moved[1].path)
+    shutil.move(moved[1].path, archived)
+    assert main(["sync", "--config", str(cfg)]) == 0
+    assert workflows(database) == before
+    assert main(["verify", "--files", "--config", str(cfg)]) == 0
