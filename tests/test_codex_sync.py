@@ -99,3 +99,52 @@ def test_compressed_or_archived_in_place_adds_nothing(synced, capsys):
     assert main(["sync", "--config", str(cfg)]) == 0
     assert workflows(database) == before
     assert main(["verify", "--files", "--config", str(cfg)]) == 0
+
+
+def append_git_status(path: str, when: str = "2026-09-20T10:00:00.000Z", usage=(1000, 200, 300, 0)) -> tuple:
+    """Append one response that ran `git status` to a plain rollout: (model, usage, total)."""
+    import json
+
+    model, total = None, [0, 0, 0, 0, 0]
+    for raw in Path(path).read_bytes().splitlines():
+        try:
+            obj = json.loads(raw)
+        except ValueError:
+            continue
+        p = obj.get("payload") or {}
+        if obj.get("type") == "turn_context" and p.get("model"):
+            model = p["model"]
+        if p.get("type") == "token_count" and isinstance(p.get("info"), dict):
+            total = list(p["info"]["total_token_usage"].values())[:5]
+    last = [*usage, usage[0] + usage[2]]
+    total = [a + b for a, b in zip(total, last)]
+    keys = ("input_tokens", "cached_input_tokens", "output_tokens", "reasoning_output_tokens", "total_tokens")
+    call = {"timestamp": when, "type": "response_item",
+            "payload": {"type": "function_call", "name": "exec_command", "call_id": "call_git_appended",
+                        "arguments": json.dumps({"cmd": "git status"})}}
+    count = {"timestamp": when.replace("00.000Z", "01.000Z"), "type": "event_msg",
+             "payload": {"type": "token_count", "info": {"total_token_usage": dict(zip(keys, total)),
+                                                         "last_token_usage": dict(zip(keys, last)),
+                                                         "model_context_window": 272000}}}
+    with open(path, "a") as f:
+        f.write(json.dumps(call) + "\n" + json.dumps(count) + "\n")
+    return model, tuple(last), total
+
+
+def test_an_append_is_read_from_the_stored_offset(synced):
+    from adw_patternd.core.pricing import DEFAULT_PRICES
+    from adw_patternd.sources.codex import response_nanos
+
+    plan, cfg, database = synced
+    p = next(p for p in plan.sessions.values() if p.kind == "session" and not p.compressed and not p.archived
+             and "git:status:summary" not in p.commands)
+    size = os.path.getsize(p.path)
+    model, last, _total = append_git_status(p.path)
+    nanos = response_nanos(model, last, DEFAULT_PRICES)
+    assert main(["sync", "--config", str(cfg)]) == 0
+    row = workflows(database)[f"cx/{p.sid}"]
+    assert (row["total_tokens"], row["cost_nanos"]) == (p.tokens + last[0] + last[2], p.nanos + nanos)
+    assert commands(database)[f"cx/{p.sid}"]["git:status:summary"] == [nanos, last[0] + last[2], 1]
+    offset = query(database, "SELECT offset_bytes FROM agent_outputs WHERE workflow_id = ?", (f"cx/{p.sid}",))
+    assert int(offset[0][0]) == os.path.getsize(p.path) > size
+    assert main(["verify", "--files", "--config", str(cfg)]) == 0  # the same as reading it whole
