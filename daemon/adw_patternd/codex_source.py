@@ -71,6 +71,15 @@ class CodexSource:
                 _said.add(problem)
                 log.warning("%s", problem)
 
+    def relist(self, home: Root) -> None:
+        """List one home again (a session's file went away: compressed, archived or deleted)."""
+        problems: list[str] = []
+        self.index.homes[home.name] = CodexIndex.build((home,), problems).homes[home.name]
+        for problem in problems:
+            if problem not in _said:
+                _said.add(problem)
+                log.warning("%s", problem)
+
     def listing(self, home: Root, sid: str) -> FolderListing | None:
         f = self.index.file(home.name, sid)
         try:
