@@ -148,3 +148,63 @@ def test_an_append_is_read_from_the_stored_offset(synced):
     offset = query(database, "SELECT offset_bytes FROM agent_outputs WHERE workflow_id = ?", (f"cx/{p.sid}",))
     assert int(offset[0][0]) == os.path.getsize(p.path) > size
     assert main(["verify", "--files", "--config", str(cfg)]) == 0  # the same as reading it whole
+
+
+@pytest.fixture
+def mixed(tmp_path, database):
+    """A Claude Code tree with its session store beside a Codex home."""
+    from adw_patternd.synth.sessions import make_joined_tree
+
+    make_joined_tree(str(tmp_path / "agents"), str(tmp_path / "projects"), 6, interactive=2)
+    plan = make_codex_home(str(tmp_path / "codex-home"))
+    _age(tmp_path)
+    cfg = write_config(tmp_path, {"adw": tmp_path / "agents"}, database,
+                       claude_projects=[{"path": str(tmp_path / "projects")}],
+                       codex_homes=[{"path": str(tmp_path / "codex-home"), "name": "cx"}])
+    assert main(["sync", "--config", str(cfg)]) == 0
+    return plan, cfg, database
+
+
+def _links(database: str, codex: bool) -> dict[str, int]:
+    got: dict[str, int] = {}
+    for sig, wid in query(database, "SELECT p.pattern_signature, o.workflow_id FROM pattern_occurrences o "
+                                    "JOIN operation_patterns p ON p.id = o.pattern_id"):
+        if wid.startswith("cx/") == codex:
+            got[sig] = got.get(sig, 0) + 1
+    return got
+
+
+def test_agents_side_by_side_in_status_patterns_and_show(mixed, capsys):
+    import csv
+    import io
+    import json
+
+    plan, cfg, database = mixed
+    stored = workflows(database)
+    capsys.readouterr()
+    assert main(["status", "--json", "--config", str(cfg)]) == 0
+    by_agent = json.loads(capsys.readouterr().out)["by_agent"]
+    codex = [r for wid, r in stored.items() if wid.startswith("cx/")]
+    claude = [r for wid, r in stored.items() if not wid.startswith("cx/")]
+    assert by_agent["codex"]["workflows"] == len(plan.sessions) == len(codex)
+    assert by_agent["claude"]["workflows"] == len(claude) > 0
+    assert by_agent["codex"]["spend_usd"] == pytest.approx(sum(r["cost_nanos"] for r in codex) / 1e9)
+    assert main(["status", "--config", str(cfg)]) == 0
+    assert f"codex {len(codex)} workflows" in capsys.readouterr().out
+
+    for agent, is_codex in (("codex", True), ("claude", False)):
+        assert main(["patterns", "--agent", agent, "--json", "--config", str(cfg)]) == 0
+        rows = json.loads(capsys.readouterr().out)
+        assert {r["pattern_signature"]: r["occurrence_count"] for r in rows} == _links(database, is_codex), agent
+        assert main(["patterns", "--agent", agent, "--csv", "--config", str(cfg)]) == 0
+        assert len(list(csv.DictReader(io.StringIO(capsys.readouterr().out)))) == len(rows)
+        assert main(["patterns", "--agent", agent, "--config", str(cfg)]) == 0
+        text = capsys.readouterr().out
+        assert all(r["pattern_signature"] in text for r in rows[:5])
+
+    assert main(["show", "git:status:summary", "--limit", "200", "--config", str(cfg)]) == 0
+    out = capsys.readouterr().out
+    section = out.split("workflows, newest first", 1)[1].split("\n\n", 1)[0]
+    lines = section.splitlines()[1:]
+    assert lines and all(("  codex  " in x) == x.startswith("  cx/") for x in lines)
+    assert all("  claude  " in x for x in lines if not x.startswith("  cx/"))
