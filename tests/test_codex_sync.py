@@ -208,3 +208,18 @@ def test_agents_side_by_side_in_status_patterns_and_show(mixed, capsys):
     lines = section.splitlines()[1:]
     assert lines and all(("  codex  " in x) == x.startswith("  cx/") for x in lines)
     assert all("  claude  " in x for x in lines if not x.startswith("  cx/"))
+
+
+def test_the_shipped_example_home_is_what_the_writer_writes(tmp_path):
+    """examples/codex/ (read by config.yaml, so by the README's first command) is
+    write_example_home's output, byte for byte: python -m adw_patternd.synth.codex examples/codex"""
+    from adw_patternd.synth.codex import write_example_home
+
+    shipped = Path(__file__).parent.parent / "examples" / "codex"
+    write_example_home(str(tmp_path))
+
+    def files(base: Path) -> dict[str, bytes]:
+        return {str(p.relative_to(base)): p.read_bytes() for p in base.rglob("*") if p.is_file()}
+
+    assert files(shipped) == files(tmp_path)
+    assert "codex_homes" in (shipped.parent.parent / "config.yaml").read_text()

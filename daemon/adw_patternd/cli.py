@@ -110,7 +110,8 @@ def cmd_patterns(args, config: Config) -> int:
             until = _when(args.until, "--until", now) if args.until else int(now.timestamp() * 1_000_000) + 1
             codex = tuple(h.name for h in config.codex_homes)
             roots = (codex, args.agent == "codex") if args.agent else None
-            rows = queries.window(ledger.db, ledger.tool_cost_ratio, since, until, store_sort, store_limit, roots)
+            rows = queries.window(ledger.db, ledger.tool_cost_ratio, since, until, store_sort, store_limit, roots,
+                                  own_span=not (args.since or args.until))
         else:
             rows = queries.patterns(ledger.db, store_sort, store_limit)
         latest = latest_reviews(ledger.db)

@@ -106,6 +106,8 @@ class CodexSource:
     def read(self, home: Root, sid: str, listing: FolderListing, prior: Prior, notes: list[str],
              fingerprint: str | None, fresh: bool) -> Change | Outcome:
         f = self.index.file(home.name, sid)
+        if not home.include_sessions:  # no Codex session belongs to an ADW run: none is read
+            return Outcome(Kind.SKIPPED, home.name, sid)
         if f is None:
             raise InputRejected(f"{home.name}/{sid}", "session no longer listed (read again at the next sync)",
                                 transient=True)

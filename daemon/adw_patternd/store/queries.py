@@ -46,11 +46,13 @@ def _of_roots(roots: tuple[tuple[str, ...], bool] | None) -> tuple[str, tuple]:
 
 
 def window(db: Db, tool_cost_ratio: float, since_us: int, until_us: int, sort: str = "savings",
-           limit: int | None = None, roots: tuple[tuple[str, ...], bool] | None = None) -> list[dict]:
+           limit: int | None = None, roots: tuple[tuple[str, ...], bool] | None = None,
+           own_span: bool = False) -> list[dict]:
     """The patterns' statistics over the workflows seen (started) in [since, until): a query
     over the links, not the running sums. Monthly savings use the window's length. Each
     row also has its spend in the 30 days before ``until`` and in the 30 before those.
-    ``roots``: only the workflows of these roots (names, True), or of all others (names, False)."""
+    ``roots``: only the workflows of these roots (names, True), or of all others (names, False).
+    ``own_span``: monthly savings over each pattern's first to last seen, as the running sums'."""
     only, names = _of_roots(roots)
     dur = "CASE WHEN o.duration_seconds > 0 THEN o.duration_seconds ELSE 0 END"
     rows = db.all(
@@ -71,7 +73,7 @@ def window(db: Db, tool_cost_ratio: float, since_us: int, until_us: int, sort: s
     out = []
     for r in rows:
         sums = sums_of(r[1:11])
-        s = derive(sums, since_us, until_us, tool_cost_ratio)
+        s = derive(sums, int(r[11]) if own_span else since_us, int(r[12]) if own_span else until_us, tool_cost_ratio)
         last30, prior30 = trend.get(r[0], (0, 0))
         out.append({
             "pattern_signature": r[0], "occurrence_count": s.occurrence_count, "sum_units": sums.units,

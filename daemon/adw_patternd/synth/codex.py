@@ -568,3 +568,9 @@ def write_example_home(folder: str, seed: int = 7) -> HomePlan:
     """A small home for examples/codex/: eight sessions and their forks, an archived and a
     compressed rollout (no bad files, nothing but sessions/ and archived_sessions/)."""
     return make_codex_home(folder, seed=seed, sessions=8, days=2, bad=False, secrets=False)
+
+
+if __name__ == "__main__":  # python -m adw_patternd.synth.codex examples/codex
+    import sys
+
+    write_example_home(sys.argv[1])
