@@ -20,7 +20,7 @@ from .core.errors import PatterndError
 from .sources.files import root_problem
 from .live.logs import setup_logging
 from .outputs.metrics import Metrics
-from .outputs.tables import as_csv, as_json, as_table, automated_table, show_text
+from .outputs.tables import as_csv, as_json, as_table, automated_table, name_agents, show_text
 from .core.review import DECISIONS, STATES, annotate, select
 from .store import automation, queries
 from .store.evidence import show
@@ -132,8 +132,7 @@ def cmd_show(args, config: Config) -> int:
     with open_ledger(config) as ledger:
         data = show(ledger.db, args.signature, limit=args.limit, now_us=now_us(), until_us=_until(args),
                     recipes=config.recipes)
-    for w in data["workflows"]:
-        w["agent"] = config.agent_of(w["root"])
+    name_agents(data, config.agent_of)
     if args.json:
         print(as_json(data))
     elif args.csv:
@@ -194,7 +193,8 @@ def cmd_report(args, config: Config) -> int:
     if not args.html and not args.json:
         raise PatterndError("report: say where it goes: --html FILE (a page) or --json (to stdout)")
     with open_ledger(config) as ledger:
-        data = gather(ledger, now_us=now_us(), top=args.top, until_us=_until(args), recipes=config.recipes)
+        data = gather(ledger, now_us=now_us(), top=args.top, until_us=_until(args), recipes=config.recipes,
+                      agent_of=config.agent_of)
     if args.json:
         print(as_json(data))
     if args.html:

@@ -136,6 +136,14 @@ def as_csv(rows: list[dict]) -> str:
     return out.getvalue()
 
 
+def name_agents(section: dict, agent_of) -> dict:
+    """Each workflow of a `show` section with its agent (``agent_of``: root name -> agent)."""
+    if agent_of is not None:
+        for w in section["workflows"]:
+            w["agent"] = agent_of(w["root"])
+    return section
+
+
 def show_text(d: dict) -> str:
     """`show`: one pattern's evidence, for a person."""
     st, conf, review = d["statistics"], d["confidence"], d["review"]
