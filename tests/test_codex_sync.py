@@ -223,3 +223,34 @@ def test_the_shipped_example_home_is_what_the_writer_writes(tmp_path):
 
     assert files(shipped) == files(tmp_path)
     assert "codex_homes" in (shipped.parent.parent / "config.yaml").read_text()
+
+
+def test_two_readers_racing_for_a_copied_event_count_it_once(tmp_path, database):
+    """Two processes read a session and its verbatim copy before either stores: the second
+    change to be stored finds the events taken (codex_keys), is refused, and is read again."""
+    from adw_patternd.config import load_config
+    from adw_patternd.engine import NOT_STORED, Engine
+    from adw_patternd.store import open_ledger
+
+    home = tmp_path / "codex-home"
+    plan = make_codex_home(str(home), bad=False)
+    _age(home)
+    cfg = write_config(tmp_path, {}, database, codex_homes=[{"path": str(home), "name": "cx"}])
+    config = load_config(str(cfg))
+    dup = next(p for p in plan.sessions.values() if p.kind == "duplicate")
+    source = plan.sessions[dup.repeats]
+    with open_ledger(config) as ledger:
+        first, second = Engine(config, ledger), Engine(config, ledger)
+        root = config.root("cx")
+        for e in (first, second):
+            e.codex.refresh()
+        late = first.prepare([(root, source.sid, NOT_STORED)])  # read first, stored last
+        early = second.prepare([(root, dup.sid, NOT_STORED)])
+        second.commit(early)
+        first.commit(late)
+    stored = workflows(database)
+    both = stored[f"cx/{source.sid}"]["total_tokens"] + stored[f"cx/{dup.sid}"]["total_tokens"]
+    assert both == source.tokens + dup.tokens  # each event once, whichever session holds it
+    assert stored[f"cx/{source.sid}"]["total_tokens"] < source.tokens  # stored second: its copied events went
+    held = query(database, "SELECT workflow_id, COUNT(*) FROM codex_keys GROUP BY workflow_id")
+    assert {w for w, _n in held} <= {f"cx/{source.sid}", f"cx/{dup.sid}"}

@@ -47,15 +47,20 @@ class _Seen:
     def __contains__(self, key) -> bool:
         text = key_text(key)
         holder = self.source.held.get(text)
-        if holder is None and self.source.ledger is not None:
-            holder = self.source.ledger.codex_key_holder(text)
+        if (holder is None or holder == self.wid) and self.source.facts is not None:
+            # This session's own earlier count (this process's) may have lost to another's
+            # stored since: the store says who holds it.
+            holder = self.source.facts.codex_key_holder(text) or holder
+            if holder is not None and holder != self.wid:
+                self.source.held[text] = holder
         return holder is not None and (self.own or holder != self.wid)
 
 
 class CodexSource:
-    def __init__(self, config: Config, ledger=None, index: CodexIndex | None = None):
-        """``ledger``: where the facts of sessions read by other processes are (None: only this one's)."""
-        self.config, self.ledger = config, ledger
+    def __init__(self, config: Config, facts=None, index: CodexIndex | None = None):
+        """``facts``: the store's record of what other reads counted (store/codex_facts.py:
+        CodexFactsReader; None: only this process's)."""
+        self.config, self.facts = config, facts
         self.index = index or CodexIndex()
         self.held: dict[str, str] = {}  # event key -> the workflow that counted it (this process's reads)
         self.totals: dict[str, frozenset] = {}  # session id -> the totals it counted (this process's reads)
@@ -98,7 +103,7 @@ class CodexSource:
             return None
         own = self.totals.get(sid)
         if own is None:
-            own = self.ledger.codex_totals(sid) if self.ledger is not None else frozenset()
+            own = self.facts.codex_totals(sid) if self.facts is not None else frozenset()
         if f.parent_id and depth < MAX_LINEAGE:
             return own | (self.lineage(f.parent_id, depth + 1) or frozenset())
         return own
@@ -139,7 +144,8 @@ class CodexSource:
         keys = tuple(key_text(c.key) for c in counted)
         totals = frozenset(c.total for c in counted if c.total is not None)
         for k in keys:
-            self.held.setdefault(k, wid)
+            if self.held.get(k) is None:
+                self.held[k] = wid
         if totals:
             self.totals[sid] = (self.totals.get(sid) or frozenset()) | totals
         return CodexFacts(sid, keys, tuple(total_text(t) for t in sorted(totals)), reset)
