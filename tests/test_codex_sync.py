@@ -254,3 +254,39 @@ def test_two_readers_racing_for_a_copied_event_count_it_once(tmp_path, database)
     assert stored[f"cx/{source.sid}"]["total_tokens"] < source.tokens  # stored second: its copied events went
     held = query(database, "SELECT workflow_id, COUNT(*) FROM codex_keys GROUP BY workflow_id")
     assert {w for w, _n in held} <= {f"cx/{source.sid}", f"cx/{dup.sid}"}
+
+
+def test_a_fork_indexed_while_its_first_line_was_written_still_knows_its_copies(tmp_path, database):
+    from adw_patternd.config import load_config
+    from adw_patternd.engine import Engine
+    from adw_patternd.store import open_ledger
+
+    home = tmp_path / "codex-home"
+    plan = make_codex_home(str(home), bad=False)
+    import json
+    from datetime import timedelta
+
+    fork = next(p for p in plan.sessions.values() if p.kind == "fork")
+    # Its copies spill past its first second (as on a slow disk): only its parent's totals tell them.
+    lines = [json.loads(x) for x in Path(fork.path).read_bytes().splitlines()]
+    second = lines[0]["timestamp"][:19]
+    same = [i for i, o in enumerate(lines) if o["timestamp"][:19] == second]
+    for i in same[len(same) // 2:]:
+        t = datetime.fromisoformat(lines[i]["timestamp"].replace("Z", "+00:00")) + timedelta(seconds=1)
+        lines[i]["timestamp"] = t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+    data = "".join(json.dumps(o) + "\n" for o in lines).encode()
+    os.unlink(fork.path)
+    _age(home)
+    cfg = write_config(tmp_path, {}, database, codex_homes=[{"path": str(home), "name": "cx"}])
+    assert main(["sync", "--config", str(cfg)]) == 0  # the parent is stored; the fork is not there yet
+    config = load_config(str(cfg))
+    with open_ledger(config) as ledger:
+        engine = Engine(config, ledger)
+        engine.codex.refresh()
+        Path(fork.path).write_bytes(data[:40])  # its session_meta line, cut short
+        assert engine.codex.index.add("cx", fork.path, []) == fork.sid
+        assert engine.codex.index.file("cx", fork.sid).parent_id is None
+        Path(fork.path).write_bytes(data)
+        engine.process(config.root("cx"), fork.sid)
+    row = workflows(database)[f"cx/{fork.sid}"]
+    assert (row["total_tokens"], row["cost_nanos"]) == (fork.tokens, fork.nanos)

@@ -15,7 +15,9 @@ from .config import Config, Root
 from .core.errors import InputRejected
 from .core.model import workflow_id
 from .core.rules import detect
-from .sources.codex import CodexState, Counted, NotARollout, RolloutFile, fold, from_json, read_rollout, to_json
+from .core.jsonline import loads
+from .sources.codex import (CodexState, Counted, NotARollout, RolloutFile, fold, from_json, parent_of, read_rollout,
+                            to_json)
 from .sources.codex_index import CodexIndex
 from .sources.codex_workflow import codex_workflow
 from .sources.files import FileStat, FolderListing
@@ -122,7 +124,8 @@ class CodexSource:
         if chunk is None:  # shorter than what was read: another file now; read it whole
             state, chunk = CodexState(), _chunk(f, 0) or b""
         whole = state.offset == 0
-        parent_totals = self.lineage(state.parent_id or f.parent_id) if whole or state.copying else None
+        parent = state.parent_id or f.parent_id or (_parent_in(chunk) if whole else None)
+        parent_totals = self.lineage(parent) if whole or state.copying else None
         try:
             state, counted = fold(state, chunk, self.config.prices, notes, f.path, self.config.rules.commands,
                                   parent_totals=parent_totals, seen=_Seen(self, wid, own=not whole))
@@ -149,6 +152,17 @@ class CodexSource:
         if totals:
             self.totals[sid] = (self.totals.get(sid) or frozenset()) | totals
         return CodexFacts(sid, keys, tuple(total_text(t) for t in sorted(totals)), reset)
+
+
+def _parent_in(chunk: bytes) -> str | None:
+    """The parent a rollout's session_meta names (its first line), when the index did not
+    know it (a file indexed live while that line was being written)."""
+    try:
+        obj = loads(chunk.split(b"\n", 1)[0])
+    except (ValueError, RecursionError):
+        return None
+    payload = obj.get("payload") if isinstance(obj, dict) and obj.get("type") == "session_meta" else None
+    return parent_of(payload) if isinstance(payload, dict) else None
 
 
 def _chunk(f: RolloutFile, offset: int) -> bytes | None:
