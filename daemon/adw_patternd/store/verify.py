@@ -8,6 +8,7 @@ Also here: re-deriving every statistic when a migration or the settings they dep
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Protocol
 
@@ -126,6 +127,19 @@ def verify(ledger: Ledger, repair: bool = False) -> list[str]:
     return work()
 
 
+def _forget_read_positions(db: Db) -> None:
+    """Every transcript is read again from its start; the runs only the ledger knows (seen
+    live, since overwritten by a later run of their agent) stay, in the state form that
+    says "read the file again, keeping these" (an older version's)."""
+    kept = db.all("SELECT workflow_id, agent_name, state_json FROM agent_outputs WHERE overwritten_runs > 0")
+    db.execute("DELETE FROM agent_outputs WHERE overwritten_runs IS NULL OR overwritten_runs = 0")
+    for workflow_id, name, text in kept:
+        state = json.loads(text) if text else {}
+        db.execute("UPDATE agent_outputs SET device = 0, inode = 0, offset_bytes = 0, state_json = ? "
+                   "WHERE workflow_id = ? AND agent_name = ?",
+                   (json.dumps({"v": 0, "overwritten": state.get("overwritten", [])}), workflow_id, name))
+
+
 def rederive_if_needed(ledger: Ledger, derivation_key: str | None) -> None:
     """Recompute after a migration asked for it; read every workflow again when the prices,
     rules or tool_cost_ratio changed since the last run (``derivation_key`` None: never)."""
@@ -146,7 +160,7 @@ def rederive_if_needed(ledger: Ledger, derivation_key: str | None) -> None:
         if row is not None:
             # Prices or rules changed: every workflow must be read again from its files.
             db.execute("UPDATE workflow_history SET fingerprint = NULL")
-            db.execute("DELETE FROM agent_outputs")
+            _forget_read_positions(db)
         db.execute("INSERT INTO meta (key, value) VALUES ('derivation', ?) "
                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (derivation_key,))
 
