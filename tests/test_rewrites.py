@@ -312,3 +312,27 @@ def test_new_prices_read_everything_again_and_keep_the_runs_only_the_ledger_know
     # the open run's 5 input and 40 output tokens at the new prices, on top of both reported runs
     assert after["cost_nanos"] == 3_000_000_000 + 5 * 300_000 + 40 * 1_500_000
     assert verify_files(dearer, capsys)[0] == 0
+
+
+def test_a_run_only_the_ledger_knows_stays_when_settings_change(config_path, root, database, capsys):
+    """New prices, rules or tool_cost_ratio read every workflow again from its files; a run
+    seen before a retry overwrote its transcript is in no file, and stays counted."""
+    import yaml
+
+    path = root / "0000eeee" / "sdlc_implementor" / "raw_output.jsonl"
+    rewrite(path, run_lines("first", "1.000000"))
+    age(path, 30)
+    assert sync(config_path) == 0
+    rewrite(path, run_lines("retry", "2.000000"))
+    age(path, 20)
+    assert sync(config_path) == 0
+    before = workflow(database, "0000eeee")
+    assert (before["cost_nanos"], before["overwritten_runs"]) == (3_000_000_000, 1)
+    doc = yaml.safe_load(config_path.read_text())
+    doc["tool_cost_ratio"] = 0.07  # the derivation settings change: every workflow is read again
+    config_path.write_text(yaml.safe_dump(doc))
+    assert sync(config_path) == 0
+    after = workflow(database, "0000eeee")
+    assert (after["cost_nanos"], after["overwritten_runs"], after["overwritten_nanos"]) == (3_000_000_000, 1,
+                                                                                          1_000_000_000)
+    assert verify_files(config_path, capsys)[0] == 0

@@ -42,3 +42,19 @@ def test_unit_is_a_notify_service_with_watchdog_and_restart():
     for line in ("Type=notify", "Restart=on-failure", "WatchdogSec=", "StateDirectory=adw-patternd",
                  "LogsDirectory=adw-patternd", "User=adw-patternd", "ExecReload=/bin/sh -c 'kill -HUP \"$MAINPID\"'"):
         assert line in text
+
+
+def test_the_codex_drop_in_grants_the_two_session_folders_not_the_home(tmp_path):
+    """systemd/codex-home.conf: an empty file system over the home, its two session folders
+    bound back read-only; with the unit, systemd-analyze verify finds nothing to say."""
+    drop_in = (UNIT.parent / "codex-home.conf").read_text()
+    settings = [line for line in drop_in.splitlines() if line and not line.startswith(("#", "["))]
+    assert settings == ["TemporaryFileSystem=/home/dev/.codex:ro",
+                        "BindReadOnlyPaths=/home/dev/.codex/sessions /home/dev/.codex/archived_sessions"]
+    unit = installed_unit(tmp_path)
+    folder = tmp_path / "adw-patternd.service.d"
+    folder.mkdir()
+    (folder / "codex-home.conf").write_text(drop_in)
+    r = subprocess.run([ANALYZE, "verify", str(unit)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "codex-home.conf" not in r.stderr and "adw-patternd.service" not in r.stderr, r.stderr

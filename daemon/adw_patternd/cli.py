@@ -20,7 +20,7 @@ from .core.errors import PatterndError
 from .sources.files import root_problem
 from .live.logs import setup_logging
 from .outputs.metrics import Metrics
-from .outputs.tables import as_csv, as_json, as_table, automated_table, show_text
+from .outputs.tables import as_csv, as_json, as_table, automated_table, name_agents, show_text
 from .core.review import DECISIONS, STATES, annotate, select
 from .store import automation, queries
 from .store.evidence import show
@@ -104,11 +104,14 @@ def cmd_patterns(args, config: Config) -> int:
     store_sort = "savings" if args.sort == "impact" else args.sort
     store_limit = None if args.sort == "impact" or args.status else args.limit
     with open_ledger(config) as ledger:
-        if args.since or args.until:
+        if args.since or args.until or args.agent:
             now = datetime.now(timezone.utc)
             since = _when(args.since, "--since", now) if args.since else 0
             until = _when(args.until, "--until", now) if args.until else int(now.timestamp() * 1_000_000) + 1
-            rows = queries.window(ledger.db, ledger.tool_cost_ratio, since, until, store_sort, store_limit)
+            codex = tuple(h.name for h in config.codex_homes)
+            roots = (codex, args.agent == "codex") if args.agent else None
+            rows = queries.window(ledger.db, ledger.tool_cost_ratio, since, until, store_sort, store_limit, roots,
+                                  own_span=not (args.since or args.until))
         else:
             rows = queries.patterns(ledger.db, store_sort, store_limit)
         latest = latest_reviews(ledger.db)
@@ -129,6 +132,7 @@ def cmd_show(args, config: Config) -> int:
     with open_ledger(config) as ledger:
         data = show(ledger.db, args.signature, limit=args.limit, now_us=now_us(), until_us=_until(args),
                     recipes=config.recipes)
+    name_agents(data, config.agent_of)
     if args.json:
         print(as_json(data))
     elif args.csv:
@@ -189,7 +193,8 @@ def cmd_report(args, config: Config) -> int:
     if not args.html and not args.json:
         raise PatterndError("report: say where it goes: --html FILE (a page) or --json (to stdout)")
     with open_ledger(config) as ledger:
-        data = gather(ledger, now_us=now_us(), top=args.top, until_us=_until(args), recipes=config.recipes)
+        data = gather(ledger, now_us=now_us(), top=args.top, until_us=_until(args), recipes=config.recipes,
+                      agent_of=config.agent_of)
     if args.json:
         print(as_json(data))
     if args.html:
@@ -256,6 +261,11 @@ def cmd_check_config(args, config: Config) -> int:
 def cmd_status(args, config: Config) -> int:
     with open_ledger(config) as ledger:
         status = queries.status(ledger.db)
+    status["by_agent"] = by_agent = {}
+    for name, info in sorted(status["roots"].items()):
+        agent = by_agent.setdefault(config.agent_of(name), {"workflows": 0, "spend_usd": 0.0})
+        agent["workflows"] += info["workflows"]
+        agent["spend_usd"] += info["spend_usd"]
     if args.json:
         print(json.dumps(status, indent=2))
         return 0
@@ -265,6 +275,8 @@ def cmd_status(args, config: Config) -> int:
         return ", ".join(f"{k} {v}" for k, v in d.items()) or "-"
 
     print(f"  status: {shares(status['by_status'])}")
+    print("  by agent: " + (", ".join(f"{a} {v['workflows']} workflows ${v['spend_usd']:,.2f}"
+                                      for a, v in by_agent.items()) or "-"))
     print(f"  times from: {shares(status['time_source'])}  (session: the session store's timestamps; "
           "mtime: file times, not recorded times)")
     print(f"  requests from: {shares(status['request_source'])}  (slug: guessed from a branch or plan name)")
@@ -341,6 +353,8 @@ def _patterns_options(c: argparse.ArgumentParser) -> None:
                    help="only workflows started since then (days before now, or YYYY-MM-DD), computed from the "
                         "occurrences; adds a trend column: spend in the last 30 days against the 30 before")
     c.add_argument("--until", metavar="DATE", help="with --since: only workflows started before this date")
+    c.add_argument("--agent", choices=("claude", "codex"),
+                   help="only the workflows of this agent: codex for the Codex homes, claude for the rest")
     c.add_argument("--baseline-days", type=_positive, default=30, metavar="N",
                    help="with --status automated: the window before the automation, in days (default: 30)")
     fmt = c.add_mutually_exclusive_group()

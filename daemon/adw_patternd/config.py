@@ -96,6 +96,11 @@ class Config:
                 return r
         raise KeyError(name)
 
+    def agent_of(self, root_name: str) -> str:
+        """Which agent wrote a root's workflows: codex for a Codex home, else claude (ADW runs
+        and session stores are Claude Code's)."""
+        return "codex" if any(h.name == root_name for h in self.codex_homes) else "claude"
+
     @property
     def is_postgres(self) -> bool:
         return self.database.startswith(("postgresql://", "postgres://"))

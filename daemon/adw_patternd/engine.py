@@ -26,7 +26,10 @@ from .sources.parse import Observed, build_workflow, merge_summary, needs_issue_
 from .core.model import workflow_id
 from .core.rules import detect
 from .sources.claude_sessions import SessionIndex, joined_in
+from .sources.codex_index import CodexIndex
 from .session_source import Joining, SessionSource
+from .codex_source import CodexSource
+from .store.codex_facts import CodexFactsReader
 from .store.ledger import Ledger
 from .store.rows import Change, Prior
 from .sources.transcript import Transcript, stored
@@ -42,11 +45,12 @@ NOT_STORED = "<not stored>"
 
 class Engine:
     def __init__(self, config: Config, ledger: Ledger, carried: dict[tuple[str, str], tuple] | None = None,
-                 sessions: SessionIndex | None = None):
+                 sessions: SessionIndex | None = None, codex: CodexIndex | None = None):
         """``carried``: overwritten runs, by (workflow id, transcript path), to start a transcript
         with when this database holds none (verify --files: the runs only the ledger knows).
         ``sessions``: the session stores' files, as last listed (index_sessions)."""
         self.source = SessionSource(config, sessions, ledger.counted_keys)
+        self.codex = CodexSource(config, CodexFactsReader(ledger.db), codex)
         self.config = config
         self.ledger = ledger
         self.carried = carried or {}
@@ -58,7 +62,7 @@ class Engine:
 
     @config.setter
     def config(self, config: Config) -> None:  # a reload: the session source follows
-        self._config = self.source.config = config
+        self._config = self.source.config = self.codex.config = config
 
     def root_real(self, root: Root) -> str:
         real = self._root_real.get(root.name)
@@ -73,6 +77,8 @@ class Engine:
         listed_at = time.time_ns()
         if root.sessions:
             listing = self.source.listing(root, adw_id)
+        elif root.codex:
+            listing = self.codex.listing(root, adw_id)
         else:
             listing = list_folder(os.path.join(root.path, adw_id), self.root_real(root))
             if listing is not None and (joined or self.config.claude_projects):
@@ -90,6 +96,8 @@ class Engine:
         if root.sessions:
             return self.source.read_own(root, adw_id, listing, prior, notes, fingerprint, self.fresh(listing, listed_at),
                                         listed_at)
+        if root.codex:
+            return self.codex.read(root, adw_id, listing, prior, notes, fingerprint, self.fresh(listing, listed_at))
         folder = listing.path
         notes.extend(listing.problems)
         for name in (STATE_FILE, SUMMARY_FILE):  # there, but not a file we can read
@@ -174,7 +182,8 @@ class Engine:
         started = time.perf_counter()
         notes: list[str] = []
         folder = os.path.join(root.path, adw_id)
-        seen: dict = {"snapshot": snapshot(folder) if snapshots and not root.sessions else None, "racy": True}
+        store = root.sessions or root.codex
+        seen: dict = {"snapshot": snapshot(folder) if snapshots and not store else None, "racy": True}
         prior = None
         if known == NOT_STORED:
             prior, known = Prior(), None
@@ -198,7 +207,7 @@ class Engine:
             prior = prior or self.ledger.prior(workflow_id(root.name, adw_id))
             if not force and prior.fingerprint is not None and fingerprint == prior.fingerprint:
                 return Outcome(Kind.UNCHANGED, root.name, adw_id, **seen)
-            if seen["snapshot"] is None and not root.sessions:
+            if seen["snapshot"] is None and not store:
                 seen["snapshot"] = snapshot(folder)  # before the read: a later write differs from it
             result = self.read(root, adw_id, listing, listed_at, prior, notes, None if seen["racy"] else fingerprint)
             if isinstance(result, Outcome):
@@ -266,9 +275,10 @@ class Engine:
     def report(self, o: Outcome) -> None:
         """Log what processing a workflow found: its notes, why it failed, or what it stored."""
         if o.notes:
-            root = next((r for r in self.config.roots + self.config.claude_projects if r.name == o.root), None)
+            root = next((r for r in self.config.roots + self.config.claude_projects + self.config.codex_homes
+                         if r.name == o.root), None)
             where = os.path.join(root.path, o.adw_id) if root else f"{o.root}/{o.adw_id}"
-            if root is not None and root.sessions:
+            if root is not None and (root.sessions or root.codex):
                 where = f"session {o.root}/{o.adw_id}"  # the notes name its files
             log.warning("%s: %s", where, "; ".join(dict.fromkeys(o.notes)))
         if o.kind is Kind.FAILED:

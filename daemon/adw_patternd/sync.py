@@ -9,6 +9,7 @@ A folder missing from a root is a deletion only while the root is healthy (roots
 from __future__ import annotations
 
 import gc
+import itertools
 import logging
 import multiprocessing
 import os
@@ -117,17 +118,17 @@ class Syncer:
         if only is None:
             self.guard.refresh()  # a full pass: another process may have adopted a root meanwhile
             self.engine.source.refresh()
+            self.engine.codex.refresh()
         # ADW roots first: the sessions their runs claim are then known when the stores are read.
-        plan = self._plan(self.config.roots + self.config.claude_projects if roots is None else roots, only, summary)
-        batch = self.config.sync_batch_size
-        jobs = []
-        for root, names, _health in plan:
-            known = self.engine.ledger.fingerprints(root.name, names if only is not None else None)
-            jobs += [[(root, n, known.get(n, NOT_STORED)) for n in names[i : i + batch]]
-                     for i in range(0, len(names), batch)]
-        total = sum(len(job) for job in jobs)
+        plan = self._plan(self.config.roots + self.config.claude_projects + self.config.codex_homes
+                          if roots is None else roots, only, summary)
+        jobs, codex_jobs = self._jobs(plan, only)
+        total = sum(len(job) for job in jobs + codex_jobs)
         done = 0
-        for prepared in self._read(jobs, workers, snapshots):
+        # Codex sessions are read here, in order (parents first): a read needs what those
+        # before it counted.
+        codex = (self.engine.prepare(job, snapshots=snapshots) for job in codex_jobs)
+        for prepared in itertools.chain(self._read(jobs, workers, snapshots), codex):
             if should_stop and should_stop():
                 break
             for o in self.engine.commit(prepared):
@@ -145,6 +146,19 @@ class Syncer:
         summary.seconds = time.perf_counter() - started
         return summary
 
+    def _jobs(self, plan, only) -> tuple[list, list]:
+        """Batches of (root, name, known fingerprint): those any process may read, and the
+        Codex homes' (read in this process, in order)."""
+        batch = self.config.sync_batch_size
+        jobs: list = []
+        codex_jobs: list = []
+        for root, names, _health in plan:
+            known = self.engine.ledger.fingerprints(root.name, names if only is not None else None)
+            (codex_jobs if root.codex else jobs).extend(
+                [(root, n, known.get(n, NOT_STORED)) for n in names[i : i + batch]]
+                for i in range(0, len(names), batch))
+        return jobs, codex_jobs
+
     def _plan(self, roots: Iterable[Root], only: dict[str, set[str]] | None,
               summary: SyncSummary) -> list[tuple[Root, list[str], RootHealth]]:
         """Each readable root with the folders to read in it."""
@@ -154,6 +168,8 @@ class Syncer:
                 names = None
             elif root.sessions:
                 names = self.engine.source.index.of_store(root.name) if os.path.isdir(root.path) else None
+            elif root.codex:
+                names = self.engine.codex.index.of_home(root.name) if os.path.isdir(root.path) else None
             else:
                 names = list_workflows(root)
             health = self.guard.health(root, names)

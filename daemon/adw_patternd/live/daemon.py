@@ -81,6 +81,7 @@ class Daemon:
         self.watches = Watches(self.debouncer, config.watch.max_active_workflows)
         self.tracked: dict[Key, Tracked] = {}
         self.stores = {s.name: s for s in config.claude_projects}  # session stores
+        self.homes = {h.name: h for h in config.codex_homes}  # Codex homes
         self.backlog = Backlog()
         # Workflows without a live watch are found changed by a stat sweep (sweep.py).
         self.sweep = Sweep(config.watch, self.tracked, self.watches, self.debouncer.touch, self._look_live)
@@ -111,7 +112,11 @@ class Daemon:
                 if not self.watches.watch_store(store):
                     log.warning("session store %s: no live watch on %s; it is read again at each reconcile",
                                 store.name, store.path)
-            summary = self._sync([*self.roots.values(), *self.stores.values()])
+            for home in self.homes.values():
+                if not self.watches.watch_home(home):
+                    log.warning("Codex home %s: no live watch on its sessions/ and archived_sessions/; they are read "
+                                "again at each reconcile", home.name)
+            summary = self._sync([*self.roots.values(), *self.stores.values(), *self.homes.values()])
             self.automations.record_declared(self.config.automated)
             self.automations.refresh()
             log.info("catch-up: %s; %d live watches", summary.line(), self.watches.count())
@@ -209,8 +214,9 @@ class Daemon:
         only = None if everything else self._recent_keys()
         log.info("reconcile%s: %s", "" if everything else " (changed this week)",
                  self._sync(self.roots.values(), reconcile=True, only=only).line())
-        if self.stores:  # what inotify may have dropped; a listing and a stat a session
-            log.info("reconcile of the session stores: %s", self._sync(self.stores.values(), reconcile=True).line())
+        if self.stores or self.homes:  # what inotify may have dropped; a listing and a stat a session
+            log.info("reconcile of the session stores: %s",
+                     self._sync([*self.stores.values(), *self.homes.values()], reconcile=True).line())
         done = time.monotonic()
         self.metrics.reconciled(done - now)
         return done
@@ -241,6 +247,9 @@ class Daemon:
         if key[0] in self.stores:
             self._handle_session(key)
             return
+        if key[0] in self.homes:
+            self._handle_codex(key)
+            return
         root = self.roots.get(key[0])
         if root is None or key[0] in self.missing_roots:
             return  # a root that went away: its catch-up reads everything when it is back
@@ -266,6 +275,21 @@ class Daemon:
                 self.debouncer.touch((root, adw_id), delay=0)
                 return
         self._record(key, o)
+
+    def _handle_codex(self, key: Key) -> None:
+        """A rollout changed, appeared, or moved (compressed, archived): the index learns
+        where the session is now, then the session is read from where its last read ended."""
+        home = self.homes[key[0]]
+        problems: list[str] = []
+        for path in sorted(self.watches.codex_paths.pop(key, ())):
+            if os.path.isfile(path):
+                self.engine.codex.index.add(home.name, path, problems)
+        for problem in problems:
+            log.warning("%s", problem)
+        found = self.engine.codex.index.file(home.name, key[1])
+        if found is None or not os.path.exists(found.path):  # moved or replaced: where is it now?
+            self.engine.codex.relist(home)
+        self._record(key, self.engine.process(home, key[1]))
 
     def _record(self, key: Key, o: Outcome) -> None:
         self.outcomes.live(key, o)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import re
 import threading
 import time
 
@@ -109,6 +110,31 @@ class _StoreHandler(_Handler):
                 self.debouncer.touch((self.root.name, parts[1]))
 
 
+_SID_IN_NAME = re.compile(r"([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})"
+                          r"\.jsonl(?:\.zst)?$")
+
+
+class _HomeHandler(_Handler):
+    """Maps an event under a Codex home's sessions/ or archived_sessions/ to its session
+    (the id in the rollout's name), and keeps the paths seen for the worker (``paths``):
+    a new file, one compressed or archived, is added to the index there."""
+
+    def __init__(self, root: Root, debouncer: Debouncer, paths: dict):
+        super().__init__(root, debouncer)
+        self.paths = paths
+
+    def on_any_event(self, event) -> None:
+        for path in (event.src_path, getattr(event, "dest_path", "")):
+            path = os.fsdecode(path) if path else ""
+            name = os.path.basename(path)
+            m = _SID_IN_NAME.search(name) if name.startswith("rollout-") else None
+            if not path.startswith(self.prefix) or m is None:
+                continue
+            key = (self.root.name, m.group(1).lower())
+            self.paths.setdefault(key, set()).add(path)
+            self.debouncer.touch(key)
+
+
 class Watches:
     """The live inotify watches: roots and active workflows. Owned by the worker thread."""
 
@@ -121,6 +147,7 @@ class Watches:
         self.workflows: dict[Key, object] = {}  # active workflow -> ObservedWatch
         self.limit_hit = False
         self._handlers: dict[str, _Handler] = {}
+        self.codex_paths: dict[Key, set[str]] = {}  # rollout paths seen in events, by session
 
     def start(self) -> None:
         self.observer.start()
@@ -169,6 +196,18 @@ class Watches:
         if watch is not None:
             self.roots[store.name] = watch
         return watch is not None
+
+    def watch_home(self, home: Root) -> bool:
+        """A Codex home's sessions/ and archived_sessions/, recursively (never the home
+        itself: it holds the user's credentials). Whether both are watched."""
+        handler = _HomeHandler(home, self.debouncer, self.codex_paths)
+        watched = 0
+        for sub in ("sessions", "archived_sessions"):
+            watch = self._schedule(handler, os.path.join(str(home.path), sub), recursive=True)
+            if watch is not None:
+                self.roots[f"{home.name}/{sub}"] = watch
+                watched += 1
+        return watched == 2
 
     def unwatch_root(self, name: str) -> None:
         watch = self.roots.pop(name, None)

@@ -18,7 +18,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 
 from ..config import Config
 from ..core.errors import PatterndError
-from .tables import estimated_share
+from .tables import estimated_share, name_agents
 from ..core.review import annotate
 from ..store import automation
 from ..store.evidence import evidence_of, totals, weeks, weeks_end
@@ -35,18 +35,20 @@ PATTERN_KEYS = ("pattern_signature", "pattern_type", "occurrence_count", "sum_un
 
 
 def gather(ledger: Ledger, *, now_us: int, top: int = 5, until_us: int | None = None,
-           recipes: dict | None = None) -> dict:
+           recipes: dict | None = None, agent_of=None) -> dict:
     """The report's numbers, all read on one snapshot of the database. Its weekly chart ends
     at the week of --until, else of the newest workflow with spend; each pattern's section at
-    that of its newest workflow (as `show`)."""
+    that of its newest workflow (as `show`). ``agent_of``: root name -> agent."""
     db = ledger.db
 
     def work():
         latest = latest_reviews(db)
         rows = annotate(queries.patterns(db, "savings"), latest)
         weeks_to = weeks_end(db, until_us, now_us)
-        sections = [evidence_of(db, r["pattern_signature"], limit=SECTION_WORKFLOWS, recipes=recipes, now_us=now_us,
-                                weeks_to=weeks_end(db, until_us, now_us, r["pattern_signature"]))
+        sections = [name_agents(evidence_of(db, r["pattern_signature"], limit=SECTION_WORKFLOWS, recipes=recipes,
+                                            now_us=now_us,
+                                            weeks_to=weeks_end(db, until_us, now_us, r["pattern_signature"])),
+                                agent_of)
                     for r in rows[: max(top, 0)]]
         automated = [{"pattern_signature": sig, **automation.figures(db, sig, latest[sig], now_us),
                       "regressions_list": automation.regressions(db, pid, on, SECTION_WORKFLOWS)}
@@ -148,7 +150,8 @@ def render(data: dict) -> str:
         before_after={a["pattern_signature"]: before_after_chart(a) for a in data["automated"]})
 
 
-def write_report(ledger: Ledger, path: str, *, now_us: int, top: int = 5, recipes: dict | None = None) -> None:
+def write_report(ledger: Ledger, path: str, *, now_us: int, top: int = 5, recipes: dict | None = None,
+                 agent_of=None) -> None:
     """What the daemon and sync do with config.yaml's report.html: gather, render, replace.
     Its folder is made if missing, as for the metrics file (`report --html` does not)."""
     try:
@@ -156,7 +159,7 @@ def write_report(ledger: Ledger, path: str, *, now_us: int, top: int = 5, recipe
     except OSError as e:
         raise PatterndError(f"report {path}: cannot make its folder ({e.strerror or e}); "
                             "check report.html in config.yaml and the permissions there") from None
-    write_atomically(path, render(gather(ledger, now_us=now_us, top=top, recipes=recipes)))
+    write_atomically(path, render(gather(ledger, now_us=now_us, top=top, recipes=recipes, agent_of=agent_of)))
 
 
 def write_configured_report(config: Config, ledger: Ledger) -> str | None:
@@ -165,7 +168,8 @@ def write_configured_report(config: Config, ledger: Ledger) -> str | None:
     if not config.report.html:
         return None
     try:
-        write_report(ledger, str(config.report.html), now_us=_now_us(), recipes=config.recipes)
+        write_report(ledger, str(config.report.html), now_us=_now_us(), recipes=config.recipes,
+                     agent_of=config.agent_of)
     except PatterndError as e:
         return str(e)
     return None

@@ -136,6 +136,14 @@ def as_csv(rows: list[dict]) -> str:
     return out.getvalue()
 
 
+def name_agents(section: dict, agent_of) -> dict:
+    """Each workflow of a `show` section with its agent (``agent_of``: root name -> agent)."""
+    if agent_of is not None:
+        for w in section["workflows"]:
+            w["agent"] = agent_of(w["root"])
+    return section
+
+
 def show_text(d: dict) -> str:
     """`show`: one pattern's evidence, for a person."""
     st, conf, review = d["statistics"], d["confidence"], d["review"]
@@ -158,7 +166,8 @@ def show_text(d: dict) -> str:
     lines.append(f"\nworkflows, newest first ({d['workflows_shown']} of {st['occurrence_count']}):")
     for w in d["workflows"]:
         when = f"{w['start_time'] or '-'} ({w['time_source'] or '-'})"
-        lines.append(f"  {w['workflow_id']}  {when}  {w['status']}  ${w['attributed_usd']:,.4f} "
+        agent = f"{w['agent']}  " if w.get("agent") else ""
+        lines.append(f"  {w['workflow_id']}  {agent}{when}  {w['status']}  ${w['attributed_usd']:,.4f} "
                      f"in {w['units']} {_units(w['layer'])}  {w['request'] or '-'}")
     for key, title in (("agents", "agents (runs for a role pattern, Bash calls for a command pattern; workflows)"),
                        ("command_lines", "command lines (calls, workflows)")):

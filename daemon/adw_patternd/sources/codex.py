@@ -59,6 +59,8 @@ _SID_IN_NAME = re.compile(r"([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-
 USAGE_KEYS = ("input_tokens", "cached_input_tokens", "output_tokens", "reasoning_output_tokens", "total_tokens")
 Usage = tuple[int, int, int, int, int]  # input (cached included), cached, output (reasoning included), reasoning, total
 
+ROLLOUT = "rollout.jsonl"  # a session's one agent_outputs row, wherever its file is now
+
 
 class NotARollout(InputRejected):
     """The file's first line is not a rollout line (a JSON object with a "type")."""
@@ -412,28 +414,41 @@ class _Fold:
             return  # info null: rate limits only
         total = _usage(info.get("total_token_usage"), self.notes, self.where)
         last = _usage(info.get("last_token_usage"), self.notes, self.where)
-        if self.copying:
-            if self.parent_totals is not None:
-                copy = total is not None and total in self.parent_totals
-            else:
-                copy = bool(ts) and ts[:19] == self.first_second
-            if copy:
-                self.copied += 1
-                if total is not None:
-                    self.prev = total
-                # Everything written before a copied event is a copy: its calls, its waits
-                # and its request belong to the parent.
-                self.waiting.clear()
-                self.held.clear()
-                self.req = [self.req[0] or self.req[2], self.req[1] or self.req[3], None, None]
-                return
-            self.copying = False
-            for sig, ms in self.held:
-                self.waits[sig] = self.waits.get(sig, Waits()).plus(ms)
-            self.held = []
+        if self.copying and self.copy_event(total, ts):
+            return
+        delta = self.delta(total, last, pos)
+        if delta is not None:
+            self.count(delta, ts, total, calls, shell)
+
+    def copy_event(self, total: Usage | None, ts: str) -> bool:
+        """Whether a token_count event of a fork's or sub-agent's opening is a copy of its
+        parent's; the first one that is not ends the copied prefix."""
+        if self.parent_totals is not None:
+            copy = total is not None and total in self.parent_totals
+        else:
+            copy = bool(ts) and ts[:19] == self.first_second
+        if copy:
+            self.copied += 1
+            if total is not None:
+                self.prev = total
+            # Everything written before a copied event is a copy: its calls, its waits
+            # and its request belong to the parent.
+            self.waiting.clear()
+            self.held.clear()
+            self.req = [self.req[0] or self.req[2], self.req[1] or self.req[3], None, None]
+            return True
+        self.copying = False
+        for sig, ms in self.held:
+            self.waits[sig] = self.waits.get(sig, Waits()).plus(ms)
+        self.held = []
+        return False
+
+    def delta(self, total: Usage | None, last: Usage | None, pos: int) -> Usage | None:
+        """What one event adds: its last_token_usage, else the growth of its total; None
+        for a repeat of the previous total or an event that adds nothing."""
         if total is not None and total == self.prev:
             self.repeated += 1
-            return
+            return None
         if total is not None and self.prev is not None and any(a < b for a, b in zip(total[:4], self.prev[:4])):
             reset = not any(total[:4])  # a context-window fill: totals restart from 0
             if not reset and not self.backwards_noted:
@@ -444,7 +459,12 @@ class _Fold:
         if total is not None:
             self.prev = total
         if delta is None or not any(delta[:4]):
-            return
+            return None
+        return delta
+
+    def count(self, delta: Usage, ts: str, total: Usage | None, calls: int, shell: list[ShellCall]) -> None:
+        """One response counted once across files: priced by the current model, its share
+        given to each signature of the calls it closes."""
         key = (ts, self.model or "", *delta)
         if key in self.new_keys or key in self.seen:
             self.repeated += 1

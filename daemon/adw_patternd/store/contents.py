@@ -28,6 +28,8 @@ TABLES = {
     "command_waits": ("SELECT signature, workflow_id, calls, total_ms, waits_ms FROM command_waits", 2,
                       ("calls", "total_ms", "waits_ms")),
     "session_claims": ("SELECT session_id, workflow_id FROM session_claims", 2, ()),
+    "codex_keys": ("SELECT event_key, workflow_id FROM codex_keys", 1, ("workflow_id",)),
+    "codex_totals": ("SELECT session_id, total, workflow_id FROM codex_totals", 2, ("workflow_id",)),
     "operation_patterns": ("SELECT pattern_signature, " + ", ".join(SUM_COLUMNS + DERIVED_COLUMNS)
                            + " FROM operation_patterns WHERE occurrence_count > 0", 1, SUM_COLUMNS + DERIVED_COLUMNS),
 }

@@ -61,13 +61,11 @@ class Ledger:
         row = self.db.one("SELECT revision, fingerprint FROM workflow_history WHERE workflow_id = ?", (workflow_id,))
         if not row or not row[0]:
             return Prior()
-        transcripts = {
-            r[0]: from_json(r[0], int(r[1] or 0), int(r[2] or 0), int(r[3] or 0), int(r[4] or 0), int(r[5] or 0),
-                            r[6] or "", r[7] or "", r[8])
-            for r in self.db.all("SELECT agent_name, device, inode, offset_bytes, size_bytes, mtime_ns, head_session, "
-                                 "tail, state_json FROM agent_outputs WHERE workflow_id = ?", (workflow_id,))
-        }
-        return Prior(int(row[0]), row[1], transcripts)
+        rows = self.db.all("SELECT agent_name, device, inode, offset_bytes, size_bytes, mtime_ns, head_session, "
+                           "tail, state_json FROM agent_outputs WHERE workflow_id = ?", (workflow_id,))
+        transcripts = {r[0]: from_json(r[0], int(r[1] or 0), int(r[2] or 0), int(r[3] or 0), int(r[4] or 0),
+                                       int(r[5] or 0), r[6] or "", r[7] or "", r[8]) for r in rows}
+        return Prior(int(row[0]), row[1], transcripts, {r[0]: r[8] or "" for r in rows})
 
     def counted_keys(self, message_keys: list[int], left_out: tuple[int, ...]) -> list[Held]:
         """The responses of session files counted already, by message key (response_keys)."""
@@ -275,7 +273,7 @@ class Ledger:
         forget_files(self.db, workflow_id, [r[0] for r in self.db.all(
             "SELECT agent_name FROM agent_outputs WHERE workflow_id = ?", (workflow_id,))])
         for table in ("pattern_occurrences", "pattern_evidence", "pattern_mentions", "agent_outputs", "session_claims",
-                      "command_waits", "workflow_history"):
+                      "command_waits", "codex_keys", "codex_totals", "workflow_history"):
             self.db.execute(f"DELETE FROM {table} WHERE workflow_id = ?", (workflow_id,))
         for pid, old in links:
             d = deltas.get(pid, PatternSums())

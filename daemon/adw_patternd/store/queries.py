@@ -35,11 +35,25 @@ def patterns(db: Db, sort: str = "savings", limit: int | None = None) -> list[di
     return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
 
+def _of_roots(roots: tuple[tuple[str, ...], bool] | None) -> tuple[str, tuple]:
+    """A condition on w.root_name: (names, True) only those roots, (names, False) all but them."""
+    if roots is None:
+        return "", ()
+    names, keep = roots
+    if not names:
+        return ("AND 1 = 0 ", ()) if keep else ("", ())
+    return f"AND w.root_name {'' if keep else 'NOT '}IN ({', '.join('?' for _ in names)}) ", tuple(names)
+
+
 def window(db: Db, tool_cost_ratio: float, since_us: int, until_us: int, sort: str = "savings",
-           limit: int | None = None) -> list[dict]:
+           limit: int | None = None, roots: tuple[tuple[str, ...], bool] | None = None,
+           own_span: bool = False) -> list[dict]:
     """The patterns' statistics over the workflows seen (started) in [since, until): a query
     over the links, not the running sums. Monthly savings use the window's length. Each
-    row also has its spend in the 30 days before ``until`` and in the 30 before those."""
+    row also has its spend in the 30 days before ``until`` and in the 30 before those.
+    ``roots``: only the workflows of these roots (names, True), or of all others (names, False).
+    ``own_span``: monthly savings over each pattern's first to last seen, as the running sums'."""
+    only, names = _of_roots(roots)
     dur = "CASE WHEN o.duration_seconds > 0 THEN o.duration_seconds ELSE 0 END"
     rows = db.all(
         "SELECT p.pattern_signature, COUNT(*), SUM(o.tokens), SUM(o.cost_nanos), "
@@ -48,18 +62,18 @@ def window(db: Db, tool_cost_ratio: float, since_us: int, until_us: int, sort: s
         "SUM(o.estimated_nanos), MIN(o.seen_us), MAX(o.seen_us) "
         "FROM pattern_occurrences o JOIN operation_patterns p ON p.id = o.pattern_id "
         "JOIN workflow_history w ON w.workflow_id = o.workflow_id AND w.revision > 0 "
-        "WHERE o.seen_us >= ? AND o.seen_us < ? GROUP BY p.pattern_signature", (since_us, until_us))
+        f"WHERE o.seen_us >= ? AND o.seen_us < ? {only}GROUP BY p.pattern_signature", (since_us, until_us, *names))
     trend = {r[0]: (int(r[1] or 0), int(r[2] or 0)) for r in db.all(
         "SELECT p.pattern_signature, SUM(CASE WHEN o.seen_us >= ? THEN o.cost_nanos ELSE 0 END), "
         "SUM(CASE WHEN o.seen_us < ? THEN o.cost_nanos ELSE 0 END) "
         "FROM pattern_occurrences o JOIN operation_patterns p ON p.id = o.pattern_id "
         "JOIN workflow_history w ON w.workflow_id = o.workflow_id AND w.revision > 0 "
-        "WHERE o.seen_us >= ? AND o.seen_us < ? GROUP BY p.pattern_signature",
-        (until_us - MONTH_US, until_us - MONTH_US, until_us - 2 * MONTH_US, until_us))}
+        f"WHERE o.seen_us >= ? AND o.seen_us < ? {only}GROUP BY p.pattern_signature",
+        (until_us - MONTH_US, until_us - MONTH_US, until_us - 2 * MONTH_US, until_us, *names))}
     out = []
     for r in rows:
         sums = sums_of(r[1:11])
-        s = derive(sums, since_us, until_us, tool_cost_ratio)
+        s = derive(sums, int(r[11]) if own_span else since_us, int(r[12]) if own_span else until_us, tool_cost_ratio)
         last30, prior30 = trend.get(r[0], (0, 0))
         out.append({
             "pattern_signature": r[0], "occurrence_count": s.occurrence_count, "sum_units": sums.units,
@@ -76,8 +90,9 @@ def window(db: Db, tool_cost_ratio: float, since_us: int, until_us: int, sort: s
 
 
 def status(db: Db) -> dict:
-    roots = {r[0]: {"workflows": int(r[1]), "last_updated": r[2]} for r in db.all(
-        "SELECT root_name, COUNT(*), MAX(updated_at) FROM workflow_history WHERE revision > 0 GROUP BY root_name")}
+    roots = {r[0]: {"workflows": int(r[1]), "last_updated": r[2], "spend_usd": int(r[3] or 0) / 1e9} for r in db.all(
+        "SELECT root_name, COUNT(*), MAX(updated_at), COALESCE(SUM(cost_nanos), 0) FROM workflow_history "
+        "WHERE revision > 0 GROUP BY root_name")}
     last = db.one("SELECT workflow_id, updated_at FROM workflow_history WHERE revision > 0 "
                   "ORDER BY updated_at DESC, workflow_id LIMIT 1")
     if db.dialect == "sqlite":

@@ -6,6 +6,7 @@ ids its new lines hold; a change adds what it counted in the transaction that st
 from __future__ import annotations
 
 from ..sources.response_keys import Held, ResponseKeys, beaten_by
+from .codex_facts import store_codex
 from .db import Db
 from .rows import Change
 
@@ -30,6 +31,8 @@ def store_keys(db: Db, change: Change) -> tuple[str, ...] | None:
     Returns the workflows whose copies it took (to be read again), or None, writing nothing,
     when a copy stored since the change was read keeps one of its responses: read it again."""
     workflow_id, counted, reset = change.workflow.workflow_id, change.keys_counted, change.keys_reset
+    if change.codex is not None and not store_codex(db, workflow_id, change.codex):
+        return None
     if not counted and not reset:
         return ()
     current: dict[int, list[Held]] = {}

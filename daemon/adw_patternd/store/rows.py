@@ -82,6 +82,19 @@ class Prior:
     revision: int = 0
     fingerprint: str | None = None
     transcripts: dict = field(default_factory=dict)  # relative path -> Transcript as last read
+    states: dict = field(default_factory=dict)  # relative path -> its stored state JSON, as stored
+
+
+@dataclass(frozen=True)
+class CodexFacts:
+    """What one Codex session's read counted, for the files read after it: the usage
+    events' keys and the cumulative totals (as text), and whether the session was read from
+    its start (its earlier rows go)."""
+
+    session_id: str
+    keys: tuple[str, ...] = ()
+    totals: tuple[str, ...] = ()
+    reset: bool = False
 
 
 @dataclass(frozen=True)
@@ -113,6 +126,7 @@ class Change:
     keys_counted: tuple = ()
     keys_reset: tuple[int, ...] = ()
     keys_first_ms: int = 0
+    codex: CodexFacts | None = None  # a Codex session's cross-file facts (store/codex_facts.py)
 
     @property
     def signatures(self) -> tuple[str, ...]:

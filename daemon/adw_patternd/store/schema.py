@@ -315,9 +315,21 @@ def m011_response_keys(db: Db) -> None:
                "(SELECT workflow_id FROM agent_outputs WHERE state_json LIKE ?)", ('%"store":%',))
 
 
+def m012_codex_facts(db: Db) -> None:
+    """What a Codex home's sessions counted that other files need (docs/codex.md): each
+    usage event counted once across files (by its key), and each session's counted
+    cumulative totals (a fork's or sub-agent's copies of them are not spend). Rows are
+    written once with their session's change, and go with the session."""
+    db.execute("CREATE TABLE IF NOT EXISTS codex_keys (event_key TEXT PRIMARY KEY, workflow_id TEXT NOT NULL)")
+    db.execute("CREATE INDEX IF NOT EXISTS ck_workflow ON codex_keys (workflow_id)")
+    db.execute("CREATE TABLE IF NOT EXISTS codex_totals (session_id TEXT NOT NULL, total TEXT NOT NULL, "
+               "workflow_id TEXT NOT NULL, PRIMARY KEY (session_id, total))")
+    db.execute("CREATE INDEX IF NOT EXISTS ct_workflow ON codex_totals (workflow_id)")
+
+
 MIGRATIONS = (m001_reference_tables, m002_exact_accounting, m003_output_tail, m004_attributed_costs,
               m005_run_ledger, m006_evidence_and_reviews, m007_root_identity, m008_mentions, m009_session_store,
-              m010_automation, m011_response_keys)
+              m010_automation, m011_response_keys, m012_codex_facts)
 
 
 def _current(db: Db) -> bool:

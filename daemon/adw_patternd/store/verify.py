@@ -12,6 +12,7 @@ import logging
 from typing import Protocol
 
 from ..core.model import PatternSums
+from ..sources.codex import ROLLOUT
 from .db import Db
 from .derived import derived_values, write_derived
 from .rows import DERIVED_COLUMNS, LINK_COLUMNS, SUM_COLUMNS, contribution_of, same_value
@@ -126,6 +127,15 @@ def verify(ledger: Ledger, repair: bool = False) -> list[str]:
     return work()
 
 
+def _forget_read_positions(db: Db) -> None:
+    """Every file is read again from its start. An agent transcript's or a session file's
+    read is kept with no file identity, which makes the next read restart it: the runs only
+    the ledger knows (seen, then overwritten by a retry) stay counted, and a session file
+    that is gone keeps what was read of it. A Codex rollout's read goes: it is read again whole."""
+    db.execute("UPDATE agent_outputs SET device = 0, inode = 0")
+    db.execute("DELETE FROM agent_outputs WHERE agent_name = ?", (ROLLOUT,))
+
+
 def rederive_if_needed(ledger: Ledger, derivation_key: str | None) -> None:
     """Recompute after a migration asked for it; read every workflow again when the prices,
     rules or tool_cost_ratio changed since the last run (``derivation_key`` None: never)."""
@@ -149,7 +159,7 @@ def rederive_if_needed(ledger: Ledger, derivation_key: str | None) -> None:
             # the runs only the ledger knows (seen, then overwritten) stay counted, and a
             # session file that is gone keeps what was read of it.
             db.execute("UPDATE workflow_history SET fingerprint = NULL")
-            db.execute("UPDATE agent_outputs SET device = 0, inode = 0")
+            _forget_read_positions(db)
         db.execute("INSERT INTO meta (key, value) VALUES ('derivation', ?) "
                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (derivation_key,))
 

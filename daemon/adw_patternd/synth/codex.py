@@ -354,29 +354,53 @@ def make_codex_home(home: str, *, seed: int = 28, sessions: int = 60, days: int 
                     secrets: bool = True) -> HomePlan:
     """Write a Codex home under ``home`` and return its plan. ``sessions``: the ordinary
     sessions (forks, copies and bad files come on top)."""
-    rng = random.Random(seed)
-    plan = HomePlan(home)
-    seen_keys: set = set()
-    written: dict[str, _Writer] = {}
-    lineage: dict[str, set] = {}
+    b = _HomeBuilder(home, random.Random(seed))
+    order = b.ordinary(sessions, days)
+    b.held_twice(order)
+    b.children(order)
+    b.duplicate(order)
+    if bad:
+        _bad_files(home, b.rng, b.plan, b.session, b.done, b.place)
+    if secrets:
+        for name in b.plan.secrets:
+            with open(os.path.join(home, name), "w") as f:
+                f.write('{"OPENAI_API_KEY": "sk-not-a-real-key"}\n' if name == "auth.json" else "# not ours\n")
+    return b.plan
 
-    def new_sid() -> str:
-        return str(uuid.UUID(int=rng.getrandbits(128), version=4))
 
-    def place(w: _Writer, *, archived: bool = False, compress: bool = False, lines: list[dict] | None = None,
+def _at(order: list[_Writer], k: int) -> _Writer:
+    """The k-th of 60 sessions, for homes of any size."""
+    return order[min(len(order) - 1, k * len(order) // 60)]
+
+
+class _HomeBuilder:
+    """The steps of make_codex_home, sharing its random stream, plan and counted keys."""
+
+    def __init__(self, home: str, rng: random.Random):
+        self.home, self.rng = home, rng
+        self.plan = HomePlan(home)
+        self.seen_keys: set = set()
+        self.written: dict[str, _Writer] = {}
+        self.lineage: dict[str, set] = {}
+
+    def new_sid(self) -> str:
+        return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+
+    def place(self, w: _Writer, *, archived: bool = False, compress: bool = False, lines: list[dict] | None = None,
               tail: bytes = b"") -> str:
         t0 = datetime.strptime(w.lines[0]["timestamp"][:19], "%Y-%m-%dT%H:%M:%S")
         name = _name(t0, w.sid)
         rel = f"archived_sessions/{name}" if archived else f"sessions/{t0:%Y/%m/%d}/{name}"
-        path = _put(home, rel, _encode(lines if lines is not None else w.lines) + tail, compress)
+        path = _put(self.home, rel, _encode(lines if lines is not None else w.lines) + tail, compress)
         w.plan.path, w.plan.compressed, w.plan.archived = path, compress, archived
         return path
 
-    def session(t: datetime, *, sid: str | None = None, kind: str = "session", responses: int | None = None,
+    def session(self, t: datetime, *, sid: str | None = None, kind: str = "session", responses: int | None = None,
                 model: str | None = None) -> _Writer:
-        sid = sid or new_sid()
+        rng = self.rng
+        sid = sid or self.new_sid()
         w = _Writer(rng, sid, t, SessionPlan(sid, "", kind=kind))
-        w.seen_keys = seen_keys
+        w.seen_keys = self.seen_keys
         w.meta()
         w.turn(model or rng.choice(MODELS), rng.choice(ASKS))
         for n in range(responses if responses is not None else rng.randrange(2, 7)):
@@ -390,21 +414,22 @@ def make_codex_home(home: str, *, seed: int = 28, sessions: int = 60, days: int 
             w.extras()
         return w
 
-    def done(w: _Writer) -> None:
+    def done(self, w: _Writer) -> None:
         w.finish()
-        seen_keys.update(w.keys)
-        lineage[w.sid] = set(w.counted_totals) | lineage.get(w.plan.parent or "", set())
-        plan.sessions[w.sid] = w.plan
-        written[w.sid] = w
+        self.seen_keys.update(w.keys)
+        self.lineage[w.sid] = set(w.counted_totals) | self.lineage.get(w.plan.parent or "", set())
+        self.plan.sessions[w.sid] = w.plan
+        self.written[w.sid] = w
 
-    def child(parent: _Writer, t: datetime, *, subagent: bool = False, absent: bool = False,
+    def child(self, parent: _Writer, t: datetime, *, subagent: bool = False, absent: bool = False,
               spill: bool = False, ask_as_message: bool = False) -> _Writer:
         """A fork or sub-agent: its session_meta, the parent's lines copied and stamped with
         its creation time, then its own turn."""
-        sid = new_sid()
+        rng = self.rng
+        sid = self.new_sid()
         kind = "orphan fork" if absent else ("subagent" if subagent else "fork")
         w = _Writer(rng, sid, t, SessionPlan(sid, "", kind=kind, parent=parent.sid))
-        w.seen_keys = seen_keys
+        w.seen_keys = self.seen_keys
         w.meta(parent=parent.sid, subagent=subagent)
         clock = t
         for obj in parent.lines:
@@ -417,81 +442,75 @@ def make_codex_home(home: str, *, seed: int = 28, sessions: int = 60, days: int 
             w.response(rng.randrange(1, 4), rng.randrange(0, 2), reemit=rng.random() < 0.3)
         return w
 
-    t = START
-    order: list[_Writer] = []
-    span = timedelta(days=days) / max(1, sessions)
-    for i in range(sessions):
-        t = START + span * i + timedelta(seconds=rng.randrange(0, 600))
-        w = session(t)
-        done(w)
-        order.append(w)
+    def ordinary(self, sessions: int, days: int) -> list[_Writer]:
+        """The ordinary sessions: most plain under sessions/, some archived, some compressed."""
+        order: list[_Writer] = []
+        span = timedelta(days=days) / max(1, sessions)
+        for i in range(sessions):
+            t = START + span * i + timedelta(seconds=self.rng.randrange(0, 600))
+            w = self.session(t)
+            self.done(w)
+            order.append(w)
+        for i, w in enumerate(order):
+            if i % 12 == 5:
+                self.place(w, archived=True)
+            elif i % 12 == 7:
+                self.place(w, archived=True, compress=True)
+            elif i % 12 == 9:
+                self.place(w, compress=True)
+            else:
+                self.place(w)
+        return order
 
-    # Where the ordinary sessions go: most plain under sessions/, some archived, some compressed.
-    for i, w in enumerate(order):
-        if i % 12 == 5:
-            place(w, archived=True)
-        elif i % 12 == 7:
-            place(w, archived=True, compress=True)
-        elif i % 12 == 9:
-            place(w, compress=True)
-        else:
-            place(w)
+    def held_twice(self, order: list[_Writer]) -> None:
+        """One session held twice: plain under sessions/, and compressed under archived_sessions/."""
+        twice = _at(order, 2)
+        t0 = datetime.strptime(twice.lines[0]["timestamp"][:19], "%Y-%m-%dT%H:%M:%S")
+        self.plan.also_held[twice.sid] = _put(self.home, f"archived_sessions/{_name(t0, twice.sid)}",
+                                              _encode(twice.lines), True)
+        self.plan.notes.append((self.plan.also_held[twice.sid], "only that one is read"))
 
-    # One session held twice: plain under sessions/, and compressed under archived_sessions/.
-    def at(k: int) -> _Writer:  # the k-th of 60 sessions, for homes of any size
-        return order[min(len(order) - 1, k * len(order) // 60)]
+    def children(self, order: list[_Writer]) -> None:
+        """Three forks and a sub-agent, their parents in the home; a fork whose parent is not."""
+        for n, (parent, kw) in enumerate(((_at(order, 3), {}), (_at(order, 10), {"spill": True}),
+                                          (_at(order, 20), {}),
+                                          (_at(order, 30), {"subagent": True, "ask_as_message": True}))):
+            when = (parent.t + timedelta(minutes=30 + n)).replace(microsecond=900_000 if kw.get("spill") else 0)
+            c = self.child(parent, when, **kw)
+            self.done(c)
+            self.place(c)
+        ghost = _Writer(self.rng, self.new_sid(), START + timedelta(days=1, hours=3), SessionPlan("", ""))
+        ghost.seen_keys = set()
+        ghost.meta()
+        ghost.turn("gpt-5.4", "a session this home never had")
+        for _ in range(3):
+            ghost.response(1, 1)
+        orphan = self.child(ghost, (ghost.t + timedelta(minutes=5)).replace(microsecond=0), absent=True)
+        self.done(orphan)
+        self.place(orphan)
 
-    twice = at(2)
-    t0 = datetime.strptime(twice.lines[0]["timestamp"][:19], "%Y-%m-%dT%H:%M:%S")
-    plan.also_held[twice.sid] = _put(home, f"archived_sessions/{_name(t0, twice.sid)}", _encode(twice.lines), True)
-    plan.notes.append((plan.also_held[twice.sid], "only that one is read"))
-
-    # Three forks and a sub-agent, their parents in the home; a fork whose parent is not.
-    for n, (parent, kw) in enumerate(((at(3), {}), (at(10), {"spill": True}), (at(20), {}),
-                                      (at(30), {"subagent": True, "ask_as_message": True}))):
-        when = (parent.t + timedelta(minutes=30 + n)).replace(microsecond=900_000 if kw.get("spill") else 0)
-        c = child(parent, when, **kw)
-        done(c)
-        place(c)
-    ghost = _Writer(rng, new_sid(), START + timedelta(days=1, hours=3), SessionPlan("", ""))
-    ghost.seen_keys = set()
-    ghost.meta()
-    ghost.turn("gpt-5.4", "a session this home never had")
-    for _ in range(3):
-        ghost.response(1, 1)
-    orphan = child(ghost, (ghost.t + timedelta(minutes=5)).replace(microsecond=0), absent=True)
-    done(orphan)
-    place(orphan)
-
-    # A session that repeats another's usage events verbatim (same times, same model): each
-    # counts once, in the session read first (the other one: it starts earlier).
-    source = at(40)
-    dup = _Writer(rng, new_sid(), source.t + timedelta(hours=1), SessionPlan("", "", kind="duplicate"))
-    dup.plan.sid, dup.plan.repeats = dup.sid, source.sid
-    dup.seen_keys = seen_keys
-    dup.meta()
-    dup.turn(source.model or "gpt-5", "replay the earlier session")
-    dup.total = [0, 0, 0, 0, 0]
-    for obj in source.lines:  # its models and usage events, as they were
-        p = obj["payload"]
-        if obj["type"] == "turn_context" or (obj["type"] == "event_msg" and p.get("type") == "token_count"
-                                             and p.get("info")):
-            dup.lines.append(obj)
-    dup.t = max(dup.t, datetime.strptime(dup.lines[-1]["timestamp"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(
-        tzinfo=timezone.utc)) + timedelta(seconds=5)
-    dup.total = list(source.total)
-    for _ in range(2):
-        dup.response(1, 0)
-    done(dup)
-    place(dup)
-
-    if bad:
-        _bad_files(home, rng, plan, session, done, place)
-    if secrets:
-        for name in plan.secrets:
-            with open(os.path.join(home, name), "w") as f:
-                f.write('{"OPENAI_API_KEY": "sk-not-a-real-key"}\n' if name == "auth.json" else "# not ours\n")
-    return plan
+    def duplicate(self, order: list[_Writer]) -> None:
+        """A session that repeats another's usage events verbatim (same times, same model):
+        each counts once, in the session read first (the other one: it starts earlier)."""
+        source = _at(order, 40)
+        dup = _Writer(self.rng, self.new_sid(), source.t + timedelta(hours=1), SessionPlan("", "", kind="duplicate"))
+        dup.plan.sid, dup.plan.repeats = dup.sid, source.sid
+        dup.seen_keys = self.seen_keys
+        dup.meta()
+        dup.turn(source.model or "gpt-5", "replay the earlier session")
+        dup.total = [0, 0, 0, 0, 0]
+        for obj in source.lines:  # its models and usage events, as they were
+            p = obj["payload"]
+            if obj["type"] == "turn_context" or (obj["type"] == "event_msg" and p.get("type") == "token_count"
+                                                 and p.get("info")):
+                dup.lines.append(obj)
+        dup.t = max(dup.t, datetime.strptime(dup.lines[-1]["timestamp"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+            tzinfo=timezone.utc)) + timedelta(seconds=5)
+        dup.total = list(source.total)
+        for _ in range(2):
+            dup.response(1, 0)
+        self.done(dup)
+        self.place(dup)
 
 
 def _bad_files(home, rng, plan: HomePlan, session, done, place) -> None:
@@ -549,3 +568,9 @@ def write_example_home(folder: str, seed: int = 7) -> HomePlan:
     """A small home for examples/codex/: eight sessions and their forks, an archived and a
     compressed rollout (no bad files, nothing but sessions/ and archived_sessions/)."""
     return make_codex_home(folder, seed=seed, sessions=8, days=2, bad=False, secrets=False)
+
+
+if __name__ == "__main__":  # python -m adw_patternd.synth.codex examples/codex
+    import sys
+
+    write_example_home(sys.argv[1])
