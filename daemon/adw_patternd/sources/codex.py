@@ -690,7 +690,7 @@ def list_home(home: str, notes: list[str]) -> dict[str, RolloutFile]:
     """Each session of a Codex home once, by session id: `sessions/` (recursively) and
     `archived_sessions/`, plain and compressed. Nothing else in the home is opened or
     stat'ed. A session held twice is read from its plain file under sessions/ first (see
-    RolloutFile.rank), and the others are named in ``notes``."""
+    RolloutFile.rank)."""
     found: dict[str, RolloutFile] = {}
     home = home.rstrip("/") or "/"
     if not any(os.path.isdir(f"{home}/{sub}") for sub in ("sessions", "archived_sessions")):
@@ -707,9 +707,9 @@ def list_home(home: str, notes: list[str]) -> dict[str, RolloutFile]:
             if held is None:
                 found[sid] = f
                 continue
-            keep, drop = (f, held) if f.rank < held.rank else (held, f)
-            found[sid] = keep
-            notes.append(f"{drop.path}: session {sid} is also in {keep.path}; only that one is read")
+            # Codex keeps a session in two files as a matter of course (resuming a compressed
+            # one writes it out again; archiving moves it): not a problem, nothing to say.
+            found[sid] = f if f.rank < held.rank else held
     return found
 
 

@@ -468,7 +468,6 @@ class _HomeBuilder:
         t0 = datetime.strptime(twice.lines[0]["timestamp"][:19], "%Y-%m-%dT%H:%M:%S")
         self.plan.also_held[twice.sid] = _put(self.home, f"archived_sessions/{_name(t0, twice.sid)}",
                                               _encode(twice.lines), True)
-        self.plan.notes.append((self.plan.also_held[twice.sid], "only that one is read"))
 
     def children(self, order: list[_Writer]) -> None:
         """Three forks and a sub-agent, their parents in the home; a fork whose parent is not."""
