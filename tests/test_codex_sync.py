@@ -191,6 +191,19 @@ def test_agents_side_by_side_in_status_patterns_and_show(mixed, capsys):
     assert by_agent["codex"]["spend_usd"] == pytest.approx(sum(r["cost_nanos"] for r in codex) / 1e9)
     assert main(["status", "--config", str(cfg)]) == 0
     assert f"codex {len(codex)} workflows" in capsys.readouterr().out
+    # the report and the metrics file split the spend by agent alike
+    assert main(["report", "--json", "--config", str(cfg)]) == 0
+    assert json.loads(capsys.readouterr().out)["totals"]["by_agent"] == by_agent
+    from adw_patternd.config import load_config
+    from adw_patternd.outputs.metrics import Metrics
+    from adw_patternd.store import open_ledger
+
+    config = load_config(cfg)
+    with open_ledger(config) as ledger:
+        Metrics(cfg.parent / "m.prom", ledger, config.agent_of).write()
+    text = (cfg.parent / "m.prom").read_text()
+    for agent, seen in by_agent.items():
+        assert f'adw_patternd_spend_usd{{agent="{agent}"}} {seen["spend_usd"]}' in text
 
     for agent, is_codex in (("codex", True), ("claude", False)):
         assert main(["patterns", "--agent", agent, "--json", "--config", str(cfg)]) == 0

@@ -47,7 +47,7 @@ def cmd_sync(args, config: Config) -> int:
 
     setup_logging(config.log, stderr=True, level="WARNING" if not args.verbose else None)
     with open_ledger(config) as ledger:
-        metrics = Metrics(config.metrics.textfile, ledger)
+        metrics = Metrics(config.metrics.textfile, ledger, config.agent_of)
         syncer = Syncer(Engine(config, ledger), adopt_roots=args.adopt_roots)
         summary = syncer.run(progress=_progress if sys.stderr.isatty() else None, on_outcome=metrics.outcome,
                              workers=os.cpu_count() or 1)
@@ -261,11 +261,7 @@ def cmd_check_config(args, config: Config) -> int:
 def cmd_status(args, config: Config) -> int:
     with open_ledger(config) as ledger:
         status = queries.status(ledger.db)
-    status["by_agent"] = by_agent = {}
-    for name, info in sorted(status["roots"].items()):
-        agent = by_agent.setdefault(config.agent_of(name), {"workflows": 0, "spend_usd": 0.0})
-        agent["workflows"] += info["workflows"]
-        agent["spend_usd"] += info["spend_usd"]
+        status["by_agent"] = by_agent = queries.spend_by_agent(ledger.db, config.agent_of)
     if args.json:
         print(json.dumps(status, indent=2))
         return 0

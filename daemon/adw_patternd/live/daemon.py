@@ -90,7 +90,7 @@ class Daemon:
                                     self.debouncer.touch, self._sync)
         self.roots, self.missing_roots = self.live_roots.roots, self.live_roots.missing
         self._status_at = 0.0
-        self.metrics = Metrics(config.metrics.textfile, self.ledger)
+        self.metrics = Metrics(config.metrics.textfile, self.ledger, config.agent_of)
         self.publisher = Publisher(config, self.ledger, self.metrics)
         self.automations = Automations(self.db)
         self.outcomes = Outcomes(lambda: self.config, self.roots, self.engine, self.syncer, self.sweep, self.backlog,

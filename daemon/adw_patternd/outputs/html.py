@@ -53,7 +53,8 @@ def gather(ledger: Ledger, *, now_us: int, top: int = 5, until_us: int | None = 
         automated = [{"pattern_signature": sig, **automation.figures(db, sig, latest[sig], now_us),
                       "regressions_list": automation.regressions(db, pid, on, SECTION_WORKFLOWS)}
                      for sig, (pid, on) in sorted(automation.automated(db).items())]
-        return rows, totals(db), weeks(db, weeks_to[0]), weeks_to[1], sections, automated
+        spend = {**totals(db), "by_agent": queries.spend_by_agent(db, agent_of or (lambda root: "claude"))}
+        return rows, spend, weeks(db, weeks_to[0]), weeks_to[1], sections, automated
 
     rows, spend, by_week, weeks_from, sections, automated = db.snapshot(work)
     patterns = []

@@ -14,7 +14,7 @@ import os
 import time
 
 from ..outcome import Kind
-from ..store.queries import pattern_figures
+from ..store.queries import pattern_figures, spend_by_agent
 
 log = logging.getLogger("adw_patternd")
 
@@ -22,10 +22,11 @@ LATENCY_BUCKETS = (0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300)
 
 
 class _PatternCollector:
-    """Per pattern (label: signature): occurrences, potential monthly savings, attributed spend."""
+    """Per pattern (label: signature): occurrences, potential monthly savings, attributed spend;
+    and the spend seen by agent (label: agent)."""
 
-    def __init__(self, ledger):
-        self.ledger = ledger
+    def __init__(self, ledger, agent_of):
+        self.ledger, self.agent_of = ledger, agent_of
 
     def collect(self):
         from prometheus_client.core import GaugeMetricFamily
@@ -40,7 +41,12 @@ class _PatternCollector:
             occurrences.add_metric([sig], n)
             savings.add_metric([sig], monthly)
             spend.add_metric([sig], nanos / 1e9)
-        yield from (occurrences, savings, spend)
+        by_agent = GaugeMetricFamily("adw_patternd_spend_usd", "Spend seen, by the agent that ran the workflows "
+                                     "(claude: ADW runs and Claude Code sessions; codex: Codex CLI), USD "
+                                     "(estimates included)", labels=["agent"])
+        for agent, seen in spend_by_agent(self.ledger.db, self.agent_of).items():
+            by_agent.add_metric([agent], seen["spend_usd"])
+        yield from (occurrences, savings, spend, by_agent)
         yield from self._automated()
 
     def _automated(self):
@@ -73,7 +79,7 @@ class _Registry:
     """The metrics themselves. Built only when a metrics file is configured, so that a daemon
     without one does not carry prometheus_client."""
 
-    def __init__(self, ledger):
+    def __init__(self, ledger, agent_of):
         from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 
         disable_created_metrics()  # the *_created series say when the process started counting: noise
@@ -97,7 +103,7 @@ class _Registry:
                                "Time spent waiting for a locked or unreachable database", registry=r)
         self.last_commit = Gauge("adw_patternd_last_commit_timestamp_seconds",
                                  "When a workflow was last committed (Unix time)", registry=r)
-        r.register(_PatternCollector(ledger))
+        r.register(_PatternCollector(ledger, agent_of))
         self.db_waited = 0.0
 
 
@@ -105,16 +111,17 @@ class Metrics:
     """What the daemon and sync count, and the file they write. Without a file configured,
     every method does nothing."""
 
-    def __init__(self, path, ledger):
+    def __init__(self, path, ledger, agent_of=lambda root: "claude"):
+        """``agent_of``: which agent a root's workflows ran on (Config.agent_of)."""
         self.path = str(path) if path else None
-        self.ledger = ledger
-        self._m = _Registry(ledger) if self.path else None
+        self.ledger, self.agent_of = ledger, agent_of
+        self._m = _Registry(ledger, agent_of) if self.path else None
 
     def retarget(self, path) -> None:
         """A reload named another file (or none): keep counting, write there."""
         self.path = str(path) if path else None
         if self.path and self._m is None:
-            self._m = _Registry(self.ledger)
+            self._m = _Registry(self.ledger, self.agent_of)
 
     def outcome(self, o, *, live: bool = False) -> None:
         m = self._m

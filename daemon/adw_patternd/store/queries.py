@@ -89,6 +89,17 @@ def window(db: Db, tool_cost_ratio: float, since_us: int, until_us: int, sort: s
     return out[:limit] if limit else out
 
 
+def spend_by_agent(db: Db, agent_of) -> dict:
+    """Workflows and spend seen by agent (``agent_of``: root name -> agent), by agent name."""
+    found: dict[str, list[int]] = {}
+    for root, n, nanos in db.all("SELECT root_name, COUNT(*), COALESCE(SUM(cost_nanos), 0) FROM workflow_history "
+                                 "WHERE revision > 0 GROUP BY root_name"):
+        sums = found.setdefault(agent_of(root), [0, 0])
+        sums[0] += int(n)
+        sums[1] += int(nanos)
+    return {agent: {"workflows": n, "spend_usd": nanos / 1e9} for agent, (n, nanos) in sorted(found.items())}
+
+
 def status(db: Db) -> dict:
     roots = {r[0]: {"workflows": int(r[1]), "last_updated": r[2], "spend_usd": int(r[3] or 0) / 1e9} for r in db.all(
         "SELECT root_name, COUNT(*), MAX(updated_at), COALESCE(SUM(cost_nanos), 0) FROM workflow_history "
