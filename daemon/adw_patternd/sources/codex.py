@@ -8,8 +8,8 @@ cwd, the tool calls written since the last token_count event, the shell calls st
 for their output, the first and last timestamps, the request and whether a fork's copied
 prefix is still open. Everything closed is already in the sums: per model (tokens and
 nano-dollars), per signature (a CommandCost: attributed nano-dollars, tokens, calls, command
-lines) and per signature's waits (a sum, a count, and the first WAIT_SAMPLES waits for the
-median `show` prints).
+lines) and per signature's waits (core/waits.py: exact up to 64 calls, then in buckets; the
+calls and the total always exact).
 
 Facts that span files come in as arguments and go out as results: the totals a fork's
 parent counted (to know the copies) and the (timestamp, model, input, cached, output,
@@ -36,11 +36,11 @@ from ..core.commands import BUILTIN_COMMAND_RULES, CommandRule, call_signatures,
 from ..core.errors import InputRejected
 from ..core.jsonline import loads
 from ..core.pricing import PriceRule, cost_nanos
+from ..core.waits import Waits
 from .parse import first_line
 from .transcript import CommandCost, count
 
 PROMPT_MAX = 500  # characters of the request's first line
-WAIT_SAMPLES = 200  # waits kept per signature and session, in call order (the rest only summed)
 MAX_WAIT_MS = 86_400_000  # a call waiting longer than a day is a session left open, not a wait
 MAX_WAITING = 256  # shell calls remembered while their output is awaited (an aborted turn never answers)
 MAX_PENDING_SHELL = 1024  # shell calls kept for one response; more still count in its k
@@ -59,6 +59,7 @@ _SID_IN_NAME = re.compile(r"([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-
 USAGE_KEYS = ("input_tokens", "cached_input_tokens", "output_tokens", "reasoning_output_tokens", "total_tokens")
 Usage = tuple[int, int, int, int, int]  # input (cached included), cached, output (reasoning included), reasoning, total
 
+NO_WAITS = Waits()
 ROLLOUT = "rollout.jsonl"  # a session's one agent_outputs row, wherever its file is now
 
 
@@ -92,20 +93,6 @@ class ModelSpend:
     def plus(self, u: Usage, nanos: int) -> "ModelSpend":
         return ModelSpend(self.input + u[0], self.cached + u[1], self.output + u[2], self.reasoning + u[3],
                           self.nanos + nanos, self.responses + 1)
-
-
-@dataclass(frozen=True)
-class Waits:
-    """The wall time of one signature's shell calls: a sum and a count of all of them, and
-    the first WAIT_SAMPLES in call order (for a median)."""
-
-    total_ms: int = 0
-    calls: int = 0
-    sample: tuple[int, ...] = ()
-
-    def plus(self, ms: int) -> "Waits":
-        sample = self.sample + (ms,) if len(self.sample) < WAIT_SAMPLES else self.sample
-        return Waits(self.total_ms + ms, self.calls + 1, sample)
 
 
 @dataclass(frozen=True)
@@ -155,8 +142,6 @@ class CodexState:
     def nanos(self) -> int:
         return sum(m.nanos for m in self.models.values())
 
-    def wait_list(self) -> dict[str, tuple[int, ...]]:
-        return {sig: w.sample for sig, w in self.waits.items()}
 
 
 # ---------------------------------------------------------------------------------------
@@ -404,7 +389,7 @@ class _Fold:
             if self.copying:
                 self.held.append((sig, ms))
             else:
-                self.waits[sig] = self.waits.get(sig, Waits()).plus(ms)
+                self.waits[sig] = self.waits.get(sig, NO_WAITS).add(ms)
 
     def token_count(self, payload: dict, ts: str, pos: int) -> None:
         calls, shell = self.calls, self.shell
@@ -439,7 +424,7 @@ class _Fold:
             return True
         self.copying = False
         for sig, ms in self.held:
-            self.waits[sig] = self.waits.get(sig, Waits()).plus(ms)
+            self.waits[sig] = self.waits.get(sig, NO_WAITS).add(ms)
         self.held = []
         return False
 
@@ -548,7 +533,7 @@ def fold(state: CodexState, chunk: bytes, prices: tuple[PriceRule, ...], notes: 
 # ---------------------------------------------------------------------------------------
 # stored form
 
-STATE_VERSION = 1
+STATE_VERSION = 2  # 2: waits as core/waits.py's bounded sums (1 kept only the first 200)
 
 
 def to_json(s: CodexState) -> str:
@@ -561,7 +546,7 @@ def to_json(s: CodexState) -> str:
         "ts": [s.first_ts, s.last_ts], "request": list(s.request_parts),
         "models": {k: [m.input, m.cached, m.output, m.reasoning, m.nanos, m.responses] for k, m in s.models.items()},
         "commands": {k: [c.cost_nanos, c.tokens, c.calls, [list(x) for x in c.lines]] for k, c in s.commands.items()},
-        "waits": {k: [w.total_ms, w.calls, list(w.sample)] for k, w in s.waits.items()},
+        "waits": {k: w.to_json() for k, w in s.waits.items()},
         "copied": s.copied, "repeated": s.repeated,
     }, separators=(",", ":"), sort_keys=True)
 
@@ -579,7 +564,7 @@ def from_json(text: str) -> CodexState:
         d["ts"][0], d["ts"][1], tuple(d["request"]),
         {k: ModelSpend(*m) for k, m in d["models"].items()},
         {k: CommandCost(c[0], c[1], c[2], tuple((line, n) for line, n in c[3])) for k, c in d["commands"].items()},
-        {k: Waits(w[0], w[1], tuple(w[2])) for k, w in d["waits"].items()},
+        {k: Waits.from_json(w) for k, w in d["waits"].items()},
         d["copied"], d["repeated"])
 
 

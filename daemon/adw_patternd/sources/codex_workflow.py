@@ -5,7 +5,6 @@ layer-4 command parts, as a Claude Code session's Bash calls are."""
 from __future__ import annotations
 
 from ..core.model import AgentPart, CommandPart, Workflow, workflow_id
-from ..core.waits import Waits
 from .codex import CodexState
 from .parse import MAX_DURATION_S, epoch_us, iso, parse_time
 
@@ -30,4 +29,4 @@ def codex_workflow(home: str, sid: str, s: CodexState, fresh: bool) -> Workflow:
         start_time=iso(start), end_time=iso(end), seen_us=epoch_us(start or end), duration_seconds=duration,
         total_tokens=s.tokens, cost_nanos=s.nanos, request_source="session" if s.request else None,
         time_source="session" if start else None, estimated_nanos=s.nanos, agents=(agent,),
-        waits=tuple((sig, Waits.of(w.sample)) for sig, w in sorted(s.waits.items()) if w.calls))
+        waits=tuple((sig, w) for sig, w in sorted(s.waits.items()) if w.calls))
