@@ -49,9 +49,9 @@ class _Seen:
         text = key_text(key)
         holder = self.source.held.get(text)
         if (holder is None or holder == self.wid) and self.source.facts is not None:
-            # This session's own earlier count (this process's) may have lost to another's
-            # stored since: the store says who holds it.
-            holder = self.source.facts.codex_key_holder(text) or holder
+            # The store says who holds it: this session's own earlier count in memory may have
+            # lost to another's stored since, or never have been stored (a refused commit).
+            holder = self.source.facts.codex_key_holder(text)
             if holder is not None and holder != self.wid:
                 self.source.held[text] = holder
         return holder is not None and (self.own or holder != self.wid)
