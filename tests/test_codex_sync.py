@@ -269,27 +269,26 @@ def test_two_readers_racing_for_a_copied_event_count_it_once(tmp_path, database)
     assert {w for w, _n in held} <= {f"cx/{source.sid}", f"cx/{dup.sid}"}
 
 
-def test_a_read_whose_change_was_never_stored_counts_its_events_when_read_again(tmp_path, database):
-    """A session read, its change then lost (a refused commit, a stop): the next read must
-    count its events, though this process remembers having counted them (the store decides)."""
+def test_an_append_whose_change_was_never_stored_counts_when_read_again(synced):
+    """An append read, its change then lost (a refused commit, a stop): the next read, from
+    the stored offset, must count its events, though this process remembers having counted
+    them (the store decides)."""
     from adw_patternd.config import load_config
-    from adw_patternd.engine import NOT_STORED, Engine
+    from adw_patternd.engine import Engine
     from adw_patternd.store import open_ledger
 
-    home = tmp_path / "codex-home"
-    plan = make_codex_home(str(home), bad=False)
-    _age(home)
-    cfg = write_config(tmp_path, {}, database, codex_homes=[{"path": str(home), "name": "cx"}])
+    plan, cfg, database = synced
+    p = next(p for p in plan.sessions.values() if p.kind == "session" and not p.compressed and not p.archived)
+    _model, last, _total = append_git_status(p.path)
     config = load_config(str(cfg))
-    session = next(p for p in plan.sessions.values() if p.kind == "session" and p.tokens)
     with open_ledger(config) as ledger:
         engine = Engine(config, ledger)
         engine.codex.refresh()
         root = config.root("cx")
-        lost = engine.prepare([(root, session.sid, NOT_STORED)])  # read, never committed
+        lost = engine.prepare([(root, p.sid, None)])  # the append read, never committed
         assert lost[0].change is not None
-        engine.process(root, session.sid)
-    assert workflows(database)[f"cx/{session.sid}"]["total_tokens"] == session.tokens
+        engine.process(root, p.sid)
+    assert workflows(database)[f"cx/{p.sid}"]["total_tokens"] == p.tokens + last[0] + last[2]
 
 
 def test_a_fork_indexed_while_its_first_line_was_written_still_knows_its_copies(tmp_path, database):
