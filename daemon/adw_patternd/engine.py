@@ -21,7 +21,7 @@ from .config import Config, Root
 from .core.errors import InputRejected, StopRequested, WriteRefused
 from .sources.files import (ERROR_LOG, RACY_NS, STATE_FILE, SUMMARY_FILE, FolderListing, execution_log_times,
                             issue_title_in, list_folder, read_small, read_tail, read_transcript, snapshot)
-from .outcome import Kind, Outcome
+from .outcome import Kind, Outcome, log_outcome
 from .sources.parse import Observed, build_workflow, merge_summary, needs_issue_title, parse_state
 from .core.model import workflow_id
 from .core.rules import detect
@@ -35,6 +35,7 @@ from .store.rows import Change, Prior
 from .sources.transcript import Transcript, stored
 
 log = logging.getLogger("adw_patternd")
+MAX_REREADS = 3  # a workflow read again at once because another writer got there first, at most this deep
 
 
 # What a sync passes as the known fingerprint of a folder that its listing of the stored
@@ -54,6 +55,7 @@ class Engine:
         self.config = config
         self.ledger = ledger
         self.carried = carried or {}
+        self._rereads = 0  # how deep _again is nested
         self._root_real: dict[str, str] = {}
 
     @property
@@ -249,7 +251,7 @@ class Engine:
             r = by_id[o.change.workflow.workflow_id]
             if r.conflict:
                 # Another writer (a concurrent sync) updated it since we read: read again.
-                outcomes.append(self.process(self.config.root(o.root), o.adw_id))
+                outcomes.append(self._again(o.root, o.adw_id))
                 continue
             if r.claimed_by:
                 outcomes.append(replace(o, kind=Kind.SKIPPED, joined_to=r.claimed_by, change=None))
@@ -263,26 +265,22 @@ class Engine:
     def _read_again(self, workflow_ids: list[str]) -> list[Outcome]:
         """Sessions that lost a response to a copy ranked before theirs (response_keys.py):
         read again from their files' start, now, so that no response counts twice meanwhile."""
-        again = []
-        for wid in workflow_ids:
-            name, _, adw_id = wid.partition("/")
-            try:
-                again.append(self.process(self.config.root(name), adw_id))
-            except KeyError:  # a store no longer configured: its next sync reads it
-                continue
-        return again
+        named = {r.name for r in self.config.roots + self.config.claude_projects + self.config.codex_homes}
+        return [self._again(*wid.partition("/")[::2]) for wid in workflow_ids
+                if wid.partition("/")[0] in named]  # a store no longer configured: its next sync reads it
+
+    def _again(self, root_name: str, adw_id: str) -> Outcome:
+        """Read a workflow again now, nested at most MAX_REREADS deep: one that keeps being
+        changed by others while it is stored waits for the next pass (transient)."""
+        if self._rereads >= MAX_REREADS:
+            return Outcome(Kind.FAILED, root_name, adw_id, transient=True,
+                           reason=f"{root_name}/{adw_id}: changed by another writer while stored; read at the next pass")
+        self._rereads += 1
+        try:
+            return self.process(self.config.root(root_name), adw_id)
+        finally:
+            self._rereads -= 1
 
     def report(self, o: Outcome) -> None:
         """Log what processing a workflow found: its notes, why it failed, or what it stored."""
-        if o.notes:
-            root = next((r for r in self.config.roots + self.config.claude_projects + self.config.codex_homes
-                         if r.name == o.root), None)
-            where = os.path.join(root.path, o.adw_id) if root else f"{o.root}/{o.adw_id}"
-            if root is not None and (root.sessions or root.codex):
-                where = f"session {o.root}/{o.adw_id}"  # the notes name its files
-            log.warning("%s: %s", where, "; ".join(dict.fromkeys(o.notes)))
-        if o.kind is Kind.FAILED:
-            log.warning("%s", o.reason)
-        elif o.kind.stored:
-            log.info("%s/%s %s: %d pattern(s), %d new%s, %.1f ms", o.root, o.adw_id, o.kind.value, len(o.patterns),
-                     len(o.new_patterns), f" ({', '.join(o.new_patterns)})" if o.new_patterns else "", o.ms)
+        log_outcome(o, self.config.roots + self.config.claude_projects + self.config.codex_homes)
