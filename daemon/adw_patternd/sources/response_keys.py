@@ -95,7 +95,7 @@ class ResponseKeys:
         self._asked.update(wanted)
         if self._fetch is not None:
             for h in self._fetch(wanted, tuple(self.reset)):
-                self._held.setdefault(h.mkey, []).append(Held(*h))
+                self._held.setdefault(h.mkey, []).append(h)
 
     def claim(self, path: str, message_id: str, request_id: str, sidechain: bool, at_ms: int) -> bool:
         """Whether this copy of a response counts here (the doc's two rules above). A copy

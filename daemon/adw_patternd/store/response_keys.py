@@ -19,10 +19,11 @@ def fetch_keys(db: Db, message_keys: list[int], left_out: tuple[int, ...]) -> li
     found = []
     for i in range(0, len(message_keys), _CHUNK):
         chunk = message_keys[i:i + _CHUNK]
-        found += [h for h in (Held(*(int(v) if n != 5 else v for n, v in enumerate(r))) for r in db.all(
-            "SELECT k.mkey, k.rkey, k.side, k.at_ms, f.first_ms, f.workflow_id, k.file FROM response_keys k "
-            f"JOIN response_files f ON f.file = k.file WHERE k.mkey IN ({', '.join('?' for _ in chunk)})", chunk))
-            if h.file not in left_out]
+        rows = db.all("SELECT k.mkey, k.rkey, k.side, k.at_ms, f.first_ms, f.workflow_id, k.file FROM response_keys k "
+                      f"JOIN response_files f ON f.file = k.file WHERE k.mkey IN ({', '.join('?' for _ in chunk)})",
+                      chunk)
+        found += [Held(int(m), int(r), int(side), int(at), int(first), wid, int(f))
+                  for m, r, side, at, first, wid, f in rows if int(f) not in left_out]
     return found
 
 
