@@ -14,6 +14,7 @@ from dataclasses import replace
 from .config import Config, Root
 from .core.errors import InputRejected
 from .core.model import workflow_id
+from .core.said import Said
 from .core.rules import detect
 from .core.jsonline import loads
 from .sources.codex import (ROLLOUT, CodexState, Counted, NotARollout, RolloutFile, fold, from_json, parent_of,
@@ -27,7 +28,7 @@ from .store.rows import Change, CodexFacts, Prior
 
 log = logging.getLogger("adw_patternd")
 MAX_LINEAGE = 32  # forks of forks followed this far back
-_said: set[str] = set()
+_said = Said()  # Codex home problems already logged by this process
 
 
 def key_text(key: tuple) -> str:
@@ -72,19 +73,15 @@ class CodexSource:
             return
         problems: list[str] = []
         self.index = CodexIndex.build(self.config.codex_homes, problems)
-        for problem in problems:
-            if problem not in _said:
-                _said.add(problem)
-                log.warning("%s", problem)
+        for problem in _said.each_new(problems):
+            log.warning("%s", problem)
 
     def relist(self, home: Root) -> None:
         """List one home again (a session's file went away: compressed, archived or deleted)."""
         problems: list[str] = []
         self.index.homes[home.name] = CodexIndex.build((home,), problems).homes[home.name]
-        for problem in problems:
-            if problem not in _said:
-                _said.add(problem)
-                log.warning("%s", problem)
+        for problem in _said.each_new(problems):
+            log.warning("%s", problem)
 
     def listing(self, home: Root, sid: str) -> FolderListing | None:
         f = self.index.file(home.name, sid)

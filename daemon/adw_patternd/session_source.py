@@ -54,9 +54,8 @@ class SessionSource:
             return
         problems: list[str] = []
         self.index = SessionIndex.build(self.config.claude_projects, problems)
-        for problem in problems:
-            if _said.new(problem):
-                log.warning("%s", problem)
+        for problem in _said.each_new(problems):
+            log.warning("%s", problem)
 
     def listing(self, store: Root, sid: str) -> FolderListing | None:
         found = self.index.files.get(sid)

@@ -18,6 +18,10 @@ class Said:
         self._said[key] = text
         return True
 
+    def each_new(self, problems) -> list:
+        """The problems of a pass not said before (then they are)."""
+        return [p for p in dict.fromkeys(problems) if self.new(p)]
+
     def over(self, key: Hashable) -> bool:
         """The problem of ``key`` is over: whether one had been said (then say that it is over)."""
         return self._said.pop(key, None) is not None
