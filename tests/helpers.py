@@ -142,7 +142,7 @@ def age(path: Path, seconds: float = 10) -> None:
     os.utime(path, (t, t))
 
 
-IMPORTED_WITH_THE_PACKAGE = ("adw_patternd", "yaml", "msgspec")  # what `import adw_patternd` needs
+IMPORTED_WITH_THE_PACKAGE = ("adw_patternd", "yaml", "msgspec", "zstandard")  # what the command line imports
 
 
 def readable_packages(base: Path, extra=()) -> dict:
