@@ -54,9 +54,11 @@ def cmd_sync(args, config: Config) -> int:
         for sig in automation.record_declared(ledger.db, config.automated):
             print(f"sync: {sig} recorded as automated, as config.yaml declares")
         metrics.write(ledger.db)
-        from .outputs.html import write_configured_report
+        report_problem = None
+        if config.report.html:  # Jinja2 is imported only to write a report
+            from .outputs.html import write_configured_report
 
-        report_problem = write_configured_report(config, ledger)
+            report_problem = write_configured_report(config, ledger)
     print(f"sync: {summary.line()}")
     if report_problem:
         print(f"adw-patternd: {report_problem}", file=sys.stderr)
