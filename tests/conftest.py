@@ -9,6 +9,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from daemon_proc import DaemonProcess  # noqa: E402
 from helpers import write_config  # noqa: E402
 
 PG_ENV = "ADW_PATTERND_TEST_POSTGRES"
@@ -68,3 +69,13 @@ def root(tmp_path) -> Path:
 @pytest.fixture
 def config_path(tmp_path, root, database) -> Path:
     return write_config(tmp_path, {"main": root}, database)
+
+
+@pytest.fixture
+def daemon():
+    """Start `adw-patternd run` on a config (a real process); each is killed if still alive."""
+    procs = []
+    yield lambda cfg: procs.append(DaemonProcess(cfg)) or procs[-1]
+    for d in procs:
+        if d.alive():
+            d.kill()

@@ -189,3 +189,16 @@ def stdlib_json():
         yield
     finally:
         jsonline._decode = saved
+
+
+def assert_a_second_sync_changes_nothing(cfg, database: str, capsys) -> None:
+    """`sync` again stores nothing new, leaves every fact as it was, and `verify --files`
+    finds the database saying what the files say."""
+    from adw_patternd.cli import main
+
+    before = normalised_dump(database)
+    capsys.readouterr()
+    assert main(["sync", "--config", str(cfg)]) == 0
+    assert "new 0, updated 0" in capsys.readouterr().out
+    assert normalised_dump(database) == before
+    assert main(["verify", "--files", "--config", str(cfg)]) == 0

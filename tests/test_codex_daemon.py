@@ -6,18 +6,15 @@ clean. Every wait has a deadline; nothing sleeps to assert."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import time
 from pathlib import Path
 
-import pytest
 import zstandard
 
 from adw_patternd.cli import main
 from adw_patternd.synth.codex import make_codex_home
-from daemon_proc import DaemonProcess
 from helpers import query, wait_for, write_config
 from test_codex_sync import append_git_status
 
@@ -35,15 +32,6 @@ def git_status_calls(database: str, workflow_id: str) -> int:
     got = query(database, "SELECT o.units FROM pattern_occurrences o JOIN operation_patterns p ON p.id = o.pattern_id "
                           "WHERE p.pattern_signature = 'git:status:summary' AND o.workflow_id = ?", (workflow_id,))
     return int(got[0][0]) if got else 0
-
-
-@pytest.fixture
-def daemon():
-    procs = []
-    yield lambda cfg: procs.append(DaemonProcess(cfg)) or procs[-1]
-    for d in procs:
-        if d.alive():
-            d.kill()
 
 
 def test_a_codex_home_is_read_live(tmp_path, database, daemon, capsys):

@@ -17,7 +17,7 @@ import zstandard
 
 from adw_patternd.cli import main
 from adw_patternd.synth.codex import make_codex_home
-from helpers import normalised_dump, query, write_config
+from helpers import assert_a_second_sync_changes_nothing, query, write_config
 
 
 def _age(folder: Path, seconds: float = 7200) -> None:
@@ -79,12 +79,7 @@ def test_sync_gives_each_session_its_plan(synced):
 
 def test_a_second_sync_changes_nothing_and_verify_files_is_clean(synced, capsys):
     _plan, cfg, database = synced
-    before = normalised_dump(database)
-    capsys.readouterr()
-    assert main(["sync", "--config", str(cfg)]) == 0
-    assert "new 0, updated 0" in capsys.readouterr().out
-    assert normalised_dump(database) == before
-    assert main(["verify", "--files", "--config", str(cfg)]) == 0
+    assert_a_second_sync_changes_nothing(cfg, database, capsys)
 
 
 def test_compressed_or_archived_in_place_adds_nothing(synced, capsys):

@@ -10,11 +10,9 @@ import os
 import time
 from pathlib import Path
 
-import pytest
 
 from adw_patternd.cli import main
 from adw_patternd.synth.sessions import INTERACTIVE_PROJECT, make_joined_tree, project_folder
-from daemon_proc import DaemonProcess
 from helpers import append, diff_dumps, normalised_dump, query, wait_for, write_config
 
 FAST = {"debounce_ms": 100, "reconcile_interval_s": 0, "watch": {"sweep_interval_s": 0.5}}
@@ -31,15 +29,6 @@ def line(sid: str, mid: str, ts: str) -> str:
 def value(database: str, column: str, workflow_id: str):
     rows = query(database, f"SELECT {column} FROM workflow_history WHERE workflow_id = ?", (workflow_id,))
     return rows[0][0] if rows else None
-
-
-@pytest.fixture
-def daemon():
-    procs = []
-    yield lambda cfg: procs.append(DaemonProcess(cfg)) or procs[-1]
-    for d in procs:
-        if d.alive():
-            d.kill()
 
 
 def test_session_lines_reach_the_database_live(tmp_path, database, daemon):

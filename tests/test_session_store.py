@@ -18,7 +18,8 @@ import pytest
 
 from adw_patternd.cli import main
 from adw_patternd.synth.sessions import make_joined_tree, project_folder
-from helpers import append, normalised_dump, open_to_everyone, query, readable_packages, write_config
+from helpers import (append, assert_a_second_sync_changes_nothing, open_to_everyone, query, readable_packages,
+                     write_config)
 
 
 def _time(text: str) -> datetime:
@@ -119,12 +120,7 @@ def test_people_s_own_sessions_are_workflows_with_the_spend_of_their_usage(joine
 
 def test_a_second_sync_changes_nothing_and_verify_files_is_clean(joined, capsys):
     _tree, cfg, database = joined
-    before = normalised_dump(database)
-    capsys.readouterr()
-    assert main(["sync", "--config", str(cfg)]) == 0
-    assert "new 0, updated 0" in capsys.readouterr().out
-    assert normalised_dump(database) == before
-    assert main(["verify", "--files", "--config", str(cfg)]) == 0
+    assert_a_second_sync_changes_nothing(cfg, database, capsys)
 
 
 def test_an_appended_session_line_is_read_incrementally(joined, capsys):
