@@ -132,11 +132,11 @@ def fold_facts(t: Transcript, chunk, start: int, length: int, notes: list[str], 
         ts = _timestamp(bytes(chunk[last:last + 100]), [], where)
         if ts:
             facts["last_ts"] = ts
-            line_start = chunk.rfind(b"\n", 0, last) + 1
-            line_end = chunk.find(b"\n", last)
-            facts["ended"] = _ends_turn(decoded, line_start, line_end)
             break
         last = chunk.rfind(b'"timestamp"', 0, last)
+    ended = turn_ended(decoded, length, t.agent == "session")
+    if ended is not None and ended != t.ended:
+        facts["ended"] = ended
     if t.prompt is None:
         tried = 0
         for hit in _hits(chunk, b'"user"', 0, length):
@@ -212,12 +212,50 @@ def _hits(chunk, token: bytes, first: int, last: int):
         pos = end + 1
 
 
-def _ends_turn(decoded: DecodedLines, line_start: int, line_end: int) -> bool:
-    if decoded.chunk.find(b'"assistant"', line_start, line_end) < 0:
-        return False
-    entry = decoded.at(line_start, line_end)[0]
-    msg = entry.get("message") if isinstance(entry, dict) else None
-    return entry.get("type") == "assistant" and isinstance(msg, dict) and msg.get("stop_reason") == "end_turn"
+# Entries that say where a session's turn stands, found by byte search (a token in quotes is
+# always real JSON), read from the last one back until one of them does.
+_TURN_TOKENS = (b'"assistant"', b'"user"', b'"cost-state"')
+# User entries that are no turn of the conversation: a local command (/cost, /exit) and its output
+_LOCAL_COMMAND = ("<command-name>", "<command-message>", "<command-args>", "<local-command-")
+
+
+def turn_ended(decoded: DecodedLines, length: int, main: bool) -> bool | None:
+    """Whether the session's turn had ended at the last entry of chunk[:length] that says so
+    (None: no entry of the chunk does; what an earlier read found stands). A turn ends with
+    an assistant entry whose stop_reason is end_turn, or with Claude Code's cost-state (written
+    as a run ends); a prompt, a tool result or any other response reopens it (a resumed
+    session appends to its file). In a session's own file (``main``) a side conversation's
+    entries say nothing about the session's turn. The last such entry of a file read whole is
+    that of its last chunk that has one: the same answer read whole or in appends."""
+    chunk, end = decoded.chunk, length
+    while end > 0:
+        hit = max(chunk.rfind(token, 0, end) for token in _TURN_TOKENS)
+        if hit < 0:
+            return None
+        line_start = chunk.rfind(b"\n", 0, hit) + 1
+        said = _turn_said(decoded.at(line_start, chunk.find(b"\n", hit))[0], main)
+        if said is not None:
+            return said
+        end = line_start
+    return None
+
+
+def _turn_said(entry, main: bool) -> bool | None:
+    """True: this entry ends a turn; False: a turn goes on after it; None: it says neither."""
+    if not isinstance(entry, dict):
+        return None
+    kind = entry.get("type")
+    if kind == "cost-state":
+        return True
+    msg = entry.get("message")
+    if kind not in ("user", "assistant") or not isinstance(msg, dict) or (main and entry.get("isSidechain") is True):
+        return None
+    if kind == "assistant":
+        return msg.get("stop_reason") == "end_turn"
+    content = msg.get("content")
+    if entry.get("isMeta") is True or (isinstance(content, str) and content.lstrip().startswith(_LOCAL_COMMAND)):
+        return None
+    return False
 
 
 # ---------------------------------------------------------------------------------------

@@ -153,7 +153,9 @@ class Transcript:
     last_ts: str = ""
     prompt: str | None = None  # the first line of the first user message
     cwd: str = ""
-    ended: bool = False  # the last entry is an assistant message that ended its turn
+    # The session's turn had ended at its last entry that says (claude_sessions.turn_ended):
+    # a response with stop_reason end_turn, or a cost-state; a later prompt reopens it.
+    ended: bool = False
     # The wall time of Bash calls, tool_use to tool_result (claude_sessions.py): calls still
     # waiting for their result (tool id -> [epoch ms of the call, its signatures]), and each
     # signature's waits (core/waits.py: bounded sums).

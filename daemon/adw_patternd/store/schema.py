@@ -328,9 +328,10 @@ def m012_codex_facts(db: Db) -> None:
 
 
 def m013_transcript_state_v4(db: Db) -> None:
-    """Transcript state version 4 (1-hour cache writes priced apart, sources/transcript.py):
-    every workflow with a transcript or a session file is read again once. A session file's
-    older state is kept where its file is gone."""
+    """Transcript state version 4 (1-hour cache writes priced apart, where a session's turn
+    stands: sources/transcript.py) and Codex state version 3 (where its last turn stands):
+    every workflow with a transcript, a session file or a rollout is read again once. A
+    session file's older state is kept where its file is gone."""
     db.execute("UPDATE workflow_history SET fingerprint = NULL WHERE workflow_id IN "
                "(SELECT workflow_id FROM agent_outputs)")
 
