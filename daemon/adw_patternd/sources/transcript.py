@@ -237,7 +237,9 @@ def price_usage(model: str | None, usage: tuple[int, int, int, int], prices: tup
     return nanos
 
 
-def _reported_cost(result: dict, notes: list[str]) -> float | None:
+def _reported_nanos(result: dict, notes: list[str]) -> int | None:
+    """A result line's reported cost as nanodollars, converted once, here: only integers are
+    summed after (a float summed in two orders differs in its last digit)."""
     for key in ("total_cost_usd", "cost_usd", "total_cost"):
         v = result.get(key)
         if v is None:
@@ -254,7 +256,7 @@ def _reported_cost(result: dict, notes: list[str]) -> float | None:
         if v < 0 or v > MAX_COST_USD:
             notes.append(f"{key} {v} is out of range (priced from usage)")
             return None
-        return float(v)
+        return round(v * 1e9)
     return None
 
 
@@ -270,9 +272,9 @@ def result_model(result: dict) -> str | None:
 def result_run(result: dict, prices: tuple[PriceRule, ...], fallback_model: str | None, notes: list[str]) -> Run:
     usage = usage_of(result.get("usage"), notes)
     model = result_model(result) or fallback_model
-    cost = _reported_cost(result, notes)
-    nanos = round(cost * 1e9) if cost is not None else price_usage(model, usage, prices, notes,
-                                                                   write_1h_of(result.get("usage"), notes))
+    nanos = _reported_nanos(result, notes)
+    if nanos is None:
+        nanos = price_usage(model, usage, prices, notes, write_1h_of(result.get("usage"), notes))
     is_error = result.get("is_error") is True or str(result.get("subtype", "")).startswith("error")
     text = None
     if is_error:
