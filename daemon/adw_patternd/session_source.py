@@ -87,6 +87,8 @@ class SessionSource:
         for f in stats:
             sid = f.name.rsplit("/", 1)[-1][:-len(".jsonl")]
             found = self.index.files.get(sid)
+            if found is not None and found.orphan:
+                found = None  # no main file to read (a lost attempt's subagents alone are not counted)
             before = prior.transcripts.get(f.name) if found else next(
                 (t for name, t in prior.transcripts.items() if name.startswith("@") and name.endswith(f"/{sid}.jsonl")),
                 None)

@@ -266,6 +266,8 @@ class SessionFile:
     store: str  # the store's name
     project: str  # the project folder's name (the working folder, encoded)
     path: str  # absolute path of <project>/<session id>.jsonl
+    # Its main file is gone and its <session id>/subagents/ files remain: they are the session
+    orphan: bool = False
 
     @property
     def worktree_of(self) -> str | None:
@@ -293,13 +295,13 @@ class SessionIndex:
         problems = [] if problems is None else problems
         files: dict[str, SessionFile] = {}
         for store in stores:
-            for project, sid, path in list_store(str(store.path), problems):
+            for project, sid, path, orphan in list_store(str(store.path), problems):
                 if sid in files:
                     if files[sid].path != path:
                         problems.append(f"{path}: session {sid} is also in {files[sid].path} (store "
                                         f"{files[sid].store}); only that one is read")
                     continue
-                files[sid] = SessionFile(store.name, project, path)
+                files[sid] = SessionFile(store.name, project, path, orphan)
         return cls(files)
 
     def add(self, sid: str, found: SessionFile) -> None:
@@ -315,6 +317,8 @@ class SessionIndex:
         """The file of ``sid`` in ``store``, looked up on disk when the index lacks it."""
         known = self.files.get(sid)
         if known is not None:
+            if known.orphan and os.path.isfile(known.path):  # its main file appeared since
+                known = self.files[sid] = replace(known, orphan=False)
             return known if known.store == store.name else None
         try:
             projects = [e for e in os.scandir(store.path) if e.is_dir(follow_symlinks=False)]
@@ -322,8 +326,9 @@ class SessionIndex:
             return None
         for project in projects:
             path = f"{project.path}/{sid}.jsonl"
-            if os.path.isfile(path):
-                found = SessionFile(store.name, project.name, path)
+            orphan = not os.path.isfile(path)
+            if not orphan or subagent_files(path):
+                found = SessionFile(store.name, project.name, path, orphan)
                 self.add(sid, found)
                 return found
         return None
@@ -333,8 +338,10 @@ class SessionIndex:
 
 
 def list_store(path: str, problems: list[str]):
-    """(project, session id, path) of each <project>/<session id>.jsonl under a store. Only
-    folders are descended, never a symlink to one (a loop under projects/ cannot trap us)."""
+    """(project, session id, path, orphan) of each <project>/<session id>.jsonl under a store,
+    and of each <project>/<session id>/ whose main file is gone while its subagents/ files
+    remain (orphan: those files are the session, claude-session-store.md). Only folders are
+    descended, never a symlink to one (a loop under projects/ cannot trap us)."""
     try:
         projects = sorted(os.scandir(path), key=lambda e: e.name)
     except OSError as e:
@@ -347,11 +354,18 @@ def list_store(path: str, problems: list[str]):
                 if project.is_symlink():
                     problems.append(f"{project.path}: a symlink in the session store (not followed)")
                 continue
-            entries = sorted(e.name for e in os.scandir(project.path))
+            with os.scandir(project.path) as it:
+                entries = sorted((e.name, e.is_dir(follow_symlinks=False)) for e in it)
         except OSError as e:
             problems.append(f"{project.path}: cannot list ({e.strerror}) (skipped)")
             continue
-        for name in entries:
+        names = {name for name, _folder in entries}
+        for name, folder in entries:
+            if folder:
+                main = f"{project.path}/{name}.jsonl"
+                if f"{name}.jsonl" not in names and _PLAIN_SID.fullmatch(name) and subagent_files(main):
+                    yield project.name, name, main, True
+                continue
             if name.endswith(".jsonl") and len(name) > 6:
                 file = f"{project.path}/{name}"
                 try:
@@ -360,7 +374,7 @@ def list_store(path: str, problems: list[str]):
                         continue
                 except OSError:
                     continue
-                yield project.name, name[:-6], file
+                yield project.name, name[:-6], file, False
 
 
 def subagent_files(session_path: str) -> list[str]:
