@@ -60,6 +60,9 @@ USAGE_KEYS = ("input_tokens", "cached_input_tokens", "output_tokens", "reasoning
 Usage = tuple[int, int, int, int, int]  # input (cached included), cached, output (reasoning included), reasoning, total
 
 NO_WAITS = Waits()
+# The event_msg types that say where a turn stands (newer builds; older ones write none)
+TURN_EVENTS = {"task_started": "started", "turn_started": "started", "task_complete": "complete",
+               "turn_complete": "complete", "turn_aborted": "aborted"}
 ROLLOUT = "rollout.jsonl"  # a session's one agent_outputs row, wherever its file is now
 
 
@@ -128,6 +131,9 @@ class CodexState:
     waits: dict = field(default_factory=dict)  # signature -> Waits
     copied: int = 0  # token_count events taken as copies of the parent's
     repeated: int = 0  # events skipped: a total equal to the previous one, or a key counted already
+    # Where the last turn stands, from its last turn event: "started", "complete" (task_complete),
+    # "aborted" (turn_aborted); "" where the rollout has none (builds before they were written).
+    turn: str = ""
 
     @property
     def request(self) -> str | None:
@@ -300,6 +306,7 @@ class _Fold:
         self.req = list(s.request_parts)
         self.models, self.commands, self.waits = dict(s.models), dict(s.commands), dict(s.waits)
         self.copied, self.repeated = s.copied, s.repeated
+        self.turn = s.turn
         self.counted: list[Counted] = []
         self.new_keys: set = set()
         self.priced_notes: set = set()
@@ -324,6 +331,8 @@ class _Fold:
             elif ptype == "user_message":
                 if payload.get("kind") in (None, "plain"):
                     self.request(2, cut_request(payload.get("message")))
+            elif ptype in TURN_EVENTS:
+                self.turn = TURN_EVENTS[ptype]
         elif kind == "response_item":
             ptype = payload.get("type")
             if ptype in CALL_ITEMS:
@@ -475,7 +484,7 @@ class _Fold:
         return CodexState(offset, self.meta, self.sid, self.parent, self.cwd, self.model, self.prev, self.copying,
                           self.first_second, self.calls, tuple(self.shell), tuple(self.waiting.items()),
                           tuple(self.held), self.first_ts, self.last_ts, tuple(self.req),  # type: ignore[arg-type]
-                          self.models, self.commands, self.waits, self.copied, self.repeated)
+                          self.models, self.commands, self.waits, self.copied, self.repeated, self.turn)
 
 
 def parent_of(meta: dict) -> str | None:
@@ -533,7 +542,9 @@ def fold(state: CodexState, chunk: bytes, prices: tuple[PriceRule, ...], notes: 
 # ---------------------------------------------------------------------------------------
 # stored form
 
-STATE_VERSION = 2  # 2: waits as core/waits.py's bounded sums (1 kept only the first 200)
+# 2: waits as core/waits.py's bounded sums (1 kept only the first 200). 3: where the last turn
+# stands (a version 2 state is read again from the start: migration m013).
+STATE_VERSION = 3
 
 
 def to_json(s: CodexState) -> str:
@@ -547,7 +558,7 @@ def to_json(s: CodexState) -> str:
         "models": {k: [m.input, m.cached, m.output, m.reasoning, m.nanos, m.responses] for k, m in s.models.items()},
         "commands": {k: [c.cost_nanos, c.tokens, c.calls, [list(x) for x in c.lines]] for k, c in s.commands.items()},
         "waits": {k: w.to_json() for k, w in s.waits.items()},
-        "copied": s.copied, "repeated": s.repeated,
+        "copied": s.copied, "repeated": s.repeated, "turn": s.turn,
     }, separators=(",", ":"), sort_keys=True)
 
 
@@ -565,7 +576,7 @@ def from_json(text: str) -> CodexState:
         {k: ModelSpend(*m) for k, m in d["models"].items()},
         {k: CommandCost(c[0], c[1], c[2], tuple((line, n) for line, n in c[3])) for k, c in d["commands"].items()},
         {k: Waits.from_json(w) for k, w in d["waits"].items()},
-        d["copied"], d["repeated"])
+        d["copied"], d["repeated"], d["turn"])
 
 
 # ---------------------------------------------------------------------------------------

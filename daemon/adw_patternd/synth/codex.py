@@ -319,6 +319,14 @@ class _Writer:
         self.line("token_usage_record", {"response_id": "resp_1", "usage": {"input_tokens": 1}})
         self.line("event_msg", {"type": "task_complete", "last_agent_message": "Done."})
 
+    def end_turn(self) -> None:
+        """A turn still open at the end ends as Codex ends one: task_complete (at the same
+        time as the line before it: no step, so the seeded randomness is unchanged)."""
+        turns = [x["payload"]["type"] for x in self.lines if x.get("type") == "event_msg"
+                 and x["payload"].get("type") in ("task_started", "task_complete", "turn_aborted")]
+        if turns and turns[-1] == "task_started":
+            self.line("event_msg", {"type": "task_complete", "last_agent_message": "Done."}, step=False)
+
     def finish(self) -> None:
         """The first and last complete lines' times (a line cut short or not JSON has none)."""
         written = [x for x in self.lines if not x.get("_cut") and not x.get("_garbage")]
@@ -415,6 +423,7 @@ class _HomeBuilder:
         return w
 
     def done(self, w: _Writer) -> None:
+        w.end_turn()
         w.finish()
         self.seen_keys.update(w.keys)
         self.lineage[w.sid] = set(w.counted_totals) | self.lineage.get(w.plan.parent or "", set())
