@@ -8,7 +8,7 @@ a scratch git repository, and runs ``codex exec`` in it:
     codex.exec("run the tests")              # a new session, waits for the end
     codex.resume_last("again")               # codex exec resume --last
     codex.fork(session_id, "try another")    # codex exec fork (0.169; not in 0.77)
-    proc = codex.start("long"); proc.kill()  # SIGKILL mid-run
+    proc = codex.start("long"); codex.kill(proc)  # SIGKILL mid-run
 
 The rollouts land under ``codex.home / "sessions"``. Nothing leaves 127.0.0.1: the provider
 is ours, update checks, analytics, feedback and web search are off, and there is no auth.
@@ -17,6 +17,7 @@ is ours, update checks, analytics, feedback and web search are off, and there is
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 from pathlib import Path
 
@@ -42,6 +43,13 @@ def missing_reason(version: str) -> str | None:
 
 def has_exec_fork(version: str) -> bool:
     """``codex exec fork`` came after 0.77 (0.77 forks only from the interactive TUI)."""
+    return tuple(int(p) for p in version.split(".")[:2]) >= (0, 100)
+
+
+def writes_task_complete(version: str) -> bool:
+    """Whether the rollout of a finished ``codex exec`` says so (an ``event_msg`` of type
+    ``task_complete``). Measured: 0.169 writes it; 0.77 persists no task event at all, so
+    its finished run looks, in its file, like one still going."""
     return tuple(int(p) for p in version.split(".")[:2]) >= (0, 100)
 
 
@@ -119,15 +127,24 @@ class Codex:
         return self._popen(self._argv(*self._common(), prompt))
 
     def _popen(self, argv: list[str]) -> subprocess.Popen:
+        # A session of its own: `codex` is a node launcher with the real (Rust) CLI as its
+        # child, so a SIGKILL mid-run goes to the whole group (kill()).
         return subprocess.Popen(argv, cwd=self.repo, env=self.env(), stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+    @staticmethod
+    def kill(proc: subprocess.Popen) -> subprocess.CompletedProcess:
+        """SIGKILL the run and everything it started (its shell commands too)."""
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate(timeout=10)
+        return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
     def _run(self, argv: list[str], timeout: float) -> subprocess.CompletedProcess:
         proc = self._popen(argv)
         try:
             out, err = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
-            proc.kill()
+            os.killpg(proc.pid, signal.SIGKILL)
             out, err = proc.communicate()
             raise AssertionError(f"codex {self.version} ran over {timeout}s: {argv[2:]}\n{out[-2000:]}\n{err[-2000:]}")
         return subprocess.CompletedProcess(argv, proc.returncode, out, err)
@@ -135,13 +152,14 @@ class Codex:
     def exec(self, prompt: str, timeout: float = 60) -> subprocess.CompletedProcess:
         return self._run(self._argv(*self._common(), prompt), timeout)
 
+    # The exec flags go before the subcommand: 0.77's `exec resume` refuses them after it.
     def resume_last(self, prompt: str, timeout: float = 60) -> subprocess.CompletedProcess:
-        return self._run(self._argv("resume", "--last", *self._common(), prompt), timeout)
+        return self._run(self._argv(*self._common(), "resume", "--last", prompt), timeout)
 
     def fork(self, session_id: str, prompt: str, timeout: float = 60) -> subprocess.CompletedProcess:
         if not has_exec_fork(self.version):
             raise AssertionError(f"Codex {self.version} has no `codex exec fork`")
-        return self._run(self._argv("fork", *self._common(), session_id, prompt), timeout)
+        return self._run(self._argv(*self._common(), "fork", session_id, prompt), timeout)
 
     def rollouts(self) -> list[Path]:
         """The session files Codex wrote, oldest first."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import yaml
@@ -125,3 +126,21 @@ class CodexRig:
         if verify.returncode != 0:
             problems.append(f"verify --files: exit {verify.returncode}: {verify.stdout[-1500:]} {verify.stderr[-1500:]}")
         assert not problems, "\n".join(problems)
+
+    def check_interrupted(self, sid: str) -> None:
+        """A session whose file stopped without an end (the agent killed) is interrupted
+        once it is older than stale_after_s: a fresh sync with stale_after_s of 1 s, once
+        the file is that old, says so."""
+        from helpers import wait_for
+
+        from .codex_db import session_rows
+
+        files = [p for p in self.codex.rollouts() if sid in p.name]
+        wait_for(lambda: all(time.time() - p.stat().st_mtime > 1.5 for p in files), timeout=10,
+                 what="the killed session's file to be older than stale_after_s")
+        folder = self.tmp / f"stale-{sid[:8]}"
+        folder.mkdir()
+        database = str(folder / "patterns.db")
+        assert main(["sync", "--config", str(write_config(folder, self.codex.home, database, stale_after_s=1))]) == 0
+        state = session_rows(database, HOME_NAME)[f"{HOME_NAME}/{sid}"][2]
+        assert state == "interrupted", f"{HOME_NAME}/{sid}: a killed session's state {state!r}, expected 'interrupted'"
