@@ -65,6 +65,9 @@ class Served:
     status: int = 200
     side: bool = False  # a request the script did not answer (no tools: a title, a topic, a warm-up)
     subagent: str | None = None
+    # Claude Code 2.0.x's warm-up sub-agent (a first message ``Warmup``): answered with the
+    # side reply, yet written to an agent-<id>.jsonl file, so it is part of the session.
+    warmup: bool = False
 
 
 @dataclass
