@@ -15,6 +15,7 @@ Every other request takes the next scripted reply. Every answer is recorded as a
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import string
 
@@ -27,7 +28,9 @@ JSON_HEADERS = {"Content-Type": "application/json"}
 ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
                404: "not_found_error", 413: "request_too_large", 429: "rate_limit_error",
                500: "api_error", 529: "overloaded_error"}
-SUBAGENT_TOOLS = ("Task", "Agent")  # 2.1.x renamed the Task tool to Agent; take whichever is offered
+SUBAGENT_TOOLS = ("Task", "Agent")
+# metadata.user_id: "user_<hash>_account__session_<uuid>" (2.0.x), a JSON text with "session_id" (2.1.x)
+_SESSION = re.compile(r'session(?:_id)?[_"\\:]*([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})')  # 2.1.x renamed the Task tool to Agent; take whichever is offered
 
 
 def _id(prefix: str) -> str:
@@ -55,6 +58,11 @@ def kind(request: dict) -> str:
     if not request.get("tools"):
         return "side"
     return "step"
+
+
+def session_of(request: dict) -> str | None:
+    found = _SESSION.search(str((request.get("metadata") or {}).get("user_id") or ""))
+    return found.group(1) if found else None
 
 
 def usage_json(usage: Usage, output: int | None = None) -> dict:
@@ -128,7 +136,7 @@ def _stream(message: dict, usage: Usage, blocks: list[dict], stop: str):
 
 def _error(status: int, path: str, request: dict, script: Script) -> Answer:
     script.record(Served(api="anthropic", path=path, response_id="", model=str(request.get("model", "")),
-                         usage=Usage(), calls=(), status=status))
+                         usage=Usage(), calls=(), status=status, session=session_of(request)))
     body = {"type": "error", "error": {"type": ERROR_TYPES.get(status, "api_error"),
                                        "message": f"Scripted error {status}."}}
     return Answer(status, {**JSON_HEADERS, "request-id": _id("req_")}, [json.dumps(body).encode()])
@@ -152,7 +160,7 @@ def handle(path: str, request: dict, script: Script) -> Answer:
     message = {"id": _id("msg_"), "type": "message", "role": "assistant", "model": model}
     script.record(Served(api="anthropic", path=path, response_id=message["id"], model=model, usage=reply.usage,
                          calls=reply.calls, side=what == "side", subagent=reply.subagent,
-                         warmup=what == "warmup"))
+                         warmup=what == "warmup", session=session_of(request)))
     headers = {"request-id": _id("req_")}
     if request.get("stream"):
         return Answer(200, {**SSE_HEADERS, **headers}, _stream(message, reply.usage, blocks, stop))

@@ -68,6 +68,7 @@ class Served:
     # Claude Code 2.0.x's warm-up sub-agent (a first message ``Warmup``): answered with the
     # side reply, yet written to an agent-<id>.jsonl file, so it is part of the session.
     warmup: bool = False
+    session: str | None = None  # the session id the agent sent with the request (Claude: metadata.user_id)
 
 
 @dataclass
