@@ -51,10 +51,19 @@ def is_warmup(request: dict) -> bool:
     return len(messages) == 1 and _text_of(messages[0].get("content")).strip() == "Warmup"
 
 
+def is_compaction(request: dict) -> bool:
+    """The summary request of a compaction: its last user message asks for the summary."""
+    messages = request.get("messages") or []
+    last = _text_of(messages[-1].get("content")) if messages else ""
+    return "create a detailed summary of" in last
+
+
 def kind(request: dict) -> str:
-    """``warmup``, ``side`` (no tools offered), or ``step`` (a scripted turn of the conversation)."""
+    """``warmup``, ``compact``, ``side`` (no tools offered), or ``step`` (a scripted turn)."""
     if is_warmup(request):
         return "warmup"
+    if is_compaction(request):
+        return "compact"
     if not request.get("tools"):
         return "side"
     return "step"
@@ -63,6 +72,13 @@ def kind(request: dict) -> str:
 def session_of(request: dict) -> str | None:
     found = _SESSION.search(str((request.get("metadata") or {}).get("user_id") or ""))
     return found.group(1) if found else None
+
+
+def subagent_of(request: dict, script: Script) -> str | None:
+    """The scripted sub-agent whose conversation this is: its prompt is the first user message."""
+    messages = request.get("messages") or []
+    first = _text_of(messages[0].get("content")) if messages else ""
+    return next((prompt for prompt in script.agents if prompt in first), None)
 
 
 def usage_json(usage: Usage, output: int | None = None) -> dict:
@@ -151,7 +167,8 @@ def handle(path: str, request: dict, script: Script) -> Answer:
     if path.split("?", 1)[0].rstrip("/").endswith("/count_tokens"):
         return _count_tokens(request)
     what = kind(request)
-    reply = script.take(side=what != "step")
+    reply = script.take(side=what != "step", agent=subagent_of(request, script) if what == "step" else None,
+                        compact=what == "compact")
     if reply.error:
         return _error(reply.error, path, request, script)
     model = str(request.get("model") or "claude-sonnet-4-5-20250929")
@@ -160,7 +177,7 @@ def handle(path: str, request: dict, script: Script) -> Answer:
     message = {"id": _id("msg_"), "type": "message", "role": "assistant", "model": model}
     script.record(Served(api="anthropic", path=path, response_id=message["id"], model=model, usage=reply.usage,
                          calls=reply.calls, side=what == "side", subagent=reply.subagent,
-                         warmup=what == "warmup", session=session_of(request)))
+                         warmup=what == "warmup", compact=what == "compact", session=session_of(request)))
     headers = {"request-id": _id("req_")}
     if request.get("stream"):
         return Answer(200, {**SSE_HEADERS, **headers}, _stream(message, reply.usage, blocks, stop))

@@ -94,8 +94,8 @@ class ClaudeCode:
         return [str(self.bin), "-p", prompt, "--allowedTools", "Bash,Task", "--output-format", "json",
                 "--model", MODEL, *extra]
 
-    def run(self, prompt: str, *extra: str, timeout: float = 90) -> Run:
-        proc = self.start(prompt, *extra)
+    def run(self, prompt: str, *extra: str, timeout: float = 90, env: dict | None = None) -> Run:
+        proc = self.start(prompt, *extra, env=env)
         try:
             out, err = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -104,9 +104,10 @@ class ClaudeCode:
             raise AssertionError(f"claude {self.version} did not finish within {timeout} s\n{err[-2000:]}")
         return Run(proc.returncode, out, err)
 
-    def start(self, prompt: str, *extra: str) -> subprocess.Popen:
-        """A run in a session (process group) of its own, so ``kill`` takes its tools too."""
-        return subprocess.Popen(self.argv(prompt, *extra), cwd=self.repo, env=self.env, text=True,
+    def start(self, prompt: str, *extra: str, env: dict | None = None) -> subprocess.Popen:
+        """A run in a session (process group) of its own, so ``kill`` takes its tools too;
+        ``env``: variables to add for this run (CLAUDE_CODE_MAX_RETRIES, ...)."""
+        return subprocess.Popen(self.argv(prompt, *extra), cwd=self.repo, env={**self.env, **(env or {})}, text=True,
                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 start_new_session=True)
 
