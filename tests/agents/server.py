@@ -35,7 +35,7 @@ class Answer:
 def _route(path: str):
     """The API module that answers ``path``, or None."""
     bare = path.split("?", 1)[0].rstrip("/")
-    if bare.endswith("/messages"):
+    if bare.endswith("/messages") or bare.endswith("/messages/count_tokens"):
         from . import anthropic_api
         return anthropic_api
     if bare.endswith("/responses"):
@@ -61,6 +61,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self):
         request = self._body()
+        self.server.requests.append((self.path, request))
         api = _route(self.path)
         if api is None:
             self.server.unrouted.append(f"POST {self.path}")
@@ -100,6 +101,7 @@ class ModelServer(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.script = script
         self.unrouted: list[str] = []
+        self.requests: list[tuple[str, dict]] = []  # every POST as it came, for a test that needs to look
         self._thread = threading.Thread(target=self.serve_forever, name="model-server", daemon=True)
 
     @property
