@@ -9,8 +9,9 @@ last ``response.completed`` with the usage the script gave, in OpenAI's terms:
 
 Each of ``Reply.calls`` is one shell function call of that response, through the shell tool
 the agent offered in the request (Codex 0.169 offers ``exec_command``, 0.77
-``shell_command``; older builds ``shell``). A request that offers no tools (Codex's
-summary request when it compacts) is a side request: it gets ``script.side_reply``.
+``shell_command``; older builds ``shell``). Codex's summary request when it compacts
+(no tools, a request for a summary) gets ``script.compact_reply``; any other request
+without tools is a side request and gets ``script.side_reply``.
 ``Reply.error`` answers with that HTTP status and an OpenAI error body instead.
 """
 
@@ -131,18 +132,37 @@ def _error(status: int) -> Answer:
     return Answer(status, {"Content-Type": "application/json"}, [json.dumps(body).encode()])
 
 
+def _last_text(request: dict) -> str:
+    items = request.get("input") or []
+    content = items[-1].get("content") if items and isinstance(items[-1], dict) else None
+    parts = content if isinstance(content, list) else []
+    return " ".join(p.get("text", "") for p in parts if isinstance(p, dict))
+
+
+def is_compaction(request: dict) -> bool:
+    """Codex's summary request when it compacts: no tools, and its last input asks for a
+    summary of the conversation (a handoff for the next model)."""
+    return not request.get("tools") and "summar" in _last_text(request).lower()
+
+
 def handle(path: str, request: dict, script: Script) -> Answer:
-    side = not request.get("tools")
-    reply = script.take(side)
+    compact = is_compaction(request)
+    side = not request.get("tools") and not compact
+    reply = script.take(side, compact=compact)
     model = request.get("model") or ""
+    # Codex keys the prompt cache on its session (thread) id: a fork's requests carry the
+    # fork's, a resumed run's the session it resumed.
+    session = request.get("prompt_cache_key") or None
     if reply.error:
-        script.record(Served("openai", path, "", model, Usage(), (), status=reply.error, side=side))
+        script.record(Served("openai", path, "", model, Usage(), (), status=reply.error, side=side,
+                             compact=compact, session=session))
         return _error(reply.error)
     tool = shell_tool(request) if reply.calls else None
     items = _items(reply, tool)
     response_id = _new_id("resp")
     response = {"id": response_id, "object": "response", "created_at": int(time.time()), "status": "in_progress",
                 "model": model, "output": [], "usage": None, "error": None}
-    script.record(Served("openai", path, response_id, model, reply.usage, reply.calls, side=side))
+    script.record(Served("openai", path, response_id, model, reply.usage, reply.calls, side=side,
+                         compact=compact, session=session))
     headers = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "x-request-id": _new_id("req")}
     return Answer(200, headers, _stream(response, items, wire_usage(reply.usage)))

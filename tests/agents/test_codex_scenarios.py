@@ -1,5 +1,5 @@
 """The real Codex CLI, offline, against the scripted model (issue 31): each scenario on the
-pinned and the older version. The oracle is what the model served (codex_oracle.py); the
+pinned and the older version. The oracle is what the model served (check.py's Oracle); the
 daemon watched while Codex ran, and a fresh sync must agree with it and with the oracle."""
 
 from __future__ import annotations
@@ -8,14 +8,15 @@ import pytest
 
 from helpers import wait_for
 
+from .check import ENDED
 from .codex_cli import has_exec_fork, missing_reason, writes_task_complete
-from .codex_oracle import SIGNATURES
 from .codex_rig import CodexRig, session_id
 from .install import AGENTS
 from .script import Reply, Script, Usage
 
 VERSIONS = [pytest.param(AGENTS["codex"][which], id=f"codex-{AGENTS['codex'][which]}")
             for which in ("pinned", "older")]
+GIT = ("git status", "git log --oneline", "git diff", "git add README.md")
 
 
 @pytest.fixture(params=VERSIONS)
@@ -24,6 +25,12 @@ def version(request):
     if reason:
         pytest.skip(reason)
     return request.param
+
+
+def ended(version: str) -> str:
+    """The state of a finished `codex exec`, by what its file says: 0.77 writes no
+    task_complete, so its file reads as a run still going (codex_cli.writes_task_complete)."""
+    return ENDED if writes_task_complete(version) else "running"
 
 
 def test_calls_one_after_another(version, tmp_path):
@@ -35,27 +42,21 @@ def test_calls_one_after_another(version, tmp_path):
     ])
     with CodexRig(version, tmp_path, script) as rig:
         sid = rig.run(rig.codex.exec, "Look at the repository")
-        assert rig.add(sid, ended(version)).responses == 4
-        rig.check()
-
-
-def ended(version: str) -> str:
-    """The state a finished `codex exec` is in, by what its file says (codex_cli.py)."""
-    return "completed" if writes_task_complete(version) else "running"
+        assert len(script.served) == 4 and {s.session for s in script.served} == {sid}
+        rig.check({sid: ended(version)})
 
 
 def test_two_calls_in_one_response(version, tmp_path):
-    """Each of the two calls gets half of that response's dollars."""
+    """Each call of a response gets an equal share of that response's dollars."""
     script = Script([
         Reply(calls=("git status", "git diff"), usage=Usage(input=1501, cache_read=999, output=77, reasoning=7)),
-        Reply(calls=("git log --oneline", "git add README.md", "git status"), usage=Usage(input=401, cache_read=2300, output=51)),
+        Reply(calls=("git log --oneline", "git add README.md", "git status"),
+              usage=Usage(input=401, cache_read=2300, output=51)),
         Reply(text="Both looked at.", usage=Usage(input=150, cache_read=2900, output=20)),
     ])
     with CodexRig(version, tmp_path, script) as rig:
         sid = rig.run(rig.codex.exec, "Status and diff together")
-        s = rig.add(sid, ended(version))
-        assert s.commands["git:diff:summary"].calls == 1 and s.commands["git:status:summary"].calls == 2
-        rig.check()
+        rig.check({sid: ended(version)})
 
 
 def test_resume_last(version, tmp_path):
@@ -68,11 +69,9 @@ def test_resume_last(version, tmp_path):
     ])
     with CodexRig(version, tmp_path, script) as rig:
         sid = rig.run(rig.codex.exec, "First part")
-        rig.add(sid, ended(version))
-        again = rig.run(rig.codex.resume_last, "Second part")
-        assert again == sid
-        rig.add(sid, ended(version))
-        rig.check()
+        rig.check({sid: ended(version)})
+        assert rig.run(rig.codex.resume_last, "Second part") == sid
+        rig.check({sid: ended(version)})
 
 
 def test_fork(version, tmp_path):
@@ -88,11 +87,9 @@ def test_fork(version, tmp_path):
     ])
     with CodexRig(version, tmp_path, script) as rig:
         parent = rig.run(rig.codex.exec, "The parent's work")
-        rig.add(parent, ended(version))
         child = rig.run(rig.codex.fork, parent, "The fork's own work")
         assert child != parent
-        rig.add(child, ended(version))
-        rig.check()
+        rig.check({parent: ENDED, child: ENDED})
 
 
 def test_api_error_then_retry(version, tmp_path):
@@ -105,9 +102,8 @@ def test_api_error_then_retry(version, tmp_path):
     ])
     with CodexRig(version, tmp_path, script) as rig:
         sid = rig.run(rig.codex.exec, "Work through an error")
-        assert [s.status for s in rig.served_by_last_run] == [200, 500, 200, 200]
-        rig.add(sid, ended(version))
-        rig.check()
+        assert [s.status for s in script.served] == [200, 500, 200, 200]
+        rig.check({sid: ended(version)})
 
 
 def test_sigkill_mid_run_then_resume(version, tmp_path):
@@ -121,17 +117,13 @@ def test_sigkill_mid_run_then_resume(version, tmp_path):
     ])
     with CodexRig(version, tmp_path, script) as rig:
         proc = rig.codex.start("Work, then get killed")
-        wait_for(lambda: len(script.served) == 2 and any(
-            "sleep 60" in p.read_text() for p in rig.codex.rollouts()), timeout=60, what="the sleep call in the rollout")
-        done = rig.codex.kill(proc)
-        sid = session_id(done)
-        rig.served_by_last_run = list(script.served)
-        rig.add(sid, "running")
-        rig.check()
+        wait_for(lambda: len(script.served) == 2 and any("sleep 60" in p.read_text() for p in rig.codex.rollouts()),
+                 timeout=60, what="the sleep call in the rollout")
+        sid = session_id(rig.codex.kill(proc))
+        rig.check({sid: "running"})  # within stale_after_s, a killed run's file looks like one going on
         rig.check_interrupted(sid)
-        rig.run(rig.codex.resume_last, "Go on")
-        rig.add(sid, ended(version))
-        rig.check()
+        assert rig.run(rig.codex.resume_last, "Go on") == sid
+        rig.check({sid: ended(version)})
 
 
 def test_automatic_compaction(version, tmp_path):
@@ -142,21 +134,19 @@ def test_automatic_compaction(version, tmp_path):
         Reply(calls=("git status",), usage=Usage(input=9000, cache_read=2000, output=50)),
         Reply(calls=("git diff",), usage=Usage(input=500, cache_read=1000, output=40)),
         Reply(text="Done after compacting.", usage=Usage(input=300, cache_read=1700, output=30)),
-    ], side_reply=Reply(text="Summary: ran git status.", usage=Usage(input=10500, cache_read=700, output=420)))
+    ], compact_reply=Reply(text="Summary: ran git status.", usage=Usage(input=10500, cache_read=700, output=420)))
     with CodexRig(version, tmp_path, script, context_window=20000, auto_compact=10000) as rig:
         sid = rig.run(rig.codex.exec, "Fill the context")
-        assert [s.side for s in rig.served_by_last_run].count(True) == 1, rig.served_by_last_run
-        rig.add(sid, ended(version))
-        rig.check()
+        assert [s.compact for s in script.served].count(True) == 1, script.served
+        rig.check({sid: ended(version)})
 
 
 def test_several_hundred_turns(version, tmp_path):
     """300 responses in one session, one call each but the last."""
-    commands = tuple(SIGNATURES)
-    replies = [Reply(calls=(commands[n % len(commands)],), usage=Usage(input=100 + n, cache_read=50 * n, output=10 + n % 7))
+    replies = [Reply(calls=(GIT[n % len(GIT)],), usage=Usage(input=100 + n, cache_read=50 * n, output=10 + n % 7))
                for n in range(299)]
     script = Script([*replies, Reply(text="Three hundred.", usage=Usage(input=90, cache_read=15000, output=9))])
     with CodexRig(version, tmp_path, script) as rig:
         sid = rig.run(rig.codex.exec, "Many turns", timeout=50)
-        assert rig.add(sid, ended(version)).responses == 300
-        rig.check()
+        assert len(script.served) == 300
+        rig.check({sid: ended(version)})
