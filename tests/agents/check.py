@@ -34,9 +34,9 @@ PRICES = {
     "claude-sonnet-4-5": (3000, 15000, 3750, 6000, 300),
     "claude-haiku-4-5": (1000, 5000, 1250, 2000, 100),
     "claude-opus-4-5": (5000, 25000, 6250, 10000, 500),
-    # OpenAI (Codex): gpt-5-codex 1.25 input, 0.125 cached input, 10 output; no cache-write
-    # price (OpenAI bills no writes). Usage.input is the uncached part, as for Claude.
-    "gpt-5-codex": (1250, 10000, 0, 0, 125),
+    # OpenAI (Codex): gpt-5-codex 1.25 input, 0.125 cached input, 10 output. OpenAI has no
+    # cache-write price: written tokens are part of the input and billed as input.
+    "gpt-5-codex": (1250, 10000, 1250, 1250, 125),
 }
 FAST = {"debounce_ms": 100, "reconcile_interval_s": 0, "watch": {"sweep_interval_s": 0.5}}
 ENDED, KILLED = "completed", ("running", "interrupted")

@@ -54,11 +54,17 @@ def shell_tool(request: dict) -> str:
 
 
 def wire_usage(usage: Usage) -> dict:
-    """``usage`` in the Responses API's terms (input and output totals include their parts)."""
-    input_tokens = usage.input + usage.cache_read
+    """``usage`` in the Responses API's terms (input and output totals include their parts).
+    Cache writes, when scripted, are part of the input too and named in
+    ``input_tokens_details.cache_write_tokens`` (Codex 0.169 records them as
+    ``cache_write_input_tokens``); OpenAI bills them as ordinary input."""
+    input_tokens = usage.input + usage.cache_read + usage.cache_write
+    details = {"cached_tokens": usage.cache_read}
+    if usage.cache_write:
+        details["cache_write_tokens"] = usage.cache_write
     return {
         "input_tokens": input_tokens,
-        "input_tokens_details": {"cached_tokens": usage.cache_read},
+        "input_tokens_details": details,
         "output_tokens": usage.output,
         "output_tokens_details": {"reasoning_tokens": usage.reasoning},
         "total_tokens": input_tokens + usage.output,

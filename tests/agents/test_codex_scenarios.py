@@ -59,6 +59,18 @@ def test_two_calls_in_one_response(version, tmp_path):
         rig.check({sid: ended(version)})
 
 
+def test_cache_writes_reported(version, tmp_path):
+    """The API names cache writes (input_tokens_details.cache_write_tokens), which 0.169
+    records as cache_write_input_tokens: they are part of the input, priced as input."""
+    script = Script([
+        Reply(calls=("git status",), usage=Usage(input=700, cache_write_5m=900, cache_read=400, output=30)),
+        Reply(text="Cached.", usage=Usage(input=100, cache_write_5m=250, cache_read=1800, output=12)),
+    ])
+    with CodexRig(version, tmp_path, script) as rig:
+        sid = rig.run(rig.codex.exec, "Write the cache")
+        rig.check({sid: ended(version)})
+
+
 def test_resume_last(version, tmp_path):
     """`codex exec resume --last` appends to the same session: it costs what it served."""
     script = Script([
