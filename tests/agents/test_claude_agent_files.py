@@ -39,6 +39,6 @@ def test_an_agent_file_beside_its_session_is_part_of_it(tmp_path):
     database = str(tmp_path / "p.db")
     cfg = write_config(tmp_path, {}, database, claude_projects=[{"path": str(tmp_path / "projects")}])
     assert main(["sync", "--config", str(cfg)]) == 0
-    one = 110 * 3000 - 10 * 3000 + 10 * 15000  # 100 input at $3/M, 10 output at $15/M, in nano-dollars
+    one = 100 * 3000 + 10 * 15000  # 100 input at $3/M, 10 output at $15/M, in nano-dollars
     assert sessions(database) == {f"claude/{SID}": (220, 2 * one), "claude/agent-b0b0b0b": (110, one)}
     assert main(["verify", "--files", "--config", str(cfg)]) == 0
