@@ -25,7 +25,7 @@ from watchdog.events import (DirCreatedEvent, DirDeletedEvent, DirMovedEvent, Fi
 from watchdog.observers import Observer
 
 from ..config import Root
-from ..sources.claude_sessions import AGENT_FILE, agent_session, parent_of_agent_file
+from ..sources.claude_sessions import AGENT_FILE, agent_session
 
 log = logging.getLogger("adw_patternd")
 
@@ -107,11 +107,13 @@ class _StoreHandler(_Handler):
                 continue
             parts = path[len(self.prefix):].split(os.sep)
             if len(parts) == 2:
-                # 2.0.x's <project>/agent-<id>.jsonl is its session's sub-agent (claude_sessions.py)
-                parent = parent_of_agent_file(os.path.dirname(path), parts[1])
-                if parent is None and AGENT_FILE.fullmatch(parts[1]) and agent_session(path) is None:
-                    continue  # its first entry is not written yet: the event that writes it says whose it is
-                self.debouncer.touch((self.root.name, parent or parts[1][:-len(".jsonl")]))
+                # 2.0.x's <project>/agent-<id>.jsonl is its session's sub-agent (claude_sessions.py),
+                # even before the session's own file is written (its warm-ups start first)
+                if AGENT_FILE.fullmatch(parts[1]) and (parent := agent_session(path)) != parts[1][:-len(".jsonl")]:
+                    if parent:  # else its first entry is not written yet: the event that writes it says whose it is
+                        self.debouncer.touch((self.root.name, parent))
+                    continue
+                self.debouncer.touch((self.root.name, parts[1][:-len(".jsonl")]))
             elif len(parts) == 4 and parts[2] == "subagents":
                 self.debouncer.touch((self.root.name, parts[1]))
 

@@ -22,7 +22,7 @@ from ..core.errors import InputRejected
 from ..core.jsonline import INVALID, DecodedLines
 from .parse import first_line, parse_time
 from .response_keys import ResponseKeys
-from .transcript import Transcript, find_ids, scan_chunk
+from .transcript import AGENT_FILE, Transcript, find_ids, scan_chunk
 
 log = logging.getLogger("adw_patternd")
 
@@ -79,10 +79,6 @@ def first_timestamp(path: str) -> str:
     return m.group(1).decode("utf-8", "replace") if m else ""
 
 
-# Claude Code 2.0.x writes its sub-agents' conversations (the warm-ups it starts with, the
-# Task tool's agents) beside the sessions, as <project>/agent-<id>.jsonl; their entries carry
-# the session id of the session that started them. 2.1.x moved them to <sid>/subagents/.
-AGENT_FILE = re.compile(r"agent-[A-Za-z0-9_-]{1,64}\.jsonl")
 _SESSION_ID = re.compile(rb'"sessionId"\s*:\s*"([A-Za-z0-9_.-]{1,200})"')
 _AGENT_SESSIONS: dict[tuple[str, int], str] = {}  # (path, inode) -> its session: written once, never changed
 
