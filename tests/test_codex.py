@@ -392,3 +392,26 @@ def test_a_token_usage_record_counts_its_response_once(with_thread_total):
     assert state.nanos == sum(nanos)
     assert {k: (c.calls, c.cost_nanos) for k, c in state.commands.items()} == {
         "git:status:summary": (1, nanos[0]), "git:diff:summary": (1, nanos[1])}
+
+
+def test_a_run_resumed_after_a_kill_counts_each_record_once():
+    """As the real Codex 0.169 wrote it, killed while a command ran and then resumed: the
+    resumed process's token_count totals restart from the last token_count, below the
+    records' totals (the killed response only a record holds is not in them). Each
+    token_count repeats the record before it and adds nothing, whatever its totals."""
+    head = (_line("00.000", "session_meta", {"id": "0a0a0a0a-0000-4000-8000-000000000002", "cwd": "/r"})
+            + _line("00.001", "turn_context", {"model": "gpt-5-codex", "cwd": "/r"}))
+    first, killed, resumed = _u(1500, 500, 40), _u(1800, 1400, 33), _u(2400, 1700, 35)
+    data = (head + _response("01", "git status", first, _u(1500, 500, 40), then_token_count=True)
+            + _response("02", "sleep 60", killed, _u(3300, 1900, 73), then_token_count=False)
+            # the resumed process: its record has the thread's total, its token_count its own
+            + _response("03", "git log", resumed, _u(5700, 3600, 108), then_token_count=False)
+            + _line("03.300", "event_msg", {"type": "token_count", "info": {
+                "total_token_usage": _u(3900, 2200, 75), "last_token_usage": resumed}}))
+    whole, _ = fold(CodexState(), data, DEFAULT_PRICES, [], "f")
+    assert whole.tokens == 1540 + 1833 + 2435
+    cut = data.index(b'"token_count"', len(data) - 400)
+    cut = data.rindex(b"\n", 0, cut) + 1  # read in two: up to the last token_count, then it
+    part, _ = fold(CodexState(), data[:cut], DEFAULT_PRICES, [], "f")
+    again, _ = fold(from_json(to_json(part)), data[cut:], DEFAULT_PRICES, [], "f")
+    assert (again.tokens, again.nanos) == (whole.tokens, whole.nanos)

@@ -109,6 +109,13 @@ def test_a_codex_sessions_state_comes_from_its_last_turn_event(turn, fresh, stat
     assert codex_status(turn, fresh) == status
 
 
+def test_a_codex_session_without_turn_events_stopped_while_a_command_ran_is_interrupted():
+    # Codex 0.77 writes no turn event: a shell call without its output is all that tells a
+    # killed run from a finished one.
+    assert codex_status("", False, call_open=True) == "interrupted"
+    assert codex_status("", True, call_open=True) == "running"
+
+
 def _rollout(events: list[str], ts: str) -> str:
     lines = [{"timestamp": ts, "type": "session_meta", "payload": {"id": "0199a213-81c0-7800-8aa1-bbab2a035a53",
                                                                    "cwd": "/home/dev/shop"}},

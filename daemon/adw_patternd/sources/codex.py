@@ -134,6 +134,12 @@ class CodexState:
     # Where the last turn stands, from its last turn event: "started", "complete" (task_complete),
     # "aborted" (turn_aborted); "" where the rollout has none (builds before they were written).
     turn: str = ""
+    # A token_usage_record (Codex 0.16x) was the last usage event: the token_count after it
+    # repeats that response (see usage_record).
+    recorded: bool = False
+    # Tool calls written whose output was not, yet: with no turn events (0.77), what tells a
+    # run stopped while a command ran from a finished one (codex_workflow.codex_status).
+    calls_open: int = 0
 
     @property
     def request(self) -> str | None:
@@ -306,7 +312,7 @@ class _Fold:
         self.req = list(s.request_parts)
         self.models, self.commands, self.waits = dict(s.models), dict(s.commands), dict(s.waits)
         self.copied, self.repeated = s.copied, s.repeated
-        self.turn = s.turn
+        self.turn, self.recorded, self.calls_open = s.turn, s.recorded, s.calls_open
         self.counted: list[Counted] = []
         self.new_keys: set = set()
         self.priced_notes: set = set()
@@ -371,6 +377,7 @@ class _Fold:
 
     def tool_call(self, payload: dict) -> None:
         self.calls += 1
+        self.calls_open += 1
         got = shell_command(payload, self.notes, self.where)
         if got is None:
             return
@@ -389,6 +396,7 @@ class _Fold:
                 del self.waiting[next(iter(self.waiting))]
 
     def output(self, payload: dict) -> None:
+        self.calls_open = max(0, self.calls_open - 1)
         call_id = payload.get("call_id")
         if not isinstance(call_id, str) or call_id not in self.waiting:
             return
@@ -407,6 +415,9 @@ class _Fold:
         if not isinstance(info, dict):
             self.calls, self.shell = 0, []
             return  # info null: rate limits only
+        if self.recorded:
+            self.recorded = False
+            return  # the token_usage_record before it counted this response (usage_record)
         total = _usage(info.get("total_token_usage"), self.notes, self.where)
         last = _usage(info.get("last_token_usage"), self.notes, self.where)
         self.usage_event(total, last, ts, pos)
@@ -414,12 +425,17 @@ class _Fold:
     def usage_record(self, payload: dict, ts: str, pos: int) -> None:
         """Codex 0.16x's ``token_usage_record``: one per response, written as the response
         ends, before its calls run; the ``token_count`` with the same totals comes after
-        their outputs (a repeat then), or never when the run is killed meanwhile. Its
+        their outputs, or never when the run is killed meanwhile. That token_count repeats the
+        record and is skipped whatever its totals say: they are the writing process's own, and
+        a process resumed after a kill starts them from the last token_count, without the
+        responses only a record holds, so they run below the records' totals and would look
+        like new usage (measured on the real CLI killed and resumed, issue 31). Its
         ``thread_token_usage`` is the session's total; without one, the total is the
-        previous one plus this response, so that the token_count repeating it adds nothing."""
+        previous one plus this response."""
         last = _usage(payload.get("usage"), self.notes, self.where)
         if last is None:
             return
+        self.recorded = True
         total = _usage(payload.get("thread_token_usage"), self.notes, self.where)
         if total is None:
             total = tuple(a + b for a, b in zip(self.prev or (0,) * len(last), last))  # type: ignore[assignment]
@@ -506,7 +522,8 @@ class _Fold:
         return CodexState(offset, self.meta, self.sid, self.parent, self.cwd, self.model, self.prev, self.copying,
                           self.first_second, self.calls, tuple(self.shell), tuple(self.waiting.items()),
                           tuple(self.held), self.first_ts, self.last_ts, tuple(self.req),  # type: ignore[arg-type]
-                          self.models, self.commands, self.waits, self.copied, self.repeated, self.turn)
+                          self.models, self.commands, self.waits, self.copied, self.repeated, self.turn,
+                          self.recorded, self.calls_open)
 
 
 def parent_of(meta: dict) -> str | None:
@@ -581,6 +598,7 @@ def to_json(s: CodexState) -> str:
         "commands": {k: [c.cost_nanos, c.tokens, c.calls, [list(x) for x in c.lines]] for k, c in s.commands.items()},
         "waits": {k: w.to_json() for k, w in s.waits.items()},
         "copied": s.copied, "repeated": s.repeated, "turn": s.turn,
+        "recorded": s.recorded, "calls_open": s.calls_open,
     }, separators=(",", ":"), sort_keys=True)
 
 
@@ -598,7 +616,8 @@ def from_json(text: str) -> CodexState:
         {k: ModelSpend(*m) for k, m in d["models"].items()},
         {k: CommandCost(c[0], c[1], c[2], tuple((line, n) for line, n in c[3])) for k, c in d["commands"].items()},
         {k: Waits.from_json(w) for k, w in d["waits"].items()},
-        d["copied"], d["repeated"], d["turn"])
+        d["copied"], d["repeated"], d["turn"], d["recorded"],
+        d["calls_open"])
 
 
 # ---------------------------------------------------------------------------------------
