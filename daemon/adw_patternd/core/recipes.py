@@ -52,6 +52,35 @@ BUILTIN_RECIPES: dict[str, str] = {
     "deploy:ship:all": "Merge and deploy from CI on a green pipeline (`gh pr merge --auto --squash`), not through an "
                        "agent.",
     "review:code:all": "Run the linters and tests in CI first; ask an agent to review only the diff that passed them.",
+    # The command rows for other languages (detection-rules.md).
+    "git:pull:all": "Run `git pull --ff-only` (or `git fetch`) from the ADW's code before the agent starts.",
+    "git:merge:all": "Run the merge or rebase from the ADW's code; hand an agent only the conflicts, when there are "
+                     "some.",
+    "ci:status:all": "Wait for CI with `gh pr checks --watch` (or `gh run watch --exit-status`) from the ADW's code, "
+                     "not an agent polling it; give an agent only the failing job's log.",
+    "test:cargo:*": "Run `cargo test` (or `cargo nextest run`) from the ADW's code; give an agent only the failures.",
+    "test:go:*": "Run `go test ./...` from the ADW's code; give an agent only the failing packages' output.",
+    "test:jvm:*": "Run `./mvnw test` or `./gradlew test` from the ADW's code; give an agent only the failing tests.",
+    "test:dotnet:*": "Run `dotnet test` from the ADW's code; give an agent only the failing tests' output.",
+    "test:ruby:*": "Run `bundle exec rspec` (or `bin/rails test`) from the ADW's code; an agent only for failures.",
+    "test:php:*": "Run `vendor/bin/phpunit` (or `php artisan test`) from the ADW's code; an agent only for failures.",
+    "test:make:*": "Run `make test` from the ADW's code; give an agent only the failures.",
+    "build:cargo:*": "Run `cargo check` (or `cargo build`) from the ADW's code; hand an agent the errors only when there "
+                     "are some.",
+    "build:go:*": "Run `go build ./... && go vet ./...` from the ADW's code; an agent only when it fails.",
+    "build:jvm:*": "Run `./mvnw package` or `./gradlew build` from the ADW's code; an agent only when it fails.",
+    "build:dotnet:*": "Run `dotnet build` from the ADW's code; an agent only when it fails.",
+    "build:docker:*": "Build the image in CI or from the ADW's code (`docker build`); an agent only when it fails.",
+    "build:make:*": "Run `make` from the ADW's code; give an agent the errors only when it fails.",
+    "format:clippy:all": "Run `cargo clippy --fix --allow-dirty` from the ADW's code; an agent only for what remains.",
+    "format:rustfmt:all": "Run `cargo fmt` from the ADW's code after the agent's edits.",
+    "format:go:all": "Run `gofmt -w .` (and `golangci-lint run --fix`) from the ADW's code after the agent's edits.",
+    "deps:cargo:install": "Run `cargo fetch` from the ADW's code before the agents start; add crates in the plan, not "
+                          "through an agent's command.",
+    "deps:go:install": "Run `go mod download` (and `go mod tidy`) from the ADW's code before the agents start.",
+    "deps:bundler:install": "Run `bundle install` from the ADW's code before the agents start.",
+    "deps:composer:install": "Run `composer install --no-interaction` from the ADW's code before the agents start.",
+    "deps:dotnet:install": "Run `dotnet restore` from the ADW's code before the agents start.",
 }
 
 
