@@ -333,9 +333,10 @@ def _kinds(states: list) -> list[int] | None:
     sums = [0, 0, 0, 0]
     for text in states:
         d = json.loads(text) if text else {}
-        if not isinstance(d.get("messages"), dict) or d.get("runs") or d.get("v") != 3:
+        if not isinstance(d.get("messages"), dict) or d.get("runs") or d.get("v") not in (3, 4):
             return None
-        # Version 3: the closed messages' sums, then each open message not marked a copy.
+        # Versions 3 and 4 (4 adds a message's 1-hour writes, after these): the closed
+        # messages' sums, then each open message not marked a copy.
         usages = [d["closed"][:4]] + [m[1] for m in d["messages"].values() if not m[7]]
         for usage in usages:
             sums = [a + int(b) for a, b in zip(sums, usage)]

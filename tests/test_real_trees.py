@@ -259,7 +259,7 @@ def test_synced_twice_nothing_changes(tmp_path, root):
     ("git commit -m 'multi\nline; npm install && pytest'", ("git:commit:all",)),
     ("FOO=1 BAR=2 timeout 60 sudo npx vitest run src/ui/a.test.ts", ("test:vitest:frontend",)),
     ("cd C:\\proj\\web && npx eslint .", ("format:eslint:all",)),
-    ("git checkout main && git pull && git checkout -b feat-1", ("git:branch:create",)),
+    ("git checkout main && git pull && git checkout -b feat-1", ("git:pull:all", "git:branch:create")),
     ("env CI=1 .venv/bin/pytest -x; git status || git diff", ("test:pytest:all", "git:status:summary",
                                                                   "git:diff:summary")),
     ("echo \"unterminated && npm ci", ()),

@@ -21,6 +21,8 @@ def _ts(i: int) -> str:
 
 def _assistant(i: int, block: dict, sidechain=False, request=None) -> str:
     usage = {"input_tokens": 3, "cache_creation_input_tokens": 10, "cache_read_input_tokens": 100, "output_tokens": i}
+    if i % 2:  # a 1-hour cache write (priced apart): kept through the stored form too
+        usage["cache_creation"] = {"ephemeral_5m_input_tokens": 4, "ephemeral_1h_input_tokens": 6}
     return json.dumps({"type": "assistant", "isSidechain": sidechain, "timestamp": _ts(i),
                        "requestId": request or f"req_{i % 3}",
                        "message": {"id": f"msg_{i % 3}", "model": MODEL, "content": [block], "usage": usage,

@@ -22,6 +22,7 @@ from .sources.codex import (ROLLOUT, CodexState, Counted, NotARollout, RolloutFi
 from .sources.codex_index import CodexIndex
 from .sources.codex_workflow import codex_workflow
 from .sources.files import FileStat, FolderListing
+from .sources.parse import recorded_since
 from .sources.transcript import StoredTranscript
 from .outcome import Kind, Outcome
 from .store.rows import Change, CodexFacts, Prior
@@ -107,7 +108,9 @@ class CodexSource:
         return own
 
     def read(self, home: Root, sid: str, listing: FolderListing, prior: Prior, notes: list[str],
-             fingerprint: str | None, fresh: bool) -> Change | Outcome:
+             fingerprint: str | None, fresh: bool, listed_at: int | None = None) -> Change | Outcome:
+        """``fresh``: its file changed within stale_after_s; ``listed_at``: when (epoch ns) it
+        was listed, against which its last recorded entry is judged too (parse.recorded_since)."""
         f = self.index.file(home.name, sid)
         if not home.include_sessions:  # no Codex session belongs to an ADW run: none is read
             return Outcome(Kind.SKIPPED, home.name, sid)
@@ -130,7 +133,9 @@ class CodexSource:
         if state.session_id is None:
             state = replace(state, session_id=sid)
         facts = self._remember(wid, sid, counted, reset=whole)
-        wf = codex_workflow(home.name, sid, state, fresh and not f.compressed)  # a .zst no longer grows
+        going = fresh and not f.compressed and (  # a .zst no longer grows
+            listed_at is None or recorded_since(state.last_ts, listed_at, self.config.stale_after_s))
+        wf = codex_workflow(home.name, sid, state, going)
         found = detect(wf, self.config.rules)
         out = listing.outputs[0]
         kept = StoredTranscript(ROLLOUT, out.device, out.inode, state.offset, out.size, out.mtime_ns, "", "",

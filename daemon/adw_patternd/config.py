@@ -235,12 +235,14 @@ def _prices(r: _Reader) -> tuple[PriceRule, ...]:
     custom = []
     for prefix in r.data:
         p = r.sub(str(prefix))
-        p.only({"input", "output", "cache_write", "cache_read"})
+        p.only({"input", "output", "cache_write", "cache_read", "cache_write_1h"})
         vals = [p.get(k, float, None, minimum=0.0) for k in ("input", "output", "cache_write", "cache_read")]
         if None in vals:
             p.fail("input", "all of input, output, cache_write and cache_read are required (USD per million tokens)")
+        # cache_write is the 5-minute write; the 1-hour one is 2x input unless given.
         key = str(prefix).lower()
-        custom.append(PriceRule(key, Price(*vals), exact=exact_key(key)))
+        custom.append(PriceRule(key, Price(*vals, p.get("cache_write_1h", float, None, minimum=0.0)),
+                                exact=exact_key(key)))
     overridden = {c.prefix for c in custom}
     return tuple(custom) + tuple(d for d in DEFAULT_PRICES if d.prefix not in overridden)
 

@@ -22,7 +22,7 @@ from .core.errors import InputRejected, StopRequested, WriteRefused
 from .sources.files import (ERROR_LOG, RACY_NS, STATE_FILE, SUMMARY_FILE, FolderListing, execution_log_times,
                             issue_title_in, list_folder, read_small, read_tail, read_transcript, snapshot)
 from .outcome import Kind, Outcome, log_outcome
-from .sources.parse import Observed, build_workflow, merge_summary, needs_issue_title, parse_state
+from .sources.parse import Observed, build_workflow, merge_summary, needs_issue_title, parse_state, recorded_since
 from .core.model import workflow_id
 from .core.rules import detect
 from .sources.claude_sessions import SessionIndex, joined_in
@@ -99,7 +99,8 @@ class Engine:
             return self.source.read_own(root, adw_id, listing, prior, notes, fingerprint, self.fresh(listing, listed_at),
                                         listed_at)
         if root.codex:
-            return self.codex.read(root, adw_id, listing, prior, notes, fingerprint, self.fresh(listing, listed_at))
+            return self.codex.read(root, adw_id, listing, prior, notes, fingerprint, self.fresh(listing, listed_at),
+                                   listed_at)
         folder = listing.path
         notes.extend(listing.problems)
         for name in (STATE_FILE, SUMMARY_FILE):  # there, but not a file we can read
@@ -140,7 +141,8 @@ class Engine:
                 racy = final.newest_mtime_ns() >= listed_at - RACY_NS
                 fingerprint = None if racy else self.fingerprint(final, listed_at)
         observed = Observed(fields, transcripts, error_tail, log_start, log_end, listing.oldest_mtime_ns(),
-                            listing.newest_file_mtime_ns(), self.fresh(listing, listed_at), title, joined.sessions)
+                            listing.newest_file_mtime_ns(), self.going(listing, listed_at, joined), title,
+                            joined.sessions)
         wf = build_workflow(root.name, adw_id, observed, self.config.prices, notes)
         found = detect(wf, self.config.rules)
         kept = tuple(stored(t) for t in transcripts) + tuple(stored(s.transcript) for s in joined.sessions)
@@ -150,6 +152,12 @@ class Engine:
     def fresh(self, listing: FolderListing, now_ns: int) -> bool:
         """A file changed within stale_after_s: a run without a result line may still be going."""
         return now_ns - listing.newest_file_mtime_ns() < self.config.stale_after_s * 1e9
+
+    def going(self, listing: FolderListing, now_ns: int, joined: Joining) -> bool:
+        """fresh, and its sessions' last recorded entry too: a copied tree has new mtimes and
+        old entries, and no run of it is going on."""
+        last = max((s.transcript.last_ts for s in joined.sessions), default="")
+        return self.fresh(listing, now_ns) and recorded_since(last, now_ns, self.config.stale_after_s)
 
     def fingerprint(self, listing: FolderListing, now_ns: int) -> str:
         """The files' identity, plus whether they are still fresh: a workflow whose unfinished

@@ -20,7 +20,7 @@ from .core.model import workflow_id
 from .core.said import Said
 from .sources.files import FileStat, FolderListing, list_session, read_transcript, session_stat
 from .outcome import Kind, Outcome
-from .sources.parse import Joined, Observed, StateFields, build_workflow
+from .sources.parse import Joined, Observed, StateFields, build_workflow, recorded_since
 from .core.rules import detect
 from .sources.claude_sessions import SessionIndex, first_timestamp, named_sessions
 from .sources.response_keys import Fetch, ResponseKeys, epoch_ms
@@ -87,6 +87,8 @@ class SessionSource:
         for f in stats:
             sid = f.name.rsplit("/", 1)[-1][:-len(".jsonl")]
             found = self.index.files.get(sid)
+            if found is not None and found.orphan:
+                found = None  # no main file to read (a lost attempt's subagents alone are not counted)
             before = prior.transcripts.get(f.name) if found else next(
                 (t for name, t in prior.transcripts.items() if name.startswith("@") and name.endswith(f"/{sid}.jsonl")),
                 None)
@@ -131,8 +133,10 @@ class SessionSource:
                 start = Transcript(out.name, session=True)
             transcripts.append(read_transcript(os.path.join(listing.path, out.name), start, self.config.prices,
                                                notes, self.config.rules.commands, listed_at, keys))
+        last = max((t.last_ts for t in transcripts), default="")
         observed = Observed(StateFields(), tuple(transcripts), oldest_mtime_ns=listing.oldest_mtime_ns(),
-                            newest_mtime_ns=listing.newest_file_mtime_ns(), fresh=fresh)
+                            newest_mtime_ns=listing.newest_file_mtime_ns(),
+                            fresh=fresh and recorded_since(last, listed_at, self.config.stale_after_s))
         wf = build_workflow(store.name, sid, observed, self.config.prices, notes)
         found = detect(wf, self.config.rules)
         return Change(wf, found.occurrences, found.characteristics, tuple(stored(t) for t in transcripts),

@@ -30,6 +30,20 @@ def agent_names() -> list[str]:
     return [name for name in AGENTS if not name.startswith("_")]
 
 
+VERSIONS_ENV = "ADW_PATTERND_AGENT_VERSIONS"
+
+
+def versions_under_test(agent: str) -> list[str]:
+    """The versions of ``agent`` the scenarios run on: its pinned and older ones, or those
+    ``$ADW_PATTERND_AGENT_VERSIONS`` names (``claude=2.1.332,codex=0.171.0``: the drift
+    script's newest)."""
+    chosen = os.environ.get(VERSIONS_ENV, "")
+    named = [pair.split("=", 1)[1] for pair in chosen.split(",") if pair.startswith(f"{agent}=")]
+    if chosen:
+        return named
+    return [AGENTS[agent]["pinned"], AGENTS[agent]["older"]]
+
+
 def version_of(agent: str, which: str) -> str:
     """``which``: pinned, older, latest, or a version itself."""
     spec = AGENTS[agent]

@@ -9,12 +9,19 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Price:
-    """USD per million tokens."""
+    """USD per million tokens. Cache writes come in two lifetimes (claude-session-store.md):
+    ``cache_write`` is the 5-minute write (1.25x input), ``cache_write_1h`` the 1-hour one
+    (2x input), which is what it is unless given."""
 
     input: float
     output: float
     cache_write: float
     cache_read: float
+    cache_write_1h: float | None = None
+
+    def __post_init__(self):
+        if self.cache_write_1h is None:
+            object.__setattr__(self, "cache_write_1h", self.input * 2)
 
 
 @dataclass(frozen=True)
@@ -30,16 +37,17 @@ class PriceRule:
 LONG_CONTEXT_TOKENS = 200_000
 
 CLAUDE_PRICES: tuple[PriceRule, ...] = (
-    PriceRule("claude-opus-4-1", Price(15, 75, 18.75, 1.50)),
-    PriceRule("claude-opus-4-", Price(5, 25, 6.25, 0.50)),  # 4.5 and later 4.x
-    PriceRule("claude-opus-4", Price(15, 75, 18.75, 1.50)),
-    PriceRule("opus", Price(5, 25, 6.25, 0.50)),
-    PriceRule("claude-sonnet-4-6", Price(3, 15, 3.75, 0.30)),
-    PriceRule("claude-sonnet-4", Price(3, 15, 3.75, 0.30), Price(6, 22.50, 7.50, 0.60)),
-    PriceRule("sonnet", Price(3, 15, 3.75, 0.30), Price(6, 22.50, 7.50, 0.60)),
-    PriceRule("claude-haiku-4-5", Price(1, 5, 1.25, 0.10)),
-    PriceRule("haiku", Price(1, 5, 1.25, 0.10)),
-    PriceRule("claude-3-haiku", Price(0.25, 1.25, 0.30, 0.03)),
+    # input, output, 5-minute cache write, cache read, 1-hour cache write
+    PriceRule("claude-opus-4-1", Price(15, 75, 18.75, 1.50, 30)),
+    PriceRule("claude-opus-4-", Price(5, 25, 6.25, 0.50, 10)),  # 4.5 and later 4.x
+    PriceRule("claude-opus-4", Price(15, 75, 18.75, 1.50, 30)),
+    PriceRule("opus", Price(5, 25, 6.25, 0.50, 10)),
+    PriceRule("claude-sonnet-4-6", Price(3, 15, 3.75, 0.30, 6)),
+    PriceRule("claude-sonnet-4", Price(3, 15, 3.75, 0.30, 6), Price(6, 22.50, 7.50, 0.60, 12)),
+    PriceRule("sonnet", Price(3, 15, 3.75, 0.30, 6), Price(6, 22.50, 7.50, 0.60, 12)),
+    PriceRule("claude-haiku-4-5", Price(1, 5, 1.25, 0.10, 2)),
+    PriceRule("haiku", Price(1, 5, 1.25, 0.10, 2)),
+    PriceRule("claude-3-haiku", Price(0.25, 1.25, 0.30, 0.03, 0.50)),
 )
 
 def _openai(prefix: str, input: float, cached: float, output: float) -> PriceRule:
@@ -90,8 +98,9 @@ def find_price(model: str | None, rules: tuple[PriceRule, ...]) -> PriceRule | N
 
 
 def cost_nanos(model: str | None, input_tokens: int, output_tokens: int, cache_write: int, cache_read: int,
-               rules: tuple[PriceRule, ...]) -> int | None:
-    """Cost in nano-dollars, or None when no rule prices this model."""
+               rules: tuple[PriceRule, ...], cache_write_1h: int = 0) -> int | None:
+    """Cost in nano-dollars, or None when no rule prices this model. ``cache_write`` is all
+    cache writes; ``cache_write_1h`` how many of them were 1-hour writes (the rest: 5-minute)."""
     rule = find_price(model, rules)
     if rule is None:
         return None
@@ -99,6 +108,7 @@ def cost_nanos(model: str | None, input_tokens: int, output_tokens: int, cache_w
     if rule.long_context and input_tokens + cache_write + cache_read > LONG_CONTEXT_TOKENS:
         price = rule.long_context
     # USD per million tokens is 1,000 nano-dollars per token.
-    usd_e6 = (input_tokens * price.input + output_tokens * price.output
-              + cache_write * price.cache_write + cache_read * price.cache_read)
+    write_1h = min(cache_write_1h, cache_write)
+    usd_e6 = (input_tokens * price.input + output_tokens * price.output + (cache_write - write_1h) * price.cache_write
+              + write_1h * price.cache_write_1h + cache_read * price.cache_read)
     return round(usd_e6 * 1000)

@@ -167,11 +167,11 @@ def fold_facts(t: Transcript, chunk, start: int, length: int, notes: list[str], 
         ts = _timestamp(bytes(chunk[last:last + 100]), [], where)
         if ts:
             facts["last_ts"] = ts
-            line_start = chunk.rfind(b"\n", 0, last) + 1
-            line_end = chunk.find(b"\n", last)
-            facts["ended"] = _ends_turn(decoded, line_start, line_end)
             break
         last = chunk.rfind(b'"timestamp"', 0, last)
+    ended = turn_ended(decoded, length, t.agent == "session")
+    if ended is not None and ended != t.ended:
+        facts["ended"] = ended
     if t.prompt is None:
         tried = 0
         for hit in _hits(chunk, b'"user"', 0, length):
@@ -247,12 +247,50 @@ def _hits(chunk, token: bytes, first: int, last: int):
         pos = end + 1
 
 
-def _ends_turn(decoded: DecodedLines, line_start: int, line_end: int) -> bool:
-    if decoded.chunk.find(b'"assistant"', line_start, line_end) < 0:
-        return False
-    entry = decoded.at(line_start, line_end)[0]
-    msg = entry.get("message") if isinstance(entry, dict) else None
-    return entry.get("type") == "assistant" and isinstance(msg, dict) and msg.get("stop_reason") == "end_turn"
+# Entries that say where a session's turn stands, found by byte search (a token in quotes is
+# always real JSON), read from the last one back until one of them does.
+_TURN_TOKENS = (b'"assistant"', b'"user"', b'"cost-state"')
+# User entries that are no turn of the conversation: a local command (/cost, /exit) and its output
+_LOCAL_COMMAND = ("<command-name>", "<command-message>", "<command-args>", "<local-command-")
+
+
+def turn_ended(decoded: DecodedLines, length: int, main: bool) -> bool | None:
+    """Whether the session's turn had ended at the last entry of chunk[:length] that says so
+    (None: no entry of the chunk does; what an earlier read found stands). A turn ends with
+    an assistant entry whose stop_reason is end_turn, or with Claude Code's cost-state (written
+    as a run ends); a prompt, a tool result or any other response reopens it (a resumed
+    session appends to its file). In a session's own file (``main``) a side conversation's
+    entries say nothing about the session's turn. The last such entry of a file read whole is
+    that of its last chunk that has one: the same answer read whole or in appends."""
+    chunk, end = decoded.chunk, length
+    while end > 0:
+        hit = max(chunk.rfind(token, 0, end) for token in _TURN_TOKENS)
+        if hit < 0:
+            return None
+        line_start = chunk.rfind(b"\n", 0, hit) + 1
+        said = _turn_said(decoded.at(line_start, chunk.find(b"\n", hit))[0], main)
+        if said is not None:
+            return said
+        end = line_start
+    return None
+
+
+def _turn_said(entry, main: bool) -> bool | None:
+    """True: this entry ends a turn; False: a turn goes on after it; None: it says neither."""
+    if not isinstance(entry, dict):
+        return None
+    kind = entry.get("type")
+    if kind == "cost-state":
+        return True
+    msg = entry.get("message")
+    if kind not in ("user", "assistant") or not isinstance(msg, dict) or (main and entry.get("isSidechain") is True):
+        return None
+    if kind == "assistant":
+        return msg.get("stop_reason") == "end_turn"
+    content = msg.get("content")
+    if entry.get("isMeta") is True or (isinstance(content, str) and content.lstrip().startswith(_LOCAL_COMMAND)):
+        return None
+    return False
 
 
 # ---------------------------------------------------------------------------------------
@@ -263,6 +301,8 @@ class SessionFile:
     store: str  # the store's name
     project: str  # the project folder's name (the working folder, encoded)
     path: str  # absolute path of <project>/<session id>.jsonl
+    # Its main file is gone and its <session id>/subagents/ files remain: they are the session
+    orphan: bool = False
 
     @property
     def worktree_of(self) -> str | None:
@@ -290,13 +330,13 @@ class SessionIndex:
         problems = [] if problems is None else problems
         files: dict[str, SessionFile] = {}
         for store in stores:
-            for project, sid, path in list_store(str(store.path), problems):
+            for project, sid, path, orphan in list_store(str(store.path), problems):
                 if sid in files:
                     if files[sid].path != path:
                         problems.append(f"{path}: session {sid} is also in {files[sid].path} (store "
                                         f"{files[sid].store}); only that one is read")
                     continue
-                files[sid] = SessionFile(store.name, project, path)
+                files[sid] = SessionFile(store.name, project, path, orphan)
         return cls(files)
 
     def add(self, sid: str, found: SessionFile) -> None:
@@ -312,6 +352,8 @@ class SessionIndex:
         """The file of ``sid`` in ``store``, looked up on disk when the index lacks it."""
         known = self.files.get(sid)
         if known is not None:
+            if known.orphan and os.path.isfile(known.path):  # its main file appeared since
+                known = self.files[sid] = replace(known, orphan=False)
             return known if known.store == store.name else None
         try:
             projects = [e for e in os.scandir(store.path) if e.is_dir(follow_symlinks=False)]
@@ -319,8 +361,9 @@ class SessionIndex:
             return None
         for project in projects:
             path = f"{project.path}/{sid}.jsonl"
-            if os.path.isfile(path):
-                found = SessionFile(store.name, project.name, path)
+            orphan = not os.path.isfile(path)
+            if not orphan or subagent_files(path):
+                found = SessionFile(store.name, project.name, path, orphan)
                 self.add(sid, found)
                 return found
         return None
@@ -330,8 +373,10 @@ class SessionIndex:
 
 
 def list_store(path: str, problems: list[str]):
-    """(project, session id, path) of each <project>/<session id>.jsonl under a store. Only
-    folders are descended, never a symlink to one (a loop under projects/ cannot trap us)."""
+    """(project, session id, path, orphan) of each <project>/<session id>.jsonl under a store,
+    and of each <project>/<session id>/ whose main file is gone while its subagents/ files
+    remain (orphan: those files are the session, claude-session-store.md). Only folders are
+    descended, never a symlink to one (a loop under projects/ cannot trap us)."""
     try:
         projects = sorted(os.scandir(path), key=lambda e: e.name)
     except OSError as e:
@@ -344,11 +389,18 @@ def list_store(path: str, problems: list[str]):
                 if project.is_symlink():
                     problems.append(f"{project.path}: a symlink in the session store (not followed)")
                 continue
-            entries = sorted(e.name for e in os.scandir(project.path))
+            with os.scandir(project.path) as it:
+                entries = sorted((e.name, e.is_dir(follow_symlinks=False)) for e in it)
         except OSError as e:
             problems.append(f"{project.path}: cannot list ({e.strerror}) (skipped)")
             continue
-        for name in entries:
+        names = {name for name, _folder in entries}
+        for name, folder in entries:
+            if folder:
+                main = f"{project.path}/{name}.jsonl"
+                if f"{name}.jsonl" not in names and _PLAIN_SID.fullmatch(name) and subagent_files(main):
+                    yield project.name, name, main, True
+                continue
             if name.endswith(".jsonl") and len(name) > 6:
                 if parent_of_agent_file(project.path, name):
                     continue  # read with its session (subagent_files)
@@ -359,7 +411,7 @@ def list_store(path: str, problems: list[str]):
                         continue
                 except OSError:
                     continue
-                yield project.name, name[:-6], file
+                yield project.name, name[:-6], file, False
 
 
 def subagent_files(session_path: str) -> list[str]:

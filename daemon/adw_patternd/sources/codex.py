@@ -60,6 +60,9 @@ USAGE_KEYS = ("input_tokens", "cached_input_tokens", "output_tokens", "reasoning
 Usage = tuple[int, int, int, int, int]  # input (cached included), cached, output (reasoning included), reasoning, total
 
 NO_WAITS = Waits()
+# The event_msg types that say where a turn stands (newer builds; older ones write none)
+TURN_EVENTS = {"task_started": "started", "turn_started": "started", "task_complete": "complete",
+               "turn_complete": "complete", "turn_aborted": "aborted"}
 ROLLOUT = "rollout.jsonl"  # a session's one agent_outputs row, wherever its file is now
 
 
@@ -128,6 +131,9 @@ class CodexState:
     waits: dict = field(default_factory=dict)  # signature -> Waits
     copied: int = 0  # token_count events taken as copies of the parent's
     repeated: int = 0  # events skipped: a total equal to the previous one, or a key counted already
+    # Where the last turn stands, from its last turn event: "started", "complete" (task_complete),
+    # "aborted" (turn_aborted); "" where the rollout has none (builds before they were written).
+    turn: str = ""
 
     @property
     def request(self) -> str | None:
@@ -300,6 +306,7 @@ class _Fold:
         self.req = list(s.request_parts)
         self.models, self.commands, self.waits = dict(s.models), dict(s.commands), dict(s.waits)
         self.copied, self.repeated = s.copied, s.repeated
+        self.turn = s.turn
         self.counted: list[Counted] = []
         self.new_keys: set = set()
         self.priced_notes: set = set()
@@ -324,6 +331,8 @@ class _Fold:
             elif ptype == "user_message":
                 if payload.get("kind") in (None, "plain"):
                     self.request(2, cut_request(payload.get("message")))
+            elif ptype in TURN_EVENTS:
+                self.turn = TURN_EVENTS[ptype]
         elif kind == "response_item":
             ptype = payload.get("type")
             if ptype in CALL_ITEMS:
@@ -333,6 +342,8 @@ class _Fold:
                     self.request(3, message_request(payload))
             elif isinstance(ptype, str) and ptype.endswith("_output"):
                 self.output(payload)
+        elif kind == "token_usage_record":
+            self.usage_record(payload, ts, pos)
         elif kind == "turn_context":
             if isinstance(payload.get("model"), str) and payload["model"]:
                 self.model = payload["model"]
@@ -392,13 +403,33 @@ class _Fold:
                 self.waits[sig] = self.waits.get(sig, NO_WAITS).add(ms)
 
     def token_count(self, payload: dict, ts: str, pos: int) -> None:
-        calls, shell = self.calls, self.shell
-        self.calls, self.shell = 0, []
         info = payload.get("info")
         if not isinstance(info, dict):
+            self.calls, self.shell = 0, []
             return  # info null: rate limits only
         total = _usage(info.get("total_token_usage"), self.notes, self.where)
         last = _usage(info.get("last_token_usage"), self.notes, self.where)
+        self.usage_event(total, last, ts, pos)
+
+    def usage_record(self, payload: dict, ts: str, pos: int) -> None:
+        """Codex 0.16x's ``token_usage_record``: one per response, written as the response
+        ends, before its calls run; the ``token_count`` with the same totals comes after
+        their outputs (a repeat then), or never when the run is killed meanwhile. Its
+        ``thread_token_usage`` is the session's total; without one, the total is the
+        previous one plus this response, so that the token_count repeating it adds nothing."""
+        last = _usage(payload.get("usage"), self.notes, self.where)
+        if last is None:
+            return
+        total = _usage(payload.get("thread_token_usage"), self.notes, self.where)
+        if total is None:
+            total = tuple(a + b for a, b in zip(self.prev or (0,) * len(last), last))  # type: ignore[assignment]
+        self.usage_event(total, last, ts, pos)
+
+    def usage_event(self, total: Usage | None, last: Usage | None, ts: str, pos: int) -> None:
+        """One usage event (a token_count or a token_usage_record) closes the calls written
+        since the previous one."""
+        calls, shell = self.calls, self.shell
+        self.calls, self.shell = 0, []
         if self.copying and self.copy_event(total, ts):
             return
         delta = self.delta(total, last, pos)
@@ -475,7 +506,7 @@ class _Fold:
         return CodexState(offset, self.meta, self.sid, self.parent, self.cwd, self.model, self.prev, self.copying,
                           self.first_second, self.calls, tuple(self.shell), tuple(self.waiting.items()),
                           tuple(self.held), self.first_ts, self.last_ts, tuple(self.req),  # type: ignore[arg-type]
-                          self.models, self.commands, self.waits, self.copied, self.repeated)
+                          self.models, self.commands, self.waits, self.copied, self.repeated, self.turn)
 
 
 def parent_of(meta: dict) -> str | None:
@@ -533,7 +564,9 @@ def fold(state: CodexState, chunk: bytes, prices: tuple[PriceRule, ...], notes: 
 # ---------------------------------------------------------------------------------------
 # stored form
 
-STATE_VERSION = 2  # 2: waits as core/waits.py's bounded sums (1 kept only the first 200)
+# 2: waits as core/waits.py's bounded sums (1 kept only the first 200). 3: where the last turn
+# stands (a version 2 state is read again from the start: migration m013).
+STATE_VERSION = 3
 
 
 def to_json(s: CodexState) -> str:
@@ -547,7 +580,7 @@ def to_json(s: CodexState) -> str:
         "models": {k: [m.input, m.cached, m.output, m.reasoning, m.nanos, m.responses] for k, m in s.models.items()},
         "commands": {k: [c.cost_nanos, c.tokens, c.calls, [list(x) for x in c.lines]] for k, c in s.commands.items()},
         "waits": {k: w.to_json() for k, w in s.waits.items()},
-        "copied": s.copied, "repeated": s.repeated,
+        "copied": s.copied, "repeated": s.repeated, "turn": s.turn,
     }, separators=(",", ":"), sort_keys=True)
 
 
@@ -565,7 +598,7 @@ def from_json(text: str) -> CodexState:
         {k: ModelSpend(*m) for k, m in d["models"].items()},
         {k: CommandCost(c[0], c[1], c[2], tuple((line, n) for line, n in c[3])) for k, c in d["commands"].items()},
         {k: Waits.from_json(w) for k, w in d["waits"].items()},
-        d["copied"], d["repeated"])
+        d["copied"], d["repeated"], d["turn"])
 
 
 # ---------------------------------------------------------------------------------------

@@ -11,6 +11,20 @@ from .parse import MAX_DURATION_S, epoch_us, iso, parse_time
 AGENT = "codex"
 
 
+def codex_status(turn: str, fresh: bool) -> str:
+    """A session's state from its last turn event (docs/choices.md): ended with task_complete,
+    completed; with turn_aborted, interrupted; a turn started and not ended, running while its
+    file changed within stale_after_s, else interrupted. A rollout with no turn event (builds
+    before they were written) says nothing: running while fresh, else completed, as before."""
+    if turn == "complete":
+        return "completed"
+    if turn == "aborted":
+        return "interrupted"
+    if fresh:
+        return "running"
+    return "interrupted" if turn == "started" else "completed"
+
+
 def codex_workflow(home: str, sid: str, s: CodexState, fresh: bool) -> Workflow:
     """Pure: the same state gives the same Workflow. ``fresh``: its file changed within
     stale_after_s (the session may still be going)."""
@@ -25,7 +39,7 @@ def codex_workflow(home: str, sid: str, s: CodexState, fresh: bool) -> Workflow:
     spent = sorted(((m.tokens, name) for name, m in s.models.items() if name), reverse=True)
     return Workflow(
         workflow_id=workflow_id(home, sid), root_name=home, adw_id=sid, request=s.request,
-        model=spent[0][1] if spent else s.model, status="running" if fresh else "completed",
+        model=spent[0][1] if spent else s.model, status=codex_status(s.turn, fresh),
         start_time=iso(start), end_time=iso(end), seen_us=epoch_us(start or end), duration_seconds=duration,
         total_tokens=s.tokens, cost_nanos=s.nanos, request_source="session" if s.request else None,
         time_source="session" if start else None, estimated_nanos=s.nanos, agents=(agent,),

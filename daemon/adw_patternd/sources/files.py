@@ -276,11 +276,12 @@ def list_session(path: str, sid: str) -> FolderListing | None:
     folder = os.path.dirname(path)
     problems: list[str] = []
     main = _regular(path, f"{sid}.jsonl", folder, problems)
-    if main is None:
+    subagents = [f for name in subagent_files(path) if (f := _regular(f"{folder}/{name}", name, folder, problems))]
+    if main is None and not subagents:
         return None
-    outputs = [main] + [f for name in subagent_files(path)
-                        if (f := _regular(f"{folder}/{name}", name, folder, problems))]
-    return FolderListing(folder, (main.inode, main.mtime_ns), None, None, tuple(outputs), tuple(problems))
+    # A main file gone while its subagents' files remain: they are the session
+    outputs = ([main] if main is not None else []) + subagents
+    return FolderListing(folder, (outputs[0].inode, outputs[0].mtime_ns), None, None, tuple(outputs), tuple(problems))
 
 
 def session_stat(sid: str, store: str, path: str | None) -> FileStat:

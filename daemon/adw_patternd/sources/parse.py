@@ -356,13 +356,24 @@ def _status(state: StateFields, transcripts: tuple[Transcript, ...], error_count
         return "failed"
     if state.end_time is not None:
         return "completed"
+    sessions = [t for t in transcripts if t.session]
+    if sessions:  # a session store's session (docs/choices.md: a session's state)
+        main = [t for t in sessions if t.agent == "session"] or sessions  # its subagents' when its file is gone
+        if all(t.ended for t in main):
+            return "completed"
+        return "running" if fresh else "interrupted"
     written = [t for t in transcripts if t.runs or t.open]
     if written and all(t.runs and not t.open for t in written):
         return "completed"
-    if fresh:
-        return "running"
-    main = next((t for t in transcripts if t.session and t.agent == "session"), None)
-    return "completed" if main is not None and main.ended else "interrupted"
+    return "running" if fresh else "interrupted"
+
+
+def recorded_since(last_ts: str, now_ns: int, window_s: float) -> bool:
+    """Whether a session's last recorded entry (its timestamp) is within ``window_s`` of
+    ``now_ns``; True where it has none that parses (its files' mtimes decide alone). A store
+    copied or restored has new mtimes and old entries: its sessions are not going on."""
+    when = parse_time(last_ts, [], "") if last_ts else None
+    return when is None or now_ns / 1e9 - when.timestamp() < window_s
 
 
 def _ns_time(ns: int) -> datetime | None:

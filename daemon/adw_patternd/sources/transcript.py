@@ -81,6 +81,7 @@ class Message:
     request: str = ""  # requestId (session files): with the id, what makes a response one response
     cost: int | None = None  # nanodollars from the costUSD of its last entry (older Claude Code), else priced
     duplicate: bool = False  # a copy of a response counted elsewhere (keys.py): its lines merge here, uncounted
+    write_1h: int = 0  # of usage's cache write tokens, the 1-hour ones (priced 2x input, not 1.25x)
 
 
 NO_SUMS = (0, 0, 0, 0, 0, 0)
@@ -157,7 +158,9 @@ class Transcript:
     last_ts: str = ""
     prompt: str | None = None  # the first line of the first user message
     cwd: str = ""
-    ended: bool = False  # the last entry is an assistant message that ended its turn
+    # The session's turn had ended at its last entry that says (claude_sessions.turn_ended):
+    # a response with stop_reason end_turn, or a cost-state; a later prompt reopens it.
+    ended: bool = False
     # The wall time of Bash calls, tool_use to tool_result (claude_sessions.py): calls still
     # waiting for their result (tool id -> [epoch ms of the call, its signatures]), and each
     # signature's waits (core/waits.py: bounded sums).
@@ -218,19 +221,31 @@ def usage_of(usage, notes: list[str]) -> tuple[int, int, int, int]:
             count(usage.get("output_tokens"), "output_tokens", notes))
 
 
+def write_1h_of(usage, notes: list[str]) -> int:
+    """The 1-hour cache write tokens of an API usage (usage.cache_creation's split); 0 where
+    it has no split: every cache write is then a 5-minute one (claude-session-store.md)."""
+    split = usage.get("cache_creation") if isinstance(usage, dict) else None
+    if not isinstance(split, dict):
+        return 0
+    return count(split.get("ephemeral_1h_input_tokens"), "ephemeral_1h_input_tokens", notes)
+
+
 def price_usage(model: str | None, usage: tuple[int, int, int, int], prices: tuple[PriceRule, ...],
-                notes: list[str]) -> int:
+                notes: list[str], write_1h: int = 0) -> int:
+    """``write_1h``: how many of the cache write tokens were 1-hour writes."""
     if not any(usage):
         return 0
     inp, cw, cr, out = usage
-    nanos = cost_nanos(model, inp, out, cw, cr, prices)
+    nanos = cost_nanos(model, inp, out, cw, cr, prices, write_1h)
     if nanos is None:
         notes.append(price_note(model))
         return 0
     return nanos
 
 
-def _reported_cost(result: dict, notes: list[str]) -> float | None:
+def _reported_nanos(result: dict, notes: list[str]) -> int | None:
+    """A result line's reported cost as nanodollars, converted once, here: only integers are
+    summed after (a float summed in two orders differs in its last digit)."""
     for key in ("total_cost_usd", "cost_usd", "total_cost"):
         v = result.get(key)
         if v is None:
@@ -247,7 +262,7 @@ def _reported_cost(result: dict, notes: list[str]) -> float | None:
         if v < 0 or v > MAX_COST_USD:
             notes.append(f"{key} {v} is out of range (priced from usage)")
             return None
-        return float(v)
+        return round(v * 1e9)
     return None
 
 
@@ -263,8 +278,9 @@ def result_model(result: dict) -> str | None:
 def result_run(result: dict, prices: tuple[PriceRule, ...], fallback_model: str | None, notes: list[str]) -> Run:
     usage = usage_of(result.get("usage"), notes)
     model = result_model(result) or fallback_model
-    cost = _reported_cost(result, notes)
-    nanos = round(cost * 1e9) if cost is not None else price_usage(model, usage, prices, notes)
+    nanos = _reported_nanos(result, notes)
+    if nanos is None:
+        nanos = price_usage(model, usage, prices, notes, write_1h_of(result.get("usage"), notes))
     is_error = result.get("is_error") is True or str(result.get("subtype", "")).startswith("error")
     text = None
     if is_error:
@@ -360,13 +376,16 @@ class _Fold:
                 sigs = call_signatures(command, self.rules)
                 bash.append((tid, sigs, command_line(command) if sigs else ""))
         self.bash_calls.update((tid, sigs) for tid, sigs, _line in bash if sigs)
-        usage = usage_of(msg.get("usage"), self.notes) if "usage" in msg else (prev.usage if prev else (0, 0, 0, 0))
+        if "usage" in msg:
+            usage, write_1h = usage_of(msg["usage"], self.notes), write_1h_of(msg["usage"], self.notes)
+        else:
+            usage, write_1h = (prev.usage, prev.write_1h) if prev else ((0, 0, 0, 0), 0)
         cost = _entry_cost(obj, self.notes, self.where) if "costUSD" in obj else (prev.cost if prev else None)
         if prev is None:
             self.close_oldest()
         self.messages[key] = Message(model or (prev.model if prev else None) or self.model, usage,
                                      tuple(tools), tuple(bash), sidechain and (prev.sidechain if prev else True),
-                                     request, cost, duplicate)
+                                     request, cost, duplicate, write_1h)
 
     def close_oldest(self) -> None:
         """Make room for a new message: the oldest open one closes (OPEN_MESSAGES)."""
@@ -417,7 +436,7 @@ def _entry_cost(entry: dict, notes: list[str], where: str) -> int | None:
 
 def message_nanos(msg: Message, prices, notes: list[str]) -> int:
     """What a message cost: its recorded costUSD where it has one, else its usage priced."""
-    return msg.cost if msg.cost is not None else price_usage(msg.model, msg.usage, prices, notes)
+    return msg.cost if msg.cost is not None else price_usage(msg.model, msg.usage, prices, notes, msg.write_1h)
 
 
 def message_commands(msg: Message, prices, notes: list[str]):
@@ -585,7 +604,7 @@ def totals(t: Transcript, prices: tuple[PriceRule, ...], notes: list[str]) -> To
         if msg.cost is not None:
             reported += msg.cost
         else:
-            estimated += price_usage(msg.model, msg.usage, prices, notes)
+            estimated += price_usage(msg.model, msg.usage, prices, notes, msg.write_1h)
         tokens += sum(msg.usage)
         for sig, cost in message_commands(msg, prices, []):
             commands[sig] = commands.get(sig, CommandCost()).plus(cost)
@@ -605,13 +624,16 @@ def _run_json(r: Run) -> list:
 
 # 2: command lines beside the commands' costs. 3: bounded: closed messages in sums, a
 # message's request id, recorded cost and duplicate mark (a version 2 session file's state
-# is converted, and read again where its file still is: migration m011).
-STATE_VERSION = 3
+# is converted, and read again where its file still is: migration m011). 4: a message's
+# 1-hour cache writes (priced 2x input); a version 2 or 3 session file's state is kept, and
+# read again where its file still is; every file is read again once (migration m013).
+STATE_VERSION = 4
+OLDER_KEPT = (2, 3)  # versions whose session file state is kept where its file is gone
 
 
 def _message_json(m: Message) -> list:
     return [m.model, list(m.usage), list(m.tools), [[tid, list(s), line] for tid, s, line in m.bash],
-            int(m.sidechain), m.request, m.cost, int(m.duplicate)]
+            int(m.sidechain), m.request, m.cost, int(m.duplicate), m.write_1h]
 
 
 def _waiting(stored: dict) -> dict:
@@ -620,10 +642,11 @@ def _waiting(stored: dict) -> dict:
 
 
 def _message(m: list) -> Message:
-    """A stored message: version 3's eight fields, or version 2's four or five."""
+    """A stored message: version 4's nine fields, version 3's eight, or version 2's four or five."""
     bash = tuple((tid, tuple(s), line) for tid, s, line in m[3])
     if len(m) >= 8:
-        return Message(m[0], tuple(m[1]), tuple(m[2]), bash, bool(m[4]), m[5], m[6], bool(m[7]))
+        return Message(m[0], tuple(m[1]), tuple(m[2]), bash, bool(m[4]), m[5], m[6], bool(m[7]),
+                       m[8] if len(m) > 8 else 0)
     return Message(m[0], tuple(m[1]), tuple(m[2]), bash, len(m) > 4)
 
 
@@ -690,9 +713,9 @@ def from_json(path: str, device: int, inode: int, offset: int, size: int, mtime_
     """``session``: what to start from when nothing usable is stored (a session file's row)."""
     d = loads(text) if text else {}
     facts = d.get("store")
-    if d.get("v") == 2 and facts is not None:
-        # A session file's state of version 2: kept (the file may be gone; Claude Code deletes
-        # old sessions), but with no file identity, so that a file still there is read again.
+    if d.get("v") in OLDER_KEPT and facts is not None:
+        # A session file's state of an older version: kept (the file may be gone; Claude Code
+        # deletes old sessions), but with no file identity, so that a file still there is read again.
         device = inode = 0
     elif d.get("v") != STATE_VERSION:
         # Stored by an older version: read the file again from the start, keeping the runs

@@ -327,9 +327,18 @@ def m012_codex_facts(db: Db) -> None:
     db.execute("CREATE INDEX IF NOT EXISTS ct_workflow ON codex_totals (workflow_id)")
 
 
+def m013_transcript_state_v4(db: Db) -> None:
+    """Transcript state version 4 (1-hour cache writes priced apart, where a session's turn
+    stands: sources/transcript.py) and Codex state version 3 (where its last turn stands):
+    every workflow with a transcript, a session file or a rollout is read again once. A
+    session file's older state is kept where its file is gone."""
+    db.execute("UPDATE workflow_history SET fingerprint = NULL WHERE workflow_id IN "
+               "(SELECT workflow_id FROM agent_outputs)")
+
+
 MIGRATIONS = (m001_reference_tables, m002_exact_accounting, m003_output_tail, m004_attributed_costs,
               m005_run_ledger, m006_evidence_and_reviews, m007_root_identity, m008_mentions, m009_session_store,
-              m010_automation, m011_response_keys, m012_codex_facts)
+              m010_automation, m011_response_keys, m012_codex_facts, m013_transcript_state_v4)
 
 
 def _current(db: Db) -> bool:

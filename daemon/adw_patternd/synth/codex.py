@@ -316,8 +316,22 @@ class _Writer:
         self.line("event_msg", {"type": "mcp_tool_call_end", "call_id": "m1", "duration": {"secs": 1}})
         self.line("event_msg", {"type": "patch_apply_end", "call_id": "p1", "success": True})
         self.line("world_state", {"anything": 1})
-        self.line("token_usage_record", {"response_id": "resp_1", "usage": {"input_tokens": 1}})
+        # Codex 0.169 writes one per response, with the same totals as the response's
+        # token_count: here one repeating the last, which adds nothing (and, as any usage
+        # event, closes the calls written before it).
+        keys = ("input_tokens", "cached_input_tokens", "output_tokens", "reasoning_output_tokens", "total_tokens")
+        self.line("token_usage_record", {"response_id": "resp_1", "usage": dict(zip(keys, self.last)),
+                                         "thread_token_usage": dict(zip(keys, self.total))})
+        self.calls, self.shell = 0, []
         self.line("event_msg", {"type": "task_complete", "last_agent_message": "Done."})
+
+    def end_turn(self) -> None:
+        """A turn still open at the end ends as Codex ends one: task_complete (at the same
+        time as the line before it: no step, so the seeded randomness is unchanged)."""
+        turns = [x["payload"]["type"] for x in self.lines if x.get("type") == "event_msg"
+                 and x["payload"].get("type") in ("task_started", "task_complete", "turn_aborted")]
+        if turns and turns[-1] == "task_started":
+            self.line("event_msg", {"type": "task_complete", "last_agent_message": "Done."}, step=False)
 
     def finish(self) -> None:
         """The first and last complete lines' times (a line cut short or not JSON has none)."""
@@ -415,6 +429,7 @@ class _HomeBuilder:
         return w
 
     def done(self, w: _Writer) -> None:
+        w.end_turn()
         w.finish()
         self.seen_keys.update(w.keys)
         self.lineage[w.sid] = set(w.counted_totals) | self.lineage.get(w.plan.parent or "", set())
