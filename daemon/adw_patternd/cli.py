@@ -21,7 +21,7 @@ from .sources.files import root_problem
 from .live.logs import setup_logging
 from .outputs.metrics import Metrics
 from .outputs.tables import as_csv, as_json, as_table, automated_table, name_agents, show_text
-from .core.review import DECISIONS, STATES, annotate, select
+from .core.review import DECISIONS, STATES
 from .store import automation, queries
 from .store.evidence import show
 from .store.reviews import latest_reviews, occurrence_count, record_review
@@ -102,22 +102,16 @@ def _until(args) -> int | None:
 
 
 def cmd_patterns(args, config: Config) -> int:
-    # Ranking by impact or filtering by review state needs every row before the limit.
-    store_sort = "savings" if args.sort == "impact" else args.sort
-    store_limit = None if args.sort == "impact" or args.status else args.limit
     with open_ledger(config) as ledger:
-        if args.since or args.until or args.agent:
-            now = datetime.now(timezone.utc)
-            since = _when(args.since, "--since", now) if args.since else 0
-            until = _when(args.until, "--until", now) if args.until else int(now.timestamp() * 1_000_000) + 1
-            codex = tuple(h.name for h in config.codex_homes)
-            roots = (codex, args.agent == "codex") if args.agent else None
-            rows = queries.window(ledger.db, ledger.tool_cost_ratio, since, until, store_sort, store_limit, roots,
-                                  own_span=not (args.since or args.until))
-        else:
-            rows = queries.patterns(ledger.db, store_sort, store_limit)
+        now = datetime.now(timezone.utc)
+        codex = tuple(h.name for h in config.codex_homes)
+        rows = ledger.db.snapshot(lambda: queries.listed(
+            ledger.db, ledger.tool_cost_ratio, sort=args.sort, limit=args.limit, state=args.status,
+            roots=(codex, args.agent == "codex") if args.agent else None, host=args.host,
+            since_us=_when(args.since, "--since", now) if args.since else None,
+            until_us=_when(args.until, "--until", now) if args.until else None,
+            now_us=int(now.timestamp() * 1_000_000)))
         latest = latest_reviews(ledger.db)
-        rows = select(annotate(rows, latest), args.status, args.sort)[: args.limit]
         if args.status == "automated":  # measured since the tool took over: before/after columns
             stamp = now_us()
             rows = ledger.db.snapshot(lambda: [
@@ -196,7 +190,7 @@ def cmd_report(args, config: Config) -> int:
         raise PatterndError("report: say where it goes: --html FILE (a page) or --json (to stdout)")
     with open_ledger(config) as ledger:
         data = gather(ledger, now_us=now_us(), top=args.top, until_us=_until(args), recipes=config.recipes,
-                      agent_of=config.agent_of)
+                      agent_of=config.agent_of, host=args.host)
     if args.json:
         print(as_json(data))
     if args.html:
@@ -260,10 +254,19 @@ def cmd_check_config(args, config: Config) -> int:
     return 0
 
 
+def status_of(db, config: Config, host: str | None = None) -> dict:
+    """What `status --json` prints (and the live page's /api/status): of every workflow, or
+    of those ``host`` wrote."""
+    status = queries.status(db, host)
+    status["by_agent"] = queries.spend_by_agent(db, config.agent_of, host)
+    status["host"] = host
+    return status
+
+
 def cmd_status(args, config: Config) -> int:
     with open_ledger(config) as ledger:
-        status = queries.status(ledger.db)
-        status["by_agent"] = by_agent = queries.spend_by_agent(ledger.db, config.agent_of)
+        status = ledger.db.snapshot(lambda: status_of(ledger.db, config, args.host))
+        by_agent = status["by_agent"]
     if args.json:
         print(json.dumps(status, indent=2))
         return 0
@@ -275,6 +278,8 @@ def cmd_status(args, config: Config) -> int:
     print(f"  status: {shares(status['by_status'])}")
     print("  by agent: " + (", ".join(f"{a} {v['workflows']} workflows ${v['spend_usd']:,.2f}"
                                       for a, v in by_agent.items()) or "-"))
+    print("  by host: " + (", ".join(f"{h} {v['workflows']} workflows ${v['spend_usd']:,.2f}"
+                                     for h, v in status["by_host"].items()) or "-"))
     print(f"  times from: {shares(status['time_source'])}  (session: the session store's timestamps; "
           "mtime: file times, not recorded times)")
     print(f"  requests from: {shares(status['request_source'])}  (slug: guessed from a branch or plan name)")
@@ -330,8 +335,14 @@ def build_parser() -> argparse.ArgumentParser:
     c = command("status", "Workflows and patterns held, where their times and requests came from, spend seen "
                           "(and how much is estimated), per root, last processed, database size.", cmd_status)
     c.add_argument("--json", action="store_true", help="print as JSON")
+    _host_option(c)
     command("run", "Run the daemon in the foreground: catch up, then watch the roots.", cmd_run)
     return p
+
+
+def _host_option(c: argparse.ArgumentParser) -> None:
+    c.add_argument("--host", metavar="NAME", help="only the workflows this host wrote (config.yaml's host:, by "
+                                                  "default the machine's name; `status` lists them by host)")
 
 
 def _sync_options(c: argparse.ArgumentParser) -> None:
@@ -353,6 +364,7 @@ def _patterns_options(c: argparse.ArgumentParser) -> None:
     c.add_argument("--until", metavar="DATE", help="with --since: only workflows started before this date")
     c.add_argument("--agent", choices=("claude", "codex"),
                    help="only the workflows of this agent: codex for the Codex homes, claude for the rest")
+    _host_option(c)
     c.add_argument("--baseline-days", type=_positive, default=30, metavar="N",
                    help="with --status automated: the window before the automation, in days (default: 30)")
     fmt = c.add_mutually_exclusive_group()
@@ -391,6 +403,7 @@ def _report_options(c: argparse.ArgumentParser) -> None:
                                                    "spend (a pattern's: of its newest workflow)")
     c.add_argument("--top", type=_positive, default=5, metavar="N",
                    help="sections with evidence for the N patterns with the most savings (default: 5)")
+    _host_option(c)
 
 
 def _verify_options(c: argparse.ArgumentParser) -> None:
