@@ -254,18 +254,9 @@ def cmd_check_config(args, config: Config) -> int:
     return 0
 
 
-def status_of(db, config: Config, host: str | None = None) -> dict:
-    """What `status --json` prints (and the live page's /api/status): of every workflow, or
-    of those ``host`` wrote."""
-    status = queries.status(db, host)
-    status["by_agent"] = queries.spend_by_agent(db, config.agent_of, host)
-    status["host"] = host
-    return status
-
-
 def cmd_status(args, config: Config) -> int:
     with open_ledger(config) as ledger:
-        status = ledger.db.snapshot(lambda: status_of(ledger.db, config, args.host))
+        status = ledger.db.snapshot(lambda: queries.status(ledger.db, args.host, config.agent_of))
         by_agent = status["by_agent"]
     if args.json:
         print(json.dumps(status, indent=2))
@@ -294,6 +285,27 @@ def cmd_status(args, config: Config) -> int:
     last = status["last_processed"]
     print(f"last processed: {last['workflow_id']} at {last['at']}" if last else "last processed: nothing yet")
     print(f"database: {status['database']} ({status['database_bytes']:,} bytes)")
+    return 0
+
+
+def cmd_serve(args, config: Config) -> int:
+    import signal
+    import threading
+
+    from .live.serve import Running
+
+    setup_logging(config.log, stderr=True)
+    running = Running(config, port=args.port, bind=args.bind)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    print(f"serve: {running.url} (database {running.site.db.label}; read-only){'; token required' if running.site.token else ''}",
+          flush=True)
+    try:
+        while not stop.wait(3600):  # signals end the wait; nothing else runs here
+            pass
+    finally:
+        running.stop()
     return 0
 
 
@@ -337,6 +349,11 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--json", action="store_true", help="print as JSON")
     _host_option(c)
     command("run", "Run the daemon in the foreground: catch up, then watch the roots.", cmd_run)
+    c = command("serve", "Serve the live page (read-only): overview, patterns, workflows, each also as JSON under "
+                         "/api/; an open page updates itself when the database changes.", cmd_serve)
+    c.add_argument("--port", type=int, metavar="N", help="the TCP port (default: serve.port in config.yaml, 8765)")
+    c.add_argument("--bind", metavar="ADDRESS", help="the address to listen on (default: serve.bind, 127.0.0.1); "
+                                                     "beyond loopback a token is required")
     return p
 
 

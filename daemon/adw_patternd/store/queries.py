@@ -145,8 +145,9 @@ def spend_by_host(db: Db, host: str | None = None) -> dict:
             for r in sorted(rows, key=lambda r: str(r[0]))}
 
 
-def status(db: Db, host: str | None = None) -> dict:
-    """What `status` says, of every workflow or of those one host wrote."""
+def status(db: Db, host: str | None = None, agent_of=None) -> dict:
+    """What `status --json` says (and the live page's /api/status), of every workflow or of
+    those one host wrote; ``agent_of``: root name -> agent, for its spend by agent."""
     live, params = _live(host)
     roots = {r[0]: {"workflows": int(r[1]), "last_updated": r[2], "spend_usd": int(r[3] or 0) / 1e9} for r in db.all(
         "SELECT root_name, COUNT(*), MAX(updated_at), COALESCE(SUM(cost_nanos), 0) FROM workflow_history "
@@ -184,6 +185,8 @@ def status(db: Db, host: str | None = None) -> dict:
                                     f"ON w.workflow_id = o.workflow_id WHERE {_live(host, 'w.')[0]}", params)[0]),
         "roots": roots,
         "by_host": spend_by_host(db, host),
+        "by_agent": spend_by_agent(db, agent_of or (lambda root: "claude"), host),
+        "host": host,
         "last_processed": {"workflow_id": last[0], "at": last[1]} if last else None,
         "database": db.label,
         "database_bytes": int(pages or 0),
