@@ -133,7 +133,8 @@ def test_screenshots_of_the_example(tmp_path, served_example, browser):
 
 @pytest.fixture
 def served_example(tmp_path):
-    config = example_config(tmp_path, str(tmp_path / "p.db"))
+    config = example_config(tmp_path, str(tmp_path / "patterns.db"), host="dev-laptop", automated=[
+        {"signature": "git:commit:all", "date": "2026-11-22", "note": "the ADW commits with scripts/commit.sh"}])
     running = Running(load_config(config), port=0)
     yield running
     running.stop()

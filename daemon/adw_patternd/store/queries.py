@@ -58,7 +58,9 @@ def window(db: Db, tool_cost_ratio: float, since_us: int, until_us: int, sort: s
     ``host``: only the workflows this host wrote."""
     only, names = _of_roots(roots)
     if host is not None:
-        only, names = only + "AND w.host = ? ", (*names, host)
+        # Not by the host index: most workflows are often one host's, and SQLite's walk of
+        # wh_host then each workflow's links costs more than the links' own index ranges.
+        only, names = only + "AND w.host || '' = ? ", (*names, host)
     dur = "CASE WHEN o.duration_seconds > 0 THEN o.duration_seconds ELSE 0 END"
     rows = db.all(
         "SELECT p.pattern_signature, COUNT(*), SUM(o.tokens), SUM(o.cost_nanos), "
