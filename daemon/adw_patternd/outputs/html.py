@@ -46,7 +46,8 @@ def gather(ledger: Ledger, *, now_us: int, top: int = 5, until_us: int | None = 
     def work():
         latest = latest_reviews(db)
         rows = annotate(queries.patterns(db, "savings") if host is None else
-                        queries.window(db, ledger.tool_cost_ratio, 0, now_us + 1, own_span=True, host=host), latest)
+                        queries.window(db, ledger.tool_cost_ratio, 0, now_us + 1, own_span=True, host=host,
+                                       trend=False), latest)
         weeks_to = weeks_end(db, until_us, now_us)
         sections = [name_agents(evidence_of(db, r["pattern_signature"], limit=SECTION_WORKFLOWS, recipes=recipes,
                                             now_us=now_us,

@@ -49,13 +49,14 @@ def _of_roots(roots: tuple[tuple[str, ...], bool] | None) -> tuple[str, tuple]:
 
 def window(db: Db, tool_cost_ratio: float, since_us: int, until_us: int, sort: str = "savings",
            limit: int | None = None, roots: tuple[tuple[str, ...], bool] | None = None,
-           own_span: bool = False, host: str | None = None) -> list[dict]:
+           own_span: bool = False, host: str | None = None, trend: bool = True) -> list[dict]:
     """The patterns' statistics over the workflows seen (started) in [since, until): a query
     over the links, not the running sums. Monthly savings use the window's length. Each
     row also has its spend in the 30 days before ``until`` and in the 30 before those.
     ``roots``: only the workflows of these roots (names, True), or of all others (names, False).
     ``own_span``: monthly savings over each pattern's first to last seen, as the running sums'.
-    ``host``: only the workflows this host wrote."""
+    ``host``: only the workflows this host wrote. ``trend``: False leaves the 30-day spends
+    out (the report does not show them; their query costs as much again)."""
     only, names = _of_roots(roots)
     if host is not None:
         # Not by the host index: most workflows are often one host's, and SQLite's walk of
@@ -70,18 +71,18 @@ def window(db: Db, tool_cost_ratio: float, since_us: int, until_us: int, sort: s
         "FROM pattern_occurrences o JOIN operation_patterns p ON p.id = o.pattern_id "
         "JOIN workflow_history w ON w.workflow_id = o.workflow_id AND w.revision > 0 "
         f"WHERE o.seen_us >= ? AND o.seen_us < ? {only}GROUP BY p.pattern_signature", (since_us, until_us, *names))
-    trend = {r[0]: (int(r[1] or 0), int(r[2] or 0)) for r in db.all(
+    trends = {r[0]: (int(r[1] or 0), int(r[2] or 0)) for r in db.all(
         "SELECT p.pattern_signature, SUM(CASE WHEN o.seen_us >= ? THEN o.cost_nanos ELSE 0 END), "
         "SUM(CASE WHEN o.seen_us < ? THEN o.cost_nanos ELSE 0 END) "
         "FROM pattern_occurrences o JOIN operation_patterns p ON p.id = o.pattern_id "
         "JOIN workflow_history w ON w.workflow_id = o.workflow_id AND w.revision > 0 "
         f"WHERE o.seen_us >= ? AND o.seen_us < ? {only}GROUP BY p.pattern_signature",
-        (until_us - MONTH_US, until_us - MONTH_US, until_us - 2 * MONTH_US, until_us, *names))}
+        (until_us - MONTH_US, until_us - MONTH_US, until_us - 2 * MONTH_US, until_us, *names))} if trend else {}
     out = []
     for r in rows:
         sums = sums_of(r[1:11])
         s = derive(sums, int(r[11]) if own_span else since_us, int(r[12]) if own_span else until_us, tool_cost_ratio)
-        last30, prior30 = trend.get(r[0], (0, 0))
+        last30, prior30 = trends.get(r[0], (0, 0))
         out.append({
             "pattern_signature": r[0], "occurrence_count": s.occurrence_count, "sum_units": sums.units,
             "sum_cost_nanos": sums.cost_nanos, "sum_estimated_nanos": sums.estimated_nanos,
