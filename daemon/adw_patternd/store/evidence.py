@@ -16,6 +16,7 @@ from ..core.review import recheck_reason
 from ..core.stats import DAY_US, confidence_parts
 from . import automation
 from .db import Db
+from .queries import HOST_IS
 from .reviews import UnknownPattern, review_history
 from .rows import SUM_COLUMNS, sums_of
 from .waits import waits_of
@@ -69,7 +70,7 @@ def weeks(db: Db, end_us: int, pattern_id: int | None = None, host: str | None =
     first = week_start_us(end_us) - (WEEKS - 1) * WEEK_US
     end = week_start_us(end_us) + WEEK_US
     if pattern_id is None:
-        mine = "" if host is None else " AND host = ?"
+        mine = "" if host is None else f" AND {HOST_IS}"
         rows = db.all("SELECT (seen_us - ?) / ?, COUNT(*), SUM(cost_nanos), SUM(attributed_nanos) FROM workflow_history "
                       f"WHERE revision > 0 AND seen_us >= ? AND seen_us < ?{mine} GROUP BY 1",
                       (first, WEEK_US, first, end, *(() if host is None else (host,))))
@@ -197,7 +198,7 @@ def totals(db: Db, host: str | None = None) -> dict:
     of every workflow, or of those ``host`` wrote."""
     row = db.one("SELECT COUNT(*), COALESCE(SUM(cost_nanos), 0), COALESCE(SUM(attributed_nanos), 0), "
                  "COALESCE(SUM(estimated_nanos), 0) FROM workflow_history "
-                 "WHERE revision > 0" + ("" if host is None else " AND host = ?"), () if host is None else (host,))
+                 "WHERE revision > 0" + ("" if host is None else f" AND {HOST_IS}"), () if host is None else (host,))
     spend, attributed = int(row[1]), int(row[2])
     return {"workflows": int(row[0]), "spend_usd": spend / 1e9, "attributed_usd": attributed / 1e9,
             "attributed_share": attributed / spend if spend else 0.0, "estimated_usd": int(row[3]) / 1e9}

@@ -12,6 +12,9 @@ from .rows import sums_of, us_to_iso
 ORDER = {"savings": "potential_monthly_savings DESC", "occurrences": "occurrence_count DESC",
          "confidence": "confidence_score DESC"}
 MONTH_US = 30 * 86_400 * 1_000_000
+# A host filter, written so that SQLite does not take the host index: one host's workflows
+# are often most of them, and a walk of wh_host then each row costs several times the scan.
+HOST_IS = "host || '' = ?"
 SORT_KEY = {"savings": "potential_monthly_savings", "occurrences": "occurrence_count",
             "confidence": "confidence_score"}
 
@@ -59,9 +62,7 @@ def window(db: Db, tool_cost_ratio: float, since_us: int, until_us: int, sort: s
     out (the report does not show them; their query costs as much again)."""
     only, names = _of_roots(roots)
     if host is not None:
-        # Not by the host index: most workflows are often one host's, and SQLite's walk of
-        # wh_host then each workflow's links costs more than the links' own index ranges.
-        only, names = only + "AND w.host || '' = ? ", (*names, host)
+        only, names = only + f"AND w.{HOST_IS} ", (*names, host)
     dur = "CASE WHEN o.duration_seconds > 0 THEN o.duration_seconds ELSE 0 END"
     rows = db.all(
         "SELECT p.pattern_signature, COUNT(*), SUM(o.tokens), SUM(o.cost_nanos), "
@@ -101,7 +102,7 @@ def _live(host: str | None, alias: str = "") -> tuple[str, tuple]:
     """The condition for stored workflows (of one host, or of all), and its parameters."""
     if host is None:
         return f"{alias}revision > 0", ()
-    return f"{alias}revision > 0 AND {alias}host = ?", (host,)
+    return f"{alias}revision > 0 AND {alias}{HOST_IS}", (host,)
 
 
 def hosts(db: Db) -> list[str]:
