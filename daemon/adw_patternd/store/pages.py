@@ -125,7 +125,9 @@ def weeks_by_root(db: Db, end_us: int, host: str | None = None) -> dict[str, lis
 def filter_values(db: Db) -> dict[str, list[str]]:
     """What the filters offer: the stored roots, hosts and workflow states."""
     def distinct(column: str) -> list[str]:
+        # From the column's index alone (wh_root, wh_host): a stored workflow's row may be a
+        # placeholder (revision 0) only inside the transaction that stores it.
         return sorted(str(r[0]) for r in db.all(f"SELECT DISTINCT {column} FROM workflow_history "
-                                                f"WHERE revision > 0 AND {column} IS NOT NULL"))
+                                                f"WHERE {column} IS NOT NULL"))
 
     return {"roots": distinct("root_name"), "hosts": distinct("host"), "statuses": distinct("status")}
