@@ -1,6 +1,7 @@
 """adw-patternd benchmark: sync, no-change sync, live latency, update cost, memory and watches,
 a session store against ccusage 18 and 20, appends to a long session and to an open ADW run
-under the daemon, PostgreSQL, and the JSON decoders.
+under the daemon, the live page's server time per page and idle CPU, PostgreSQL, and the
+JSON decoders.
 
     python bench/bench.py                # the full run (about 13 minutes on 2 cores)
     python bench/bench.py --quick        # a smaller run, to try it out
@@ -1143,6 +1144,65 @@ def bench_codex(n: int, rounds: int = 3) -> None:
     report("counted by adw-patternd: sessions, tokens", f"{ours[0]:,}, {ours[1] or 0:,}")
 
 
+SERVE_PAGES = ("/", "/?host={host}", "/patterns", "/patterns?sort=last_seen&order=asc", "/patterns?agent=claude",
+               "/patterns?host={host}", "/pattern/{top}", "/workflows", "/workflows?host={host}&status=failed",
+               "/workflows?sort=spend", "/workflow/{wf}", "/api/overview", "/api/patterns", "/api/revision")
+
+
+def _page_ms(url: str) -> tuple[float, float]:
+    """(server time from its Server-Timing header, wall clock) of one GET, in ms."""
+    import urllib.request
+
+    started = time.perf_counter()
+    with urllib.request.urlopen(url, timeout=60) as r:
+        r.read()
+        timing = r.headers.get("Server-Timing", "app;dur=0")
+    return float(timing.split("dur=")[1]), (time.perf_counter() - started) * 1000
+
+
+def bench_serve(sizes: tuple[int, ...] = (1000, 20_000), rounds: int = 5) -> None:
+    """The live page: server time per page over databases of ``sizes`` workflows, and the
+    CPU an idle `serve` uses in 10 s."""
+    import urllib.parse
+    import urllib.request
+
+    print("\n11. the live page (adw-patternd serve)", flush=True)
+    for n in sizes:
+        paths = make_tree(OUT / f"serve{n // 1000}k", 4, n // 4, seed=11, small=True)
+        folder = OUT / f"serve{n // 1000}k-db"
+        if not (folder / "patterns.db").exists():
+            cfg = write_config(folder, paths, str(folder / "patterns.db"))
+            run_timed(EXE + ["sync", "--config", str(cfg)])
+        cfg = write_config(folder, paths, str(folder / "patterns.db"))
+        port = 18000 + n // 1000
+        p = subprocess.Popen(EXE + ["serve", "--config", str(cfg), "--port", str(port)], stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True)
+        base = p.stdout.readline().split()[1]
+        try:
+            top = json.loads(urllib.request.urlopen(base + "api/patterns", timeout=60).read())[0]["pattern_signature"]
+            wf = json.loads(urllib.request.urlopen(base + "api/workflows", timeout=60).read())["workflows"][0]
+            worst = 0.0
+            for page in SERVE_PAGES:
+                path = page.format(top=urllib.parse.quote(top, safe=""), host=urllib.parse.quote(wf["host"]),
+                                   wf=urllib.parse.quote(wf["workflow_id"], safe=""))
+                times = [_page_ms(base + path.lstrip("/")) for _ in range(rounds)]
+                server = statistics.median(t[0] for t in times)
+                worst = max(worst, server)
+                report(f"  {n:,} workflows: {page}",
+                       f"{server:.0f} ms ({statistics.median(t[1] for t in times):.0f} wall)", "< 300 ms",
+                       server < 300)
+            report(f"{n:,} workflows: slowest page, server time (median of {rounds})", f"{worst:.0f} ms", "< 300 ms",
+                   worst < 300)
+            time.sleep(1)
+            cpu0 = cpu_seconds(p.pid)
+            time.sleep(10)
+            idle = cpu_seconds(p.pid) - cpu0
+            report(f"{n:,} workflows: idle serve, CPU in 10 s", f"{idle:.2f} s", "0", idle == 0)
+        finally:
+            p.terminate()
+            p.wait(timeout=30)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="2,000 / 10,000 workflows and 10 s of live load; "
@@ -1153,7 +1213,7 @@ def main() -> int:
                          "1.7: about 25); another E writes a tree of its own")
     ap.add_argument("--skip", action="append", default=[],
                     choices=["decoders", "sync", "live", "update", "many", "postgres", "sessions", "ccusage", "append",
-                             "open-run", "codex"],
+                             "open-run", "codex", "serve"],
                     help="leave a part out (repeatable)")
     args = ap.parse_args()
     per_root = 500 if args.quick else 5000
@@ -1190,6 +1250,8 @@ def main() -> int:
         bench_append_open_run((50, 1000) if args.quick else (50, 5000))
     if "codex" not in args.skip:
         bench_codex(500 if args.quick else 3000)
+    if "serve" not in args.skip:
+        bench_serve((1000, 2000) if args.quick else (1000, 20_000))
     if url and "postgres" not in args.skip:
         bench_postgres(url, paths, n)
     if "decoders" not in args.skip:  # last: it holds the files in memory, and a child's peak RSS

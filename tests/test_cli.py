@@ -8,7 +8,7 @@ from adw_patternd.cli import build_parser, main
 from helpers import write_config
 from test_sync import make_workflow
 
-COMMANDS = ("sync", "patterns", "show", "review", "report", "verify", "check-config", "status", "run")
+COMMANDS = ("sync", "patterns", "show", "review", "report", "verify", "check-config", "status", "run", "serve")
 
 
 def test_the_help_test_knows_every_command():

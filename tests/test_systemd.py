@@ -58,3 +58,18 @@ def test_the_codex_drop_in_grants_the_two_session_folders_not_the_home(tmp_path)
     r = subprocess.run([ANALYZE, "verify", str(unit)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert "codex-home.conf" not in r.stderr and "adw-patternd.service" not in r.stderr, r.stderr
+
+
+SERVE_UNIT = UNIT.with_name("adw-patternd-serve.service")
+
+
+def test_the_live_page_unit_passes_verify_and_runs_serve_read_only(tmp_path):
+    exe = Path(sys.executable).parent / "adw-patternd"
+    text = SERVE_UNIT.read_text()
+    assert "adw-patternd serve --config /etc/adw-patternd/config.yaml" in text
+    assert "User=adw-patternd" in text and "ProtectSystem=strict" in text
+    path = tmp_path / "adw-patternd-serve.service"
+    path.write_text(text.replace("/opt/adw-patternd/bin/adw-patternd", str(exe)))
+    r = subprocess.run([ANALYZE, "verify", str(path)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "adw-patternd-serve.service" not in r.stderr, r.stderr

@@ -21,7 +21,7 @@ from .sources.files import root_problem
 from .live.logs import setup_logging
 from .outputs.metrics import Metrics
 from .outputs.tables import as_csv, as_json, as_table, automated_table, name_agents, show_text
-from .core.review import DECISIONS, STATES, annotate, select
+from .core.review import DECISIONS, STATES
 from .store import automation, queries
 from .store.evidence import show
 from .store.reviews import latest_reviews, occurrence_count, record_review
@@ -102,22 +102,16 @@ def _until(args) -> int | None:
 
 
 def cmd_patterns(args, config: Config) -> int:
-    # Ranking by impact or filtering by review state needs every row before the limit.
-    store_sort = "savings" if args.sort == "impact" else args.sort
-    store_limit = None if args.sort == "impact" or args.status else args.limit
     with open_ledger(config) as ledger:
-        if args.since or args.until or args.agent:
-            now = datetime.now(timezone.utc)
-            since = _when(args.since, "--since", now) if args.since else 0
-            until = _when(args.until, "--until", now) if args.until else int(now.timestamp() * 1_000_000) + 1
-            codex = tuple(h.name for h in config.codex_homes)
-            roots = (codex, args.agent == "codex") if args.agent else None
-            rows = queries.window(ledger.db, ledger.tool_cost_ratio, since, until, store_sort, store_limit, roots,
-                                  own_span=not (args.since or args.until))
-        else:
-            rows = queries.patterns(ledger.db, store_sort, store_limit)
+        now = datetime.now(timezone.utc)
+        codex = tuple(h.name for h in config.codex_homes)
+        rows = ledger.db.snapshot(lambda: queries.listed(
+            ledger.db, ledger.tool_cost_ratio, sort=args.sort, limit=args.limit, state=args.status,
+            roots=(codex, args.agent == "codex") if args.agent else None, host=args.host,
+            since_us=_when(args.since, "--since", now) if args.since else None,
+            until_us=_when(args.until, "--until", now) if args.until else None,
+            now_us=int(now.timestamp() * 1_000_000)))
         latest = latest_reviews(ledger.db)
-        rows = select(annotate(rows, latest), args.status, args.sort)[: args.limit]
         if args.status == "automated":  # measured since the tool took over: before/after columns
             stamp = now_us()
             rows = ledger.db.snapshot(lambda: [
@@ -196,7 +190,7 @@ def cmd_report(args, config: Config) -> int:
         raise PatterndError("report: say where it goes: --html FILE (a page) or --json (to stdout)")
     with open_ledger(config) as ledger:
         data = gather(ledger, now_us=now_us(), top=args.top, until_us=_until(args), recipes=config.recipes,
-                      agent_of=config.agent_of)
+                      agent_of=config.agent_of, host=args.host)
     if args.json:
         print(as_json(data))
     if args.html:
@@ -262,8 +256,8 @@ def cmd_check_config(args, config: Config) -> int:
 
 def cmd_status(args, config: Config) -> int:
     with open_ledger(config) as ledger:
-        status = queries.status(ledger.db)
-        status["by_agent"] = by_agent = queries.spend_by_agent(ledger.db, config.agent_of)
+        status = ledger.db.snapshot(lambda: queries.status(ledger.db, args.host, config.agent_of))
+        by_agent = status["by_agent"]
     if args.json:
         print(json.dumps(status, indent=2))
         return 0
@@ -275,6 +269,8 @@ def cmd_status(args, config: Config) -> int:
     print(f"  status: {shares(status['by_status'])}")
     print("  by agent: " + (", ".join(f"{a} {v['workflows']} workflows ${v['spend_usd']:,.2f}"
                                       for a, v in by_agent.items()) or "-"))
+    print("  by host: " + (", ".join(f"{h} {v['workflows']} workflows ${v['spend_usd']:,.2f}"
+                                     for h, v in status["by_host"].items()) or "-"))
     print(f"  times from: {shares(status['time_source'])}  (session: the session store's timestamps; "
           "mtime: file times, not recorded times)")
     print(f"  requests from: {shares(status['request_source'])}  (slug: guessed from a branch or plan name)")
@@ -289,6 +285,27 @@ def cmd_status(args, config: Config) -> int:
     last = status["last_processed"]
     print(f"last processed: {last['workflow_id']} at {last['at']}" if last else "last processed: nothing yet")
     print(f"database: {status['database']} ({status['database_bytes']:,} bytes)")
+    return 0
+
+
+def cmd_serve(args, config: Config) -> int:
+    import signal
+    import threading
+
+    from .live.serve import Running
+
+    setup_logging(config.log, stderr=True)
+    running = Running(config, port=args.port, bind=args.bind)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    print(f"serve: {running.url} (database {running.site.db.label}; read-only){'; token required' if running.site.token else ''}",
+          flush=True)
+    try:
+        while not stop.wait(3600):  # signals end the wait; nothing else runs here
+            pass
+    finally:
+        running.stop()
     return 0
 
 
@@ -330,8 +347,19 @@ def build_parser() -> argparse.ArgumentParser:
     c = command("status", "Workflows and patterns held, where their times and requests came from, spend seen "
                           "(and how much is estimated), per root, last processed, database size.", cmd_status)
     c.add_argument("--json", action="store_true", help="print as JSON")
+    _host_option(c)
     command("run", "Run the daemon in the foreground: catch up, then watch the roots.", cmd_run)
+    c = command("serve", "Serve the live page (read-only): overview, patterns, workflows, each also as JSON under "
+                         "/api/; an open page updates itself when the database changes.", cmd_serve)
+    c.add_argument("--port", type=int, metavar="N", help="the TCP port (default: serve.port in config.yaml, 8765)")
+    c.add_argument("--bind", metavar="ADDRESS", help="the address to listen on (default: serve.bind, 127.0.0.1); "
+                                                     "beyond loopback a token is required")
     return p
+
+
+def _host_option(c: argparse.ArgumentParser) -> None:
+    c.add_argument("--host", metavar="NAME", help="only the workflows this host wrote (config.yaml's host:, by "
+                                                  "default the machine's name; `status` lists them by host)")
 
 
 def _sync_options(c: argparse.ArgumentParser) -> None:
@@ -353,6 +381,7 @@ def _patterns_options(c: argparse.ArgumentParser) -> None:
     c.add_argument("--until", metavar="DATE", help="with --since: only workflows started before this date")
     c.add_argument("--agent", choices=("claude", "codex"),
                    help="only the workflows of this agent: codex for the Codex homes, claude for the rest")
+    _host_option(c)
     c.add_argument("--baseline-days", type=_positive, default=30, metavar="N",
                    help="with --status automated: the window before the automation, in days (default: 30)")
     fmt = c.add_mutually_exclusive_group()
@@ -391,6 +420,7 @@ def _report_options(c: argparse.ArgumentParser) -> None:
                                                    "spend (a pattern's: of its newest workflow)")
     c.add_argument("--top", type=_positive, default=5, metavar="N",
                    help="sections with evidence for the N patterns with the most savings (default: 5)")
+    _host_option(c)
 
 
 def _verify_options(c: argparse.ArgumentParser) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -63,6 +64,14 @@ class ReportConfig:
 
 
 @dataclass(frozen=True)
+class ServeConfig:
+    bind: str = "127.0.0.1"  # loopback unless told otherwise; elsewhere a token is required
+    port: int = 8765
+    token: str | None = None  # or ADW_PATTERND_SERVE_TOKEN; required when bound beyond loopback
+    in_daemon: bool = False  # `run` serves the pages too, from its own thread and read connection
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     roots: tuple[Root, ...]
@@ -81,6 +90,8 @@ class Config:
     watch: WatchConfig = WatchConfig()
     metrics: MetricsConfig = MetricsConfig()
     report: ReportConfig = ReportConfig()
+    serve: ServeConfig = ServeConfig()
+    host: str = ""  # the name each workflow row written here records (default: the machine's name)
     prices: tuple[PriceRule, ...] = DEFAULT_PRICES
     rules: RuleSet = BUILTIN_RULES
     recipes: dict = field(default_factory=dict, compare=False)  # signature (or category:sub:*) -> how to automate it
@@ -341,12 +352,6 @@ def parse_config(data, file: Path) -> Config:
     database = r.get("database", str, None) or r.fail("database", "required: a SQLite file path or a postgresql:// URL")
     if not database.startswith(("postgresql://", "postgres://")):
         database = str(_resolve(base, database))
-    log = r.sub("log")
-    log.only({"file", "level", "format"})
-    level = log.setting(LogConfig, "level").upper()
-    if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
-        log.fail("level", f"must be DEBUG, INFO, WARNING or ERROR, got {level!r}")
-    log_file = log.get("file", str, None)
     watch = r.sub("watch")
     watch.only({f.name for f in fields(WatchConfig)})
     watching = watch.settings(WatchConfig, {"active_window_s": {"minimum": 0.0}, "max_active_workflows": {"minimum": 0},
@@ -368,12 +373,13 @@ def parse_config(data, file: Path) -> Config:
         report.fail("html", f"{html!r} must end in .html (it is one self-contained page)")
     return Config(
         path=file,
+        host=_host(r),
+        serve=_serve(r.sub("serve")),
         roots=roots,
         database=database,
         claude_projects=(stores := _session_stores(r, base, roots)),
         codex_homes=_codex_homes(r, base, roots + stores),
-        log=LogConfig(_resolve(base, log_file) if log_file else None, level,
-                      log.setting(LogConfig, "format", choices=("text", "json"))),
+        log=_log(r.sub("log"), base),
         **r.settings(Config, {"debounce_ms": {"minimum": 0}, "reconcile_interval_s": {"minimum": 0.0},
                               "reconcile_all_interval_s": {"minimum": 0.0}, "max_file_bytes": {"minimum": 1024},
                               "tool_cost_ratio": {"minimum": 0.0}, "drop_deleted_workflows": {},
@@ -389,6 +395,40 @@ def parse_config(data, file: Path) -> Config:
         automated=_automated(r),
         raw=data,
     )
+
+
+def _log(log: _Reader, base: Path) -> LogConfig:
+    log.only({"file", "level", "format"})
+    level = log.setting(LogConfig, "level").upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        log.fail("level", f"must be DEBUG, INFO, WARNING or ERROR, got {level!r}")
+    log_file = log.get("file", str, None)
+    return LogConfig(_resolve(base, log_file) if log_file else None, level,
+                     log.setting(LogConfig, "format", choices=("text", "json")))
+
+
+def _host(r: _Reader) -> str:
+    """config.yaml's host:, else this machine's name: what a team's shared database says
+    wrote each workflow."""
+    host = r.get("host", str, None)
+    if host is not None and not host.strip():
+        r.fail("host", "must name this machine (or be left out: the machine's name is the default)")
+    return (host or socket.gethostname()).strip()
+
+
+def _serve(r: _Reader) -> ServeConfig:
+    r.only({f.name for f in fields(ServeConfig)})
+    bind = r.setting(ServeConfig, "bind")
+    if not bind.strip():
+        r.fail("bind", "must be an address to listen on, such as 127.0.0.1 (the default) or 0.0.0.0")
+    token = r.get("token", str, None)
+    if token is not None and len(token.strip()) < 16:
+        r.fail("token", "must be at least 16 characters (a long random string: openssl rand -hex 24)")
+    port = r.setting(ServeConfig, "port", minimum=0)
+    if port > 65535:
+        r.fail("port", f"must be a TCP port (0 to 65535), got {port}")
+    return ServeConfig(bind.strip(), port, token and token.strip(),
+                       r.setting(ServeConfig, "in_daemon"))
 
 
 def load_config(path: Path | str | None = None) -> Config:

@@ -252,7 +252,7 @@ def _worker_init(config: Config, carried: dict, sessions: SessionIndex) -> None:
     # collecting the young generation every 700 allocations cost about a tenth of the time.
     gc.freeze()
     gc.set_threshold(50_000, 50, 100)
-    _worker = Engine(config, Ledger(open_db(config.database), config.tool_cost_ratio), carried, sessions)
+    _worker = Engine(config, Ledger(open_db(config.database), config.tool_cost_ratio, config.host), carried, sessions)
 
 
 def _worker_prepare(job):

@@ -336,6 +336,18 @@ def _keep_store_settings(new: Config, old: Config) -> Config:
                    claude_projects=old.claude_projects)
 
 
+def _serve_beside(config: Config):
+    """config.yaml's `serve: {in_daemon: true}`: the live page from a thread of the daemon,
+    on its own read-only connection (after the migration: open_ledger has run)."""
+    if not config.serve.in_daemon:
+        return None
+    from .serve import Running
+
+    page = Running(config)
+    log.info("serving the live page at %s", page.url)
+    return page
+
+
 def run_service(config: Config) -> int:
     setup_logging(config.log)
     signals = Signals()
@@ -345,7 +357,12 @@ def run_service(config: Config) -> int:
         # Waiting for the database (locked, unreachable) is not a hang, and a stop ends the wait.
         with open_ledger(config, on_wait=(lambda: notify("WATCHDOG=1")) if ping else None,
                          give_up=lambda: signals.stop) as ledger:
-            return Daemon(config, ledger, signals).run()
+            page = _serve_beside(config)
+            try:
+                return Daemon(config, ledger, signals).run()
+            finally:
+                if page is not None:
+                    page.stop()
     except StopRequested:
         log.info("stopped while opening the database")
         return 0

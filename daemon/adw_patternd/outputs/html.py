@@ -35,15 +35,19 @@ PATTERN_KEYS = ("pattern_signature", "pattern_type", "occurrence_count", "sum_un
 
 
 def gather(ledger: Ledger, *, now_us: int, top: int = 5, until_us: int | None = None,
-           recipes: dict | None = None, agent_of=None) -> dict:
+           recipes: dict | None = None, agent_of=None, host: str | None = None) -> dict:
     """The report's numbers, all read on one snapshot of the database. Its weekly chart ends
     at the week of --until, else of the newest workflow with spend; each pattern's section at
-    that of its newest workflow (as `show`). ``agent_of``: root name -> agent."""
+    that of its newest workflow (as `show`). ``agent_of``: root name -> agent. ``host``: the
+    totals, weeks and patterns of the workflows that host wrote (each pattern's evidence
+    section stays the whole database's, as `show` says it)."""
     db = ledger.db
 
     def work():
         latest = latest_reviews(db)
-        rows = annotate(queries.patterns(db, "savings"), latest)
+        rows = annotate(queries.patterns(db, "savings") if host is None else
+                        queries.window(db, ledger.tool_cost_ratio, 0, now_us + 1, own_span=True, host=host,
+                                       trend=False), latest)
         weeks_to = weeks_end(db, until_us, now_us)
         sections = [name_agents(evidence_of(db, r["pattern_signature"], limit=SECTION_WORKFLOWS, recipes=recipes,
                                             now_us=now_us,
@@ -53,8 +57,9 @@ def gather(ledger: Ledger, *, now_us: int, top: int = 5, until_us: int | None = 
         automated = [{"pattern_signature": sig, **automation.figures(db, sig, latest[sig], now_us),
                       "regressions_list": automation.regressions(db, pid, on, SECTION_WORKFLOWS)}
                      for sig, (pid, on) in sorted(automation.automated(db).items())]
-        spend = {**totals(db), "by_agent": queries.spend_by_agent(db, agent_of or (lambda root: "claude"))}
-        return rows, spend, weeks(db, weeks_to[0]), weeks_to[1], sections, automated
+        spend = {**totals(db, host), "by_agent": queries.spend_by_agent(db, agent_of or (lambda root: "claude"), host),
+                 "by_host": queries.spend_by_host(db, host)}
+        return rows, spend, weeks(db, weeks_to[0], host=host), weeks_to[1], sections, automated
 
     rows, spend, by_week, weeks_from, sections, automated = db.snapshot(work)
     patterns = []
@@ -67,6 +72,7 @@ def gather(ledger: Ledger, *, now_us: int, top: int = 5, until_us: int | None = 
     return {
         "generated_at": us_to_iso(now_us),
         "database": db.label,
+        "host": host,
         "tool_cost_ratio": ledger.tool_cost_ratio,
         "totals": {
             **spend,

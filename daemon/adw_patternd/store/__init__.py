@@ -29,6 +29,6 @@ def open_ledger(config: "Config", *, on_wait: Callable[[], None] | None = None,
     db = open_db(config.database)
     db.on_wait, db.give_up = on_wait, give_up
     try:
-        yield Ledger.open(db, config.tool_cost_ratio, config.derivation_key())
+        yield Ledger.open(db, config.tool_cost_ratio, config.derivation_key(), config.host)
     finally:
         db.close()

@@ -12,6 +12,7 @@ import re
 import sqlite3
 import time
 from typing import Callable, TypeVar
+from urllib.parse import quote
 
 from ..core.errors import StopRequested, StoreError, WriteRefused
 
@@ -338,12 +339,34 @@ def _redact(url: str) -> str:
     return url
 
 
-def open_db(database: str) -> Db:
+def _sqlite_read_only(path: str):
+    """A connection that cannot write (the live page's): SQLite opens the file with
+    mode=ro, so no statement of ours, or of a bug, can change it."""
+    if not os.path.exists(path):
+        raise StoreError(f"no SQLite database at {path}: run `adw-patternd sync` (or start the daemon) first")
+    try:
+        conn = sqlite3.connect(f"file:{quote(os.path.abspath(path))}?mode=ro", uri=True, isolation_level=None,
+                               check_same_thread=False, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000)
+        conn.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA query_only = ON")
+    except sqlite3.Error as e:
+        raise StoreError(f"cannot open SQLite database {path} to read: {e}") from None
+    return conn
+
+
+def open_db(database: str, *, read_only: bool = False) -> Db:
+    """A connection to ``database`` (a SQLite path or a postgresql:// URL); ``read_only``:
+    one that refuses every write (SQLite mode=ro; PostgreSQL read-only transactions)."""
     if database.startswith(("postgresql://", "postgres://")):
         def reconnect():
-            return _postgres_connect(database)
+            conn = _postgres_connect(database)
+            if read_only:
+                conn.execute("SET default_transaction_read_only = on")
+            return conn
 
         return Db(reconnect(), "postgres", reconnect, _redact(database))
+    if read_only:
+        return Db(_sqlite_read_only(database), "sqlite", None, database)
     return Db(_sqlite_connect(database), "sqlite", None, database)
 
 

@@ -16,6 +16,7 @@ from ..core.review import recheck_reason
 from ..core.stats import DAY_US, confidence_parts
 from . import automation
 from .db import Db
+from .queries import HOST_IS
 from .reviews import UnknownPattern, review_history
 from .rows import SUM_COLUMNS, sums_of
 from .waits import waits_of
@@ -62,15 +63,17 @@ def weeks_end(db: Db, until_us: int | None, now_us: int, signature: str | None =
     return now_us, "today (nothing stored)"
 
 
-def weeks(db: Db, end_us: int, pattern_id: int | None = None) -> list[dict]:
+def weeks(db: Db, end_us: int, pattern_id: int | None = None, host: str | None = None) -> list[dict]:
     """The WEEKS weeks (Monday to Monday, UTC) up to the one holding ``end_us``, oldest
     first: workflows and spend, of one pattern (its occurrences and attributed spend) or of
-    everything (spend seen, and the part of it patterns account for)."""
+    everything (spend seen, and the part of it patterns account for), or of one ``host``'s."""
     first = week_start_us(end_us) - (WEEKS - 1) * WEEK_US
     end = week_start_us(end_us) + WEEK_US
     if pattern_id is None:
+        mine = "" if host is None else f" AND {HOST_IS}"
         rows = db.all("SELECT (seen_us - ?) / ?, COUNT(*), SUM(cost_nanos), SUM(attributed_nanos) FROM workflow_history "
-                      "WHERE revision > 0 AND seen_us >= ? AND seen_us < ? GROUP BY 1", (first, WEEK_US, first, end))
+                      f"WHERE revision > 0 AND seen_us >= ? AND seen_us < ?{mine} GROUP BY 1",
+                      (first, WEEK_US, first, end, *(() if host is None else (host,))))
     else:
         rows = db.all("SELECT (seen_us - ?) / ?, COUNT(*), SUM(cost_nanos), SUM(cost_nanos) FROM pattern_occurrences "
                       "WHERE pattern_id = ? AND seen_us >= ? AND seen_us < ? GROUP BY 1", (first, WEEK_US, pattern_id, first, end))
@@ -190,11 +193,12 @@ def mentions_of(db: Db, pid: int, limit: int) -> tuple[list[dict], int]:
              "request_source": r[4]} for r in rows], int(count)
 
 
-def totals(db: Db) -> dict:
-    """Spend seen, the part patterns account for (each dollar once) and the part estimated."""
+def totals(db: Db, host: str | None = None) -> dict:
+    """Spend seen, the part patterns account for (each dollar once) and the part estimated;
+    of every workflow, or of those ``host`` wrote."""
     row = db.one("SELECT COUNT(*), COALESCE(SUM(cost_nanos), 0), COALESCE(SUM(attributed_nanos), 0), "
                  "COALESCE(SUM(estimated_nanos), 0) FROM workflow_history "
-                 "WHERE revision > 0")
+                 "WHERE revision > 0" + ("" if host is None else f" AND {HOST_IS}"), () if host is None else (host,))
     spend, attributed = int(row[1]), int(row[2])
     return {"workflows": int(row[0]), "spend_usd": spend / 1e9, "attributed_usd": attributed / 1e9,
             "attributed_share": attributed / spend if spend else 0.0, "estimated_usd": int(row[3]) / 1e9}

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 
 from ..core.model import Contribution, Occurrence, PatternSums
 from ..core.rules import attributed_nanos
@@ -39,17 +40,20 @@ log = logging.getLogger("adw_patternd.store")
 
 
 class Ledger:
-    def __init__(self, db: Db, tool_cost_ratio: float = 0.05):
+    def __init__(self, db: Db, tool_cost_ratio: float = 0.05, host: str | None = None):
         self.db = db
         self.tool_cost_ratio = tool_cost_ratio
+        self.host = host or socket.gethostname()  # recorded on each workflow row this ledger writes
         self._pattern_ids: dict[str, int] = {}
 
     @classmethod
-    def open(cls, db: Db, tool_cost_ratio: float = 0.05, derivation_key: str | None = None) -> "Ledger":
+    def open(cls, db: Db, tool_cost_ratio: float = 0.05, derivation_key: str | None = None,
+             host: str | None = None) -> "Ledger":
         """A ledger over ``db`` with its schema current and its statistics derived under
-        these settings (``derivation_key`` None: whatever they were derived under)."""
-        migrate(db)
-        ledger = cls(db, tool_cost_ratio)
+        these settings (``derivation_key`` None: whatever they were derived under).
+        ``host``: what its workflow rows record as the machine that wrote them."""
+        ledger = cls(db, tool_cost_ratio, host)
+        migrate(db, ledger.host)
         rederive_if_needed(ledger, derivation_key)
         return ledger
 
@@ -183,8 +187,10 @@ class Ledger:
             store_mentions(db, wf.workflow_id, mentioned, writes, replace=bool(revision))
             # Only a workflow timed by a session store has waits: before, or now.
             store_waits(db, wf, writes, replace=bool(revision) and "session" in (row[1 + TIME_SOURCE], wf.time_source))
-        writes.update("workflow_history", "workflow_id", (*WORKFLOW_COLUMNS, "fingerprint", "revision", "updated_at"),
-                      (wf.workflow_id, *values, change.fingerprint, revision + 1, detected), keep_if_null=("fingerprint",))
+        writes.update("workflow_history", "workflow_id",
+                      (*WORKFLOW_COLUMNS, "fingerprint", "revision", "updated_at", "host"),
+                      (wf.workflow_id, *values, change.fingerprint, revision + 1, detected, self.host),
+                      keep_if_null=("fingerprint",))
         if change.transcripts is not None:
             store_transcripts(self.db, wf.workflow_id, change.transcripts, reads.output_names(wf.workflow_id),
                               writes)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import socket
 
 from .db import Db
 
@@ -336,9 +337,21 @@ def m013_transcript_state_v4(db: Db) -> None:
                "(SELECT workflow_id FROM agent_outputs)")
 
 
+def m014_workflow_host(db: Db, host: str) -> None:
+    """Which machine wrote each workflow (config.yaml's host:), so that a team sharing one
+    PostgreSQL database can tell its machines apart. Rows written before are this host's:
+    the one that migrates is the one that wrote them, or the first of a fleet to upgrade."""
+    _add_columns(db, {"workflow_history": [("host", "TEXT")]})
+    db.execute("UPDATE workflow_history SET host = ? WHERE host IS NULL", (host,))
+    db.execute("CREATE INDEX IF NOT EXISTS wh_host ON workflow_history (host, seen_us)")
+
+
 MIGRATIONS = (m001_reference_tables, m002_exact_accounting, m003_output_tail, m004_attributed_costs,
               m005_run_ledger, m006_evidence_and_reviews, m007_root_identity, m008_mentions, m009_session_store,
-              m010_automation, m011_response_keys, m012_codex_facts, m013_transcript_state_v4)
+              m010_automation, m011_response_keys, m012_codex_facts, m013_transcript_state_v4,
+              m014_workflow_host)
+# Migrations that need to know the machine migrating (the host its old rows are given).
+_WITH_HOST = (m014_workflow_host,)
 
 
 def _current(db: Db) -> bool:
@@ -353,8 +366,10 @@ def _current(db: Db) -> bool:
     return done >= {m.__name__ for m in MIGRATIONS}
 
 
-def migrate(db: Db) -> list[str]:
-    """Apply the migrations this database lacks; return their names."""
+def migrate(db: Db, host: str | None = None) -> list[str]:
+    """Apply the migrations this database lacks; return their names. ``host``: this
+    machine's name as config.yaml gives it (default: the OS's)."""
+    host = host or socket.gethostname()
     if _current(db):
         return []
 
@@ -367,7 +382,7 @@ def migrate(db: Db) -> list[str]:
         applied = []
         for m in MIGRATIONS:
             if m.__name__ not in done:
-                m(db)
+                m(db, host) if m in _WITH_HOST else m(db)
                 db.execute("INSERT INTO schema_migrations (name, applied_at) VALUES (?, "
                            + ("datetime('now')" if db.dialect == "sqlite" else "now()::text") + ")", (m.__name__,))
                 applied.append(m.__name__)
