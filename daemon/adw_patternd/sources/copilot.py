@@ -17,7 +17,8 @@ What a log says, translated into agent_fold's events:
   `outputTokens`, and `session.shutdown.modelMetrics` the session's totals per model. Each
   message counts its output; the shutdown adds what the totals hold beyond what was counted
   (input and cache reads, unknown per response): the session's sums are exact, its commands'
-  shares a lower bound (their output only).
+  shares a lower bound (their output only). Those totals cover one run (since the start or
+  the last `session.resume`); 1.0.102's are cumulative, but it has usage records.
 - `tool.execution_start` / `tool.execution_complete`: a shell call's wait; its exit code is
   `shellExecution.exitCode`, else the `<shellId: N completed with exit code X>` line.
 - `session.shutdown` ends the session, `session.resume` goes on with it.
@@ -124,6 +125,7 @@ def events(records, sid: str, extra: dict, notes: list[str], where: str):
             yield from _shutdown(data, ts, extra, notes, where)
             yield Ended(ts)
         elif kind == "session.resume":
+            extra.pop("partial", None)  # an old build's next shutdown totals this run alone
             yield Reopened(ts)
         else:
             yield Seen(ts)
@@ -202,7 +204,9 @@ _METRIC_KEYS = ("inputTokens", "outputTokens", "cacheReadTokens", "cacheWriteTok
 def _shutdown(data: dict, ts, extra: dict, notes: list[str], where: str):
     """For a session without usage records: what the shutdown's per-model totals hold beyond
     what its messages counted (its input and cache reads), as one response per model without
-    calls. The totals are cumulative over resumes, so each shutdown adds only the difference."""
+    calls. Measured on 1.0.60: the totals cover the run since the start or the last resume (the
+    builds with usage records make them cumulative instead), so what was counted restarts at
+    each `session.resume`."""
     metrics = data.get("modelMetrics")
     if extra.get("records") or not isinstance(metrics, dict):
         return
