@@ -224,3 +224,15 @@ def test_reader_refuses_a_fifo_without_waiting(tmp_path):
     t.start()
     t.join(timeout=10)
     assert done and "not a regular file" in done[0]
+
+
+def test_qwen_prices_by_prompt_tier():
+    """Model Studio prices a request by its prompt's size: qwen3-coder-plus costs $1/$5 per
+    million up to 32K of prompt, $1.8/$9 above; cached input is 20% of the input price."""
+    small = cost_nanos("qwen3-coder-plus", 10_000, 1_000, 0, 20_000, DEFAULT_PRICES)
+    assert small == round((10_000 * 1.0 + 1_000 * 5.0 + 20_000 * 0.2) * 1000)
+    big = cost_nanos("qwen3-coder-plus-2025-09-23", 10_000, 1_000, 0, 30_000, DEFAULT_PRICES)
+    assert big == round((10_000 * 1.8 + 1_000 * 9.0 + 30_000 * 1.8 * 0.2) * 1000)
+    assert cost_nanos("qwen3-max", 1000, 100, 0, 0, DEFAULT_PRICES) == round((1000 * 1.2 + 100 * 6.0) * 1000)
+    assert cost_nanos("qwen-plus-latest", 1000, 100, 0, 0, DEFAULT_PRICES) == round((1000 * 0.4 + 100 * 1.2) * 1000)
+    assert cost_nanos("qwen3-coder-flash", 1000, 100, 0, 0, DEFAULT_PRICES) == round((1000 * 0.3 + 100 * 1.5) * 1000)
