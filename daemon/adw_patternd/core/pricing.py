@@ -32,6 +32,9 @@ class PriceRule:
     # Matched whole (or with a -YYYY-MM-DD date after it), not as a prefix: OpenAI names a
     # newer, dearer model by adding to an older one's id (gpt-5 -> gpt-5.5, gpt-5-nano).
     exact: bool = False
+    # Prices by prompt size (input, cache writes and reads of the one request), ascending:
+    # (above, price) charges ``price`` when the prompt exceeds ``above`` tokens (Qwen's tiers).
+    tiers: tuple[tuple[int, Price], ...] = ()
 
 
 LONG_CONTEXT_TOKENS = 200_000
@@ -65,7 +68,35 @@ OPENAI_PRICES: tuple[PriceRule, ...] = (
     _openai("gpt-5.4-mini", 0.75, 0.075, 4.50),
     _openai("gpt-5.5", 5, 0.50, 30),
 )
-DEFAULT_PRICES: tuple[PriceRule, ...] = CLAUDE_PRICES + OPENAI_PRICES
+
+K = 1024  # Model Studio's tiers are in K of 1,024 tokens (its 1M context is 1,048,576)
+
+
+def _qwen(prefix: str, *tiers: tuple[int, float, float]) -> PriceRule:
+    """A Qwen model on Alibaba Cloud Model Studio: (prompt above, input, output) per tier, USD
+    per million tokens. Cached input (implicit cache, what an OpenAI-compatible client gets)
+    is 20% of the input price; an explicit cache write 125%."""
+    prices = tuple((above, Price(i, o, i * 1.25, i * 0.2)) for above, i, o in tiers)
+    return PriceRule(prefix, prices[0][1], tiers=prices[1:])
+
+
+# Qwen Code's models: Alibaba Cloud Model Studio, international deployment (Singapore), pay as
+# you go, https://www.alibabacloud.com/help/en/model-studio/model-pricing (read 2026-12; the
+# first tiers agree with Cline's and API Evangelist's copies of it). Thinking-mode output,
+# dearer for qwen-plus and qwen-turbo, cannot be told apart in the logs: priced as non-thinking.
+QWEN_PRICES: tuple[PriceRule, ...] = (
+    _qwen("qwen3-coder-plus", (0, 1.0, 5.0), (32 * K, 1.8, 9.0), (128 * K, 3.0, 15.0), (256 * K, 6.0, 60.0)),
+    _qwen("qwen3-coder-flash", (0, 0.3, 1.5), (32 * K, 0.5, 2.5), (128 * K, 0.8, 4.0), (256 * K, 1.6, 9.6)),
+    _qwen("qwen3-coder-480b-a35b-instruct", (0, 1.5, 7.5)),  # its first tier only
+    _qwen("qwen3-max", (0, 1.2, 6.0), (32 * K, 2.4, 12.0), (128 * K, 3.0, 15.0)),
+    _qwen("qwen-max", (0, 1.6, 6.4)),
+    _qwen("qwen3.5-plus", (0, 0.4, 2.4)),
+    _qwen("qwen3.5-flash", (0, 0.1, 0.4)),
+    _qwen("qwen-plus", (0, 0.4, 1.2), (256 * K, 1.2, 3.6)),
+    _qwen("qwen-flash", (0, 0.05, 0.4), (256 * K, 0.25, 2.0)),
+    _qwen("qwen-turbo", (0, 0.05, 0.2)),
+)
+DEFAULT_PRICES: tuple[PriceRule, ...] = CLAUDE_PRICES + OPENAI_PRICES + QWEN_PRICES
 
 _EXACT_KEY = re.compile(r"^(gpt-|codex-|o\d)")
 _DATE_SUFFIX = re.compile(r"-\d{4}-\d{2}-\d{2}$")
@@ -105,8 +136,12 @@ def cost_nanos(model: str | None, input_tokens: int, output_tokens: int, cache_w
     if rule is None:
         return None
     price = rule.price
-    if rule.long_context and input_tokens + cache_write + cache_read > LONG_CONTEXT_TOKENS:
+    prompt = input_tokens + cache_write + cache_read
+    if rule.long_context and prompt > LONG_CONTEXT_TOKENS:
         price = rule.long_context
+    for above, tier in rule.tiers:
+        if prompt > above:
+            price = tier
     # USD per million tokens is 1,000 nano-dollars per token.
     write_1h = min(cache_write_1h, cache_write)
     usd_e6 = (input_tokens * price.input + output_tokens * price.output + (cache_write - write_1h) * price.cache_write

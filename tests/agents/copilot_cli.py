@@ -1,0 +1,88 @@
+"""Drive the real GitHub Copilot CLI against the scripted model server, offline.
+
+``Copilot(version, root, server_url)`` makes a scratch ``HOME`` (the CLI's home is
+``HOME/.copilot``) and a scratch git repository, and runs ``copilot -p`` in it with a user's
+own provider (``COPILOT_PROVIDER_BASE_URL``: the model server, Chat Completions):
+
+    copilot = Copilot("1.0.102", tmp_path, server.url)
+    sid = copilot.run("check the repo")           # a new session; its id
+    copilot.run("again", resume=sid)              # copilot --resume=<id> -p ...
+
+Nothing leaves 127.0.0.1: ``COPILOT_OFFLINE`` stops the GitHub lookups, auto-update is off,
+and the binary unpacks its JS package into the scratch folder (``COPILOT_PKG_CACHE_HOME``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+from .install import bin_path
+
+MODEL = "mock-model"
+_RESUME = re.compile(r"--resume=([0-9a-f-]{36})")
+
+
+def missing_reason(version: str) -> str | None:
+    path = bin_path("copilot", version)
+    if not path.exists():
+        return (f"GitHub Copilot CLI {version} is not installed at {path}: "
+                f"run `python tests/agents/install.py copilot` (or set ADW_PATTERND_AGENTS)")
+    return None
+
+
+def git_env(home: Path) -> dict[str, str]:
+    keep = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "TZ", "TMPDIR")}
+    return {**keep, "HOME": str(home), "NO_COLOR": "1", "GIT_CONFIG_NOSYSTEM": "1",
+            "GIT_AUTHOR_NAME": "Scripted", "GIT_AUTHOR_EMAIL": "scripted@example.invalid",
+            "GIT_COMMITTER_NAME": "Scripted", "GIT_COMMITTER_EMAIL": "scripted@example.invalid"}
+
+
+def scratch_repo(repo: Path, env: dict[str, str]) -> None:
+    """A git repository with one commit, for the scripted commands to look at."""
+    repo.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["git", "init", "-q", str(repo)], check=True, env=env)
+    (repo / "README.md").write_text("A scratch repository for an agent run.\n")
+    subprocess.run(["git", "-C", str(repo), "add", "README.md"], check=True, env=env)
+    subprocess.run(["git", "-C", str(repo), "commit", "-qm", "init"], check=True, env=env)
+
+
+class Copilot:
+    """One scratch Copilot installation (HOME, repository) talking to one model server."""
+
+    def __init__(self, version: str, root: Path, server_url: str):
+        self.version = version
+        self.bin = bin_path("copilot", version)
+        self.user_home = root / "user-home"
+        self.home = self.user_home / ".copilot"
+        self.repo = root / "repo"
+        self.pkg = root / "pkg-cache"
+        self.server_url = server_url
+        self.user_home.mkdir(parents=True, exist_ok=True)
+        scratch_repo(self.repo, self.env())
+
+    def env(self) -> dict[str, str]:
+        return {**git_env(self.user_home), "COPILOT_OFFLINE": "true", "COPILOT_AUTO_UPDATE": "false",
+                "COPILOT_PKG_CACHE_HOME": str(self.pkg), "COPILOT_PROVIDER_BASE_URL": self.server_url + "/v1",
+                "COPILOT_PROVIDER_API_KEY": "sk-scripted", "COPILOT_MODEL": MODEL}
+
+    def run(self, prompt: str, resume: str | None = None, timeout: float = 240) -> str:
+        """One `copilot -p` run to its end; the session id it printed."""
+        argv = [str(self.bin), *([f"--resume={resume}"] if resume else []), "-p", prompt,
+                "--allow-all-tools", "--no-auto-update"]
+        done = subprocess.run(argv, cwd=self.repo, env=self.env(), stdin=subprocess.DEVNULL, capture_output=True,
+                              text=True, timeout=timeout)
+        if done.returncode != 0:
+            raise AssertionError(f"copilot {self.version} failed ({done.returncode}):\n"
+                                 f"{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+        found = _RESUME.findall(done.stdout + done.stderr)
+        if found:
+            return found[-1]
+        return resume or self.only_session()
+
+    def only_session(self) -> str:
+        sessions = [p.name for p in (self.home / "session-state").iterdir() if not p.name.startswith(".")]
+        assert len(sessions) == 1, sessions
+        return sessions[0]
