@@ -13,7 +13,7 @@ from adw_patternd.core.commands import call_signatures
 from adw_patternd.core.errors import InputRejected
 from adw_patternd.core.pricing import DEFAULT_PRICES, cost_nanos
 from adw_patternd.sources.agent_fold import (OPEN_RESPONSES, CallEnd, CallStart, Ended, JsonlReader, Prompt,
-                                             ReadContext, Reopened, Response, fold, from_json, new_state, to_json,
+                                             ReadContext, Reopened, Response, Seen, fold, from_json, new_state, to_json,
                                              to_workflow)
 
 MODEL = "gpt-5"
@@ -65,6 +65,15 @@ def test_a_copy_with_the_same_id_counts_once_with_the_last_usage_and_all_calls()
                     Response("r1", MODEL, last, None, (("c1", "git status"),))])
     assert wf.total_tokens == sum(last) and wf.cost_nanos == price(last)
     assert by_sig(wf)[GIT].calls == 1
+
+
+def test_a_copy_without_usage_adds_its_calls_and_keeps_the_usage():
+    u = (100, 10, 0, 50)
+    wf, _, _ = run([Seen("2026-12-04T18:00:00.000Z"), Response("r1", MODEL, u, "2026-12-04T18:00:01.000Z"),
+                    Response("r1", MODEL, None, "2026-12-04T18:00:02.000Z", (("c1", "git status"),)),
+                    Response("r2", MODEL, None, None, (("c2", "git status"),))])
+    assert wf.total_tokens == sum(u) and wf.cost_nanos == price(u) and wf.duration_seconds == 2
+    assert by_sig(wf)[GIT].calls == 2 and by_sig(wf)[GIT].cost_nanos == price(u)
 
 
 def test_a_late_copy_of_a_closed_response_is_not_counted_again():

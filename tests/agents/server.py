@@ -41,6 +41,9 @@ def _route(path: str):
     if bare.endswith("/responses"):
         from . import openai_api
         return openai_api
+    if bare.endswith("/chat/completions"):
+        from . import chat_api
+        return chat_api
     if bare.endswith((":generateContent", ":streamGenerateContent")):
         from . import gemini_api
         return gemini_api

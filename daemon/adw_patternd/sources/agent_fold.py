@@ -14,6 +14,10 @@ Each agent module (copilot.py, qwen.py, ...) translates its own records into the
 - ``CallEnd(call_id, ts, exit_code, wall_ms)``: a tool's result; ``wall_ms`` when the agent
   records the wait itself, else end − start.
 - ``Ended(ts)`` / ``Reopened(ts)``: the session ended (a shutdown record), or went on.
+- ``Seen(ts)``: any other record: only its time counts (the session's start and end).
+
+A Response whose ``usage`` is None adds its calls to an earlier copy with the same id and keeps
+that copy's usage (Copilot writes a response's usage record, then its message with the calls).
 
 The fold is pure and bounded: a response stays open (its copies with the same id replace it:
 the last copy's usage counts, once) until OPEN_RESPONSES newer ones have begun; it then goes
@@ -114,7 +118,7 @@ class Prompt(NamedTuple):
 class Response(NamedTuple):
     id: str  # "" when the agent gives none: then never merged with another
     model: str | None
-    usage: Usage
+    usage: Usage | None  # None: the earlier copy's (or none)
     ts: object = None
     calls: tuple[tuple[str, str | None], ...] = ()  # (call id, shell command or None), every tool call
     recorded_nanos: int | None = None
@@ -140,7 +144,11 @@ class Reopened(NamedTuple):
     ts: object = None
 
 
-Event = Union[Prompt, Response, CallStart, CallEnd, Ended, Reopened]
+class Seen(NamedTuple):
+    ts: object = None
+
+
+Event = Union[Prompt, Response, CallStart, CallEnd, Ended, Reopened, Seen]
 
 
 # ---------------------------------------------------------------------------------------
@@ -272,9 +280,14 @@ class _Fold:
             rid = f"@{s.serial}"
         elif rid in s.recent:
             return  # a late copy of a response counted already
-        calls = self.calls(s.open.get(rid), e.calls, ms)
+        before = s.open.get(rid)
+        calls = self.calls(before, e.calls, ms)
+        if e.usage is None and before is not None:
+            before.calls = calls
+            before.model = before.model or e.model
+            return
+        usage = clean_usage(e.usage or (0, 0, 0, 0), self.ctx.notes, "response " + rid[:80])
         priced = None
-        usage = clean_usage(e.usage, self.ctx.notes, "response " + rid[:80])
         if e.recorded_nanos is None and any(usage):
             priced = cost_nanos(e.model, usage[0], usage[1], usage[2], usage[3], self.ctx.prices)
             if priced is None:
