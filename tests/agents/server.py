@@ -44,6 +44,9 @@ def _route(path: str):
     if bare.endswith("/chat/completions"):
         from . import chat_api
         return chat_api
+    if bare.endswith((":generateContent", ":streamGenerateContent")):
+        from . import gemini_api
+        return gemini_api
     return None
 
 

@@ -96,14 +96,47 @@ QWEN_PRICES: tuple[PriceRule, ...] = (
     _qwen("qwen-flash", (0, 0.05, 0.4), (256 * K, 0.25, 2.0)),
     _qwen("qwen-turbo", (0, 0.05, 0.2)),
 )
-DEFAULT_PRICES: tuple[PriceRule, ...] = CLAUDE_PRICES + OPENAI_PRICES + QWEN_PRICES
 
-_EXACT_KEY = re.compile(r"^(gpt-|codex-|o\d)")
-_DATE_SUFFIX = re.compile(r"-\d{4}-\d{2}-\d{2}$")
+
+def _gemini(model: str, input: float, output: float, cached: float, long: tuple[float, float, float] | None = None):
+    """A Gemini model (USD per million tokens, Google's standard paid tier). Its prompt tokens
+    include the cached ones, passed apart as cache_read; output includes the thoughts; no
+    cache write is billed per token (storage is billed by the hour, not here). ``long``: the
+    (input, output, cached) prices of a prompt over 200k tokens. Matched whole: Google names a
+    cheaper model by adding to a dearer one's id (gemini-2.5-flash -> gemini-2.5-flash-lite)."""
+    over = Price(long[0], long[1], long[0], long[2]) if long else None
+    return PriceRule(model, Price(input, output, input, cached), over, exact=True)
+
+
+# Gemini CLI's models. Source: Google's price page (ai.google.dev/gemini-api/docs/pricing) as
+# quoted by price listings of 2026 (search: docs/pages corpus): 2.5 Pro $1.25/$10 (cache
+# $0.125), over 200k $2.50/$15 ($0.25); 2.5 Flash $0.30/$2.50 ($0.03); 2.5 Flash-Lite
+# $0.10/$0.40 ($0.01); 3 and 3.1 Pro $2/$12 ($0.20), over 200k $4/$18 ($0.40); 3 Flash
+# $0.50/$3 ($0.05); 3.1 Flash-Lite $0.25/$1.50 ($0.025); 3.5 Flash $1.50/$9 ($0.15, cache
+# reads at 10% of input). Gemini CLI 0.61 also names gemini-3.8-flash and
+# gemini-3.5-flash-lite, which no public price list had: they stay unpriced (one note) until
+# a user prices them under `prices:`.
+GEMINI_PRICES: tuple[PriceRule, ...] = (
+    _gemini("gemini-2.5-pro", 1.25, 10, 0.125, (2.50, 15, 0.25)),
+    _gemini("gemini-2.5-flash", 0.30, 2.50, 0.03),
+    _gemini("gemini-2.5-flash-lite", 0.10, 0.40, 0.01),
+    _gemini("gemini-2.0-flash", 0.10, 0.40, 0.025),
+    *(_gemini(m, 2, 12, 0.20, (4, 18, 0.40)) for m in (
+        "gemini-3-pro-preview", "gemini-3-pro", "gemini-3.1-pro-preview", "gemini-3.1-pro",
+        "gemini-3.1-pro-preview-customtools")),
+    *(_gemini(m, 0.50, 3, 0.05) for m in ("gemini-3-flash-preview", "gemini-3-flash")),
+    *(_gemini(m, 0.25, 1.50, 0.025) for m in ("gemini-3.1-flash-lite-preview", "gemini-3.1-flash-lite")),
+    _gemini("gemini-3.5-flash", 1.50, 9, 0.15),
+)
+DEFAULT_PRICES: tuple[PriceRule, ...] = CLAUDE_PRICES + OPENAI_PRICES + QWEN_PRICES + GEMINI_PRICES
+
+_EXACT_KEY = re.compile(r"^(gpt-|codex-|o\d|gemini-)")
+# A dated snapshot of a model: OpenAI's -YYYY-MM-DD, Google's -NNN and -preview-MM-YYYY.
+_DATE_SUFFIX = re.compile(r"-\d{4}-\d{2}-\d{2}|-\d{3}|-preview-\d{2}-\d{4}")
 
 
 def exact_key(prefix: str) -> bool:
-    """Whether a `prices:` key names an OpenAI model, matched whole (see PriceRule.exact)."""
+    """Whether a `prices:` key names an OpenAI or Gemini model, matched whole (see PriceRule.exact)."""
     return bool(_EXACT_KEY.match(prefix))
 
 

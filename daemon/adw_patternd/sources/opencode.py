@@ -1,0 +1,230 @@
+"""OpenCode sessions: its SQLite database ``<data>/opencode*.db`` (default
+``~/.local/share/opencode``), read in place, read-only, into the fold of agent_fold.py.
+
+What the database says (../shared/docs/more-agents.md, section 4, and the real OpenCode
+1.18.33 and 1.2.27 run against the scripted model, tests/agents/test_opencode_reader.py):
+
+- One response = one ``step-finish`` part; its ``tokens`` are transformed: ``input`` excludes
+  cache reads and writes, ``output`` excludes ``reasoning``. Its ``cost`` is OpenCode's own,
+  from the model's price in the user's config or the models.dev catalog: a real price, used
+  when not 0; a 0 (a model with no price there) is priced from our table instead.
+- The session's totals, ``message.data.tokens`` and the ``event`` log repeat the steps: not read.
+- A ``tool`` part named ``bash`` belongs to the step whose ``step-finish`` follows it in its
+  message; ``state.metadata.exit`` is its exit code, ``state.time.end - start`` its wait.
+- Rows are upserted: each read takes the parts whose ``time_updated`` is past the stored
+  cursor (epoch ms). The WAL is usually not checkpointed (the main file alone has no
+  tables): the database is opened in place with ``mode=ro``, never copied.
+- Not in the database: the title request (the session title is its answer).
+
+A locked or half-written database is a transient problem (read again next time). The
+database also holds credential and account tables: never selected.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import sqlite3
+from urllib.parse import quote
+
+from ..core.errors import InputRejected
+from . import agent_fold as af
+
+AGENT = "opencode"
+CONFIG_KEY = "opencode_data"
+DESCRIBE = "an OpenCode data folder, such as ~/.local/share/opencode"
+SHELL_TOOL = "bash"
+BUSY_MS = 200  # how long a read waits on a lock before calling it transient
+
+
+def databases(root: str) -> list[str]:
+    return sorted(p for p in glob.glob(os.path.join(glob.escape(root), "opencode*.db")) if os.path.isfile(p))
+
+
+def connect(path: str) -> sqlite3.Connection:
+    """A read-only connection to the database in place (following its -wal and -shm)."""
+    uri = f"file:{quote(os.path.abspath(path))}?mode=ro"
+    try:
+        con = sqlite3.connect(uri, uri=True, timeout=BUSY_MS / 1000, check_same_thread=False)
+        con.execute(f"PRAGMA busy_timeout = {BUSY_MS}")
+        con.execute("PRAGMA query_only = 1")
+    except sqlite3.Error as e:
+        raise InputRejected(path, f"cannot be opened read-only ({e})", transient=True) from None
+    return con
+
+
+def _query(path: str, sql: str, args=()) -> list[tuple]:
+    con = connect(path)
+    try:
+        return con.execute(sql, args).fetchall()
+    except sqlite3.OperationalError as e:
+        if "no such table" in str(e):
+            return []  # a database OpenCode has not made its tables in yet
+        raise InputRejected(path, f"cannot be read now ({e})", transient=True) from None
+    except sqlite3.DatabaseError as e:  # malformed: being written, or cut
+        raise InputRejected(path, f"cannot be read now ({e})", transient=True) from None
+    finally:
+        con.close()
+
+
+def list_sessions(root: str, problems: list[str]) -> dict[str, af.SessionRef]:
+    refs = {}
+    for path in databases(root):
+        try:
+            rows = _query(path, "SELECT id, parent_id FROM session")
+        except InputRejected as e:
+            problems.append(str(e))
+            continue
+        for sid, parent in rows:
+            refs.setdefault(sid, af.SessionRef(sid, path, (path,), parent))
+    return refs
+
+
+def watched_folders(root: str) -> tuple[str, ...]:
+    return (root,)  # the database, its -wal and -shm sit here (not recursive: snapshot/ churns)
+
+
+def session_of(root: str, changed_path: str) -> str | None:
+    """The session most recently updated in the changed database (a database change names no
+    session; the one being written is the newest)."""
+    name = os.path.basename(changed_path)
+    for suffix in ("-wal", "-shm", "-journal"):
+        name = name.removesuffix(suffix)
+    if not (name.startswith("opencode") and name.endswith(".db")):
+        return None
+    try:
+        rows = _query(os.path.join(os.path.dirname(changed_path), name),
+                      "SELECT id FROM session ORDER BY time_updated DESC LIMIT 1")
+    except InputRejected:
+        return None
+    return rows[0][0] if rows else None
+
+
+# ---------------------------------------------------------------------------------------
+# rows -> events
+
+def _int(v) -> int:
+    return v if isinstance(v, int) and not isinstance(v, bool) and v > 0 else 0
+
+
+def reasoning_apart(tokens: dict) -> bool:
+    """Whether ``output`` excludes ``reasoning`` (1.18: total = input + output + reasoning +
+    cache) or, as 1.2.27 wrote it, includes it (total = input + output + cache)."""
+    cache = tokens.get("cache") if isinstance(tokens.get("cache"), dict) else {}
+    parts = _int(tokens.get("input")) + _int(tokens.get("output")) + _int(cache.get("write")) + _int(cache.get("read"))
+    return not (_int(tokens.get("reasoning")) and _int(tokens.get("total")) == parts)
+
+
+def _usage(tokens: dict) -> af.Usage:
+    cache = tokens.get("cache") if isinstance(tokens.get("cache"), dict) else {}
+    reasoning = _int(tokens.get("reasoning")) if reasoning_apart(tokens) else 0
+    return (_int(tokens.get("input")), _int(tokens.get("output")) + reasoning,
+            _int(cache.get("write")), _int(cache.get("read")))
+
+
+def _own_cost(part: dict, tokens: dict) -> int | None:
+    """OpenCode's cost of a step, where it is a real one: not 0, and not from a build that
+    priced the reasoning twice (1.2.27 adds it to an output that already holds it)."""
+    if not reasoning_apart(tokens):
+        return None
+    return _cost_nanos(part.get("cost"))
+
+
+def _cost_nanos(cost) -> int | None:
+    if isinstance(cost, (int, float)) and not isinstance(cost, bool) and 0 < cost < 1e6:
+        return round(cost * 1e9)
+    return None
+
+
+def _unquote(text: str) -> str:
+    """``opencode run`` stores its message argument quoted (``"check the repo"``)."""
+    bare = text.strip()
+    return bare[1:-1] if len(bare) >= 2 and bare[0] == bare[-1] == '"' and '"' not in bare[1:-1] else text
+
+
+def _tool_call(part: dict) -> tuple[str, str | None]:
+    state = part.get("state") if isinstance(part.get("state"), dict) else {}
+    args = state.get("input") if isinstance(state.get("input"), dict) else {}
+    command = args.get("command") if part.get("tool") == SHELL_TOOL else None
+    return str(part.get("callID") or part.get("id")), command if isinstance(command, str) else None
+
+
+def _call_end(part: dict):
+    state = part.get("state") if isinstance(part.get("state"), dict) else {}
+    if state.get("status") not in ("completed", "error"):
+        return None
+    times = state.get("time") if isinstance(state.get("time"), dict) else {}
+    start, end = times.get("start"), times.get("end")
+    wall = end - start if isinstance(start, int) and isinstance(end, int) and end >= start else None
+    meta = state.get("metadata") if isinstance(state.get("metadata"), dict) else {}
+    exit_code = meta.get("exit") if isinstance(meta.get("exit"), int) else None
+    return af.CallEnd(_tool_call(part)[0], end, exit_code, wall)
+
+
+def message_events(info: dict, parts: list[tuple[str, int, dict]], cursor: int):
+    """The events of one message's parts (id order): each step-finish updated past the
+    cursor is a response, with the tool parts since the previous step-finish as its calls."""
+    role = info.get("role")
+    tools: list[dict] = []
+    for pid, updated, part in parts:
+        kind = part.get("type")
+        if role == "user" and kind == "text" and not part.get("synthetic") and updated > cursor:
+            yield af.Prompt(_unquote(part.get("text") or ""), (part.get("time") or {}).get("start") or info.get("time", {}).get("created"))
+        elif kind == "tool":
+            tools.append(part)
+        elif kind == "step-finish":
+            if updated > cursor:
+                tokens = part.get("tokens") if isinstance(part.get("tokens"), dict) else {}
+                yield af.Response(pid, info.get("modelID") if isinstance(info.get("modelID"), str) else None,
+                                  _usage(tokens), (info.get("time") or {}).get("created"),
+                                  tuple(_tool_call(t) for t in tools), _own_cost(part, tokens))
+                yield from (e for e in map(_call_end, tools) if e is not None)
+                if part.get("reason") == "stop":
+                    yield af.Ended(updated)
+            tools = []
+
+
+def _rows(path: str, sid: str, cursor: int):
+    """The messages with parts updated past the cursor, each with all its parts."""
+    touched = _query(path, "SELECT DISTINCT message_id FROM part WHERE session_id = ? AND time_updated > ?",
+                     (sid, cursor))
+    if not touched:
+        return [], cursor
+    ids = [t[0] for t in touched]
+    marks = ",".join("?" * len(ids))
+    messages = dict(_query(path, f"SELECT id, data FROM message WHERE id IN ({marks})", ids))
+    parts = _query(path, f"SELECT message_id, id, time_updated, data FROM part WHERE message_id IN ({marks}) "
+                         "ORDER BY message_id, id", ids)
+    grouped: dict[str, list] = {}
+    newest = cursor
+    for mid, pid, updated, data in parts:
+        try:
+            part = json.loads(data)
+        except (TypeError, ValueError):
+            continue  # a row being written: its next update is read
+        if isinstance(part, dict) and isinstance(updated, int):
+            grouped.setdefault(mid, []).append((pid, updated, part))
+            newest = max(newest, updated)
+    out = []
+    for mid in sorted(grouped):
+        try:
+            info = json.loads(messages.get(mid) or "{}")
+        except ValueError:
+            info = {}
+        out.append((info if isinstance(info, dict) else {}, grouped[mid]))
+    return out, newest
+
+
+def read_session(ref: af.SessionRef, stored: str | None, ctx: af.ReadContext) -> af.SessionRead:
+    state = af.from_json(stored)
+    cursor = state.extra.get("cursor", 0) if state.extra.get("db") == ref.path else 0
+    if cursor == 0:
+        state = af.new_state()
+    messages, newest = _rows(ref.path, ref.sid, cursor)
+    for info, parts in messages:
+        af.fold(state, message_events(info, parts, cursor), ctx)
+    state.extra.update(db=ref.path, cursor=newest)
+    st = os.stat(ref.path)
+    stat = af.FileStat(ref.path, st.st_size, st.st_mtime_ns, st.st_ino)
+    return af.SessionRead(af.to_workflow(ctx.root_name, ref.sid, AGENT, state, ctx.fresh), af.to_json(state), (stat,))
