@@ -13,13 +13,12 @@ import pytest
 
 from agents.check import ENDED, KILLED, Oracle, Watched
 from agents.claude_cli import ClaudeCode
-from agents.install import version_of
+from agents.install import versions_under_test
 from agents.script import Reply, Script, Usage
 from agents.server import ModelServer
 from helpers import wait_for
 
-VERSIONS = [pytest.param(version_of("claude", "pinned"), id="pinned"),
-            pytest.param(version_of("claude", "older"), id="older")]
+VERSIONS = [pytest.param(v, id=f"claude-{v}") for v in versions_under_test("claude")]
 PROMPT = "Scripted scenario: do as the model says."
 
 

@@ -11,11 +11,10 @@ from helpers import wait_for
 from .check import ENDED
 from .codex_cli import has_exec_fork, missing_reason, writes_task_complete
 from .codex_rig import CodexRig, session_id
-from .install import AGENTS
+from .install import versions_under_test
 from .script import Reply, Script, Usage
 
-VERSIONS = [pytest.param(AGENTS["codex"][which], id=f"codex-{AGENTS['codex'][which]}")
-            for which in ("pinned", "older")]
+VERSIONS = [pytest.param(v, id=f"codex-{v}") for v in versions_under_test("codex")]
 GIT = ("git status", "git log --oneline", "git diff", "git add README.md")
 
 
