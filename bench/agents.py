@@ -3,8 +3,9 @@
     python bench/agents.py [--agents claude,codex] [--versions latest|pinned|older|X.Y.Z]
 
 Installs each agent's chosen version into bench/out/agents/, runs the scenario tests of
-tests/agents/ on it alone (the same tests CI runs on the pinned and older versions), and
-prints a table: agent, version, scenario, and "pass" or the first line of what differed.
+tests/agents/ (test_<agent>_*.py) on it alone (the same tests CI runs on the pinned and older versions), and
+prints a table: agent, version, scenario, and "pass" or the first line of what differed
+(the whole of it in bench/out/agents/<agent>-<version>.xml).
 Exit code 0 when every scenario passed (skips are listed with their reason).
 """
 
@@ -14,7 +15,6 @@ import argparse
 import os
 import subprocess
 import sys
-import tempfile
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -27,14 +27,15 @@ import install  # noqa: E402
 def run_scenarios(agent: str, version: str, into: Path) -> list[tuple[str, str]]:
     """(scenario, outcome) for each scenario test of ``agent`` on ``version``."""
     env = dict(os.environ, ADW_PATTERND_AGENTS=str(into), ADW_PATTERND_AGENT_VERSIONS=f"{agent}={version}")
-    with tempfile.TemporaryDirectory() as tmp:
-        report = Path(tmp) / "junit.xml"
-        subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={report}",
-                        "-k", agent, str(ROOT / "tests" / "agents")], cwd=ROOT, env=env,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        if not report.exists():
-            return [("(all)", "pytest wrote no report")]
-        return [_outcome(case) for case in ET.parse(report).getroot().iter("testcase")]
+    # The whole report stays beside the installs: a failure's full message is in it.
+    report = into / f"{agent}-{version}.xml"
+    report.unlink(missing_ok=True)
+    subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={report}",
+                    *sorted(str(p) for p in (ROOT / "tests" / "agents").glob(f"test_{agent}_*.py"))], cwd=ROOT, env=env,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if not report.exists():
+        return [("(all)", "pytest wrote no report")]
+    return [_outcome(case) for case in ET.parse(report).getroot().iter("testcase")]
 
 
 def _outcome(case) -> tuple[str, str]:
