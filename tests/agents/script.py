@@ -65,6 +65,11 @@ class Served:
     status: int = 200
     side: bool = False  # a request the script did not answer (no tools: a title, a topic, a warm-up)
     subagent: str | None = None
+    # Claude Code 2.0.x's warm-up sub-agent (a first message ``Warmup``): answered with the
+    # side reply, yet written to an agent-<id>.jsonl file, so it is part of the session.
+    warmup: bool = False
+    compact: bool = False  # the agent's request to summarise the conversation (automatic compaction)
+    session: str | None = None  # the session id the agent sent with the request (Claude: metadata.user_id)
 
 
 @dataclass
@@ -74,14 +79,26 @@ class Script:
 
     replies: list[Reply]
     side_reply: Reply = Reply(text="Scripted side answer.", usage=Usage(input=12, output=3))
+    # The answer to a compaction's summary request, which does not consume the script either.
+    compact_reply: Reply = Reply(text="<summary>The scripted conversation so far: commands ran.</summary>",
+                                 usage=Usage(input=3000, output=400, cache_read=150_000))
     served: list[Served] = field(default_factory=list)
+    # A sub-agent's own conversation, by the prompt its Reply.subagent gave it: its requests
+    # take these replies, not the main conversation's (Claude Code 2.1.x runs a sub-agent in
+    # the background, so its requests and the main agent's interleave).
+    agents: dict[str, list[Reply]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _next: int = 0
 
-    def take(self, side: bool) -> Reply:
+    def take(self, side: bool, agent: str | None = None, compact: bool = False) -> Reply:
         with self._lock:
+            if compact:
+                return self.compact_reply
             if side:
                 return self.side_reply
+            if agent is not None:
+                queue = self.agents[agent]
+                return queue.pop(0) if queue else Reply(text="Sub-agent done.", usage=Usage(input=11, output=2))
             if self._next >= len(self.replies):
                 return Reply(text="Done.", usage=Usage(input=10, output=2))
             reply = self.replies[self._next]
@@ -94,4 +111,5 @@ class Script:
 
     @property
     def left(self) -> int:
-        return len(self.replies) - self._next
+        """Scripted replies not yet taken, the sub-agents' included."""
+        return len(self.replies) - self._next + sum(len(q) for q in self.agents.values())

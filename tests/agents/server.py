@@ -35,7 +35,7 @@ class Answer:
 def _route(path: str):
     """The API module that answers ``path``, or None."""
     bare = path.split("?", 1)[0].rstrip("/")
-    if bare.endswith("/messages"):
+    if bare.endswith("/messages") or bare.endswith("/messages/count_tokens"):
         from . import anthropic_api
         return anthropic_api
     if bare.endswith("/responses"):
@@ -61,12 +61,16 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self):
         request = self._body()
+        self.server.requests.append((self.path, request))
         api = _route(self.path)
         if api is None:
             self.server.unrouted.append(f"POST {self.path}")
             self._send(Answer(404, {"Content-Type": "application/json"}, [b'{"error":"not scripted"}']))
             return
-        self._send(api.handle(self.path, request, self.server.script))
+        try:
+            self._send(api.handle(self.path, request, self.server.script))
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the agent went away mid-answer (a test killed it): what was served is recorded
 
     def do_GET(self):
         self.server.unrouted.append(f"GET {self.path}")
@@ -100,7 +104,15 @@ class ModelServer(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.script = script
         self.unrouted: list[str] = []
+        self.requests: list[tuple[str, dict]] = []  # every POST as it came, for a test that needs to look
         self._thread = threading.Thread(target=self.serve_forever, name="model-server", daemon=True)
+
+    def handle_error(self, request, client_address) -> None:
+        """A request cut off by an agent the test killed is no error of the server's."""
+        import sys
+
+        if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            super().handle_error(request, client_address)
 
     @property
     def url(self) -> str:

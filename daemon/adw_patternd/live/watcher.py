@@ -25,6 +25,7 @@ from watchdog.events import (DirCreatedEvent, DirDeletedEvent, DirMovedEvent, Fi
 from watchdog.observers import Observer
 
 from ..config import Root
+from ..sources.claude_sessions import AGENT_FILE, agent_session
 
 log = logging.getLogger("adw_patternd")
 
@@ -95,8 +96,9 @@ class _Handler(FileSystemEventHandler):
 
 
 class _StoreHandler(_Handler):
-    """Maps an event in a session store to its session: <project>/<sid>.jsonl and
-    <project>/<sid>/subagents/*.jsonl are both (store name, sid)."""
+    """Maps an event in a session store to its session: <project>/<sid>.jsonl,
+    <project>/<sid>/subagents/*.jsonl and a <project>/agent-<id>.jsonl whose entries name
+    sid are all (store name, sid)."""
 
     def on_any_event(self, event) -> None:
         for path in (event.src_path, getattr(event, "dest_path", "")):
@@ -105,6 +107,12 @@ class _StoreHandler(_Handler):
                 continue
             parts = path[len(self.prefix):].split(os.sep)
             if len(parts) == 2:
+                # 2.0.x's <project>/agent-<id>.jsonl is its session's sub-agent (claude_sessions.py),
+                # even before the session's own file is written (its warm-ups start first)
+                if AGENT_FILE.fullmatch(parts[1]) and (parent := agent_session(path)) != parts[1][:-len(".jsonl")]:
+                    if parent:  # else its first entry is not written yet: the event that writes it says whose it is
+                        self.debouncer.touch((self.root.name, parent))
+                    continue
                 self.debouncer.touch((self.root.name, parts[1][:-len(".jsonl")]))
             elif len(parts) == 4 and parts[2] == "subagents":
                 self.debouncer.touch((self.root.name, parts[1]))

@@ -22,7 +22,7 @@ from ..core.errors import InputRejected
 from ..core.jsonline import INVALID, DecodedLines
 from .parse import first_line, parse_time
 from .response_keys import ResponseKeys
-from .transcript import Transcript, find_ids, scan_chunk
+from .transcript import AGENT_FILE, Transcript, find_ids, scan_chunk
 
 log = logging.getLogger("adw_patternd")
 
@@ -77,6 +77,41 @@ def first_timestamp(path: str) -> str:
         return ""
     m = _TIMESTAMP.search(head)
     return m.group(1).decode("utf-8", "replace") if m else ""
+
+
+_SESSION_ID = re.compile(rb'"sessionId"\s*:\s*"([A-Za-z0-9_.-]{1,200})"')
+_AGENT_SESSIONS: dict[tuple[str, int], str] = {}  # (path, inode) -> its session: written once, never changed
+
+
+def agent_session(path: str) -> str | None:
+    """The session a project-level agent-<id>.jsonl belongs to: the sessionId of its first
+    entries (None while none is written, or unreadable)."""
+    try:
+        with open(path, "rb") as f:
+            key = (path, os.fstat(f.fileno()).st_ino)
+            known = _AGENT_SESSIONS.get(key)
+            if known is not None:
+                return known
+            head = f.read(65536)
+    except OSError:
+        return None
+    m = _SESSION_ID.search(head)
+    if not m:
+        return None
+    if len(_AGENT_SESSIONS) >= 100_000:
+        _AGENT_SESSIONS.clear()
+    sid = _AGENT_SESSIONS[key] = m.group(1).decode()
+    return sid
+
+
+def parent_of_agent_file(project: str, name: str) -> str | None:
+    """The session whose sub-agent a project-level file ``name`` holds, when that session's
+    own file is in the project; None for any other file (a session's own, or an agent file
+    whose session file is gone, which is then read as a session of its own)."""
+    if not AGENT_FILE.fullmatch(name):
+        return None
+    sid = agent_session(f"{project}/{name}")
+    return sid if sid and sid != name[:-6] and os.path.isfile(f"{project}/{sid}.jsonl") else None
 
 
 def prompt_of(entry: dict) -> str | None:
@@ -367,6 +402,8 @@ def list_store(path: str, problems: list[str]):
                     yield project.name, name, main, True
                 continue
             if name.endswith(".jsonl") and len(name) > 6:
+                if parent_of_agent_file(project.path, name):
+                    continue  # read with its session (subagent_files)
                 file = f"{project.path}/{name}"
                 try:
                     if not stat.S_ISREG(os.lstat(file).st_mode):
@@ -378,11 +415,19 @@ def list_store(path: str, problems: list[str]):
 
 
 def subagent_files(session_path: str) -> list[str]:
-    """<session id>/subagents/*.jsonl beside a session file, as paths relative to its project."""
-    folder = session_path[:-6] + "/subagents"
-    try:
-        names = sorted(e.name for e in os.scandir(folder) if e.name.endswith(".jsonl"))
-    except OSError:
-        return []
+    """A session's sub-agent files, as paths relative to its project: <session id>/subagents/*.jsonl
+    (2.1.x), then the project's agent-<id>.jsonl files that belong to it (2.0.x)."""
     sid = os.path.basename(session_path)[:-6]
-    return [f"{sid}/subagents/{n}" for n in names]
+    project = os.path.dirname(session_path)
+    try:
+        names = sorted(e.name for e in os.scandir(session_path[:-6] + "/subagents") if e.name.endswith(".jsonl"))
+    except OSError:
+        names = []
+    found = [f"{sid}/subagents/{n}" for n in names]
+    if AGENT_FILE.fullmatch(f"{sid}.jsonl"):
+        return found  # an agent file read as a session of its own has no sub-agents
+    try:
+        beside = sorted(e.name for e in os.scandir(project) if AGENT_FILE.fullmatch(e.name))
+    except OSError:
+        return found
+    return found + [n for n in beside if agent_session(f"{project}/{n}") == sid]

@@ -28,6 +28,11 @@ from ..core.pricing import PriceRule, cost_nanos
 from ..core.waits import Waits
 from .response_keys import ResponseKeys, epoch_ms
 
+# Claude Code 2.0.x writes its sub-agents' conversations (the warm-ups it starts with, the
+# Task tool's agents) beside the sessions, as <project>/agent-<id>.jsonl; their entries carry
+# the session id of the session that started them. 2.1.x moved them to <sid>/subagents/.
+AGENT_FILE = re.compile(r"agent-[A-Za-z0-9_-]{1,64}\.jsonl")
+
 MAX_COST_USD = 100_000.0  # a single agent run costing more is not a real number
 MAX_TOKENS = 10_000_000_000
 MAX_DURATION_MS = 30 * 86_400 * 1000
@@ -168,9 +173,10 @@ class Transcript:
     @property
     def agent(self) -> str:
         """The agent folder; in a session store, "session" for the session file itself and
-        agent-<id> for its subagent files (<sid>/subagents/agent-<id>.jsonl)."""
+        agent-<id> for its subagent files (<sid>/subagents/agent-<id>.jsonl, and 2.0.x's
+        <project>/agent-<id>.jsonl beside it)."""
         if self.session:
-            if "/subagents/" in self.path:
+            if "/subagents/" in self.path or AGENT_FILE.fullmatch(self.path):
                 return self.path.rsplit("/", 1)[-1].removesuffix(".jsonl")
             return "session"
         return self.path.split("/", 1)[0]
