@@ -191,8 +191,8 @@ def test_side_requests_that_wrote_no_entry_make_the_record_higher(tmp_path, caps
     code, out = verify(tmp_path, store, capsys, "--agent-record")
     assert code == 0, out
     _head, *reasons = report_of(out, "titled")
-    assert reasons == ["side requests the agent made without writing an entry (titles, topics): the record is higher "
-                       f"by +300 input, +12 output, +{nanos(TITLE_MODEL, title)} nanodollars"]
+    assert reasons == ["side requests the agent made without writing an entry (titles, topics, compaction summaries): "
+                       f"the record is higher by +300 input, +12 output, +{nanos(TITLE_MODEL, title)} nanodollars"]
 
 
 def test_a_run_killed_before_its_record_and_responses_after_the_last_record_are_the_agent_s(tmp_path, capsys):
@@ -260,4 +260,4 @@ def test_a_record_read_in_appends_is_the_one_read_whole(tmp_path, capsys, cut):
     assert code == 0, out
     assert [r.split(":")[0] for r in report_of(out, "grown")[1:]] == [
         "1 run(s) cut off before writing a record (killed)", "side requests the agent made without writing an entry "
-        "(titles, topics)"]
+        "(titles, topics, compaction summaries)"]

@@ -7,8 +7,8 @@ The record and our count differ for reasons that are the agent's (../shared/docs
 - the record was written before responses that came after it (a run still going, or cut off);
 - a run cut off before it wrote a record (killed): the next run's record starts again from
   the last one written, so the cut run's responses are in no record;
-- side requests (titles, topics) that the agent paid for and wrote no entry for: the record
-  is higher, in tokens.
+- side requests (titles, topics, compaction summaries) that the agent paid for and wrote no
+  entry for: the record is higher, in tokens.
 What none of these explains is ours: a bug. Pure: folded states in, lines out.
 """
 
@@ -90,8 +90,8 @@ def check_session(workflow_id: str, files: list[Transcript], prices) -> RecordCh
     if _settled(residual, tol):
         pass
     elif all(v >= 0 for v in residual[:5]) and any(residual[:5]) and residual.nanos >= -tol:
-        reasons.append("side requests the agent made without writing an entry (titles, topics): the record is "
-                       f"higher by {_by(residual)}")
+        reasons.append("side requests the agent made without writing an entry (titles, topics, compaction "
+                       f"summaries): the record is higher by {_by(residual)}")
     elif not any(residual[:5]) and residual.nanos < 0 and state.record.unknown:
         reasons.append(f"the agent had no price for a model it used (hasUnknownModelCost): the record is lower by "
                        f"{-residual.nanos} nanodollars")
