@@ -323,6 +323,7 @@ class _Fold:
         self.commands = dict(t.commands)
         self.closed = list(t.closed) + [0] * (len(NO_SUMS) - len(t.closed))
         self.record = t.agent_record
+        self.main = t.session and t.agent == "session"  # a session's own file: where its runs and record are
         self.bash_calls: dict[str, tuple[str, ...]] = {}  # tool id -> signatures, of this chunk's Bash calls
 
     def line(self, obj: dict, raw: bytes, pos: int, end: int, run_start: bool) -> None:
@@ -347,7 +348,7 @@ class _Fold:
             record = parse_record(obj, self.notes, self.where)
             if record is not None:
                 self.record = replace(self.record, record=record, baseline=self.counted(), turn_open=False)
-        elif kind == "user" and self.record.turn_open and self.t.agent == "session" and is_prompt(obj):
+        elif kind == "user" and self.record.turn_open and self.main and is_prompt(obj):
             # A prompt while a run had not ended: that run was cut off (killed) before it wrote
             # a record, and the next run's record starts again from the last one written.
             counted = self.counted()
@@ -378,7 +379,7 @@ class _Fold:
             mid is not None and self.keys is not None
             and not self.keys.claim(self.t.path, mid, request, sidechain, epoch_ms(obj.get("timestamp"))))
         kept_by = prev.kept_by if prev else self.keeper(mid, request, sidechain, obj) if duplicate else ""
-        if self.t.session and not sidechain and self.t.agent == "session":
+        if self.main and not sidechain:
             self.record = replace(self.record, turn_open=msg.get("stop_reason") != "end_turn")
         tools = list(prev.tools) if prev else []
         bash = list(prev.bash) if prev else []
@@ -614,8 +615,8 @@ def _select_lines(t: Transcript, decoded: DecodedLines, start: int, end: int, no
     return lines, run_starts
 
 
-# Lines that hold no prompt, told by a token: a tool result, a request's content (a user message)
-_NO_PROMPT = (b'"tool_result"', b'"api-request-blob"')
+# A request's content (a user message, often large), told by its type: the line's first key
+_REQUEST_BLOB = b'"api-request-blob"'
 
 
 def _select_record_lines(t: Transcript, pick: "_Selection", end: int) -> None:
@@ -627,7 +628,8 @@ def _select_record_lines(t: Transcript, pick: "_Selection", end: int) -> None:
         return
     chunk = pick.chunk
     for line_start, line_end in pick.each_line_with(b'"user"', 0, end):
-        if not any(chunk.find(token, line_start, line_end) >= 0 for token in _NO_PROMPT):
+        if chunk.find(_REQUEST_BLOB, line_start, min(line_end, line_start + 64)) < 0 \
+                and chunk.find(b'"tool_result"', line_start, line_end) < 0:  # not a request, not a tool result
             pick.take(line_start, line_end)
 
 
