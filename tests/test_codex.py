@@ -344,3 +344,51 @@ def test_the_example_home_has_forks_an_archived_and_a_compressed_rollout(tmp_pat
     read = read_home(str(tmp_path), DEFAULT_PRICES, notes)
     assert {sid: observed(s) for sid, s in read.states.items()} == {sid: planned(p) for sid, p in plan.sessions.items()}
     assert all(stat.S_ISREG(os.stat(p.path).st_mode) for p in plan.sessions.values())
+
+
+# ---------------------------------------------------------------------------------------
+# Codex 0.169's token_usage_record (issue 31: measured on the real CLI)
+
+def _line(ts: str, kind: str, payload: dict) -> bytes:
+    return json.dumps({"timestamp": f"2026-12-04T10:00:{ts}Z", "type": kind, "payload": payload}).encode() + b"\n"
+
+
+def _u(inp: int, cached: int, out: int) -> dict:
+    return {"input_tokens": inp, "cached_input_tokens": cached, "cache_write_input_tokens": 0, "output_tokens": out,
+            "reasoning_output_tokens": 0, "total_tokens": inp + out}
+
+
+def _response(ts: str, command: str, usage: dict, total: dict | None, *, then_token_count: bool) -> bytes:
+    """As Codex 0.169 writes one response that calls a command: the call, the
+    token_usage_record, the call's output, then the token_count (unless killed before)."""
+    record = {"response_id": f"resp_{ts}", "usage": usage, **({"thread_token_usage": total} if total else {})}
+    out = (_line(ts + ".100", "response_item", {"type": "function_call", "name": "exec_command", "call_id": f"c{ts}",
+                                                "arguments": json.dumps({"cmd": command})})
+           + _line(ts + ".101", "token_usage_record", record)
+           + _line(ts + ".200", "response_item", {"type": "function_call_output", "call_id": f"c{ts}",
+                                                  "output": "Wall time: 0.1000 seconds\nProcess exited with code 0\n"}))
+    if then_token_count:
+        out += _line(ts + ".201", "event_msg", {"type": "token_count", "info": {
+            "total_token_usage": total or usage, "last_token_usage": usage}})
+    return out
+
+
+@pytest.mark.parametrize("with_thread_total", [True, False])
+def test_a_token_usage_record_counts_its_response_once(with_thread_total):
+    """Each response once, whether its token_count follows (a repeat of the record's total)
+    or never comes (Codex killed while the call ran): the record alone is the response."""
+    head = (_line("00.000", "session_meta", {"id": "0a0a0a0a-0000-4000-8000-000000000001", "cwd": "/r"})
+            + _line("00.001", "turn_context", {"model": "gpt-5-codex", "cwd": "/r"}))
+    first, second = _u(1500, 500, 50), _u(1700, 1500, 40)
+    both = _u(3200, 2000, 90)
+    data = (head + _response("01", "git status", first, first if with_thread_total else None, then_token_count=True)
+            + _response("02", "git diff", second, both if with_thread_total else None, then_token_count=False))
+    notes: list[str] = []
+    state, counted = fold(CodexState(), data, DEFAULT_PRICES, notes, "f")
+    assert not notes
+    assert len(counted) == 2
+    assert state.tokens == 1550 + 1740
+    nanos = [1000 * 1250 + 500 * 125 + 50 * 10_000, 200 * 1250 + 1500 * 125 + 40 * 10_000]
+    assert state.nanos == sum(nanos)
+    assert {k: (c.calls, c.cost_nanos) for k, c in state.commands.items()} == {
+        "git:status:summary": (1, nanos[0]), "git:diff:summary": (1, nanos[1])}

@@ -35,6 +35,9 @@ PRICES = {
     "claude-sonnet-4-5": (3000, 15000, 3750, 6000, 300),
     "claude-haiku-4-5": (1000, 5000, 1250, 2000, 100),
     "claude-opus-4-5": (5000, 25000, 6250, 10000, 500),
+    # OpenAI (Codex): gpt-5-codex 1.25 input, 0.125 cached input, 10 output. OpenAI has no
+    # cache-write price: written tokens are part of the input and billed as input.
+    "gpt-5-codex": (1250, 10000, 1250, 1250, 125),
 }
 FAST = {"debounce_ms": 100, "reconcile_interval_s": 0, "watch": {"sweep_interval_s": 0.5}}
 ENDED, KILLED = "completed", ("running", "interrupted")
@@ -127,9 +130,9 @@ def _partition(items: list[tuple[int, int]], bins: list[tuple[int, int]]) -> boo
     return False
 
 
-def stored_sessions(database: str) -> dict[str, tuple[int, int]]:
+def stored_sessions(database: str, prefix: str = "claude") -> dict[str, tuple[int, int]]:
     rows = query(database, "SELECT workflow_id, total_tokens, cost_nanos FROM workflow_history "
-                 "WHERE workflow_id LIKE 'claude/%' AND revision > 0")
+                 "WHERE workflow_id LIKE ? AND revision > 0", (f"{prefix}/%",))
     return {wid.split("/", 1)[1]: (tokens, nanos) for wid, tokens, nanos in rows}
 
 
@@ -144,8 +147,9 @@ def stored_signatures(database: str) -> dict[str, tuple[int, int]]:
     return {k: tuple(v) for k, v in out.items()}
 
 
-def stored_status(database: str) -> dict[str, str]:
-    rows = query(database, "SELECT workflow_id, status FROM workflow_history WHERE workflow_id LIKE 'claude/%'")
+def stored_status(database: str, prefix: str = "claude") -> dict[str, str]:
+    rows = query(database, "SELECT workflow_id, status FROM workflow_history WHERE workflow_id LIKE ? "
+                 "AND revision > 0", (f"{prefix}/%",))
     return {wid.split("/", 1)[1]: status for wid, status in rows}
 
 
@@ -155,18 +159,24 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
 
 
 class Watched:
-    """``adw-patternd run`` watching ``projects`` (a Claude Code store) while the agent runs.
+    """``adw-patternd run`` watching ``projects`` (a Claude Code store, or with
+    ``kind="codex_homes"`` a Codex home) while the agent runs.
 
     ``with Watched(tmp_path, projects) as w:`` starts it and waits for its catch-up;
     ``w.check(oracle, status=...)`` does the comparisons (see the module's docstring)."""
 
-    def __init__(self, base: Path, projects: Path):
+    def __init__(self, base: Path, projects: Path, kind: str = "claude_projects", **extra):
         self.base = base / "watch"
         self.base.mkdir(parents=True, exist_ok=True)
         self.projects = projects
+        self.kind = kind
+        self.prefix = "codex" if kind == "codex_homes" else "claude"  # each kind's default root name
         self.database = str(self.base / "live.db")
-        self.config = write_config(self.base, {}, self.database, claude_projects=[{"path": str(projects)}], **FAST)
+        self.config = self.write_config(self.base, self.database, **FAST, **extra)
         self.daemon: DaemonProcess | None = None
+
+    def write_config(self, folder: Path, database: str, **extra) -> Path:
+        return write_config(folder, {}, database, **{self.kind: [{"path": str(self.projects)}]}, **extra)
 
     def __enter__(self) -> "Watched":
         self.daemon = DaemonProcess(self.config)
@@ -177,11 +187,11 @@ class Watched:
         if self.daemon and self.daemon.alive():
             self.daemon.kill()
 
-    def fresh_sync(self) -> str:
+    def fresh_sync(self, **extra) -> str:
         folder = self.base / f"fresh-{len(list(self.base.glob('fresh-*')))}"
         folder.mkdir()
         database = str(folder / "fresh.db")
-        cfg = write_config(folder, {}, database, claude_projects=[{"path": str(self.projects)}])
+        cfg = self.write_config(folder, database, **extra)
         done = _cli("sync", "--config", str(cfg))
         assert done.returncode == 0, f"sync failed:\n{done.stdout}\n{done.stderr}"
         return database
@@ -204,7 +214,7 @@ class Watched:
         fresh = self.caught_up()
         problems = []
         for name, database in (("daemon", self.database), ("fresh sync", fresh)):
-            problems += compare(name, oracle, database, status or {})
+            problems += compare(name, oracle, database, status or {}, self.prefix)
         # The agent's own record (2.1.3xx's cost-state) as a second opinion: a difference its
         # reasons do not explain fails the check
         done = _cli("verify", "--files", "--agent-record", "--config", str(self.config))
@@ -216,10 +226,10 @@ class Watched:
         assert not problems, "\n".join(problems)
 
 
-def compare(name: str, oracle: Oracle, database: str, status: dict) -> list[str]:
+def compare(name: str, oracle: Oracle, database: str, status: dict, prefix: str = "claude") -> list[str]:
     """Each difference between the oracle and ``database``, said in full."""
     problems = []
-    sessions = stored_sessions(database)
+    sessions = stored_sessions(database, prefix)
     if not oracle.matches(sessions):
         problems.append(f"{name}: sessions (tokens, nano-dollars) differ from what the model served:\n"
                         f"  served: {oracle.sessions}" + (f" and warm-ups {oracle.warmups}" if oracle.warmups else "")
@@ -228,7 +238,7 @@ def compare(name: str, oracle: Oracle, database: str, status: dict) -> list[str]
     if signatures != oracle.signatures:
         problems.append(f"{name}: signatures (calls, nano-dollars) differ from what the model served:\n"
                         f"  served: {oracle.signatures}\n  stored: {signatures}")
-    stored = stored_status(database)
+    stored = stored_status(database, prefix)
     for sid, want in status.items():
         allowed = (want,) if isinstance(want, str) else want
         if stored.get(sid) not in allowed:

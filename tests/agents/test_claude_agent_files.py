@@ -1,6 +1,6 @@
 """Claude Code 2.0.x's sub-agent files, without the CLI: <project>/agent-<id>.jsonl files
 (its warm-ups and Task agents) belong to the session their entries name, as 2.1.x's
-<sid>/subagents/ files do; one whose session file is gone is still counted, on its own."""
+<sid>/subagents/ files do; one whose session file is gone is still counted, as that session (its files are the session)."""
 
 from __future__ import annotations
 
@@ -40,5 +40,5 @@ def test_an_agent_file_beside_its_session_is_part_of_it(tmp_path):
     cfg = write_config(tmp_path, {}, database, claude_projects=[{"path": str(tmp_path / "projects")}])
     assert main(["sync", "--config", str(cfg)]) == 0
     one = 100 * 3000 + 10 * 15000  # 100 input at $3/M, 10 output at $15/M, in nano-dollars
-    assert sessions(database) == {f"claude/{SID}": (220, 2 * one), "claude/agent-b0b0b0b": (110, one)}
+    assert sessions(database) == {f"claude/{SID}": (220, 2 * one), f"claude/{orphan}": (110, one)}
     assert main(["verify", "--files", "--config", str(cfg)]) == 0

@@ -105,13 +105,12 @@ def agent_session(path: str) -> str | None:
 
 
 def parent_of_agent_file(project: str, name: str) -> str | None:
-    """The session whose sub-agent a project-level file ``name`` holds, when that session's
-    own file is in the project; None for any other file (a session's own, or an agent file
-    whose session file is gone, which is then read as a session of its own)."""
+    """The session whose sub-agent a project-level file ``name`` holds (its session's own file
+    may be gone: the session is then its sub-agents' files); None for any other file."""
     if not AGENT_FILE.fullmatch(name):
         return None
     sid = agent_session(f"{project}/{name}")
-    return sid if sid and sid != name[:-6] and os.path.isfile(f"{project}/{sid}.jsonl") else None
+    return sid if sid and sid != name[:-6] and _PLAIN_SID.fullmatch(sid) else None
 
 
 def prompt_of(entry: dict) -> str | None:
@@ -395,14 +394,20 @@ def list_store(path: str, problems: list[str]):
             problems.append(f"{project.path}: cannot list ({e.strerror}) (skipped)")
             continue
         names = {name for name, _folder in entries}
+        orphans: set[str] = set()
         for name, folder in entries:
             if folder:
                 main = f"{project.path}/{name}.jsonl"
                 if f"{name}.jsonl" not in names and _PLAIN_SID.fullmatch(name) and subagent_files(main):
+                    orphans.add(name)
                     yield project.name, name, main, True
                 continue
             if name.endswith(".jsonl") and len(name) > 6:
-                if parent_of_agent_file(project.path, name):
+                parent = parent_of_agent_file(project.path, name)
+                if parent and f"{parent}.jsonl" not in names and parent not in orphans:
+                    orphans.add(parent)  # 2.0.x's layout: its agent files are the session
+                    yield project.name, parent, f"{project.path}/{parent}.jsonl", True
+                if parent:
                     continue  # read with its session (subagent_files)
                 file = f"{project.path}/{name}"
                 try:

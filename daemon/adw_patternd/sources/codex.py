@@ -342,6 +342,8 @@ class _Fold:
                     self.request(3, message_request(payload))
             elif isinstance(ptype, str) and ptype.endswith("_output"):
                 self.output(payload)
+        elif kind == "token_usage_record":
+            self.usage_record(payload, ts, pos)
         elif kind == "turn_context":
             if isinstance(payload.get("model"), str) and payload["model"]:
                 self.model = payload["model"]
@@ -401,13 +403,33 @@ class _Fold:
                 self.waits[sig] = self.waits.get(sig, NO_WAITS).add(ms)
 
     def token_count(self, payload: dict, ts: str, pos: int) -> None:
-        calls, shell = self.calls, self.shell
-        self.calls, self.shell = 0, []
         info = payload.get("info")
         if not isinstance(info, dict):
+            self.calls, self.shell = 0, []
             return  # info null: rate limits only
         total = _usage(info.get("total_token_usage"), self.notes, self.where)
         last = _usage(info.get("last_token_usage"), self.notes, self.where)
+        self.usage_event(total, last, ts, pos)
+
+    def usage_record(self, payload: dict, ts: str, pos: int) -> None:
+        """Codex 0.16x's ``token_usage_record``: one per response, written as the response
+        ends, before its calls run; the ``token_count`` with the same totals comes after
+        their outputs (a repeat then), or never when the run is killed meanwhile. Its
+        ``thread_token_usage`` is the session's total; without one, the total is the
+        previous one plus this response, so that the token_count repeating it adds nothing."""
+        last = _usage(payload.get("usage"), self.notes, self.where)
+        if last is None:
+            return
+        total = _usage(payload.get("thread_token_usage"), self.notes, self.where)
+        if total is None:
+            total = tuple(a + b for a, b in zip(self.prev or (0,) * len(last), last))  # type: ignore[assignment]
+        self.usage_event(total, last, ts, pos)
+
+    def usage_event(self, total: Usage | None, last: Usage | None, ts: str, pos: int) -> None:
+        """One usage event (a token_count or a token_usage_record) closes the calls written
+        since the previous one."""
+        calls, shell = self.calls, self.shell
+        self.calls, self.shell = 0, []
         if self.copying and self.copy_event(total, ts):
             return
         delta = self.delta(total, last, pos)

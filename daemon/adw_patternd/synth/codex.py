@@ -316,7 +316,13 @@ class _Writer:
         self.line("event_msg", {"type": "mcp_tool_call_end", "call_id": "m1", "duration": {"secs": 1}})
         self.line("event_msg", {"type": "patch_apply_end", "call_id": "p1", "success": True})
         self.line("world_state", {"anything": 1})
-        self.line("token_usage_record", {"response_id": "resp_1", "usage": {"input_tokens": 1}})
+        # Codex 0.169 writes one per response, with the same totals as the response's
+        # token_count: here one repeating the last, which adds nothing (and, as any usage
+        # event, closes the calls written before it).
+        keys = ("input_tokens", "cached_input_tokens", "output_tokens", "reasoning_output_tokens", "total_tokens")
+        self.line("token_usage_record", {"response_id": "resp_1", "usage": dict(zip(keys, self.last)),
+                                         "thread_token_usage": dict(zip(keys, self.total))})
+        self.calls, self.shell = 0, []
         self.line("event_msg", {"type": "task_complete", "last_agent_message": "Done."})
 
     def end_turn(self) -> None:
