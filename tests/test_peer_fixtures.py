@@ -333,9 +333,9 @@ def _kinds(states: list) -> list[int] | None:
     sums = [0, 0, 0, 0]
     for text in states:
         d = json.loads(text) if text else {}
-        if not isinstance(d.get("messages"), dict) or d.get("runs") or d.get("v") not in (3, 4):
+        if not isinstance(d.get("messages"), dict) or d.get("runs") or d.get("v") not in (3, 4, 5):
             return None
-        # Versions 3 and 4 (4 adds a message's 1-hour writes, after these): the closed
+        # Versions 3 to 5 (4 adds a message's 1-hour writes, 5 its keeper, after these): the closed
         # messages' sums, then each open message not marked a copy.
         usages = [d["closed"][:4]] + [m[1] for m in d["messages"].values() if not m[7]]
         for usage in usages:

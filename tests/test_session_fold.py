@@ -45,6 +45,14 @@ LINES = {
     "own response": lambda i: _assistant(i, {"type": "tool_use", "id": f"toolu_own{i}", "name": "Bash",
                                              "input": {"command": "git status"}}, request=f"req_own{i}")
     .replace(f'"msg_{i % 3}"', f'"msg_own{i}"'),
+    # Claude Code's own record (2.1.3xx), rewritten later in the file: the latest is kept
+    "cost-state": lambda i: json.dumps({"type": "cost-state", "sessionId": "s", "totalCostUSD": i / 1e6,
+                                        "modelUsage": {MODEL: {"inputTokens": i, "outputTokens": 2 * i,
+                                                               "cacheCreationEphemeral1hInputTokens": 3,
+                                                               "costUSD": i / 1e6}}}),
+    # a response still streaming (no end of turn): a prompt after it means its run was cut off
+    "streaming": lambda i: _assistant(i, {"type": "text", "text": "..."}, request=f"req_open{i}")
+    .replace(f'"msg_{i % 3}"', f'"msg_open{i}"').replace('"end_turn"', "null"),
     # a copy of an earlier response later in the file (same id and request): counted once
     "copy": lambda i: _assistant(i, {"type": "text", "text": "again"}, request=f"req_own{i % 7}")
     .replace(f'"msg_{i % 3}"', f'"msg_own{i % 7}"'),

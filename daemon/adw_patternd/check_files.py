@@ -23,9 +23,10 @@ from .config import Config
 from .engine import Engine
 from .store.db import Db
 from .store import Ledger, open_ledger
-from .store.contents import TABLES, dump, overwritten_states, stored_workflows
+from .store.contents import TABLES, dump, overwritten_states, session_record_states, stored_workflows
 from .sync import Syncer
-from .sources.transcript import Run
+from .sources.agent_record import RecordCheck, check_session
+from .sources.transcript import Run, from_json
 
 @dataclass(frozen=True)
 class Overwritten:
@@ -42,6 +43,8 @@ class FilesCheck:
     workflows: int
     rounds: int
     seconds: float
+    # With agent_record: each session holding Claude Code's own record, against ours
+    records: tuple[RecordCheck, ...] = ()
 
 
 def overwritten_runs(db: Db) -> dict[tuple[str, str], tuple[Run, ...]]:
@@ -78,18 +81,35 @@ def _short(v) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def check_files(config: Config, *, rounds: int = 3, settle_s: float = 2.0, workers: int = 1) -> FilesCheck:
+def agent_records(db: Db, prices) -> tuple[RecordCheck, ...]:
+    """Each session of its own that holds Claude Code's cost-state, compared with our count."""
+    checks = []
+    for workflow_id, files in sorted(session_record_states(db).items()):
+        folds = [from_json(name, 0, 0, 0, 0, 0, "", "", state, True) for name, state in files]
+        found = check_session(workflow_id, folds, prices)
+        if found is not None:
+            checks.append(found)
+    return tuple(checks)
+
+
+def check_files(config: Config, *, rounds: int = 3, settle_s: float = 2.0, workers: int = 1,
+                agent_record: bool = False) -> FilesCheck:
+    """``agent_record``: also compare each session's figures with the agent's own record, as
+    the files give them (the scratch database: what the files say, at this version's state)."""
     started = time.monotonic()
+    records: tuple[RecordCheck, ...] = ()
     with open_ledger(config) as live, tempfile.TemporaryDirectory(prefix="adw-patternd-verify-") as tmp:
         # The scratch database is named in a config of its own: sync's forked readers open it from there.
         scratch_config = replace(config, database=os.path.join(tmp, "files.db"))
         with open_ledger(scratch_config) as scratch:
             differences, done = _look(live, scratch, scratch_config, rounds, settle_s, workers)
             workflows = stored_workflows(scratch.db)
+            if agent_record:
+                records = agent_records(scratch.db, config.prices)
         carried = overwritten_runs(live.db)
     listed = tuple(Overwritten(w, p, len(runs), sum(r.cost_nanos for r in runs))
                    for (w, p), runs in sorted(carried.items()))
-    return FilesCheck(tuple(differences), listed, int(workflows), done, time.monotonic() - started)
+    return FilesCheck(tuple(differences), listed, int(workflows), done, time.monotonic() - started, records)
 
 
 def _look(live: Ledger, scratch: Ledger, scratch_config: Config, rounds: int, settle_s: float,

@@ -200,6 +200,10 @@ def cmd_report(args, config: Config) -> int:
 
 
 def cmd_verify(args, config: Config) -> int:
+    if args.agent_record and not args.files:
+        print("verify: --agent-record compares what the files say with the agent's own record: "
+              "use it with --files (`verify --files --agent-record`)", file=sys.stderr)
+        return 2
     if args.files:
         return _verify_files(args, config)
     with open_ledger(config) as ledger:
@@ -218,9 +222,11 @@ def _verify_files(args, config: Config) -> int:
     from .check_files import check_files
 
     setup_logging(config.log, stderr=True, level="WARNING")
-    check = check_files(config, rounds=args.rounds, settle_s=args.settle, workers=os.cpu_count() or 1)
+    check = check_files(config, rounds=args.rounds, settle_s=args.settle, workers=os.cpu_count() or 1,
+                        agent_record=args.agent_record)
     for line in check.differences:
         print(line)
+    unexplained = _print_agent_records(check.records) if args.agent_record else 0
     if check.overwritten:
         runs = sum(o.runs for o in check.overwritten)
         nanos = sum(o.cost_nanos for o in check.overwritten)
@@ -233,10 +239,27 @@ def _verify_files(args, config: Config) -> int:
           f"{check.seconds:.1f} s ({looks})")
     if not check.differences:
         print("verify --files: the database says what the files say")
-        return 0
+        return 1 if unexplained else 0
     print(f"verify --files: {len(check.differences)} difference(s) between the database and the files "
           f"(run `sync` and check again; one that stays is a bug worth reporting)", file=sys.stderr)
     return 1
+
+
+def _print_agent_records(records) -> int:
+    """Each session whose figures differ from Claude Code's own record, with the reasons;
+    returns how many differ for no reason of the agent's (ours: a bug)."""
+    from .sources.agent_record import describe
+
+    differ = [r for r in records if r.reasons]
+    for r in differ:
+        print(f"agent record {r.workflow_id}: ours {describe(r.ours)}; the record's {describe(r.record)}")
+        for reason in r.reasons:
+            print(f"  {reason}")
+    unexplained = sum(r.unexplained for r in records)
+    print(f"agent record: {len(records)} session(s) hold Claude Code's own record: {len(records) - len(differ)} "
+          f"equal to ours, {len(differ) - unexplained} differ for the agent's reasons, {unexplained} for none "
+          "of them (ours: a bug worth reporting)")
+    return unexplained
 
 
 def cmd_check_config(args, config: Config) -> int:
@@ -429,6 +452,9 @@ def _verify_options(c: argparse.ArgumentParser) -> None:
     how.add_argument("--files", action="store_true",
                      help="recompute everything from the files into a scratch database, as sync would, and "
                           "compare it table by table with this one (safe while the daemon runs)")
+    c.add_argument("--agent-record", action="store_true",
+                   help="with --files: also compare each Claude Code session's tokens and dollars with the "
+                        "agent's own record (its cost-state) and print each difference with its reason")
     c.add_argument("--rounds", type=_positive, default=3, metavar="N",
                    help="with --files: look up to N times before calling a difference real (default: 3)")
     c.add_argument("--settle", type=float, default=2.0, metavar="SECONDS",

@@ -5,7 +5,8 @@ session, calls and attributed dollars per command signature, each priced here fr
 published prices (not from our price table) in integer nano-dollars. ``Watched`` runs
 ``adw-patternd run`` on a store while an agent writes it; ``Watched.check`` waits until the
 daemon has caught up with a fresh ``sync`` of the same files, then asserts that both
-databases say what the oracle says, that they are equal, and that ``verify --files`` is clean.
+databases say what the oracle says, that they are equal, and that ``verify --files
+--agent-record`` is clean (the agent's own record differs from ours only for its reasons).
 
 Pricing rules (../shared/docs/claude-session-store.md): nano-dollars per token are the
 price per million tokens times 1,000; a 5-minute cache write costs 1.25x the input price,
@@ -214,9 +215,11 @@ class Watched:
         problems = []
         for name, database in (("daemon", self.database), ("fresh sync", fresh)):
             problems += compare(name, oracle, database, status or {}, self.prefix)
-        done = _cli("verify", "--files", "--config", str(self.config))
+        # The agent's own record (2.1.3xx's cost-state) as a second opinion: a difference its
+        # reasons do not explain fails the check
+        done = _cli("verify", "--files", "--agent-record", "--config", str(self.config))
         if done.returncode != 0:
-            problems.append(f"verify --files is not clean:\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
+            problems.append(f"verify --files --agent-record is not clean:\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
         log = self.daemon.log()
         if "Traceback" in log:
             problems.append("the daemon logged a traceback:\n" + log[-3000:])

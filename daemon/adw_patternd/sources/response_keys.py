@@ -115,6 +115,18 @@ class ResponseKeys:
         self.taken.extend(beaten)
         return True
 
+    def keeper(self, message_id: str, request_id: str, sidechain: bool, at_ms: int) -> str:
+        """The workflow whose copy of a response counts, asked after ``claim`` said this copy
+        does not (the same rules as ``beaten_by``): another session's, or this one's."""
+        mine = Held(key_of(message_id), key_of(request_id) if request_id else 0, int(sidechain), at_ms,
+                    self.first_ms, self.workflow_id, 0)
+        for h in self._held.get(mine.mkey, ()):
+            if mine.side and not h.side:
+                return h.workflow_id
+            if h.side == mine.side and h.rkey == mine.rkey and h.rank() <= mine.rank():
+                return h.workflow_id
+        return self.workflow_id
+
 
 def beaten_by(mine: Held, held) -> list[Held] | None:
     """The counted copies ``mine`` takes over, or None when one of them keeps the response.

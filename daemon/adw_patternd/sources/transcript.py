@@ -26,6 +26,7 @@ from ..core.commands import BUILTIN_COMMAND_RULES, CommandRule, call_signatures,
 from ..core.jsonline import INVALID, DecodedLines, loads
 from ..core.pricing import PriceRule, cost_nanos
 from ..core.waits import Waits
+from .cost_record import RecordState, Spend, add_copy, is_prompt, parse_record, spend_of
 from .response_keys import ResponseKeys, epoch_ms
 
 # Claude Code 2.0.x writes its sub-agents' conversations (the warm-ups it starts with, the
@@ -82,9 +83,10 @@ class Message:
     cost: int | None = None  # nanodollars from the costUSD of its last entry (older Claude Code), else priced
     duplicate: bool = False  # a copy of a response counted elsewhere (keys.py): its lines merge here, uncounted
     write_1h: int = 0  # of usage's cache write tokens, the 1-hour ones (priced 2x input, not 1.25x)
+    kept_by: str = ""  # a duplicate's: the other session that counts it (cost_record.py), "" for this one
 
 
-NO_SUMS = (0, 0, 0, 0, 0, 0)
+NO_SUMS = (0, 0, 0, 0, 0, 0, 0)
 # A message closes when this many other messages have begun after it: its lines are
 # consecutive in the files Claude Code writes (one entry per content block), so a closed
 # message takes no more lines; its usage and its Bash calls' costs go into sums. What a file's
@@ -167,8 +169,12 @@ class Transcript:
     waiting: dict = field(default_factory=dict)
     waits: dict = field(default_factory=dict)  # signature -> Waits
     # The messages of the open run closed since it began (OPEN_MESSAGES): input, cache write,
-    # cache read and output tokens, estimated and recorded nanodollars. A result line resets it.
-    closed: tuple[int, int, int, int, int, int] = NO_SUMS
+    # cache read and output tokens, estimated and recorded nanodollars, and of the cache
+    # writes the 1-hour ones. A result line resets it.
+    closed: tuple[int, int, int, int, int, int, int] = NO_SUMS
+    # A session file's: Claude Code's own record of the session's cost and what explains a
+    # difference from ours (cost_record.py)
+    agent_record: RecordState = field(default_factory=RecordState)
 
     @property
     def agent(self) -> str:
@@ -315,7 +321,9 @@ class _Fold:
         self.runs = list(t.runs)
         self.messages = dict(t.messages)
         self.commands = dict(t.commands)
-        self.closed = list(t.closed)
+        self.closed = list(t.closed) + [0] * (len(NO_SUMS) - len(t.closed))
+        self.record = t.agent_record
+        self.main = t.session and t.agent == "session"  # a session's own file: where its runs and record are
         self.bash_calls: dict[str, tuple[str, ...]] = {}  # tool id -> signatures, of this chunk's Bash calls
 
     def line(self, obj: dict, raw: bytes, pos: int, end: int, run_start: bool) -> None:
@@ -336,6 +344,19 @@ class _Fold:
                 self.model = obj["model"]
             self.session = obj.get("session_id") if isinstance(obj.get("session_id"), str) else None
             self.open = True
+        elif kind == "cost-state" and self.t.session and b'"cost-state"' in raw:
+            record = parse_record(obj, self.notes, self.where)
+            if record is not None:
+                self.record = replace(self.record, record=record, baseline=self.counted(), turn_open=False)
+        elif kind == "user" and self.record.turn_open and self.main and is_prompt(obj):
+            # A prompt while a run had not ended: that run was cut off (killed) before it wrote
+            # a record, and the next run's record starts again from the last one written.
+            counted = self.counted()
+            self.record = replace(self.record, baseline=counted, turn_open=False, cut_runs=self.record.cut_runs + 1,
+                                  unrecorded=self.record.unrecorded.plus(counted.minus(self.record.baseline)))
+
+    def counted(self) -> Spend:
+        return counted_spend(self.closed, self.messages, self.prices)
 
     def assistant(self, obj: dict, raw: bytes, pos: int) -> None:
         msg = obj.get("message")
@@ -357,6 +378,9 @@ class _Fold:
         duplicate = prev.duplicate if prev else (
             mid is not None and self.keys is not None
             and not self.keys.claim(self.t.path, mid, request, sidechain, epoch_ms(obj.get("timestamp"))))
+        kept_by = prev.kept_by if prev else self.keeper(mid, request, sidechain, obj) if duplicate else ""
+        if self.main and not sidechain:
+            self.record = replace(self.record, turn_open=msg.get("stop_reason") != "end_turn")
         tools = list(prev.tools) if prev else []
         bash = list(prev.bash) if prev else []
         content = msg.get("content")
@@ -385,7 +409,12 @@ class _Fold:
             self.close_oldest()
         self.messages[key] = Message(model or (prev.model if prev else None) or self.model, usage,
                                      tuple(tools), tuple(bash), sidechain and (prev.sidechain if prev else True),
-                                     request, cost, duplicate, write_1h)
+                                     request, cost, duplicate, write_1h, kept_by)
+
+    def keeper(self, mid: str, request: str, sidechain: bool, obj: dict) -> str:
+        """The other session that counts a duplicate ("" when it is this one's own)."""
+        keeper = self.keys.keeper(mid, request, sidechain, epoch_ms(obj.get("timestamp")))
+        return "" if keeper == self.keys.workflow_id else keeper
 
     def close_oldest(self) -> None:
         """Make room for a new message: the oldest open one closes (OPEN_MESSAGES)."""
@@ -395,11 +424,15 @@ class _Fold:
 
     def close(self, msg: Message) -> None:
         if msg.duplicate:
+            if msg.kept_by:
+                copy = spend_of(msg.usage, msg.write_1h, message_nanos(msg, self.prices, []))
+                self.record = replace(self.record, copied=add_copy(self.record.copied, msg.kept_by, copy))
             return
         nanos = message_nanos(msg, self.prices, self.notes)
         for i, n in enumerate(msg.usage):
             self.closed[i] += n
         self.closed[5 if msg.cost is not None else 4] += nanos
+        self.closed[6] += msg.write_1h
         for sig, cost in message_commands(msg, self.prices, []):
             self.commands[sig] = self.commands.get(sig, CommandCost()).plus(cost)
 
@@ -421,7 +454,7 @@ class _Fold:
         return replace(t, offset=offset, tail=tail, model=self.model, session_id=self.session, runs=tuple(self.runs),
                        open=self.open, messages=self.messages, commands=self.commands, after_result=self.after_result,
                        overwritten=overwritten, results_at=t.results_at + tuple(self.results_at),
-                       closed=tuple(self.closed))
+                       closed=tuple(self.closed), agent_record=self.record)
 
 
 def _entry_cost(entry: dict, notes: list[str], where: str) -> int | None:
@@ -437,6 +470,25 @@ def _entry_cost(entry: dict, notes: list[str], where: str) -> int | None:
 def message_nanos(msg: Message, prices, notes: list[str]) -> int:
     """What a message cost: its recorded costUSD where it has one, else its usage priced."""
     return msg.cost if msg.cost is not None else price_usage(msg.model, msg.usage, prices, notes, msg.write_1h)
+
+
+def counted_spend(closed, messages: dict, prices) -> Spend:
+    """What a file counted: its closed messages' sums and its open messages, copies left out."""
+    c = closed
+    total = spend_of((c[0], c[1], c[2], c[3]), c[6], c[4] + c[5])
+    for msg in messages.values():
+        if not msg.duplicate:
+            total = total.plus(spend_of(msg.usage, msg.write_1h, message_nanos(msg, prices, [])))
+    return total
+
+
+def copied_spend(t: "Transcript", prices) -> dict:
+    """Keeper workflow id -> the spend of this file's copies of responses another session counts."""
+    copied = t.agent_record.copied
+    for msg in t.messages.values():
+        if msg.duplicate and msg.kept_by:
+            copied = add_copy(copied, msg.kept_by, spend_of(msg.usage, msg.write_1h, message_nanos(msg, prices, [])))
+    return copied
 
 
 def message_commands(msg: Message, prices, notes: list[str]):
@@ -547,6 +599,8 @@ def _select_lines(t: Transcript, decoded: DecodedLines, start: int, end: int, no
             pick.take(line_start, line_end)
     for line_start, line_end in pick.each_line_with(b'"assistant"', open_from, end):
         pick.take(line_start, line_end)
+    if t.session:
+        _select_record_lines(t, pick, end)
     if open_from:
         # Messages with Bash calls: those found in the closed lines, and those still open
         # from the last read, whose later lines may be here.
@@ -559,6 +613,24 @@ def _select_lines(t: Transcript, decoded: DecodedLines, start: int, end: int, no
                 if mid in ids:
                     pick.take(chunk.rfind(b"\n", 0, hit) + 1)
     return lines, run_starts
+
+
+# A request's content (a user message, often large), told by its type: the line's first key
+_REQUEST_BLOB = b'"api-request-blob"'
+
+
+def _select_record_lines(t: Transcript, pick: "_Selection", end: int) -> None:
+    """A session file's cost-state lines, and in its own file the prompts: where a run that
+    wrote no record was cut off (cost_record.py)."""
+    for line_start, line_end in pick.each_line_with(b'"cost-state"', 0, end):
+        pick.take(line_start, line_end)
+    if t.agent != "session":
+        return
+    chunk = pick.chunk
+    for line_start, line_end in pick.each_line_with(b'"user"', 0, end):
+        if chunk.find(_REQUEST_BLOB, line_start, min(line_end, line_start + 64)) < 0 \
+                and chunk.find(b'"tool_result"', line_start, line_end) < 0:  # not a request, not a tool result
+            pick.take(line_start, line_end)
 
 
 def find_ids(chunk, first: int, last: int):
@@ -627,13 +699,15 @@ def _run_json(r: Run) -> list:
 # is converted, and read again where its file still is: migration m011). 4: a message's
 # 1-hour cache writes (priced 2x input); a version 2 or 3 session file's state is kept, and
 # read again where its file still is; every file is read again once (migration m013).
-STATE_VERSION = 4
-OLDER_KEPT = (2, 3)  # versions whose session file state is kept where its file is gone
+# 5: the agent's own record (cost_record.py), the closed messages' 1-hour writes and a
+# duplicate's keeper; as for 4 (migration m015).
+STATE_VERSION = 5
+OLDER_KEPT = (2, 3, 4)  # versions whose session file state is kept where its file is gone
 
 
 def _message_json(m: Message) -> list:
     return [m.model, list(m.usage), list(m.tools), [[tid, list(s), line] for tid, s, line in m.bash],
-            int(m.sidechain), m.request, m.cost, int(m.duplicate), m.write_1h]
+            int(m.sidechain), m.request, m.cost, int(m.duplicate), m.write_1h, m.kept_by]
 
 
 def _waiting(stored: dict) -> dict:
@@ -642,11 +716,11 @@ def _waiting(stored: dict) -> dict:
 
 
 def _message(m: list) -> Message:
-    """A stored message: version 4's nine fields, version 3's eight, or version 2's four or five."""
+    """A stored message: version 5's ten fields, 4's nine, 3's eight, or 2's four or five."""
     bash = tuple((tid, tuple(s), line) for tid, s, line in m[3])
     if len(m) >= 8:
         return Message(m[0], tuple(m[1]), tuple(m[2]), bash, bool(m[4]), m[5], m[6], bool(m[7]),
-                       m[8] if len(m) > 8 else 0)
+                       m[8] if len(m) > 8 else 0, m[9] if len(m) > 9 else "")
     return Message(m[0], tuple(m[1]), tuple(m[2]), bash, len(m) > 4)
 
 
@@ -662,7 +736,8 @@ def to_json(t: Transcript) -> str:
         "overwritten": [_run_json(r) for r in t.overwritten],
         "results_at": [list(r) for r in t.results_at],
         **({"store": [t.first_ts, t.last_ts, t.prompt, t.cwd, t.ended, t.waiting,
-                      {k: w.to_json() for k, w in t.waits.items()}]} if t.session else {}),
+                      {k: w.to_json() for k, w in t.waits.items()}],
+            "record": t.agent_record.to_json()} if t.session else {}),
     }, separators=(",", ":"))
 
 
@@ -731,5 +806,6 @@ def from_json(path: str, device: int, inode: int, offset: int, size: int, mtime_
         facts is not None, *(facts[:5] if facts else ()),
         *((_waiting(facts[5]), {k: Waits.from_json(v) for k, v in facts[6].items()}) if facts and len(facts) > 5
           else ()),
-        closed=tuple(d.get("closed", NO_SUMS)),
+        closed=(tuple(d.get("closed", NO_SUMS)) + NO_SUMS)[:len(NO_SUMS)],
+        agent_record=RecordState.from_json(d.get("record")),
     )

@@ -63,3 +63,16 @@ def overwritten_states(db: Db) -> list[tuple[str, str, str | None]]:
 
 def stored_workflows(db: Db) -> int:
     return int(db.one("SELECT COUNT(*) FROM workflow_history WHERE revision > 0")[0])
+
+
+def session_record_states(db: Db) -> dict[str, list[tuple[str, str]]]:
+    """Workflow id -> (file, state JSON) of each of its files, for each session of its own
+    (not joined to an ADW workflow) that holds Claude Code's own record (a cost-state)."""
+    rows = db.snapshot(lambda: db.all(
+        "SELECT workflow_id, agent_name, state_json FROM agent_outputs WHERE workflow_id IN "
+        "(SELECT workflow_id FROM agent_outputs WHERE state_json LIKE ? AND agent_name NOT LIKE ?) "
+        "AND agent_name NOT LIKE ? ORDER BY workflow_id, agent_name", ('%"record":[[%', "@%", "@%")))
+    found: dict[str, list[tuple[str, str]]] = {}
+    for workflow_id, name, state in rows:
+        found.setdefault(workflow_id, []).append((name, state))
+    return found

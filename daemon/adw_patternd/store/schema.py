@@ -346,10 +346,18 @@ def m014_workflow_host(db: Db, host: str) -> None:
     db.execute("CREATE INDEX IF NOT EXISTS wh_host ON workflow_history (host, seen_us)")
 
 
+def m015_transcript_state_v5(db: Db) -> None:
+    """Transcript state version 5 (Claude Code's own cost record kept beside a session file's
+    count: sources/cost_record.py): every workflow with a session file is read again once. A
+    session file's older state is kept where its file is gone."""
+    db.execute("UPDATE workflow_history SET fingerprint = NULL WHERE workflow_id IN "
+               "(SELECT workflow_id FROM agent_outputs WHERE state_json LIKE ?)", ('%"store":%',))
+
+
 MIGRATIONS = (m001_reference_tables, m002_exact_accounting, m003_output_tail, m004_attributed_costs,
               m005_run_ledger, m006_evidence_and_reviews, m007_root_identity, m008_mentions, m009_session_store,
               m010_automation, m011_response_keys, m012_codex_facts, m013_transcript_state_v4,
-              m014_workflow_host)
+              m014_workflow_host, m015_transcript_state_v5)
 # Migrations that need to know the machine migrating (the host its old rows are given).
 _WITH_HOST = (m014_workflow_host,)
 
