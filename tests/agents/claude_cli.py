@@ -69,7 +69,10 @@ class ClaudeCode:
         self.projects = self.home / ".claude" / "projects"
         self.projects.mkdir(parents=True, exist_ok=True)
         self.repo.mkdir(parents=True, exist_ok=True)
+        tmp = base / "tmp"  # Claude Code leaves a claude-*-cwd file a Bash call there: not in /tmp
+        tmp.mkdir(exist_ok=True)
         self.env = {
+            "TMPDIR": str(tmp),
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(self.home), "USER": "tester",
             "LANG": "C.UTF-8", "TERM": "dumb", "SHELL": "/bin/bash",
             "ANTHROPIC_BASE_URL": server_url, "ANTHROPIC_API_KEY": "test",
