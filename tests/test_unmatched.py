@@ -197,3 +197,40 @@ def test_a_session_read_in_appends_stores_the_unmatched_shares_of_one_read(tmp_p
     a, b = normalised_dump(str(tmp_path / "appended" / "p.db")), normalised_dump(str(tmp_path / "once" / "p.db"))
     assert a["command_unmatched"] == b["command_unmatched"] and len(a["command_unmatched"]) == len(EXPECTED)
     assert a["operation_patterns"] == b["operation_patterns"]
+
+
+HOSTILE = "'x<img src=x onerror=alert(1)>' --now"  # a word starting with < would be a redirection
+
+
+def test_the_report_and_the_live_page_list_them_escaped(tmp_path, capsys):
+    from adw_patternd.config import load_config
+    from adw_patternd.live.serve import Running
+    from test_serve import api, get
+
+    lines = _session_lines()
+    hostile = json.loads(lines[1])
+    hostile["message"]["id"], hostile["requestId"] = "msg_h", "req_h"
+    hostile["message"]["content"] = [{"type": "tool_use", "id": "toolu_h", "name": "Bash", "input": {"command": HOSTILE}}]
+    cfg = _lay_out(tmp_path, lines + [json.dumps(hostile)])
+    assert main(["sync", "--config", str(cfg)]) == 0
+    report = tmp_path / "r.html"
+    assert main(["report", "--html", str(report), "--config", str(cfg)]) == 0
+    html = report.read_text()
+    section = html[html.index("Shell commands no rule matches"):]
+    assert "<code>cargo bench</code>" in section and "<code>rg</code>" in section
+    assert "x&lt;img src=x onerror=alert(1)&gt;" in section and "<img src" not in html
+
+    capsys.readouterr()
+    assert main(["patterns", "--unmatched", "--json", "--limit", "50", "--config", str(cfg)]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    page = Running(load_config(cfg), port=0)
+    try:
+        assert api(page, "/api/unmatched") == listed
+        assert api(page, "/api/unmatched?agent=codex")["commands"] == []
+        status, _headers, body = get(page.url + "unmatched")
+        html = body.decode()
+        assert status == 200 and "cargo bench" in html and 'href="/unmatched" class="here"' in html
+        assert "&lt;img src=x onerror=alert(1)&gt;" in html and "<img src" not in html
+        assert html.index("cargo bench") < html.index("Read-only exploration") < html.index(">rg<")
+    finally:
+        page.stop()
