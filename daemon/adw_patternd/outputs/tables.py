@@ -131,7 +131,7 @@ def unmatched_table(data: dict) -> str:
         return "No unmatched shell commands yet. Run `adw-patternd sync` first, or check the roots in config.yaml."
     lines = _unmatched_block(data["commands"], data["totals"]["commands"], "Commands that match no rule")
     lines += [""] + _unmatched_block(data["read_only"], data["totals"]["read_only"],
-                                     "Read-only exploration (how agents read code: no tool replaces it)")
+                                     "Read-only exploration, how agents read code, no tool replaces it")
     lines.append("\nattributed cost: each call's 1/k share of its response (k: its tool calls), as layer 4 "
                  "gives a signature; a lower bound. A command worth a tool: add a `command_rules` entry in "
                  "config.yaml (`starts: [cargo bench]`, `signature: bench:cargo:all`).")
