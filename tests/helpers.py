@@ -99,8 +99,11 @@ def normalised_dump(database: str) -> dict:
                       "WHERE revision > 0 ORDER BY workflow_id")
     agents = query(database, "SELECT workflow_id, agent_name, offset_bytes, results, tokens, cost_nanos, duration_ms, "
                    "error_results, last_error, model, state_json FROM agent_outputs ORDER BY workflow_id, agent_name")
+    unmatched = query(database, "SELECT workflow_id, head, read_only, calls, cost_nanos, tokens FROM command_unmatched "
+                      "ORDER BY workflow_id, head")
     return {"operation_patterns": [tuple(r) for r in patterns], "pattern_occurrences": [tuple(r) for r in links],
-            "workflow_history": [tuple(r) for r in workflows], "agent_outputs": [tuple(r) for r in agents]}
+            "workflow_history": [tuple(r) for r in workflows], "agent_outputs": [tuple(r) for r in agents],
+            "command_unmatched": [tuple(r) for r in unmatched]}
 
 
 def diff_dumps(a: dict, b: dict) -> list[str]:

@@ -333,7 +333,7 @@ def _kinds(states: list) -> list[int] | None:
     sums = [0, 0, 0, 0]
     for text in states:
         d = json.loads(text) if text else {}
-        if not isinstance(d.get("messages"), dict) or d.get("runs") or d.get("v") not in (3, 4, 5):
+        if not isinstance(d.get("messages"), dict) or d.get("runs") or d.get("v") not in (3, 4, 5, 6):
             return None
         # Versions 3 to 5 (4 adds a message's 1-hour writes, 5 its keeper, after these): the closed
         # messages' sums, then each open message not marked a copy.

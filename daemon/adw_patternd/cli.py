@@ -20,9 +20,10 @@ from .core.errors import PatterndError
 from .sources.files import root_problem
 from .live.logs import setup_logging
 from .outputs.metrics import Metrics
-from .outputs.tables import as_csv, as_json, as_table, automated_table, name_agents, show_text
+from .outputs.tables import as_csv, as_json, as_table, automated_table, name_agents, show_text, unmatched_table
 from .core.review import DECISIONS, STATES
 from .store import automation, queries
+from .store import unmatched as store_unmatched
 from .store.evidence import show
 from .store.reviews import latest_reviews, occurrence_count, record_review
 from .store import open_ledger
@@ -102,6 +103,8 @@ def _until(args) -> int | None:
 
 
 def cmd_patterns(args, config: Config) -> int:
+    if args.unmatched:
+        return _unmatched(args, config)
     with open_ledger(config) as ledger:
         now = datetime.now(timezone.utc)
         codex = tuple(h.name for h in config.codex_homes)
@@ -121,6 +124,21 @@ def cmd_patterns(args, config: Config) -> int:
                   end="" if args.csv else "\n")
             return 0
     print(as_json(rows) if args.json else as_csv(rows) if args.csv else as_table(rows), end="" if args.csv else "\n")
+    return 0
+
+
+def _unmatched(args, config: Config) -> int:
+    """`patterns --unmatched`: the shell commands no command row matches, by attributed cost."""
+    given = [f"--{n}" for n in ("status", "since", "until", "csv") if getattr(args, n)]
+    if given or args.sort != "savings":
+        raise PatterndError(f"{', '.join(given) or '--sort'} does not apply to --unmatched: it lists commands by "
+                            f"attributed cost (with --limit, --agent, --host, --json)")
+    codex = tuple(h.name for h in config.codex_homes)
+    with open_ledger(config) as ledger:
+        data = ledger.db.snapshot(lambda: store_unmatched.unmatched(
+            ledger.db, limit=args.limit or 20, roots=(codex, args.agent == "codex") if args.agent else None,
+            host=args.host))
+    print(as_json(data) if args.json else unmatched_table(data))
     return 0
 
 
@@ -405,6 +423,10 @@ def _patterns_options(c: argparse.ArgumentParser) -> None:
     c.add_argument("--agent", choices=("claude", "codex"),
                    help="only the workflows of this agent: codex for the Codex homes, claude for the rest")
     _host_option(c)
+    c.add_argument("--unmatched", action="store_true",
+                   help="instead of patterns, the shell commands that match no command row (by first word, with "
+                        "the subcommand: cargo bench, npm run e2e), by their calls' attributed cost, read-only "
+                        "exploration (cat, ls, rg) apart; --limit N per list (default 20)")
     c.add_argument("--baseline-days", type=_positive, default=30, metavar="N",
                    help="with --status automated: the window before the automation, in days (default: 30)")
     fmt = c.add_mutually_exclusive_group()

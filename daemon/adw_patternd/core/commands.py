@@ -196,8 +196,85 @@ def command_signature(folder: str | None, words: tuple[str, ...],
     return None
 
 
+# A simple command that matches no row is no pattern, but it was paid for: its share is kept
+# under its head (detection-rules.md, layer 4), the first word, with the subcommand for these
+# programs (`cargo bench`), and for npm and uv also the script `run` runs (`npm run e2e`).
+SUBCOMMAND_PROGRAMS = frozenset(("git", "gh", "npm", "npx", "uv", "cargo", "go", "docker", "make"))
+RUN_SCRIPT_PROGRAMS = frozenset(("npm", "uv"))
+# How agents read code and look around: listed apart from the rest, as no tool would replace
+# it. Shell plumbing that only reads or prints (wc, sort, echo) is here too: it is what a
+# pipe after a read shows, not an operation of its own.
+READ_ONLY_HEADS = frozenset((
+    "cat", "ls", "sed -n", "rg", "grep", "egrep", "fgrep", "ag", "head", "tail", "find", "fd", "tree", "wc",
+    "pwd", "echo", "printf", "file", "stat", "du", "df", "which", "type", "realpath", "readlink", "basename",
+    "dirname", "sort", "uniq", "cut", "tr", "awk", "jq", "diff", "less", "more", "nl", "column", "xxd", "od",
+    "git show", "git grep", "git ls-files", "git blame",
+))
+# Shell words that open or close a compound command: the command after `if`, `then` or `do`
+# is looked at without them; `for i in ...`, `case`, `done` and the like are no command, nor
+# are the builtins that only set the shell's state or its exit status (`|| true`, `set -e`).
+_KEYWORDS = frozenset(("if", "then", "else", "elif", "do", "while", "until", "!", "{"))
+_NOT_COMMANDS = frozenset(("for", "select", "case", "esac", "done", "fi", "}", "function", "in", "[[", "]]",
+                           "true", "false", ":", "exit", "return", "set", "export", "unset", "local", "shift",
+                           "wait"))
+HEAD_CHARS = 60
+
+
+def is_read_only(head: str) -> bool:
+    """Whether an unmatched command's head is read-only exploration (READ_ONLY_HEADS)."""
+    return head in READ_ONLY_HEADS
+
+
+def command_head(words: tuple[str, ...]) -> str | None:
+    """The head an unmatched simple command is kept under; None for shell syntax that runs
+    nothing itself (`for i in 1 2`, `done`)."""
+    i = 0
+    while i < len(words) and words[i] in _KEYWORDS:
+        i += 1
+    if i == len(words) or words[i] in _NOT_COMMANDS:
+        return None
+    low = _head(words[i:])
+    head = [low[0]]
+    if low[0] in SUBCOMMAND_PROGRAMS and len(low) > 1 and not low[1].startswith("-"):
+        head.append(low[1])
+        if low[0] in RUN_SCRIPT_PROGRAMS and low[1] == "run" and len(low) > 2 and not low[2].startswith("-"):
+            head.append(low[2])
+    elif low[0] == "sed" and "-n" in low and not any(w.startswith(("-i", "--in-place")) for w in low):
+        head.append("-n")  # sed -i edits; sed -n prints
+    text = printable(" ".join(head))
+    return text if len(text) <= HEAD_CHARS else text[: HEAD_CHARS - 1] + "…"
+
+
 def call_signatures(command: str, rules: tuple[CommandRule, ...] = BUILTIN_COMMAND_RULES) -> tuple[str, ...]:
     """The distinct signatures of one Bash call's simple commands, in order."""
+    return call_commands(command, rules)[0]
+
+
+def call_heads(command: str, rules: tuple[CommandRule, ...] = BUILTIN_COMMAND_RULES) -> tuple[str, ...]:
+    """The distinct heads of one Bash call's simple commands that match no row, in order."""
+    return call_commands(command, rules)[1]
+
+
+def _read_call(command: str, rules: tuple[CommandRule, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    signatures: dict[str, None] = {}
+    heads: dict[str, None] = {}
+    for folder, words in split_commands(command):
+        sig = command_signature(folder, words, rules)
+        if sig:
+            signatures[sig] = None
+            continue
+        head = command_head(words)
+        if head is not None:
+            i = next((i for i, w in enumerate(words) if w not in _KEYWORDS), 0)
+            if i and command_signature(folder, words[i:], rules):
+                continue  # `then npm run build`: a known operation behind a keyword, not a new one
+            heads[head] = None
+    return tuple(signatures), tuple(heads)
+
+
+def call_commands(command: str, rules: tuple[CommandRule, ...] = BUILTIN_COMMAND_RULES,
+                  ) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(signatures, unmatched heads) of one Bash call: each distinct, in order."""
     # Agents run the same commands over and over (git status, npx tsc --noEmit): remember
     # the answers per rule set. Keyed by the rule tuple's identity, as hashing it costs more
     # than a lookup should; the entry keeps the tuple alive, so the identity stays its own.
@@ -211,12 +288,11 @@ def call_signatures(command: str, rules: tuple[CommandRule, ...] = BUILTIN_COMMA
     if found is None:
         if len(memo) >= 20_000:
             memo.clear()
-        signatures = (command_signature(folder, words, rules) for folder, words in split_commands(command))
-        found = memo[command] = tuple(dict.fromkeys(s for s in signatures if s))
+        found = memo[command] = _read_call(command, rules)
     return found
 
 
-_MEMO: dict[int, tuple[tuple, dict[str, tuple[str, ...]]]] = {}
+_MEMO: dict[int, tuple[tuple, dict[str, tuple[tuple[str, ...], tuple[str, ...]]]]] = {}
 
 
 LINE_CHARS = 160

@@ -32,6 +32,9 @@ class AgentPart:
     errors: int = 0
     retries: int = 0
     commands: tuple[CommandPart, ...] = ()
+    # Layer 4's simple commands that match no row, by head ("cargo bench"; "" gathers the
+    # rarest): their calls' shares, as for a signature, but no pattern (no lines kept).
+    unmatched: tuple[CommandPart, ...] = ()
 
     @property
     def cost_nanos(self) -> int:

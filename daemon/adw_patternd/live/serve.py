@@ -101,6 +101,11 @@ def page_data(site: Site, route: str, rest: str, q: pages.Query, revision: str) 
                                               "action": "/patterns", "selects": _selects(choices, "state")}
     if route == "pattern" and rest:
         return "pattern", pages.pattern(db, config, rest), {"here": "patterns"}
+    if route == "unmatched" and not rest:
+        data = pages.unmatched(db, config, q, choices)
+        listed = {k: v for k, v in data.items() if k != "filters"}  # as `patterns --unmatched --json`
+        return "unmatched", listed, {"d": data, "here": "unmatched", "filters": data["filters"],
+                                     "action": "/unmatched", "selects": _selects(choices, "status")[:3]}
     if route == "workflows" and not rest:
         data = pages.workflows(db, config, q, choices)
         return "workflows", data, {"here": "workflows", "filters": data["filters"], "action": "/workflows",

@@ -24,11 +24,13 @@ from ..store import automation
 from ..store.evidence import evidence_of, totals, weeks, weeks_end
 from ..store.ledger import Ledger
 from ..store import queries
+from ..store.unmatched import unmatched
 from ..store.reviews import latest_reviews
 from ..store.rows import now_us as _now_us, us_to_iso
 
 CHART_BARS = 12  # patterns in the savings chart
 SECTION_WORKFLOWS = 10
+UNMATCHED_ROWS = 10  # heads in each list of the section on commands no rule matches
 PATTERN_KEYS = ("pattern_signature", "pattern_type", "occurrence_count", "sum_units", "avg_tokens_with_llm",
                 "avg_cost_with_llm", "avg_cost_with_tool", "potential_monthly_savings", "confidence_score",
                 "first_seen", "last_seen", "review_state", "reviewed_by", "reviewed_at", "recheck", "impact")
@@ -59,9 +61,10 @@ def gather(ledger: Ledger, *, now_us: int, top: int = 5, until_us: int | None = 
                      for sig, (pid, on) in sorted(automation.automated(db).items())]
         spend = {**totals(db, host), "by_agent": queries.spend_by_agent(db, agent_of or (lambda root: "claude"), host),
                  "by_host": queries.spend_by_host(db, host)}
-        return rows, spend, weeks(db, weeks_to[0], host=host), weeks_to[1], sections, automated
+        return (rows, spend, weeks(db, weeks_to[0], host=host), weeks_to[1], sections, automated,
+                unmatched(db, UNMATCHED_ROWS, host=host))
 
-    rows, spend, by_week, weeks_from, sections, automated = db.snapshot(work)
+    rows, spend, by_week, weeks_from, sections, automated, unmatched_heads = db.snapshot(work)
     patterns = []
     for r in rows:
         p = {k: r.get(k) for k in PATTERN_KEYS}
@@ -87,6 +90,7 @@ def gather(ledger: Ledger, *, now_us: int, top: int = 5, until_us: int | None = 
         "weeks_end_from": weeks_from,
         "sections": sections,
         "automated": automated,
+        "unmatched": unmatched_heads,
     }
 
 

@@ -18,10 +18,12 @@ from ..store import queries
 from ..store.evidence import show, weeks_end
 from ..store.ledger import Ledger
 from ..store.rows import now_us as _now_us
+from ..store.unmatched import unmatched as unmatched_heads
 from .html import _ENV, gather, savings_chart, weekly_chart
 from .tables import name_agents
 
 AGENTS = ("claude", "codex")
+UNMATCHED_PAGE = 50  # heads in each list of the Unmatched page (?limit=N for more)
 PATTERN_COLUMNS = ("pattern_signature", "occurrence_count", "sum_units", "avg_tokens_with_llm", "avg_cost_with_llm",
                    "avg_cost_with_tool", "potential_monthly_savings", "confidence_score", "impact", "first_seen",
                    "last_seen", "review_state")
@@ -102,6 +104,14 @@ def patterns(db, config: Config, q: Query, choices: dict[str, list[str]]) -> dic
                       reverse=(order or ("asc" if text else "desc")) == "desc")
     return {"filters": {"agent": agent, "root": root, "host": host, "state": state, "sort": sort, "order": order},
             "patterns": rows}
+
+
+def unmatched(db, config: Config, q: Query, choices: dict[str, list[str]]) -> dict:
+    """The Unmatched page: `patterns --unmatched --json`, by agent, root and host."""
+    agent, root, host = q.one("agent", AGENTS), q.one("root", choices["roots"]), q.one("host", choices["hosts"])
+    limit = q.number("limit", UNMATCHED_PAGE, 1000)
+    data = db.snapshot(lambda: unmatched_heads(db, limit, roots=_roots(config, agent, root), host=host))
+    return {"filters": {"agent": agent, "root": root, "host": host}, **data}
 
 
 def pattern(db, config: Config, signature: str) -> dict:

@@ -103,6 +103,41 @@ def automated_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+UNMATCHED_COLUMNS = (
+    ("head", "command", "{}"),
+    ("calls", "calls", "{:,}"),
+    ("cost_usd", "attributed cost", "${:,.4f}"),
+    ("tokens", "tokens", "{:,}"),
+    ("workflows", "workflows", "{:,}"),
+)
+OTHER_HEADS = "(other commands)"  # the "" head: a file's rarest heads, gathered
+
+
+def _unmatched_block(rows: list[dict], total: dict, title: str) -> list[str]:
+    if not rows:
+        return [f"{title}: none."]
+    table = [[name for _, name, _ in UNMATCHED_COLUMNS]]
+    table += [[(r["head"] or OTHER_HEADS) if key == "head" else _cell(r.get(key), fmt)
+               for key, _, fmt in UNMATCHED_COLUMNS] for r in rows]
+    more = f", the top {len(rows)} shown" if total["heads"] > len(rows) else ""
+    return [f"{title} ({total['heads']} command(s), {total['calls']:,} calls, ${total['cost_usd']:,.2f}{more}):",
+            *_aligned(table)]
+
+
+def unmatched_table(data: dict) -> str:
+    """`patterns --unmatched`: the shell commands that match no command row, by what their
+    calls' shares cost; read-only exploration apart."""
+    if not data["commands"] and not data["read_only"]:
+        return "No unmatched shell commands yet. Run `adw-patternd sync` first, or check the roots in config.yaml."
+    lines = _unmatched_block(data["commands"], data["totals"]["commands"], "Commands that match no rule")
+    lines += [""] + _unmatched_block(data["read_only"], data["totals"]["read_only"],
+                                     "Read-only exploration, how agents read code, no tool replaces it")
+    lines.append("\nattributed cost: each call's 1/k share of its response (k: its tool calls), as layer 4 "
+                 "gives a signature; a lower bound. A command worth a tool: add a `command_rules` entry in "
+                 "config.yaml (`starts: [cargo bench]`, `signature: bench:cargo:all`).")
+    return "\n".join(lines)
+
+
 def _aligned(table: list[list[str]], left: tuple[int, ...] = (0,)) -> list[str]:
     """A header row and rows as aligned text columns (numbers right, ``left`` columns left)."""
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]

@@ -22,7 +22,8 @@ that copy's usage (Copilot writes a response's usage record, then its message wi
 The fold is pure and bounded: a response stays open (its copies with the same id replace it:
 the last copy's usage counts, once) until OPEN_RESPONSES newer ones have begun; it then goes
 into sums: tokens and nanodollars per model, and its shell calls' shares per signature (the
-1/k rule of sources/transcript.py ``message_commands``); waits per signature go to
+1/k rule of sources/transcript.py ``add_shares``), and the same shares per unmatched head (a
+shell command that matches no row); waits per signature go to
 core/waits.py. So a session of 100,000 responses keeps a state of the same size as one of 20.
 
 Reading a log in appends (``JsonlReader``) keeps, per file, the offset after its last complete
@@ -42,16 +43,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Iterator, NamedTuple, Union
 
-from ..core.commands import BUILTIN_COMMAND_RULES, call_signatures, command_line
+from ..core.commands import BUILTIN_COMMAND_RULES, call_commands, command_line
 from ..core.errors import InputRejected
 from ..core.jsonline import loads
 from ..core.model import AgentPart, CommandPart, Workflow, workflow_id
 from ..core.pricing import cost_nanos
 from ..core.waits import Waits
-from .parse import MAX_DURATION_S, first_line, parse_time
-from .transcript import MAX_TOKENS, CommandCost, count
+from .parse import MAX_DURATION_S, first_line, parse_time, unmatched_parts
+from .transcript import MAX_TOKENS, CommandCost, add_unmatched, count
 
-STATE_VERSION = 1
+STATE_VERSION = 2  # 2: a shell call's unmatched heads, and their shares (``unmatched``)
 OPEN_RESPONSES = 16  # responses kept open for later copies of themselves; older ones are in sums
 CLOSED_IDS = 64  # ids of the last closed responses: a late copy of one is not counted again
 MAX_WAITING = 256  # calls awaiting their result (an aborted turn never answers)
@@ -158,7 +159,7 @@ Event = Union[Prompt, Response, CallStart, CallEnd, Ended, Reopened, Seen]
 class OpenResponse:
     model: str | None
     usage: Usage
-    calls: list  # [call id, command or None, signatures]
+    calls: list  # [call id, command or None, signatures, unmatched heads]
     recorded: int | None  # the agent's own cost
     priced: int | None  # our price; None when the model has none
 
@@ -188,6 +189,7 @@ class FoldState:
     reported: int = 0  # closed, the agent's own cost
     models: dict = field(default_factory=dict)  # model ("" none) -> [tokens, nanos, responses], closed
     commands: dict = field(default_factory=dict)  # signature -> CommandCost, closed
+    unmatched: dict = field(default_factory=dict)  # unmatched head -> CommandCost, closed (transcript.MAX_HEADS)
     waiting: dict = field(default_factory=dict)  # call id -> [start ms or None, signatures]
     waits: dict = field(default_factory=dict)  # signature -> Waits
     failed: dict = field(default_factory=dict)  # signature -> calls that exited non-zero
@@ -308,8 +310,8 @@ class _Fold:
         for call_id, command in calls:
             if call_id and call_id in known:
                 continue
-            sigs = call_signatures(command, self.ctx.command_rules) if isinstance(command, str) else ()
-            got.append([call_id or "", command if isinstance(command, str) else None, list(sigs)])
+            sigs, heads = call_commands(command, self.ctx.command_rules) if isinstance(command, str) else ((), ())
+            got.append([call_id or "", command if isinstance(command, str) else None, list(sigs), list(heads)])
             if call_id:
                 known.add(call_id)
                 if sigs:
@@ -336,19 +338,22 @@ class _Fold:
                 s.failed[sig] = s.failed.get(sig, 0) + 1
 
 
-def response_commands(r: OpenResponse):
-    """(signature, CommandCost) for each distinct signature of each shell call of a response:
-    each call gets 1/k of its response, k being all its tool calls (transcript.py's rule)."""
+def add_shares(commands: dict, unmatched: dict, r: OpenResponse) -> None:
+    """Add a response's shell calls' shares, in place: each call gets 1/k of its response, k
+    being all its tool calls (transcript.py's rule), once for each distinct signature
+    (``commands``) and once for each distinct unmatched head (``unmatched``)."""
     k = len(r.calls)
     if not k:
         return
     nanos, tokens = r.nanos, sum(r.usage)
-    for _cid, command, sigs in r.calls:
+    for _cid, command, sigs, heads in r.calls:
         if command is None:
             continue
-        line = command_line(command)
+        line = command_line(command) if sigs else ""
         for sig in sigs:
-            yield sig, CommandCost(nanos // k, tokens // k, 1, ((line, 1),))
+            commands[sig] = commands.get(sig, CommandCost()).plus(CommandCost(nanos // k, tokens // k, 1, ((line, 1),)))
+        for head in heads:
+            add_unmatched(unmatched, head, CommandCost(nanos // k, tokens // k, 1))
 
 
 def close(s: FoldState, rid: str, r: OpenResponse) -> None:
@@ -366,8 +371,7 @@ def close(s: FoldState, rid: str, r: OpenResponse) -> None:
         model = ""
     m = s.models.setdefault(model, [0, 0, 0])
     m[0], m[1], m[2] = m[0] + tokens, m[1] + nanos, m[2] + 1
-    for sig, cost in response_commands(r):
-        s.commands[sig] = s.commands.get(sig, CommandCost()).plus(cost)
+    add_shares(s.commands, s.unmatched, r)
     if not rid.startswith("@"):
         s.recent.append(rid)
         del s.recent[:-CLOSED_IDS]
@@ -382,13 +386,14 @@ class Totals(NamedTuple):
     reported: int
     models: dict
     commands: dict
+    unmatched: dict
 
 
 def totals(s: FoldState) -> Totals:
     """The closed sums plus the open responses."""
     tokens, estimated, reported = s.tokens, s.estimated, s.reported
     models = {k: list(v) for k, v in s.models.items()}
-    commands = dict(s.commands)
+    commands, unmatched = dict(s.commands), dict(s.unmatched)
     for r in s.open.values():
         t = sum(r.usage)
         tokens += t
@@ -398,9 +403,8 @@ def totals(s: FoldState) -> Totals:
             estimated += r.nanos
         m = models.setdefault(r.model or "", [0, 0, 0])
         m[0], m[1], m[2] = m[0] + t, m[1] + r.nanos, m[2] + 1
-        for sig, cost in response_commands(r):
-            commands[sig] = commands.get(sig, CommandCost()).plus(cost)
-    return Totals(tokens, estimated, reported, models, commands)
+        add_shares(commands, unmatched, r)
+    return Totals(tokens, estimated, reported, models, commands, unmatched)
 
 
 def status_of(s: FoldState, fresh: bool) -> str:
@@ -429,7 +433,7 @@ def to_workflow(root_name: str, sid: str, agent: str, s: FoldState, fresh: bool)
         duration = int((end - start).total_seconds() + 0.5)
     commands = tuple(CommandPart(sig, c.cost_nanos, c.tokens, c.calls, c.lines) for sig, c in sorted(t.commands.items()))
     part = AgentPart(agent, runs=1, tokens=t.tokens, reported_nanos=t.reported, estimated_nanos=t.estimated,
-                     duration_ms=duration * 1000, commands=commands)
+                     duration_ms=duration * 1000, commands=commands, unmatched=unmatched_parts(t.unmatched))
     spent = sorted(((v[0], name) for name, v in t.models.items() if name), reverse=True)
     seen = s.first_ms if s.first_ms is not None else s.last_ms
     return Workflow(
@@ -455,6 +459,7 @@ def to_json(s: FoldState) -> str:
         "sums": [s.responses, s.tokens, s.estimated, s.reported, s.unpriced, s.serial],
         "models": s.models,
         "commands": {k: [c.cost_nanos, c.tokens, c.calls, [list(x) for x in c.lines]] for k, c in s.commands.items()},
+        "unmatched": {k: [c.cost_nanos, c.tokens, c.calls] for k, c in s.unmatched.items()},
         "waiting": s.waiting, "waits": {k: w.to_json() for k, w in s.waits.items()}, "failed": s.failed,
     }, separators=(",", ":"))
 
@@ -477,6 +482,7 @@ def from_json(text: str | None) -> FoldState:
         models=d["models"],
         commands={k: CommandCost(c[0], c[1], c[2], tuple((line, n) for line, n in c[3]))
                   for k, c in d["commands"].items()},
+        unmatched={k: CommandCost(*c) for k, c in d["unmatched"].items()},
         waiting=d["waiting"], waits={k: Waits.from_json(v) for k, v in d["waits"].items()}, failed=d["failed"],
         unpriced=unpriced, serial=serial)
 

@@ -8,7 +8,8 @@ cwd, the tool calls written since the last token_count event, the shell calls st
 for their output, the first and last timestamps, the request and whether a fork's copied
 prefix is still open. Everything closed is already in the sums: per model (tokens and
 nano-dollars), per signature (a CommandCost: attributed nano-dollars, tokens, calls, command
-lines) and per signature's waits (core/waits.py: exact up to 64 calls, then in buckets; the
+lines), per unmatched head (a shell command that matches no row: its share, no pattern)
+and per signature's waits (core/waits.py: exact up to 64 calls, then in buckets; the
 calls and the total always exact).
 
 Facts that span files come in as arguments and go out as results: the totals a fork's
@@ -32,13 +33,13 @@ from typing import Container, NamedTuple
 
 import zstandard
 
-from ..core.commands import BUILTIN_COMMAND_RULES, CommandRule, call_signatures, command_line
+from ..core.commands import BUILTIN_COMMAND_RULES, CommandRule, call_commands, command_line
 from ..core.errors import InputRejected
 from ..core.jsonline import loads
 from ..core.pricing import PriceRule, cost_nanos
 from ..core.waits import Waits
 from .parse import first_line
-from .transcript import CommandCost, count
+from .transcript import CommandCost, add_unmatched, count
 
 PROMPT_MAX = 500  # characters of the request's first line
 MAX_WAIT_MS = 86_400_000  # a call waiting longer than a day is a session left open, not a wait
@@ -103,6 +104,7 @@ class ShellCall:
     call_id: str
     signatures: tuple[str, ...]
     line: str  # the command line, as evidence
+    heads: tuple[str, ...] = ()  # of its simple commands that match no row
 
 
 @dataclass(frozen=True)
@@ -140,6 +142,7 @@ class CodexState:
     # Tool calls written whose output was not, yet: with no turn events (0.77), what tells a
     # run stopped while a command ran from a finished one (codex_workflow.codex_status).
     calls_open: int = 0
+    unmatched: dict = field(default_factory=dict)  # unmatched head -> CommandCost (transcript.MAX_HEADS)
 
     @property
     def request(self) -> str | None:
@@ -249,9 +252,15 @@ def shell_command(payload: dict, notes: list[str], where: str) -> tuple[str, str
 
 def call_signatures_in(script: str, workdir: str | None, rules: tuple[CommandRule, ...]) -> tuple[str, ...]:
     """Layer 4 of detection-rules.md, with the call's workdir as a `cd` into it."""
+    return call_commands_in(script, workdir, rules)[0]
+
+
+def call_commands_in(script: str, workdir: str | None,
+                     rules: tuple[CommandRule, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(signatures, unmatched heads) of a shell call, its workdir a `cd` into it."""
     if workdir:
-        return call_signatures(f"cd {shlex.quote(workdir)}\n{script}", rules)
-    return call_signatures(script, rules)
+        return call_commands(f"cd {shlex.quote(workdir)}\n{script}", rules)
+    return call_commands(script, rules)
 
 
 def wall_ms(output) -> int | None:
@@ -311,6 +320,7 @@ class _Fold:
         self.first_ts, self.last_ts = s.first_ts, s.last_ts
         self.req = list(s.request_parts)
         self.models, self.commands, self.waits = dict(s.models), dict(s.commands), dict(s.waits)
+        self.unmatched = dict(s.unmatched)
         self.copied, self.repeated = s.copied, s.repeated
         self.turn, self.recorded, self.calls_open = s.turn, s.recorded, s.calls_open
         self.counted: list[Counted] = []
@@ -382,14 +392,14 @@ class _Fold:
         if got is None:
             return
         script, workdir = got
-        sigs = call_signatures_in(script, workdir, self.rules)
-        if not sigs:
+        sigs, heads = call_commands_in(script, workdir, self.rules)
+        if not sigs and not heads:
             return
         call_id = payload.get("call_id")
         call_id = call_id if isinstance(call_id, str) else ""
         if len(self.shell) < MAX_PENDING_SHELL:
-            self.shell.append(ShellCall(call_id, sigs, command_line(script)))
-        if call_id:
+            self.shell.append(ShellCall(call_id, sigs, command_line(script) if sigs else "", heads))
+        if call_id and sigs:
             self.waiting.pop(call_id, None)
             self.waiting[call_id] = sigs
             while len(self.waiting) > MAX_WAITING:
@@ -517,13 +527,15 @@ class _Fold:
                 for sig in call.signatures:
                     cost = CommandCost(nanos // calls, tokens // calls, 1, ((call.line, 1),))
                     self.commands[sig] = self.commands.get(sig, CommandCost()).plus(cost)
+                for head in call.heads:
+                    add_unmatched(self.unmatched, head, CommandCost(nanos // calls, tokens // calls, 1))
 
     def result(self, offset: int) -> CodexState:
         return CodexState(offset, self.meta, self.sid, self.parent, self.cwd, self.model, self.prev, self.copying,
                           self.first_second, self.calls, tuple(self.shell), tuple(self.waiting.items()),
                           tuple(self.held), self.first_ts, self.last_ts, tuple(self.req),  # type: ignore[arg-type]
                           self.models, self.commands, self.waits, self.copied, self.repeated, self.turn,
-                          self.recorded, self.calls_open)
+                          self.recorded, self.calls_open, self.unmatched)
 
 
 def parent_of(meta: dict) -> str | None:
@@ -582,8 +594,9 @@ def fold(state: CodexState, chunk: bytes, prices: tuple[PriceRule, ...], notes: 
 # stored form
 
 # 2: waits as core/waits.py's bounded sums (1 kept only the first 200). 3: where the last turn
-# stands (a version 2 state is read again from the start: migration m013).
-STATE_VERSION = 3
+# stands (a version 2 state is read again from the start: migration m013). 4: the shares of
+# shell commands that match no row, by head (a version 3 state is read again: migration m016).
+STATE_VERSION = 4
 
 
 def to_json(s: CodexState) -> str:
@@ -591,11 +604,12 @@ def to_json(s: CodexState) -> str:
         "v": STATE_VERSION, "offset": s.offset, "meta": s.meta, "sid": s.session_id, "parent": s.parent_id,
         "cwd": s.cwd, "model": s.model, "prev": list(s.prev_total) if s.prev_total else None,
         "copying": s.copying, "second": s.first_second, "calls": s.calls,
-        "shell": [[c.call_id, list(c.signatures), c.line] for c in s.shell],
+        "shell": [[c.call_id, list(c.signatures), c.line, list(c.heads)] for c in s.shell],
         "waiting": [[cid, list(sigs)] for cid, sigs in s.waiting], "held": [list(h) for h in s.held],
         "ts": [s.first_ts, s.last_ts], "request": list(s.request_parts),
         "models": {k: [m.input, m.cached, m.output, m.reasoning, m.nanos, m.responses] for k, m in s.models.items()},
         "commands": {k: [c.cost_nanos, c.tokens, c.calls, [list(x) for x in c.lines]] for k, c in s.commands.items()},
+        "unmatched": {k: [c.cost_nanos, c.tokens, c.calls] for k, c in s.unmatched.items()},
         "waits": {k: w.to_json() for k, w in s.waits.items()},
         "copied": s.copied, "repeated": s.repeated, "turn": s.turn,
         "recorded": s.recorded, "calls_open": s.calls_open,
@@ -610,14 +624,14 @@ def from_json(text: str) -> CodexState:
     return CodexState(
         d["offset"], d["meta"], d["sid"], d["parent"], d["cwd"], d["model"],
         tuple(d["prev"]) if d["prev"] else None, d["copying"], d["second"], d["calls"],
-        tuple(ShellCall(c[0], tuple(c[1]), c[2]) for c in d["shell"]),
+        tuple(ShellCall(c[0], tuple(c[1]), c[2], tuple(c[3])) for c in d["shell"]),
         tuple((cid, tuple(sigs)) for cid, sigs in d["waiting"]), tuple((h[0], h[1]) for h in d["held"]),
         d["ts"][0], d["ts"][1], tuple(d["request"]),
         {k: ModelSpend(*m) for k, m in d["models"].items()},
         {k: CommandCost(c[0], c[1], c[2], tuple((line, n) for line, n in c[3])) for k, c in d["commands"].items()},
         {k: Waits.from_json(w) for k, w in d["waits"].items()},
         d["copied"], d["repeated"], d["turn"], d["recorded"],
-        d["calls_open"])
+        d["calls_open"], {k: CommandCost(*c) for k, c in d["unmatched"].items()})
 
 
 # ---------------------------------------------------------------------------------------

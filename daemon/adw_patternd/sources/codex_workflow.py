@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from ..core.model import AgentPart, CommandPart, Workflow, workflow_id
 from .codex import CodexState
-from .parse import MAX_DURATION_S, epoch_us, iso, parse_time
+from .parse import MAX_DURATION_S, epoch_us, iso, parse_time, unmatched_parts
 
 AGENT = "codex"
 
@@ -37,7 +37,7 @@ def codex_workflow(home: str, sid: str, s: CodexState, fresh: bool) -> Workflow:
         duration = int((end - start).total_seconds() + 0.5)
     commands = tuple(CommandPart(sig, c.cost_nanos, c.tokens, c.calls, c.lines) for sig, c in sorted(s.commands.items()))
     agent = AgentPart(AGENT, runs=1, tokens=s.tokens, estimated_nanos=s.nanos, duration_ms=duration * 1000,
-                      commands=commands)
+                      commands=commands, unmatched=unmatched_parts(s.unmatched))
     spent = sorted(((m.tokens, name) for name, m in s.models.items() if name), reverse=True)
     return Workflow(
         workflow_id=workflow_id(home, sid), root_name=home, adw_id=sid, request=s.request,

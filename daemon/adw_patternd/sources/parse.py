@@ -18,7 +18,7 @@ from ..core.errors import InputRejected
 from ..core.model import AgentPart, CommandPart, Workflow, workflow_id
 from ..core.pricing import PriceRule
 from ..core.waits import Waits
-from .transcript import MAX_COST_USD, CommandCost, Transcript, Totals, totals
+from .transcript import MAX_COST_USD, CommandCost, Transcript, Totals, add_unmatched, totals
 
 MAX_DURATION_S = 30 * 86_400  # longer durations come from broken clocks, not real runs
 
@@ -337,15 +337,24 @@ def agent_parts(read: list[tuple[str, Totals]]) -> tuple[AgentPart, ...]:
     for name in sorted(by_agent):
         ts = by_agent[name]
         commands: dict[str, CommandCost] = {}
+        unmatched: dict[str, CommandCost] = {}
         for tot in ts:
             for sig, c in tot.commands.items():
                 commands[sig] = commands.get(sig, CommandCost()).plus(c)
+            for head, c in tot.unmatched.items():
+                add_unmatched(unmatched, head, c)
         parts.append(AgentPart(
             name, sum(t.runs for t in ts), sum(t.unfinished for t in ts), sum(t.tokens for t in ts),
             sum(t.reported_nanos for t in ts), sum(t.estimated_nanos for t in ts), sum(t.duration_ms for t in ts),
             sum(t.errors for t in ts), sum(max(0, t.runs - 1 - t.lost) + t.lost for t in ts),
-            tuple(CommandPart(sig, c.cost_nanos, c.tokens, c.calls, c.lines) for sig, c in sorted(commands.items()))))
+            tuple(CommandPart(sig, c.cost_nanos, c.tokens, c.calls, c.lines) for sig, c in sorted(commands.items())),
+            unmatched_parts(unmatched)))
     return tuple(parts)
+
+
+def unmatched_parts(unmatched: dict) -> tuple[CommandPart, ...]:
+    """An agent's unmatched heads (head -> CommandCost) as CommandParts, by head."""
+    return tuple(CommandPart(head, c.cost_nanos, c.tokens, c.calls) for head, c in sorted(unmatched.items()))
 
 
 def _status(state: StateFields, transcripts: tuple[Transcript, ...], error_count: int, fresh: bool) -> str:

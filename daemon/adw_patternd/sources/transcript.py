@@ -10,7 +10,9 @@ assistant messages by id, and the command costs of the messages already closed.
   from each message.id once (the usage of its last line), priced by the message's model.
   Stream output_tokens can be partial, so this is a lower bound.
 - Bash tool calls give their message's priced usage to their commands' signatures: a
-  message with k tool calls gives each call 1/k (layer 4 of detection-rules.md).
+  message with k tool calls gives each call 1/k (layer 4 of detection-rules.md). A simple
+  command that matches no row gives the same share to its head (``unmatched``: no pattern,
+  only what else agents pay for).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import zlib
 from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
-from ..core.commands import BUILTIN_COMMAND_RULES, CommandRule, call_signatures, command_line
+from ..core.commands import BUILTIN_COMMAND_RULES, CommandRule, call_commands, command_line
 from ..core.jsonline import INVALID, DecodedLines, loads
 from ..core.pricing import PriceRule, cost_nanos
 from ..core.waits import Waits
@@ -77,7 +79,8 @@ class Message:
     model: str | None
     usage: tuple[int, int, int, int]  # input, cache write, cache read, output (of its last line)
     tools: tuple[str, ...]  # ids of all its tool calls, of any kind
-    bash: tuple[tuple[str, tuple[str, ...], str], ...]  # (tool id, signatures, command line) of its Bash calls
+    # (tool id, signatures, command line, unmatched heads) of its Bash calls
+    bash: tuple[tuple[str, tuple[str, ...], str, tuple[str, ...]], ...]
     sidechain: bool = False  # written by a session file's side conversation (isSidechain)
     request: str = ""  # requestId (session files): with the id, what makes a response one response
     cost: int | None = None  # nanodollars from the costUSD of its last entry (older Claude Code), else priced
@@ -112,6 +115,23 @@ def merge_lines(a: tuple, b: tuple) -> tuple[tuple[str, int], ...]:
         counts = {line: counts[line] for line in named[: MAX_LINES - 1]}
         counts[""] = other
     return tuple(sorted(counts.items()))
+
+
+MAX_HEADS = 40  # distinct unmatched heads kept per transcript; the rest count under ""
+
+
+def add_unmatched(unmatched: dict, head: str, cost: "CommandCost") -> None:
+    """Add a head's share to ``unmatched`` (head -> CommandCost), in place. Past MAX_HEADS
+    heads, those that sort last go to "" (other commands), as merge_lines does with lines:
+    which stay depends only on the set seen, so a read in appends keeps the same ones."""
+    before = unmatched.get(head)
+    unmatched[head] = cost if before is None else before.plus(cost)
+    if before is None and len(unmatched) > MAX_HEADS:
+        named = sorted(h for h in unmatched if h)
+        other = unmatched.get("", CommandCost())
+        for h in named[MAX_HEADS - 1:]:
+            other = other.plus(unmatched.pop(h))
+        unmatched[""] = other
 
 
 @dataclass(frozen=True)
@@ -175,6 +195,7 @@ class Transcript:
     # A session file's: Claude Code's own record of the session's cost and what explains a
     # difference from ours (cost_record.py)
     agent_record: RecordState = field(default_factory=RecordState)
+    unmatched: dict = field(default_factory=dict)  # unmatched head -> CommandCost, closed messages (MAX_HEADS)
 
     @property
     def agent(self) -> str:
@@ -321,6 +342,7 @@ class _Fold:
         self.runs = list(t.runs)
         self.messages = dict(t.messages)
         self.commands = dict(t.commands)
+        self.unmatched = dict(t.unmatched)
         self.closed = list(t.closed) + [0] * (len(NO_SUMS) - len(t.closed))
         self.record = t.agent_record
         self.main = t.session and t.agent == "session"  # a session's own file: where its runs and record are
@@ -397,9 +419,9 @@ class _Fold:
                 if not isinstance(command, str):
                     self.notes.append(f"{self.where}: Bash call at byte {pos} has no command text (ignored)")
                     continue
-                sigs = call_signatures(command, self.rules)
-                bash.append((tid, sigs, command_line(command) if sigs else ""))
-        self.bash_calls.update((tid, sigs) for tid, sigs, _line in bash if sigs)
+                sigs, heads = call_commands(command, self.rules)
+                bash.append((tid, sigs, command_line(command) if sigs else "", heads))
+        self.bash_calls.update((tid, sigs) for tid, sigs, _line, _heads in bash if sigs)
         if "usage" in msg:
             usage, write_1h = usage_of(msg["usage"], self.notes), write_1h_of(msg["usage"], self.notes)
         else:
@@ -433,15 +455,12 @@ class _Fold:
             self.closed[i] += n
         self.closed[5 if msg.cost is not None else 4] += nanos
         self.closed[6] += msg.write_1h
-        for sig, cost in message_commands(msg, self.prices, []):
-            self.commands[sig] = self.commands.get(sig, CommandCost()).plus(cost)
+        add_shares(self.commands, self.unmatched, msg, self.prices, [])
 
     def close_messages(self) -> None:
         """A result line ends the run: its cost is the result's, its messages' commands stay."""
         for msg in self.messages.values():
-            if not msg.duplicate:
-                for sig, cost in message_commands(msg, self.prices, self.notes):
-                    self.commands[sig] = self.commands.get(sig, CommandCost()).plus(cost)
+            add_shares(self.commands, self.unmatched, msg, self.prices, self.notes)
         self.messages = {}
         self.closed = list(NO_SUMS)
 
@@ -452,7 +471,8 @@ class _Fold:
             present = {r.session_id for r in self.runs} | {self.session}
             overwritten = tuple(r for r in overwritten if r.session_id not in present)
         return replace(t, offset=offset, tail=tail, model=self.model, session_id=self.session, runs=tuple(self.runs),
-                       open=self.open, messages=self.messages, commands=self.commands, after_result=self.after_result,
+                       open=self.open, messages=self.messages, commands=self.commands, unmatched=self.unmatched,
+                       after_result=self.after_result,
                        overwritten=overwritten, results_at=t.results_at + tuple(self.results_at),
                        closed=tuple(self.closed), agent_record=self.record)
 
@@ -491,16 +511,20 @@ def copied_spend(t: "Transcript", prices) -> dict:
     return copied
 
 
-def message_commands(msg: Message, prices, notes: list[str]):
-    """(signature, CommandCost) for each distinct signature of each Bash call of a message."""
+def add_shares(commands: dict, unmatched: dict, msg: Message, prices, notes: list[str]) -> None:
+    """Add a message's Bash calls' shares, in place: 1/k of it to each distinct signature of
+    each call (``commands``), and the same to each distinct unmatched head (``unmatched``,
+    add_unmatched; no command lines: the head is what a rule is written from)."""
     if not msg.bash or msg.duplicate:
         return
     nanos = message_nanos(msg, prices, notes)
     tokens = sum(msg.usage)
     k = len(msg.tools)
-    for _tid, sigs, line in msg.bash:
+    for _tid, sigs, line, heads in msg.bash:
         for sig in sigs:
-            yield sig, CommandCost(nanos // k, tokens // k, 1, ((line, 1),))
+            commands[sig] = commands.get(sig, CommandCost()).plus(CommandCost(nanos // k, tokens // k, 1, ((line, 1),)))
+        for head in heads:
+            add_unmatched(unmatched, head, CommandCost(nanos // k, tokens // k, 1))
 
 
 def scan_chunk(t: Transcript, chunk, start: int, prices: tuple[PriceRule, ...], notes: list[str], where: str,
@@ -658,6 +682,7 @@ class Totals:
     last_error: str | None
     model: str | None
     commands: dict  # signature -> CommandCost, open messages included
+    unmatched: dict  # unmatched head -> CommandCost, open messages included
     overwritten: int = 0  # of ``runs``: seen in earlier versions of the file, since overwritten
     overwritten_nanos: int = 0
     lost: int = 0  # of ``runs``: attempts only the session store kept (each a retry)
@@ -669,7 +694,7 @@ def totals(t: Transcript, prices: tuple[PriceRule, ...], notes: list[str]) -> To
     reported = sum(r.cost_nanos for r in runs) + t.closed[5]
     estimated = t.closed[4]
     tokens += sum(t.closed[:4])
-    commands = dict(t.commands)
+    commands, unmatched = dict(t.commands), dict(t.unmatched)
     for msg in t.messages.values():
         if msg.duplicate:
             continue
@@ -678,13 +703,12 @@ def totals(t: Transcript, prices: tuple[PriceRule, ...], notes: list[str]) -> To
         else:
             estimated += price_usage(msg.model, msg.usage, prices, notes, msg.write_1h)
         tokens += sum(msg.usage)
-        for sig, cost in message_commands(msg, prices, []):
-            commands[sig] = commands.get(sig, CommandCost()).plus(cost)
+        add_shares(commands, unmatched, msg, prices, [])
     errors = [r for r in runs if r.is_error]
     model = next((r.model for r in reversed(runs) if r.model), None) or t.model
     return Totals(len(runs), 1 if t.open else 0, tokens, reported, estimated,
                   sum(r.duration_ms for r in runs), len(errors), errors[-1].error_text if errors else None,
-                  model, commands, len(t.overwritten), sum(r.cost_nanos for r in t.overwritten))
+                  model, commands, unmatched, len(t.overwritten), sum(r.cost_nanos for r in t.overwritten))
 
 
 # ---------------------------------------------------------------------------------------
@@ -701,12 +725,15 @@ def _run_json(r: Run) -> list:
 # read again where its file still is; every file is read again once (migration m013).
 # 5: the agent's own record (cost_record.py), the closed messages' 1-hour writes and a
 # duplicate's keeper; as for 4 (migration m015).
-STATE_VERSION = 5
-OLDER_KEPT = (2, 3, 4)  # versions whose session file state is kept where its file is gone
+# 6: the shares of commands that match no row (``unmatched``, a Bash call's heads); a
+# version 2 to 5 session file's state is kept where its file is gone (with no unmatched
+# figures), every file still there is read again once (migration m016).
+STATE_VERSION = 6
+OLDER_KEPT = (2, 3, 4, 5)  # versions whose session file state is kept where its file is gone
 
 
 def _message_json(m: Message) -> list:
-    return [m.model, list(m.usage), list(m.tools), [[tid, list(s), line] for tid, s, line in m.bash],
+    return [m.model, list(m.usage), list(m.tools), [[tid, list(s), line, list(h)] for tid, s, line, h in m.bash],
             int(m.sidechain), m.request, m.cost, int(m.duplicate), m.write_1h, m.kept_by]
 
 
@@ -716,8 +743,9 @@ def _waiting(stored: dict) -> dict:
 
 
 def _message(m: list) -> Message:
-    """A stored message: version 5's ten fields, 4's nine, 3's eight, or 2's four or five."""
-    bash = tuple((tid, tuple(s), line) for tid, s, line in m[3])
+    """A stored message: version 5's and 6's ten fields, 4's nine, 3's eight, or 2's four or five
+    (a Bash call's unmatched heads from version 6 on)."""
+    bash = tuple((b[0], tuple(b[1]), b[2], tuple(b[3]) if len(b) > 3 else ()) for b in m[3])
     if len(m) >= 8:
         return Message(m[0], tuple(m[1]), tuple(m[2]), bash, bool(m[4]), m[5], m[6], bool(m[7]),
                        m[8] if len(m) > 8 else 0, m[9] if len(m) > 9 else "")
@@ -732,6 +760,7 @@ def to_json(t: Transcript) -> str:
         "messages": {k: _message_json(m) for k, m in t.messages.items()},
         "closed": list(t.closed),
         "commands": {k: [c.cost_nanos, c.tokens, c.calls, [list(x) for x in c.lines]] for k, c in t.commands.items()},
+        "unmatched": {k: [c.cost_nanos, c.tokens, c.calls] for k, c in t.unmatched.items()},
         "after_result": t.after_result,
         "overwritten": [_run_json(r) for r in t.overwritten],
         "results_at": [list(r) for r in t.results_at],
@@ -808,4 +837,5 @@ def from_json(path: str, device: int, inode: int, offset: int, size: int, mtime_
           else ()),
         closed=(tuple(d.get("closed", NO_SUMS)) + NO_SUMS)[:len(NO_SUMS)],
         agent_record=RecordState.from_json(d.get("record")),
+        unmatched={k: CommandCost(*c) for k, c in d.get("unmatched", {}).items()},
     )

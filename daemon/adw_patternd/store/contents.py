@@ -27,6 +27,8 @@ TABLES = {
                          "JOIN operation_patterns p ON p.id = m.pattern_id", 2, ()),
     "command_waits": ("SELECT signature, workflow_id, calls, total_ms, waits_ms FROM command_waits", 2,
                       ("calls", "total_ms", "waits_ms")),
+    "command_unmatched": ("SELECT head, workflow_id, read_only, calls, cost_nanos, tokens FROM command_unmatched", 2,
+                          ("read_only", "calls", "cost_nanos", "tokens")),
     "session_claims": ("SELECT session_id, workflow_id FROM session_claims", 2, ()),
     "codex_keys": ("SELECT event_key, workflow_id FROM codex_keys", 1, ("workflow_id",)),
     "codex_totals": ("SELECT session_id, total, workflow_id FROM codex_totals", 2, ("workflow_id",)),

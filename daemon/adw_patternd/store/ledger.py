@@ -32,6 +32,7 @@ from .derived import write_derived_many
 from .rows import (LINK, LINK_COLUMNS, SUM_COLUMNS, WORKFLOW_COLUMNS, Applied, Change, Prior, contribution_of,
                    evidence_rows, link_values, now_text, sums_of, workflow_values)
 from .schema import migrate
+from .unmatched import same_unmatched, store_unmatched
 from .verify import rederive_if_needed
 
 TIME_SOURCE = WORKFLOW_COLUMNS.index("time_source")
@@ -162,7 +163,7 @@ class Ledger:
         values = workflow_values(wf, attributed_nanos(wf, new_links.values()))
         if (revision and change.mode == "replace" and tuple(row[1:]) == values and not claims_changed
                 and self._same_content(change, old_links, new_links, chars)
-                and same_mentions(db, wf.workflow_id, mentioned)):
+                and same_mentions(db, wf.workflow_id, mentioned) and same_unmatched(db, wf)):
             # Read again, found the same: refresh only what tells the next read where to start.
             db.execute("UPDATE workflow_history SET fingerprint = COALESCE(?, fingerprint) WHERE workflow_id = ?",
                        (change.fingerprint, wf.workflow_id))
@@ -180,13 +181,7 @@ class Ledger:
             deltas[pid] = d
         self._write_links(wf, old_links, new_links, chars, detected, writes)
         if change.mode == "replace":
-            if revision:
-                db.execute("DELETE FROM pattern_evidence WHERE workflow_id = ?", (wf.workflow_id,))
-            writes.add("pattern_evidence", ("pattern_id", "workflow_id", "kind", "item", "n"),
-                       evidence_rows(wf.workflow_id, new_links))
-            store_mentions(db, wf.workflow_id, mentioned, writes, replace=bool(revision))
-            # Only a workflow timed by a session store has waits: before, or now.
-            store_waits(db, wf, writes, replace=bool(revision) and "session" in (row[1 + TIME_SOURCE], wf.time_source))
+            replace_rows(db, wf, new_links, mentioned, row, writes)
         writes.update("workflow_history", "workflow_id",
                       (*WORKFLOW_COLUMNS, "fingerprint", "revision", "updated_at", "host"),
                       (wf.workflow_id, *values, change.fingerprint, revision + 1, detected, self.host),
@@ -279,7 +274,7 @@ class Ledger:
         forget_files(self.db, workflow_id, [r[0] for r in self.db.all(
             "SELECT agent_name FROM agent_outputs WHERE workflow_id = ?", (workflow_id,))])
         for table in ("pattern_occurrences", "pattern_evidence", "pattern_mentions", "agent_outputs", "session_claims",
-                      "command_waits", "codex_keys", "codex_totals", "workflow_history"):
+                      "command_waits", "command_unmatched", "codex_keys", "codex_totals", "workflow_history"):
             self.db.execute(f"DELETE FROM {table} WHERE workflow_id = ?", (workflow_id,))
         for pid, old in links:
             d = deltas.get(pid, PatternSums())
@@ -289,3 +284,16 @@ class Ledger:
         """The ADW workflow that claims a session of a store, if one does."""
         return session_owner(self.db, session_id)
 
+
+def replace_rows(db: Db, wf, new_links: dict, mentioned: list[int], row: tuple, writes: BatchWrites) -> None:
+    """A workflow's evidence, mentions, waits and unmatched commands become exactly what it
+    says now (``row``: its stored row, revision first)."""
+    revision = int(row[0] or 0)
+    if revision:
+        db.execute("DELETE FROM pattern_evidence WHERE workflow_id = ?", (wf.workflow_id,))
+    writes.add("pattern_evidence", ("pattern_id", "workflow_id", "kind", "item", "n"),
+               evidence_rows(wf.workflow_id, new_links))
+    store_mentions(db, wf.workflow_id, mentioned, writes, replace=bool(revision))
+    # Only a workflow timed by a session store has waits: before, or now.
+    store_waits(db, wf, writes, replace=bool(revision) and "session" in (row[1 + TIME_SOURCE], wf.time_source))
+    store_unmatched(db, wf, writes, replace=bool(revision))

@@ -354,10 +354,22 @@ def m015_transcript_state_v5(db: Db) -> None:
                "(SELECT workflow_id FROM agent_outputs WHERE state_json LIKE ?)", ('%"store":%',))
 
 
+def m016_command_unmatched(db: Db) -> None:
+    """What the shell commands that match no layer-4 row cost, per workflow and head
+    (`patterns --unmatched`): transcript state version 6, Codex state version 4 (their
+    shares by head). Every workflow with a transcript, a session file or a rollout is read
+    again once; a session file's older state is kept where its file is gone."""
+    db.execute("CREATE TABLE IF NOT EXISTS command_unmatched (workflow_id TEXT NOT NULL, head TEXT NOT NULL, "
+               "read_only SMALLINT NOT NULL, calls BIGINT NOT NULL, cost_nanos BIGINT NOT NULL, "
+               "tokens BIGINT NOT NULL, PRIMARY KEY (workflow_id, head))")
+    db.execute("UPDATE workflow_history SET fingerprint = NULL WHERE workflow_id IN "
+               "(SELECT workflow_id FROM agent_outputs)")
+
+
 MIGRATIONS = (m001_reference_tables, m002_exact_accounting, m003_output_tail, m004_attributed_costs,
               m005_run_ledger, m006_evidence_and_reviews, m007_root_identity, m008_mentions, m009_session_store,
               m010_automation, m011_response_keys, m012_codex_facts, m013_transcript_state_v4,
-              m014_workflow_host, m015_transcript_state_v5)
+              m014_workflow_host, m015_transcript_state_v5, m016_command_unmatched)
 # Migrations that need to know the machine migrating (the host its old rows are given).
 _WITH_HOST = (m014_workflow_host,)
 
