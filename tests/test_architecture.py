@@ -171,7 +171,7 @@ LAYERS = (
     ("core",),
     ("config", "sources"),
     ("store",),
-    ("outcome", "session_source", "codex_source", "engine", "roots", "sync"),
+    ("outcome", "session_source", "codex_source", "agent_source", "engine", "roots", "sync"),
     ("outputs",),
     ("live",),
     ("", "__main__", "cli", "check_files", "compat", "synth"),  # "": the package's own face

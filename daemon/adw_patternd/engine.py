@@ -29,6 +29,8 @@ from .sources.claude_sessions import SessionIndex, joined_in
 from .sources.codex_index import CodexIndex
 from .session_source import Joining, SessionSource
 from .codex_source import CodexSource
+from .agent_source import AgentSource
+from .sources.kinds import GENERIC
 from .store.codex_facts import CodexFactsReader
 from .store.ledger import Ledger
 from .store.rows import Change, Prior
@@ -52,6 +54,9 @@ class Engine:
         ``sessions``: the session stores' files, as last listed (index_sessions)."""
         self.source = SessionSource(config, sessions, ledger.counted_keys)
         self.codex = CodexSource(config, CodexFactsReader(ledger.db), codex)
+        self.agents = AgentSource(config)
+        # Each shape of session source (sources/kinds.py) by the name of its shape.
+        self.sources = {"joined": self.source, "rollouts": self.codex, GENERIC: self.agents}
         self.config = config
         self.ledger = ledger
         self.carried = carried or {}
@@ -64,7 +69,7 @@ class Engine:
 
     @config.setter
     def config(self, config: Config) -> None:  # a reload: the session source follows
-        self._config = self.source.config = self.codex.config = config
+        self._config = self.source.config = self.codex.config = self.agents.config = config
 
     def root_real(self, root: Root) -> str:
         real = self._root_real.get(root.name)
@@ -77,10 +82,8 @@ class Engine:
         """stat a workflow folder (with the session files ``joined`` to it), or a session of a
         store: (listing, listed_at), or an Outcome when it is gone."""
         listed_at = time.time_ns()
-        if root.sessions:
-            listing = self.source.listing(root, adw_id)
-        elif root.codex:
-            listing = self.codex.listing(root, adw_id)
+        if root.kind:
+            listing = self.sources[root.shape].listing(root, adw_id)
         else:
             listing = list_folder(os.path.join(root.path, adw_id), self.root_real(root))
             if listing is not None and (joined or self.config.claude_projects):
@@ -95,12 +98,9 @@ class Engine:
         Problems in usable files are added to ``notes``; a state or summary file that cannot
         be used rejects the workflow, which keeps its last good data. ``fingerprint`` is
         stored with the change (None while the files are too new to trust one)."""
-        if root.sessions:
-            return self.source.read_own(root, adw_id, listing, prior, notes, fingerprint, self.fresh(listing, listed_at),
-                                        listed_at)
-        if root.codex:
-            return self.codex.read(root, adw_id, listing, prior, notes, fingerprint, self.fresh(listing, listed_at),
-                                   listed_at)
+        if root.kind:  # a session of a source, read by its shape's source
+            return self.sources[root.shape].read(root, adw_id, listing, prior, notes, fingerprint,
+                                                 self.fresh(listing, listed_at), listed_at)
         folder = listing.path
         notes.extend(listing.problems)
         for name in (STATE_FILE, SUMMARY_FILE):  # there, but not a file we can read
@@ -192,7 +192,7 @@ class Engine:
         started = time.perf_counter()
         notes: list[str] = []
         folder = os.path.join(root.path, adw_id)
-        store = root.sessions or root.codex
+        store = bool(root.kind)  # sessions, not a workflow folder of a root
         seen: dict = {"snapshot": snapshot(folder) if snapshots and not store else None, "racy": True}
         prior = None
         if known == NOT_STORED:
@@ -273,7 +273,7 @@ class Engine:
     def _read_again(self, workflow_ids: list[str]) -> list[Outcome]:
         """Sessions that lost a response to a copy ranked before theirs (response_keys.py):
         read again from their files' start, now, so that no response counts twice meanwhile."""
-        named = {r.name for r in self.config.roots + self.config.claude_projects + self.config.codex_homes}
+        named = {r.name for r in self.config.all_roots}
         return [self._again(*wid.partition("/")[::2]) for wid in workflow_ids
                 if wid.partition("/")[0] in named]  # a store no longer configured: its next sync reads it
 
@@ -291,4 +291,4 @@ class Engine:
 
     def report(self, o: Outcome) -> None:
         """Log what processing a workflow found: its notes, why it failed, or what it stored."""
-        log_outcome(o, self.config.roots + self.config.claude_projects + self.config.codex_homes)
+        log_outcome(o, self.config.all_roots)

@@ -108,7 +108,7 @@ class SessionSource:
         return tuple(joined)
 
     # -- a session of its own ------------------------------------------------------------------
-    def read_own(self, store: Root, sid: str, listing: FolderListing, prior: Prior, notes: list[str],
+    def read(self, store: Root, sid: str, listing: FolderListing, prior: Prior, notes: list[str],
                  fingerprint: str | None, fresh: bool, listed_at: int) -> Change | Outcome:
         """A session of a store as a workflow of its own: unless an ADW workflow claims it, by
         its worktree here or (in the ledger, when applied) by a transcript naming it."""

@@ -25,6 +25,7 @@ from .core.errors import WriteRefused
 from .outcome import Kind, Outcome
 from .roots import RootGuard, RootHealth
 from .sources.claude_sessions import SessionIndex
+from .sources.kinds import GENERIC
 from .store.db import open_db
 from .store.ledger import Ledger
 
@@ -119,9 +120,9 @@ class Syncer:
             self.guard.refresh()  # a full pass: another process may have adopted a root meanwhile
             self.engine.source.refresh()
             self.engine.codex.refresh()
+            self.engine.agents.refresh()
         # ADW roots first: the sessions their runs claim are then known when the stores are read.
-        plan = self._plan(self.config.roots + self.config.claude_projects + self.config.codex_homes
-                          if roots is None else roots, only, summary)
+        plan = self._plan(self.config.all_roots if roots is None else roots, only, summary)
         jobs, codex_jobs = self._jobs(plan, only)
         total = sum(len(job) for job in jobs + codex_jobs)
         done = 0
@@ -148,13 +149,13 @@ class Syncer:
 
     def _jobs(self, plan, only) -> tuple[list, list]:
         """Batches of (root, name, known fingerprint): those any process may read, and the
-        Codex homes' (read in this process, in order)."""
+        sources' that keep what they listed in this process (read here, in order)."""
         batch = self.config.sync_batch_size
         jobs: list = []
         codex_jobs: list = []
         for root, names, _health in plan:
             known = self.engine.ledger.fingerprints(root.name, names if only is not None else None)
-            (codex_jobs if root.codex else jobs).extend(
+            (codex_jobs if root.codex or root.shape == GENERIC else jobs).extend(
                 [(root, n, known.get(n, NOT_STORED)) for n in names[i : i + batch]]
                 for i in range(0, len(names), batch))
         return jobs, codex_jobs
@@ -170,6 +171,8 @@ class Syncer:
                 names = self.engine.source.index.of_store(root.name) if os.path.isdir(root.path) else None
             elif root.codex:
                 names = self.engine.codex.index.of_home(root.name) if os.path.isdir(root.path) else None
+            elif root.shape == GENERIC:
+                names = self.engine.agents.names(root)
             else:
                 names = list_workflows(root)
             health = self.guard.health(root, names)
