@@ -59,6 +59,9 @@ class AgentSource:
     def watched_folders(self, root: Root) -> tuple[str, ...]:
         return kinds.kind(root.kind).watched_folders(str(root.path))
 
+    def recursive(self, root: Root) -> bool:
+        return kinds.kind(root.kind).watch_recursive
+
     def changed(self, root: Root, paths) -> set[str]:
         """The sessions the changed files concern; a session not listed yet is listed now."""
         k = kinds.kind(root.kind)

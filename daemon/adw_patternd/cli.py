@@ -17,6 +17,7 @@ from datetime import date, datetime, timedelta, timezone
 from . import __version__
 from .config import ENV_VAR, Config, load_config
 from .core.errors import PatterndError
+from .sources import kinds
 from .sources.files import root_problem
 from .live.logs import setup_logging
 from .outputs.metrics import Metrics
@@ -104,10 +105,9 @@ def _until(args) -> int | None:
 def cmd_patterns(args, config: Config) -> int:
     with open_ledger(config) as ledger:
         now = datetime.now(timezone.utc)
-        codex = tuple(h.name for h in config.codex_homes)
         rows = ledger.db.snapshot(lambda: queries.listed(
             ledger.db, ledger.tool_cost_ratio, sort=args.sort, limit=args.limit, state=args.status,
-            roots=(codex, args.agent == "codex") if args.agent else None, host=args.host,
+            roots=config.agent_roots(args.agent) if args.agent else None, host=args.host,
             since_us=_when(args.since, "--since", now) if args.since else None,
             until_us=_when(args.until, "--until", now) if args.until else None,
             now_us=int(now.timestamp() * 1_000_000)))
@@ -379,8 +379,9 @@ def _patterns_options(c: argparse.ArgumentParser) -> None:
                    help="only workflows started since then (days before now, or YYYY-MM-DD), computed from the "
                         "occurrences; adds a trend column: spend in the last 30 days against the 30 before")
     c.add_argument("--until", metavar="DATE", help="with --since: only workflows started before this date")
-    c.add_argument("--agent", choices=("claude", "codex"),
-                   help="only the workflows of this agent: codex for the Codex homes, claude for the rest")
+    c.add_argument("--agent", choices=kinds.agents(),
+                   help="only the workflows of this agent (the agent of each root's kind; ADW runs are "
+                        f"{kinds.ADW_AGENT}'s)")
     _host_option(c)
     c.add_argument("--baseline-days", type=_positive, default=30, metavar="N",
                    help="with --status automated: the window before the automation, in days (default: 30)")

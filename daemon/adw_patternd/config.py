@@ -128,6 +128,13 @@ class Config:
     def of_kind(self, kind: str) -> tuple[Root, ...]:
         return tuple(r for r in self.sources if r.kind == kind)
 
+    def agent_roots(self, agent: str) -> tuple[tuple[str, ...], bool]:
+        """The roots condition of `--agent` (queries.py: (names, True) only those, (names, False)
+        all but those): the agent of ADW runs has every root but the other agents'."""
+        if agent == kinds.ADW_AGENT:
+            return tuple(r.name for r in self.sources if self.agent_of(r.name) != agent), False
+        return tuple(r.name for r in self.sources if self.agent_of(r.name) == agent), True
+
     def agent_of(self, root_name: str) -> str:
         """Which agent wrote a root's workflows, by the root's kind (ADW runs: Claude Code's)."""
         root = next((r for r in self.sources if r.name == root_name), None)

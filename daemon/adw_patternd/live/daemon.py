@@ -82,6 +82,7 @@ class Daemon:
         self.tracked: dict[Key, Tracked] = {}
         self.stores = {s.name: s for s in config.claude_projects}  # session stores
         self.homes = {h.name: h for h in config.codex_homes}  # Codex homes
+        self.agent_roots = {r.name: r for r in config.homes}  # roots of the kinds read by a pure reader
         self.backlog = Backlog()
         # Workflows without a live watch are found changed by a stat sweep (sweep.py).
         self.sweep = Sweep(config.watch, self.tracked, self.watches, self.debouncer.touch, self._look_live)
@@ -116,7 +117,12 @@ class Daemon:
                 if not self.watches.watch_home(home):
                     log.warning("Codex home %s: no live watch on its sessions/ and archived_sessions/; they are read "
                                 "again at each reconcile", home.name)
-            summary = self._sync([*self.roots.values(), *self.stores.values(), *self.homes.values()])
+            for root in self.agent_roots.values():
+                folders = self.engine.agents.watched_folders(root)
+                if not self.watches.watch_sessions(root, folders, self.engine.agents.recursive(root)):
+                    log.warning("%s: no live watch on %s; its sessions are read again at each reconcile", root.name,
+                                ", ".join(folders))
+            summary = self._sync([*self.roots.values(), *self._sources()])
             self.automations.record_declared(self.config.automated)
             self.automations.refresh()
             log.info("catch-up: %s; %d live watches", summary.line(), self.watches.count())
@@ -214,12 +220,14 @@ class Daemon:
         only = None if everything else self._recent_keys()
         log.info("reconcile%s: %s", "" if everything else " (changed this week)",
                  self._sync(self.roots.values(), reconcile=True, only=only).line())
-        if self.stores or self.homes:  # what inotify may have dropped; a listing and a stat a session
-            log.info("reconcile of the session stores: %s",
-                     self._sync([*self.stores.values(), *self.homes.values()], reconcile=True).line())
+        if self._sources():  # what inotify may have dropped; a listing and a stat a session
+            log.info("reconcile of the session stores: %s", self._sync(self._sources(), reconcile=True).line())
         done = time.monotonic()
         self.metrics.reconciled(done - now)
         return done
+
+    def _sources(self) -> list:
+        return [*self.stores.values(), *self.homes.values(), *self.agent_roots.values()]
 
     def _watched(self) -> dict[str, int]:
         live = len(self.watches.workflows)
@@ -249,6 +257,9 @@ class Daemon:
             return
         if key[0] in self.homes:
             self._handle_codex(key)
+            return
+        if key[0] in self.agent_roots:
+            self._handle_agent(key)
             return
         root = self.roots.get(key[0])
         if root is None or key[0] in self.missing_roots:
@@ -290,6 +301,17 @@ class Daemon:
         if found is None or not os.path.exists(found.path):  # moved or replaced: where is it now?
             self.engine.codex.relist(home)
         self._record(key, self.engine.process(home, key[1]))
+
+    def _handle_agent(self, key: Key) -> None:
+        """Files changed under a root's session folders (key: the root, no session): its kind
+        says which sessions they are, each read from its stored state. A session's own key
+        comes back when its files turn stale (to become interrupted)."""
+        root = self.agent_roots[key[0]]
+        if key[1]:
+            self._record(key, self.engine.process(root, key[1]))
+            return
+        for sid in sorted(self.engine.agents.changed(root, self.watches.changed_paths.pop(root.name, ()))):
+            self._record((root.name, sid), self.engine.process(root, sid))
 
     def _record(self, key: Key, o: Outcome) -> None:
         self.outcomes.live(key, o)

@@ -143,6 +143,28 @@ class _HomeHandler(_Handler):
             self.debouncer.touch(key)
 
 
+class _SessionsHandler(_Handler):
+    """Maps any event under a root's session folders to the root's pending paths (``paths``):
+    the worker asks the root's kind which sessions they are (that may read a file or a
+    database: not in the observer's thread), after one debounce for the whole root."""
+
+    def __init__(self, root: Root, debouncer: Debouncer, paths: dict):
+        super().__init__(root, debouncer)
+        self.paths = paths
+
+    def on_any_event(self, event) -> None:
+        for path in (event.src_path, getattr(event, "dest_path", "")):
+            path = os.fsdecode(path) if path else ""
+            if path.startswith(self.prefix):
+                self.paths.setdefault(self.root.name, set()).add(path)
+                self.debouncer.touch(changed_files(self.root))
+
+
+def changed_files(root: Root) -> Key:
+    """The key of a root's changed files, as a whole (no session is named "")."""
+    return (root.name, "")
+
+
 class Watches:
     """The live inotify watches: roots and active workflows. Owned by the worker thread."""
 
@@ -156,6 +178,7 @@ class Watches:
         self.limit_hit = False
         self._handlers: dict[str, _Handler] = {}
         self.codex_paths: dict[Key, set[str]] = {}  # rollout paths seen in events, by session
+        self.changed_paths: dict[str, set[str]] = {}  # paths seen in a root's session folders, by root name
 
     def start(self) -> None:
         self.observer.start()
@@ -216,6 +239,18 @@ class Watches:
                 self.roots[f"{home.name}/{sub}"] = watch
                 watched += 1
         return watched == 2
+
+    def watch_sessions(self, root: Root, folders: tuple[str, ...], recursive: bool) -> bool:
+        """A root's session folders (never the home that holds them: credentials live
+        there). Whether every one is watched."""
+        handler = _SessionsHandler(root, self.debouncer, self.changed_paths)
+        watched = 0
+        for folder in folders:
+            watch = self._schedule(handler, folder, recursive=recursive)
+            if watch is not None:
+                self.roots[f"{root.name}/{folder}"] = watch
+                watched += 1
+        return watched == len(folders)
 
     def unwatch_root(self, name: str) -> None:
         watch = self.roots.pop(name, None)

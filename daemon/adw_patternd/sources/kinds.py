@@ -49,6 +49,11 @@ class SessionKind:
         """Session folders only: never the home itself (credentials and settings live there)."""
         return self.reader.watched_folders(root)
 
+    @property
+    def watch_recursive(self) -> bool:
+        """Whether its watched folders are watched with all their subfolders."""
+        return getattr(self.reader, "WATCH_RECURSIVE", True)
+
     def sessions_changed(self, root: str, changed_path: str, mark):
         """The sessions a changed file concerns, and the mark to give the next call (a kind
         whose change names no session, a shared database, keeps where it looked up to)."""

@@ -35,6 +35,7 @@ AGENT = "opencode"
 CONFIG_KEY = "opencode_data"
 DESCRIBE = "an OpenCode data folder, such as ~/.local/share/opencode"
 SHELL_TOOL = "bash"
+WATCH_RECURSIVE = False  # its folder holds the database beside snapshot/ (a git dir that churns) and log/
 BUSY_MS = 200  # how long a read waits on a lock before calling it transient
 
 
