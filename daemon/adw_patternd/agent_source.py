@@ -20,11 +20,10 @@ from .outcome import Outcome
 from .sources import kinds
 from .sources.agent_fold import ReadContext, SessionRef
 from .sources.files import FileStat, FolderListing
-from .sources.transcript import StoredTranscript
+from .core.stored import SESSION_STATE as STATE, StoredTranscript
 from .store.rows import Change, Prior
 
 log = logging.getLogger("adw_patternd")
-STATE = "session"  # the agent_outputs row that holds a session's state
 _said = Said()  # problems of these roots already logged by this process
 
 
@@ -61,6 +60,10 @@ class AgentSource:
 
     def recursive(self, root: Root) -> bool:
         return kinds.kind(root.kind).watch_recursive
+
+    @staticmethod
+    def instead(o: Outcome, owner_of) -> str | None:
+        return None
 
     def changed(self, root: Root, paths) -> set[str]:
         """The sessions the changed files concern; a session not listed yet is listed now."""

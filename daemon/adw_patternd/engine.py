@@ -25,7 +25,7 @@ from .outcome import Kind, Outcome, log_outcome
 from .sources.parse import Observed, build_workflow, merge_summary, needs_issue_title, parse_state, recorded_since
 from .core.model import workflow_id
 from .core.rules import detect
-from .sources.claude_sessions import SessionIndex, joined_in
+from .sources.claude_sessions import SessionIndex
 from .sources.codex_index import CodexIndex
 from .session_source import Joining, SessionSource
 from .codex_source import CodexSource
@@ -35,6 +35,7 @@ from .store.codex_facts import CodexFactsReader
 from .store.ledger import Ledger
 from .store.rows import Change, Prior
 from .sources.transcript import Transcript, stored
+from .sources.transcript import from_json as stored_transcript
 
 log = logging.getLogger("adw_patternd")
 MAX_REREADS = 3  # a workflow read again at once because another writer got there first, at most this deep
@@ -70,6 +71,15 @@ class Engine:
     @config.setter
     def config(self, config: Config) -> None:  # a reload: the session source follows
         self._config = self.source.config = self.codex.config = self.agents.config = config
+
+    def prior(self, wid: str) -> Prior:
+        """What the store holds for a workflow, its transcripts' states decoded by their reader."""
+        prior = self.ledger.prior(wid)
+        return replace(prior, transcripts={name: stored_transcript(name, *row) for name, row in prior.rows.items()})
+
+    def joined_in(self, fingerprint: str | None) -> tuple[str, ...]:
+        """The sessions an ADW workflow's stored fingerprint says are joined to it."""
+        return self.source.named_in(fingerprint)
 
     def root_real(self, root: Root) -> str:
         real = self._root_real.get(root.name)
@@ -201,8 +211,8 @@ class Engine:
             joined: tuple[str, ...] = ()
             if self.config.claude_projects and not root.sessions:
                 if known is None and prior is None:
-                    prior = self.ledger.prior(workflow_id(root.name, adw_id))
-                joined = joined_in(known if known is not None else prior.fingerprint)
+                    prior = self.prior(workflow_id(root.name, adw_id))
+                joined = self.joined_in(known if known is not None else prior.fingerprint)
             looked = self.look(root, adw_id, joined)
             if isinstance(looked, Outcome):
                 return looked
@@ -214,7 +224,7 @@ class Engine:
                 seen["stale_at"] = seen["changed_at"] + self.config.stale_after_s
             if not force and known is not None and fingerprint == known:
                 return Outcome(Kind.UNCHANGED, root.name, adw_id, **seen)
-            prior = prior or self.ledger.prior(workflow_id(root.name, adw_id))
+            prior = prior or self.prior(workflow_id(root.name, adw_id))
             if not force and prior.fingerprint is not None and fingerprint == prior.fingerprint:
                 return Outcome(Kind.UNCHANGED, root.name, adw_id, **seen)
             if seen["snapshot"] is None and not store:

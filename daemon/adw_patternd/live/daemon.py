@@ -26,7 +26,6 @@ from ..core.errors import PatterndError, StopRequested
 from ..engine import Engine
 from ..outcome import Kind, Outcome
 from ..outputs.metrics import Metrics
-from ..sources.claude_sessions import joined_in
 from ..store import Ledger, open_ledger
 from ..sync import Syncer, SyncSummary
 from .automations import Automations
@@ -35,6 +34,7 @@ from .logs import reopen_logs, setup_logging
 from .outcomes import Outcomes
 from .publish import Publisher
 from .roots import LiveRoots
+from .session_roots import LiveSources
 from .sdnotify import notify, watchdog_interval
 from .sweep import UNKNOWN, Sweep, Tracked
 from .watcher import Debouncer, Key, Watches
@@ -80,9 +80,6 @@ class Daemon:
         self.signals.wake = self.debouncer.wake
         self.watches = Watches(self.debouncer, config.watch.max_active_workflows)
         self.tracked: dict[Key, Tracked] = {}
-        self.stores = {s.name: s for s in config.claude_projects}  # session stores
-        self.homes = {h.name: h for h in config.codex_homes}  # Codex homes
-        self.agent_roots = {r.name: r for r in config.homes}  # roots of the kinds read by a pure reader
         self.backlog = Backlog()
         # Workflows without a live watch are found changed by a stat sweep (sweep.py).
         self.sweep = Sweep(config.watch, self.tracked, self.watches, self.debouncer.touch, self._look_live)
@@ -94,6 +91,8 @@ class Daemon:
         self.metrics = Metrics(config.metrics.textfile, self.ledger, config.agent_of)
         self.publisher = Publisher(config, self.ledger, self.metrics)
         self.automations = Automations(self.db)
+        self.sources = LiveSources(config, self.engine, self.watches, self.roots, self.ledger.session_owner,
+                                   self._record, self.debouncer.touch)
         self.outcomes = Outcomes(lambda: self.config, self.roots, self.engine, self.syncer, self.sweep, self.backlog,
                                  self.metrics, self.automations)
 
@@ -109,19 +108,7 @@ class Daemon:
         try:
             for root in list(self.roots.values()):
                 self.live_roots.add(root, catch_up=False)
-            for store in self.stores.values():
-                if not self.watches.watch_store(store):
-                    log.warning("session store %s: no live watch on %s; it is read again at each reconcile",
-                                store.name, store.path)
-            for home in self.homes.values():
-                if not self.watches.watch_home(home):
-                    log.warning("Codex home %s: no live watch on its sessions/ and archived_sessions/; they are read "
-                                "again at each reconcile", home.name)
-            for root in self.agent_roots.values():
-                folders = self.engine.agents.watched_folders(root)
-                if not self.watches.watch_sessions(root, folders, self.engine.agents.recursive(root)):
-                    log.warning("%s: no live watch on %s; its sessions are read again at each reconcile", root.name,
-                                ", ".join(folders))
+            self.sources.watch()
             summary = self._sync([*self.roots.values(), *self._sources()])
             self.automations.record_declared(self.config.automated)
             self.automations.refresh()
@@ -166,7 +153,7 @@ class Daemon:
         if root is None:
             return UNKNOWN
         try:
-            looked = self.engine.look(root, key[1], joined_in(stored))
+            looked = self.engine.look(root, key[1], self.engine.joined_in(stored))
         except PatterndError:
             return UNKNOWN
         return None if isinstance(looked, Outcome) else self.engine.fingerprint(*looked)
@@ -227,7 +214,7 @@ class Daemon:
         return done
 
     def _sources(self) -> list:
-        return [*self.stores.values(), *self.homes.values(), *self.agent_roots.values()]
+        return list(self.sources.roots.values())
 
     def _watched(self) -> dict[str, int]:
         live = len(self.watches.workflows)
@@ -252,14 +239,8 @@ class Daemon:
 
     # -- one workflow -------------------------------------------------------------------
     def _handle(self, key: Key) -> None:
-        if key[0] in self.stores:
-            self._handle_session(key)
-            return
-        if key[0] in self.homes:
-            self._handle_codex(key)
-            return
-        if key[0] in self.agent_roots:
-            self._handle_agent(key)
+        if key[0] in self.sources.roots:
+            self.sources.handle(key)
             return
         root = self.roots.get(key[0])
         if root is None or key[0] in self.missing_roots:
@@ -270,48 +251,6 @@ class Daemon:
         self.outcomes.track(key).last_change = time.monotonic()
         self.watches.activate(root, key[1])  # it changed: watch it live while it is active
         self._record(key, self.engine.process(root, key[1]))
-
-    def _handle_session(self, key: Key) -> None:
-        """A session file changed: read it as a workflow of its own, or, when it belongs to an
-        ADW workflow, read that workflow again (its fingerprint holds the session's stat)."""
-        store = self.stores[key[0]]
-        found = self.engine.source.index.find(store, key[1])
-        if found is None:
-            return  # gone again, or never a session file
-        o = self.engine.process(store, key[1])
-        if o.kind is Kind.SKIPPED:  # with include_sessions false, a run's session is skipped unread
-            owner = o.joined_to or self.ledger.session_owner(key[1])
-            root, _, adw_id = (owner or "").partition("/")
-            if root in self.roots:
-                self.debouncer.touch((root, adw_id), delay=0)
-                return
-        self._record(key, o)
-
-    def _handle_codex(self, key: Key) -> None:
-        """A rollout changed, appeared, or moved (compressed, archived): the index learns
-        where the session is now, then the session is read from where its last read ended."""
-        home = self.homes[key[0]]
-        problems: list[str] = []
-        for path in sorted(self.watches.codex_paths.pop(key, ())):
-            if os.path.isfile(path):
-                self.engine.codex.index.add(home.name, path, problems)
-        for problem in problems:
-            log.warning("%s", problem)
-        found = self.engine.codex.index.file(home.name, key[1])
-        if found is None or not os.path.exists(found.path):  # moved or replaced: where is it now?
-            self.engine.codex.relist(home)
-        self._record(key, self.engine.process(home, key[1]))
-
-    def _handle_agent(self, key: Key) -> None:
-        """Files changed under a root's session folders (key: the root, no session): its kind
-        says which sessions they are, each read from its stored state. A session's own key
-        comes back when its files turn stale (to become interrupted)."""
-        root = self.agent_roots[key[0]]
-        if key[1]:
-            self._record(key, self.engine.process(root, key[1]))
-            return
-        for sid in sorted(self.engine.agents.changed(root, self.watches.changed_paths.pop(root.name, ()))):
-            self._record((root.name, sid), self.engine.process(root, sid))
 
     def _record(self, key: Key, o: Outcome) -> None:
         self.outcomes.live(key, o)
