@@ -33,6 +33,8 @@ class AgentSource:
         self.refs: dict[str, dict[str, SessionRef]] = {}  # root name -> session id -> where it is
         self.marks: dict[str, object] = {}  # root name -> where its kind's last look for changes ended
 
+    in_process = True  # its listing is this process's (a forked worker would not have it)
+
     def roots(self) -> tuple[Root, ...]:
         return self.config.homes
 

@@ -84,6 +84,11 @@ class CodexSource:
         for problem in _said.each_new(problems):
             log.warning("%s", problem)
 
+    in_process = True  # read here, parents first: a fork's read needs what its parent counted
+
+    def names(self, home: Root) -> list[str] | None:
+        return self.index.of_home(home.name) if os.path.isdir(home.path) else None
+
     # -- live: what the daemon asks of every shape of source ----------------------------------
     def watched_folders(self, home: Root) -> tuple[str, ...]:
         return tuple(os.path.join(str(home.path), sub) for sub in SUBFOLDERS)

@@ -125,8 +125,19 @@ class Config:
         """ADW roots first: the sessions their runs claim are then known when the stores are read."""
         return self.roots + self.sources
 
-    def of_kind(self, kind: str) -> tuple[Root, ...]:
-        return tuple(r for r in self.sources if r.kind == kind)
+    def of_shape(self, shape: str) -> tuple[Root, ...]:
+        return tuple(r for r in self.sources if r.shape == shape)
+
+    @property
+    def joining(self) -> bool:
+        """Whether a session store is configured whose sessions may belong to ADW workflows."""
+        return bool(self.of_shape(kinds.JOINED))
+
+    def with_sources_of(self, old: "Config") -> "Config":
+        """This configuration with ``old``'s folders of sessions (they change at a restart)."""
+        from dataclasses import replace
+
+        return replace(self, claude_projects=old.claude_projects, codex_homes=old.codex_homes, homes=old.homes)
 
     def agent_roots(self, agent: str) -> tuple[tuple[str, ...], bool]:
         """The roots condition of `--agent` (queries.py: (names, True) only those, (names, False)
@@ -353,7 +364,7 @@ def _session_folders(r: _Reader, base: Path, taken_by: tuple[Root, ...], k: kind
     found: list[Root] = []
     taken = {root.name for root in taken_by}
     # The two first kinds keep the flags their code and tests have always read.
-    flags = {"sessions": k.shape == "joined", "codex": k.shape == "rollouts"}
+    flags = {"sessions": k.shape == kinds.JOINED, "codex": k.shape == kinds.ROLLOUTS}
     for item in r.items(k.config_key):
         item.only(set(k.keys))
         path = item.get("path", str, None) or item.fail("path", f"required: {k.describe}")

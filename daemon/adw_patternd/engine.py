@@ -25,13 +25,8 @@ from .outcome import Kind, Outcome, log_outcome
 from .sources.parse import Observed, build_workflow, merge_summary, needs_issue_title, parse_state, recorded_since
 from .core.model import workflow_id
 from .core.rules import detect
-from .sources.claude_sessions import SessionIndex
-from .sources.codex_index import CodexIndex
-from .session_source import Joining, SessionSource
-from .codex_source import CodexSource
-from .agent_source import AgentSource
-from .sources.kinds import GENERIC
-from .store.codex_facts import CodexFactsReader
+from .session_source import Joining
+from .shapes import ATTRIBUTES, make_sources
 from .store.ledger import Ledger
 from .store.rows import Change, Prior
 from .sources.transcript import Transcript, stored
@@ -47,17 +42,22 @@ MAX_REREADS = 3  # a workflow read again at once because another writer got ther
 NOT_STORED = "<not stored>"
 
 
+def decoded(prior: Prior) -> Prior:
+    """What the store holds for a workflow, its transcripts' states decoded by their reader."""
+    return replace(prior, transcripts={name: stored_transcript(name, *row) for name, row in prior.rows.items()})
+
+
 class Engine:
     def __init__(self, config: Config, ledger: Ledger, carried: dict[tuple[str, str], tuple] | None = None,
-                 sessions: SessionIndex | None = None, codex: CodexIndex | None = None):
+                 indexes: dict | None = None):
         """``carried``: overwritten runs, by (workflow id, transcript path), to start a transcript
         with when this database holds none (verify --files: the runs only the ledger knows).
-        ``sessions``: the session stores' files, as last listed (index_sessions)."""
-        self.source = SessionSource(config, sessions, ledger.counted_keys)
-        self.codex = CodexSource(config, CodexFactsReader(ledger.db), codex)
-        self.agents = AgentSource(config)
-        # Each shape of session source (sources/kinds.py) by the name of its shape.
-        self.sources = {"joined": self.source, "rollouts": self.codex, GENERIC: self.agents}
+        ``indexes``: what the sources listed, by shape (shapes.py: a forked worker's start)."""
+        # Each shape of session source (sources/kinds.py, shapes.py) by the name of its shape;
+        # ``source`` is the one ADW workflows join their sessions with.
+        self.sources = make_sources(config, ledger, indexes)
+        for attribute, shape in ATTRIBUTES.items():
+            setattr(self, attribute, self.sources[shape])
         self.config = config
         self.ledger = ledger
         self.carried = carried or {}
@@ -69,17 +69,10 @@ class Engine:
         return self._config
 
     @config.setter
-    def config(self, config: Config) -> None:  # a reload: the session source follows
-        self._config = self.source.config = self.codex.config = self.agents.config = config
-
-    def prior(self, wid: str) -> Prior:
-        """What the store holds for a workflow, its transcripts' states decoded by their reader."""
-        prior = self.ledger.prior(wid)
-        return replace(prior, transcripts={name: stored_transcript(name, *row) for name, row in prior.rows.items()})
-
-    def joined_in(self, fingerprint: str | None) -> tuple[str, ...]:
-        """The sessions an ADW workflow's stored fingerprint says are joined to it."""
-        return self.source.named_in(fingerprint)
+    def config(self, config: Config) -> None:  # a reload: the sources follow
+        self._config = config
+        for source in self.sources.values():
+            source.config = config
 
     def root_real(self, root: Root) -> str:
         real = self._root_real.get(root.name)
@@ -96,7 +89,7 @@ class Engine:
             listing = self.sources[root.shape].listing(root, adw_id)
         else:
             listing = list_folder(os.path.join(root.path, adw_id), self.root_real(root))
-            if listing is not None and (joined or self.config.claude_projects):
+            if listing is not None and (joined or self.config.joining):
                 listing = replace(listing, sessions=self.source.stats(adw_id, joined))
         if listing is None:
             return Outcome(Kind.MISSING, root.name, adw_id)
@@ -144,7 +137,7 @@ class Engine:
         title = issue_title_in(folder, listing, self.root_real(root), self.config.max_file_bytes,
                                notes) if needs_issue_title(fields) else None
         joined = Joining()
-        if self.config.claude_projects:
+        if self.config.joining:
             joined = self.source.join(adw_id, transcripts, prior, notes)
             final = replace(listing, sessions=joined.stats)
             if fingerprint is not None and final.sessions != listing.sessions:  # its runs named other sessions
@@ -209,10 +202,10 @@ class Engine:
             prior, known = Prior(), None
         try:
             joined: tuple[str, ...] = ()
-            if self.config.claude_projects and not root.sessions:
+            if self.config.joining and not root.kind:
                 if known is None and prior is None:
-                    prior = self.prior(workflow_id(root.name, adw_id))
-                joined = self.joined_in(known if known is not None else prior.fingerprint)
+                    prior = decoded(self.ledger.prior(workflow_id(root.name, adw_id)))
+                joined = self.source.named_in(known if known is not None else prior.fingerprint)
             looked = self.look(root, adw_id, joined)
             if isinstance(looked, Outcome):
                 return looked
@@ -224,7 +217,7 @@ class Engine:
                 seen["stale_at"] = seen["changed_at"] + self.config.stale_after_s
             if not force and known is not None and fingerprint == known:
                 return Outcome(Kind.UNCHANGED, root.name, adw_id, **seen)
-            prior = prior or self.prior(workflow_id(root.name, adw_id))
+            prior = prior or decoded(self.ledger.prior(workflow_id(root.name, adw_id)))
             if not force and prior.fingerprint is not None and fingerprint == prior.fingerprint:
                 return Outcome(Kind.UNCHANGED, root.name, adw_id, **seen)
             if seen["snapshot"] is None and not store:

@@ -57,6 +57,11 @@ class SessionSource:
         for problem in _said.each_new(problems):
             log.warning("%s", problem)
 
+    in_process = False  # any process reads a session: what the others counted is asked of the store
+
+    def names(self, store: Root) -> list[str] | None:
+        return self.index.of_store(store.name) if os.path.isdir(store.path) else None
+
     # -- live: what the daemon asks of every shape of source ----------------------------------
     def watched_folders(self, store: Root) -> tuple[str, ...]:
         return (str(store.path),)  # a few folders per project, every line appended live

@@ -153,7 +153,7 @@ class Daemon:
         if root is None:
             return UNKNOWN
         try:
-            looked = self.engine.look(root, key[1], self.engine.joined_in(stored))
+            looked = self.engine.look(root, key[1], self.engine.source.named_in(stored))
         except PatterndError:
             return UNKNOWN
         return None if isinstance(looked, Outcome) else self.engine.fingerprint(*looked)
@@ -284,17 +284,17 @@ def _say_what_needs_a_restart(new: Config, old: Config, database: str) -> None:
         log.warning("reload: a new database takes effect only after a restart (keeping %s)", database)
     if new.derivation_key() != old.derivation_key() or new.max_file_bytes != old.max_file_bytes:
         log.warning("reload: rules, prices, tool_cost_ratio and max_file_bytes take effect after a restart")
-    if new.claude_projects != old.claude_projects:
-        log.warning("reload: claude_projects (session stores) take effect after a restart")
+    if new.sources != old.sources:
+        log.warning("reload: the folders of agent sessions (session stores, agents' homes) take effect after a "
+                    "restart")
 
 
 def _keep_store_settings(new: Config, old: Config) -> Config:
     """Settings that need a restart stay as they were in the running daemon."""
     from dataclasses import replace
 
-    return replace(new, database=old.database, prices=old.prices, rules=old.rules,
-                   tool_cost_ratio=old.tool_cost_ratio, max_file_bytes=old.max_file_bytes,
-                   claude_projects=old.claude_projects)
+    return replace(new.with_sources_of(old), database=old.database, prices=old.prices, rules=old.rules,
+                   tool_cost_ratio=old.tool_cost_ratio, max_file_bytes=old.max_file_bytes)
 
 
 def _serve_beside(config: Config):

@@ -14,6 +14,7 @@ import os
 import time
 
 from ..outcome import Kind
+from ..sources import kinds
 from ..store.queries import pattern_figures, spend_by_agent
 
 log = logging.getLogger("adw_patternd")
@@ -110,7 +111,7 @@ class Metrics:
     """What the daemon and sync count, and the file they write. Without a file configured,
     every method does nothing."""
 
-    def __init__(self, path, ledger, agent_of=lambda root: "claude"):
+    def __init__(self, path, ledger, agent_of=lambda root: kinds.ADW_AGENT):
         """``agent_of``: which agent a root's workflows ran on (Config.agent_of)."""
         self.path = str(path) if path else None
         self.ledger, self.agent_of = ledger, agent_of

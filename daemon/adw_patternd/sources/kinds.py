@@ -16,7 +16,6 @@ read needs what other files counted (codex_source.py).
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from types import ModuleType
 
@@ -26,6 +25,8 @@ from .agent_fold import ReadContext, SessionRead, SessionRef
 ADW = ""  # the kind of a root of ADW workflow folders (config.yaml's `roots:`)
 ADW_AGENT = "claude"  # ADW runs are Claude Code's
 GENERIC = "sessions"  # the shape of a kind read by a pure reader module
+JOINED = "joined"  # a session store whose sessions may belong to ADW workflows
+ROLLOUTS = "rollouts"  # a home whose forks copy their parents' events
 
 
 @dataclass(frozen=True)
@@ -79,9 +80,9 @@ def _reader(module: ModuleType, default_name: str) -> SessionKind:
 
 KINDS: tuple[SessionKind, ...] = (
     SessionKind("claude", "claude_projects", "claude", "a Claude Code session store, such as ~/.claude/projects",
-                "claude", shape="joined", keys=frozenset({"path", "name", "include_sessions"})),
+                "claude", shape=JOINED, keys=frozenset({"path", "name", "include_sessions"})),
     SessionKind("codex", "codex_homes", "codex", "a Codex CLI home (the folder holding sessions/), such as ~/.codex",
-                "codex", shape="rollouts", keys=frozenset({"path", "name", "include_sessions"})),
+                "codex", shape=ROLLOUTS, keys=frozenset({"path", "name", "include_sessions"})),
     _reader(copilot, "copilot"),
     _reader(gemini, "gemini"),
     _reader(qwen, "qwen"),
@@ -101,7 +102,3 @@ def agent_of(kind_name: str) -> str:
 
 def agents() -> tuple[str, ...]:
     return tuple(dict.fromkeys([ADW_AGENT, *(k.agent for k in KINDS)]))
-
-
-def under(path: str, folder: str) -> bool:
-    return os.path.commonpath([os.path.abspath(path), os.path.abspath(folder)]) == os.path.abspath(folder)
