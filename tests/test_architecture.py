@@ -265,7 +265,14 @@ NAMING_ROOMS = {"sources", "synth"}
 # Named for compatibility only: config.yaml's first two keys (claude_projects, codex_homes)
 # and the Config fields that hold them; the engine's sources of the two kinds whose shape is
 # their own (docs/architecture.md), until they move under sources/.
-NAMING_COMPAT = {f"{NAME}.config", f"{NAME}.session_source", f"{NAME}.codex_source"}
+# Named where a model family is priced (core/pricing.py: model names, not agents) and
+# where the registry's second half (shapes.py) makes the sources of the two kinds with a shape
+# of their own, whose modules sit beside the engine (session_source.py, codex_source.py).
+# The store's tables of Codex's cross-file facts keep the names their migration gave them
+# (store/codex_facts.py and the SQL that names codex_keys/codex_totals): a rename is a migration.
+NAMING_COMPAT = {f"{NAME}.config", f"{NAME}.shapes", f"{NAME}.session_source", f"{NAME}.codex_source",
+                 f"{NAME}.core.pricing", f"{NAME}.store.codex_facts", f"{NAME}.store.schema", f"{NAME}.store.contents",
+                 f"{NAME}.store.ledger", f"{NAME}.store.rows", f"{NAME}.store.response_keys"}
 
 
 def _names_in(tree: ast.AST) -> list[tuple[int, str]]:

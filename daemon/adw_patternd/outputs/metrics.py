@@ -43,7 +43,7 @@ class _PatternCollector:
             savings.add_metric([sig], monthly)
             spend.add_metric([sig], nanos / 1e9)
         by_agent = GaugeMetricFamily("adw_patternd_spend_usd", "Spend seen, by the agent that ran the workflows "
-                                     "(each root's kind's; ADW runs are Claude Code's), USD (estimates included)", labels=["agent"])
+                                     "(the agent of each root's kind), USD (estimates included)", labels=["agent"])
         for agent, seen in spend_by_agent(self.ledger.db, self.agent_of).items():
             by_agent.add_metric([agent], seen["spend_usd"])
         yield from (occurrences, savings, spend, by_agent)
