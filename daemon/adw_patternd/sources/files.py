@@ -15,7 +15,6 @@ import stat
 import time
 import zlib
 from dataclasses import dataclass, replace
-from typing import NamedTuple
 
 from ..core.commands import BUILTIN_COMMAND_RULES, CommandRule
 from ..core.errors import InputRejected

@@ -20,7 +20,6 @@ import math
 import re
 import zlib
 from dataclasses import dataclass, field, replace
-from typing import NamedTuple
 
 from ..core.commands import BUILTIN_COMMAND_RULES, CommandRule, call_signatures, command_line
 from ..core.stored import STORED_COLUMNS, StoredTranscript  # noqa: F401 (re-exported)
