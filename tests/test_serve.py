@@ -127,7 +127,7 @@ def test_bad_requests_get_a_404_or_400_page_never_a_traceback(tmp_path, served):
     config = example_config(tmp_path, str(tmp_path / "p.db"))
     page = served(config)
     for path, code in (("pattern/no:such:pattern", 404), ("api/pattern/no:such:pattern", 404), ("nowhere", 404),
-                       ("workflow/example%2Fnope", 404), ("patterns?agent=gemini", 400),
+                       ("workflow/example%2Fnope", 404), ("patterns?agent=nobody", 400),
                        ("patterns?sort=drop%20table", 400), ("patterns?state=maybe", 400),
                        ("workflows?offset=-1", 400), ("api/workflows?host=nobody", 400),
                        ("patterns?agent=claude&agent=codex", 400), ("api/nothing", 404)):

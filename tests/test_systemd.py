@@ -73,3 +73,43 @@ def test_the_live_page_unit_passes_verify_and_runs_serve_read_only(tmp_path):
     r = subprocess.run([ANALYZE, "verify", str(path)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert "adw-patternd-serve.service" not in r.stderr, r.stderr
+
+
+# One drop-in a kind of agent home (issue 33): (file, what it must say besides comments).
+AGENT_DROP_INS = {
+    "copilot-home.conf": ["TemporaryFileSystem=/home/dev/.copilot:ro", "BindReadOnlyPaths=/home/dev/.copilot/session-state"],
+    "gemini-home.conf": ["TemporaryFileSystem=/home/dev/.gemini:ro", "BindReadOnlyPaths=/home/dev/.gemini/tmp"],
+    "qwen-home.conf": ["TemporaryFileSystem=/home/dev/.qwen:ro", "BindReadOnlyPaths=/home/dev/.qwen/projects"],
+    "opencode-data.conf": ["BindReadOnlyPaths=/home/dev/.local/share/opencode",
+                           "InaccessiblePaths=-/home/dev/.local/share/opencode/auth.json"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(AGENT_DROP_INS))
+def test_each_agent_drop_in_grants_its_session_folders_not_the_credentials(tmp_path, name):
+    """Each agent's drop-in grants what its kind watches (sources/kinds.py) and hides its home's
+    credentials; with the unit, systemd-analyze verify finds nothing to say."""
+    drop_in = (UNIT.parent / name).read_text()
+    settings = [line for line in drop_in.splitlines() if line and not line.startswith(("#", "["))]
+    assert settings == AGENT_DROP_INS[name]
+    unit = installed_unit(tmp_path)
+    folder = tmp_path / "adw-patternd.service.d"
+    folder.mkdir()
+    (folder / name).write_text(drop_in)
+    r = subprocess.run([ANALYZE, "verify", str(unit)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert name not in r.stderr and "adw-patternd.service" not in r.stderr, r.stderr
+
+
+def test_the_drop_ins_grant_what_each_kind_watches():
+    """The folder each drop-in binds is the one its kind's reader watches under that home."""
+    from adw_patternd.sources import kinds
+
+    for k in kinds.KINDS:
+        if k.reader is None:
+            continue
+        name = next(n for n in AGENT_DROP_INS if n.startswith(k.agent))
+        granted = AGENT_DROP_INS[name][-1] if k.agent != "opencode" else AGENT_DROP_INS[name][0]
+        home = granted.split("=", 1)[1].split(" ")[0]
+        home = home if k.agent == "opencode" else home.rsplit("/", 1)[0]
+        assert [f"BindReadOnlyPaths={f}" for f in k.watched_folders(home)][0] in AGENT_DROP_INS[name]

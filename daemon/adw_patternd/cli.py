@@ -17,6 +17,7 @@ from datetime import date, datetime, timedelta, timezone
 from . import __version__
 from .config import ENV_VAR, Config, load_config
 from .core.errors import PatterndError
+from .sources import kinds
 from .sources.files import root_problem
 from .live.logs import setup_logging
 from .outputs.metrics import Metrics
@@ -107,10 +108,9 @@ def cmd_patterns(args, config: Config) -> int:
         return _unmatched(args, config)
     with open_ledger(config) as ledger:
         now = datetime.now(timezone.utc)
-        codex = tuple(h.name for h in config.codex_homes)
         rows = ledger.db.snapshot(lambda: queries.listed(
             ledger.db, ledger.tool_cost_ratio, sort=args.sort, limit=args.limit, state=args.status,
-            roots=(codex, args.agent == "codex") if args.agent else None, host=args.host,
+            roots=config.agent_roots(args.agent) if args.agent else None, host=args.host,
             since_us=_when(args.since, "--since", now) if args.since else None,
             until_us=_when(args.until, "--until", now) if args.until else None,
             now_us=int(now.timestamp() * 1_000_000)))
@@ -133,10 +133,9 @@ def _unmatched(args, config: Config) -> int:
     if given or args.sort != "savings":
         raise PatterndError(f"{', '.join(given) or '--sort'} does not apply to --unmatched: it lists commands by "
                             f"attributed cost (with --limit, --agent, --host, --json)")
-    codex = tuple(h.name for h in config.codex_homes)
     with open_ledger(config) as ledger:
         data = ledger.db.snapshot(lambda: store_unmatched.unmatched(
-            ledger.db, limit=args.limit or 20, roots=(codex, args.agent == "codex") if args.agent else None,
+            ledger.db, limit=args.limit or 20, roots=config.agent_roots(args.agent) if args.agent else None,
             host=args.host))
     print(as_json(data) if args.json else unmatched_table(data))
     return 0
@@ -264,19 +263,13 @@ def _verify_files(args, config: Config) -> int:
 
 
 def _print_agent_records(records) -> int:
-    """Each session whose figures differ from Claude Code's own record, with the reasons;
+    """Each session whose figures differ from its agent's own record, with the reasons;
     returns how many differ for no reason of the agent's (ours: a bug)."""
-    from .sources.agent_record import describe
+    from .sources.agent_record import report_lines
 
-    differ = [r for r in records if r.reasons]
-    for r in differ:
-        print(f"agent record {r.workflow_id}: ours {describe(r.ours)}; the record's {describe(r.record)}")
-        for reason in r.reasons:
-            print(f"  {reason}")
-    unexplained = sum(r.unexplained for r in records)
-    print(f"agent record: {len(records)} session(s) hold Claude Code's own record: {len(records) - len(differ)} "
-          f"equal to ours, {len(differ) - unexplained} differ for the agent's reasons, {unexplained} for none "
-          "of them (ours: a bug worth reporting)")
+    lines, unexplained = report_lines(records)
+    for line in lines:
+        print(line)
     return unexplained
 
 
@@ -420,8 +413,9 @@ def _patterns_options(c: argparse.ArgumentParser) -> None:
                    help="only workflows started since then (days before now, or YYYY-MM-DD), computed from the "
                         "occurrences; adds a trend column: spend in the last 30 days against the 30 before")
     c.add_argument("--until", metavar="DATE", help="with --since: only workflows started before this date")
-    c.add_argument("--agent", choices=("claude", "codex"),
-                   help="only the workflows of this agent: codex for the Codex homes, claude for the rest")
+    c.add_argument("--agent", choices=kinds.agents(),
+                   help="only the workflows of this agent (the agent of each root's kind; ADW runs are "
+                        f"{kinds.ADW_AGENT}'s)")
     _host_option(c)
     c.add_argument("--unmatched", action="store_true",
                    help="instead of patterns, the shell commands that match no command row (by first word, with "
@@ -475,8 +469,8 @@ def _verify_options(c: argparse.ArgumentParser) -> None:
                      help="recompute everything from the files into a scratch database, as sync would, and "
                           "compare it table by table with this one (safe while the daemon runs)")
     c.add_argument("--agent-record", action="store_true",
-                   help="with --files: also compare each Claude Code session's tokens and dollars with the "
-                        "agent's own record (its cost-state) and print each difference with its reason")
+                   help="with --files: also compare each session's tokens and dollars with the agent's own "
+                        "record, where it keeps one (a cost-state), and print each difference with its reason")
     c.add_argument("--rounds", type=_positive, default=3, metavar="N",
                    help="with --files: look up to N times before calling a difference real (default: 3)")
     c.add_argument("--settle", type=float, default=2.0, metavar="SECONDS",

@@ -19,7 +19,7 @@ from .core.rules import detect
 from .core.jsonline import loads
 from .sources.codex import (ROLLOUT, CodexState, Counted, NotARollout, RolloutFile, fold, from_json, parent_of,
                             read_rollout, to_json)
-from .sources.codex_index import CodexIndex
+from .sources.codex_index import SUBFOLDERS, CodexIndex, session_of
 from .sources.codex_workflow import codex_workflow
 from .sources.files import FileStat, FolderListing
 from .sources.parse import recorded_since
@@ -83,6 +83,40 @@ class CodexSource:
         self.index.homes[home.name] = CodexIndex.build((home,), problems).homes[home.name]
         for problem in _said.each_new(problems):
             log.warning("%s", problem)
+
+    in_process = True  # read here, parents first: a fork's read needs what its parent counted
+
+    def names(self, home: Root) -> list[str] | None:
+        return self.index.of_home(home.name) if os.path.isdir(home.path) else None
+
+    # -- live: what the daemon asks of every shape of source ----------------------------------
+    def watched_folders(self, home: Root) -> tuple[str, ...]:
+        return tuple(os.path.join(str(home.path), sub) for sub in SUBFOLDERS)
+
+    def recursive(self, home: Root) -> bool:
+        return True
+
+    def changed(self, home: Root, paths) -> set[str]:
+        """A rollout changed, appeared, or moved (compressed, archived): the index learns where
+        its session is now (a file gone: the home is listed again)."""
+        problems: list[str] = []
+        sids = set()
+        for path in sorted(paths):
+            sid = session_of(str(home.path), path)
+            if sid is None:
+                continue
+            if os.path.isfile(path):
+                self.index.add(home.name, path, problems)
+            sids.add(sid)
+        for problem in problems:
+            log.warning("%s", problem)
+        if any((f := self.index.file(home.name, sid)) is None or not os.path.exists(f.path) for sid in sids):
+            self.relist(home)
+        return sids
+
+    @staticmethod
+    def instead(o: Outcome, owner_of) -> str | None:
+        return None
 
     def listing(self, home: Root, sid: str) -> FolderListing | None:
         f = self.index.file(home.name, sid)

@@ -19,6 +19,7 @@ from .core.errors import ConfigError
 from .core.pricing import DEFAULT_PRICES, Price, PriceRule, exact_key
 from .core.commands import CommandRule
 from .core.rules import BUILTIN_RULES, Choice, RequestRule, RoleRule, RuleSet, SignatureRule
+from .sources import kinds
 
 ENV_VAR = "ADW_PATTERND_CONFIG"
 _ROOT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -26,14 +27,20 @@ _ROOT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 @dataclass(frozen=True)
 class Root:
-    """A folder of ADW workflow folders, or (``sessions``) a Claude Code session store:
-    a projects/ folder of <project>/<session id>.jsonl files."""
+    """A folder of ADW workflow folders (``kind`` ""), or the folder of one kind of agent
+    sessions (sources/kinds.py names the kinds: a session store, an agent's home...)."""
 
     path: Path
     name: str
     sessions: bool = False
     include_sessions: bool = True  # a store's sessions that no ADW run claims are workflows of their own
-    codex: bool = False  # a Codex CLI home: sessions/ and archived_sessions/ of rollout files
+    codex: bool = False
+    kind: str = kinds.ADW
+
+    @property
+    def shape(self) -> str:
+        """How its sessions are read (sources/kinds.py: SessionKind.shape); "" for ADW folders."""
+        return kinds.kind(self.kind).shape if self.kind else ""
 
 
 @dataclass(frozen=True)
@@ -78,6 +85,7 @@ class Config:
     database: str
     claude_projects: tuple[Root, ...] = ()  # session stores
     codex_homes: tuple[Root, ...] = ()  # Codex CLI homes (~/.codex)
+    homes: tuple[Root, ...] = ()  # the roots of every other kind (sources/kinds.py), each under its kind's key
     log: LogConfig = LogConfig()
     debounce_ms: int = 200
     reconcile_interval_s: float = 300.0  # workflows changed in the last week are fingerprinted this often
@@ -102,15 +110,46 @@ class Config:
     def root(self, name: str) -> Root:
         """The configured root or session store of this name (KeyError for none: a workflow
         id names its root)."""
-        for r in self.roots + self.claude_projects + self.codex_homes:
+        for r in self.all_roots:
             if r.name == name:
                 return r
         raise KeyError(name)
 
+    @property
+    def sources(self) -> tuple[Root, ...]:
+        """Every root of agent sessions, of any kind (ADW roots apart)."""
+        return self.claude_projects + self.codex_homes + self.homes
+
+    @property
+    def all_roots(self) -> tuple[Root, ...]:
+        """ADW roots first: the sessions their runs claim are then known when the stores are read."""
+        return self.roots + self.sources
+
+    def of_shape(self, shape: str) -> tuple[Root, ...]:
+        return tuple(r for r in self.sources if r.shape == shape)
+
+    @property
+    def joining(self) -> bool:
+        """Whether a session store is configured whose sessions may belong to ADW workflows."""
+        return bool(self.of_shape(kinds.JOINED))
+
+    def with_sources_of(self, old: "Config") -> "Config":
+        """This configuration with ``old``'s folders of sessions (they change at a restart)."""
+        from dataclasses import replace
+
+        return replace(self, claude_projects=old.claude_projects, codex_homes=old.codex_homes, homes=old.homes)
+
+    def agent_roots(self, agent: str) -> tuple[tuple[str, ...], bool]:
+        """The roots condition of `--agent` (queries.py: (names, True) only those, (names, False)
+        all but those): the agent of ADW runs has every root but the other agents'."""
+        if agent == kinds.ADW_AGENT:
+            return tuple(r.name for r in self.sources if self.agent_of(r.name) != agent), False
+        return tuple(r.name for r in self.sources if self.agent_of(r.name) == agent), True
+
     def agent_of(self, root_name: str) -> str:
-        """Which agent wrote a root's workflows: codex for a Codex home, else claude (ADW runs
-        and session stores are Claude Code's)."""
-        return "codex" if any(h.name == root_name for h in self.codex_homes) else "claude"
+        """Which agent wrote a root's workflows, by the root's kind (ADW runs: Claude Code's)."""
+        root = next((r for r in self.sources if r.name == root_name), None)
+        return kinds.agent_of(root.kind if root is not None else kinds.ADW)
 
     @property
     def is_postgres(self) -> bool:
@@ -270,9 +309,10 @@ def _roots(r: _Reader, base: Path) -> tuple[Root, ...]:
         if name in {root.name for root in roots}:
             item.fail("name", f"{name!r} is used by two roots; each root needs its own name")
         roots.append(Root(resolved, name))
-    if not roots and not r.data.get("claude_projects") and not r.data.get("codex_homes"):
+    if not roots and not any(r.data.get(k.config_key) for k in kinds.KINDS):
+        others = ", ".join(k.config_key for k in kinds.KINDS if k.shape == kinds.GENERIC)
         r.fail("roots", "at least one root (a list of {path, name}), session store (claude_projects) or Codex home "
-                        "(codex_homes) is required")
+                        f"(codex_homes) is required, or a folder of another agent's sessions ({others})")
     return tuple(roots)
 
 
@@ -307,36 +347,36 @@ def _recipes(r: _Reader) -> dict[str, str]:
     return out
 
 
-def _session_stores(r: _Reader, base: Path, roots: tuple[Root, ...]) -> tuple[Root, ...]:
-    return _session_folders(r, base, roots, "claude_projects", "claude", "a Claude Code session store, such as "
-                            "~/.claude/projects", sessions=True)
+def _sources(r: _Reader, base: Path, roots: tuple[Root, ...]) -> dict[str, tuple[Root, ...]]:
+    """Each kind's roots (sources/kinds.py), by kind name, named apart from every root before."""
+    found: dict[str, tuple[Root, ...]] = {}
+    taken = roots
+    for k in kinds.KINDS:
+        found[k.name] = _session_folders(r, base, taken, k)
+        taken += found[k.name]
+    return found
 
 
-def _codex_homes(r: _Reader, base: Path, taken_by: tuple[Root, ...]) -> tuple[Root, ...]:
-    """codex_homes: like claude_projects, a Codex CLI home each (the folder holding
-    sessions/ and archived_sessions/, as ~/.codex or $CODEX_HOME)."""
-    return _session_folders(r, base, taken_by, "codex_homes", "codex", "a Codex CLI home (the folder holding "
-                            "sessions/), such as ~/.codex", codex=True)
-
-
-def _session_folders(r: _Reader, base: Path, taken_by: tuple[Root, ...], key: str, default: str, what: str,
-                     **kind) -> tuple[Root, ...]:
-    """The folders of one kind of session source (``key``: a list of {path, name,
-    include_sessions}), each named apart from every root and source before it."""
+def _session_folders(r: _Reader, base: Path, taken_by: tuple[Root, ...], k: kinds.SessionKind) -> tuple[Root, ...]:
+    """The folders of one kind of session source (its config key: a list of {path, name},
+    with include_sessions where the kind has it), each named apart from every root and
+    source before it."""
     found: list[Root] = []
     taken = {root.name for root in taken_by}
-    for item in r.items(key):
-        item.only({"path", "name", "include_sessions"})
-        path = item.get("path", str, None) or item.fail("path", f"required: {what}")
-        name = item.get("name", str, None) or default
+    # The two first kinds keep the flags their code and tests have always read.
+    flags = {"sessions": k.shape == kinds.JOINED, "codex": k.shape == kinds.ROLLOUTS}
+    for item in r.items(k.config_key):
+        item.only(set(k.keys))
+        path = item.get("path", str, None) or item.fail("path", f"required: {k.describe}")
+        name = item.get("name", str, None) or k.default_name
         if not _ROOT_NAME.match(name):
             item.fail("name", f"{name!r} must be letters, digits, '_', '.' or '-' (it prefixes workflow ids)")
         if name in taken:
-            item.fail("name", f"{name!r} is already the name of a root, session store or Codex home; give each "
+            item.fail("name", f"{name!r} is already the name of a root or another folder of sessions; give each "
                               "its own name")
         taken.add(name)
         found.append(Root(_resolve(base, path), name, include_sessions=item.get("include_sessions", bool, True),
-                          **kind))
+                          kind=k.name, **flags))
     return tuple(found)
 
 
@@ -346,7 +386,8 @@ def parse_config(data, file: Path) -> Config:
     if not isinstance(data, dict):
         raise ConfigError(f"(top level): expected a mapping of keys, got {type(data).__name__} ({file})")
     r = _Reader(data, "", file)
-    r.only({f.name for f in fields(Config)} - {"path", "raw", "rules"} | {"detection"})
+    r.only({f.name for f in fields(Config)} - {"path", "raw", "rules", "homes"} | {"detection"}
+           | {k.config_key for k in kinds.KINDS})
     base = file.parent
     roots = _roots(r, base)
     database = r.get("database", str, None) or r.fail("database", "required: a SQLite file path or a postgresql:// URL")
@@ -377,8 +418,9 @@ def parse_config(data, file: Path) -> Config:
         serve=_serve(r.sub("serve")),
         roots=roots,
         database=database,
-        claude_projects=(stores := _session_stores(r, base, roots)),
-        codex_homes=_codex_homes(r, base, roots + stores),
+        claude_projects=(found := _sources(r, base, roots))["claude"],
+        codex_homes=found["codex"],
+        homes=tuple(root for k in kinds.KINDS if k.shape == kinds.GENERIC for root in found[k.name]),
         log=_log(r.sub("log"), base),
         **r.settings(Config, {"debounce_ms": {"minimum": 0}, "reconcile_interval_s": {"minimum": 0.0},
                               "reconcile_all_interval_s": {"minimum": 0.0}, "max_file_bytes": {"minimum": 1024},

@@ -25,14 +25,12 @@ from .outcome import Kind, Outcome, log_outcome
 from .sources.parse import Observed, build_workflow, merge_summary, needs_issue_title, parse_state, recorded_since
 from .core.model import workflow_id
 from .core.rules import detect
-from .sources.claude_sessions import SessionIndex, joined_in
-from .sources.codex_index import CodexIndex
-from .session_source import Joining, SessionSource
-from .codex_source import CodexSource
-from .store.codex_facts import CodexFactsReader
+from .session_source import Joining
+from .shapes import ATTRIBUTES, make_sources
 from .store.ledger import Ledger
 from .store.rows import Change, Prior
 from .sources.transcript import Transcript, stored
+from .sources.transcript import from_json as stored_transcript
 
 log = logging.getLogger("adw_patternd")
 MAX_REREADS = 3  # a workflow read again at once because another writer got there first, at most this deep
@@ -44,14 +42,22 @@ MAX_REREADS = 3  # a workflow read again at once because another writer got ther
 NOT_STORED = "<not stored>"
 
 
+def decoded(prior: Prior) -> Prior:
+    """What the store holds for a workflow, its transcripts' states decoded by their reader."""
+    return replace(prior, transcripts={name: stored_transcript(name, *row) for name, row in prior.rows.items()})
+
+
 class Engine:
     def __init__(self, config: Config, ledger: Ledger, carried: dict[tuple[str, str], tuple] | None = None,
-                 sessions: SessionIndex | None = None, codex: CodexIndex | None = None):
+                 indexes: dict | None = None):
         """``carried``: overwritten runs, by (workflow id, transcript path), to start a transcript
         with when this database holds none (verify --files: the runs only the ledger knows).
-        ``sessions``: the session stores' files, as last listed (index_sessions)."""
-        self.source = SessionSource(config, sessions, ledger.counted_keys)
-        self.codex = CodexSource(config, CodexFactsReader(ledger.db), codex)
+        ``indexes``: what the sources listed, by shape (shapes.py: a forked worker's start)."""
+        # Each shape of session source (sources/kinds.py, shapes.py) by the name of its shape;
+        # ``source`` is the one ADW workflows join their sessions with.
+        self.sources = make_sources(config, ledger, indexes)
+        for attribute, shape in ATTRIBUTES.items():
+            setattr(self, attribute, self.sources[shape])
         self.config = config
         self.ledger = ledger
         self.carried = carried or {}
@@ -63,8 +69,10 @@ class Engine:
         return self._config
 
     @config.setter
-    def config(self, config: Config) -> None:  # a reload: the session source follows
-        self._config = self.source.config = self.codex.config = config
+    def config(self, config: Config) -> None:  # a reload: the sources follow
+        self._config = config
+        for source in self.sources.values():
+            source.config = config
 
     def root_real(self, root: Root) -> str:
         real = self._root_real.get(root.name)
@@ -77,13 +85,11 @@ class Engine:
         """stat a workflow folder (with the session files ``joined`` to it), or a session of a
         store: (listing, listed_at), or an Outcome when it is gone."""
         listed_at = time.time_ns()
-        if root.sessions:
-            listing = self.source.listing(root, adw_id)
-        elif root.codex:
-            listing = self.codex.listing(root, adw_id)
+        if root.kind:
+            listing = self.sources[root.shape].listing(root, adw_id)
         else:
             listing = list_folder(os.path.join(root.path, adw_id), self.root_real(root))
-            if listing is not None and (joined or self.config.claude_projects):
+            if listing is not None and (joined or self.config.joining):
                 listing = replace(listing, sessions=self.source.stats(adw_id, joined))
         if listing is None:
             return Outcome(Kind.MISSING, root.name, adw_id)
@@ -95,12 +101,9 @@ class Engine:
         Problems in usable files are added to ``notes``; a state or summary file that cannot
         be used rejects the workflow, which keeps its last good data. ``fingerprint`` is
         stored with the change (None while the files are too new to trust one)."""
-        if root.sessions:
-            return self.source.read_own(root, adw_id, listing, prior, notes, fingerprint, self.fresh(listing, listed_at),
-                                        listed_at)
-        if root.codex:
-            return self.codex.read(root, adw_id, listing, prior, notes, fingerprint, self.fresh(listing, listed_at),
-                                   listed_at)
+        if root.kind:  # a session of a source, read by its shape's source
+            return self.sources[root.shape].read(root, adw_id, listing, prior, notes, fingerprint,
+                                                 self.fresh(listing, listed_at), listed_at)
         folder = listing.path
         notes.extend(listing.problems)
         for name in (STATE_FILE, SUMMARY_FILE):  # there, but not a file we can read
@@ -134,7 +137,7 @@ class Engine:
         title = issue_title_in(folder, listing, self.root_real(root), self.config.max_file_bytes,
                                notes) if needs_issue_title(fields) else None
         joined = Joining()
-        if self.config.claude_projects:
+        if self.config.joining:
             joined = self.source.join(adw_id, transcripts, prior, notes)
             final = replace(listing, sessions=joined.stats)
             if fingerprint is not None and final.sessions != listing.sessions:  # its runs named other sessions
@@ -192,17 +195,17 @@ class Engine:
         started = time.perf_counter()
         notes: list[str] = []
         folder = os.path.join(root.path, adw_id)
-        store = root.sessions or root.codex
+        store = bool(root.kind)  # sessions, not a workflow folder of a root
         seen: dict = {"snapshot": snapshot(folder) if snapshots and not store else None, "racy": True}
         prior = None
         if known == NOT_STORED:
             prior, known = Prior(), None
         try:
             joined: tuple[str, ...] = ()
-            if self.config.claude_projects and not root.sessions:
+            if self.config.joining and not root.kind:
                 if known is None and prior is None:
-                    prior = self.ledger.prior(workflow_id(root.name, adw_id))
-                joined = joined_in(known if known is not None else prior.fingerprint)
+                    prior = decoded(self.ledger.prior(workflow_id(root.name, adw_id)))
+                joined = self.source.named_in(known if known is not None else prior.fingerprint)
             looked = self.look(root, adw_id, joined)
             if isinstance(looked, Outcome):
                 return looked
@@ -214,7 +217,7 @@ class Engine:
                 seen["stale_at"] = seen["changed_at"] + self.config.stale_after_s
             if not force and known is not None and fingerprint == known:
                 return Outcome(Kind.UNCHANGED, root.name, adw_id, **seen)
-            prior = prior or self.ledger.prior(workflow_id(root.name, adw_id))
+            prior = prior or decoded(self.ledger.prior(workflow_id(root.name, adw_id)))
             if not force and prior.fingerprint is not None and fingerprint == prior.fingerprint:
                 return Outcome(Kind.UNCHANGED, root.name, adw_id, **seen)
             if seen["snapshot"] is None and not store:
@@ -273,7 +276,7 @@ class Engine:
     def _read_again(self, workflow_ids: list[str]) -> list[Outcome]:
         """Sessions that lost a response to a copy ranked before theirs (response_keys.py):
         read again from their files' start, now, so that no response counts twice meanwhile."""
-        named = {r.name for r in self.config.roots + self.config.claude_projects + self.config.codex_homes}
+        named = {r.name for r in self.config.all_roots}
         return [self._again(*wid.partition("/")[::2]) for wid in workflow_ids
                 if wid.partition("/")[0] in named]  # a store no longer configured: its next sync reads it
 
@@ -291,4 +294,4 @@ class Engine:
 
     def report(self, o: Outcome) -> None:
         """Log what processing a workflow found: its notes, why it failed, or what it stored."""
-        log_outcome(o, self.config.roots + self.config.claude_projects + self.config.codex_homes)
+        log_outcome(o, self.config.all_roots)

@@ -62,7 +62,7 @@ def log_outcome(o: Outcome, roots) -> None:
     if o.notes:
         root = next((r for r in roots if r.name == o.root), None)
         where = os.path.join(root.path, o.adw_id) if root else f"{o.root}/{o.adw_id}"
-        if root is not None and (root.sessions or root.codex):
+        if root is not None and root.kind:
             where = f"session {o.root}/{o.adw_id}"  # the notes name its files
         log.warning("%s: %s", where, "; ".join(dict.fromkeys(o.notes)))
     if o.kind is Kind.FAILED:

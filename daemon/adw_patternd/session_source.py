@@ -22,7 +22,7 @@ from .sources.files import FileStat, FolderListing, list_session, read_transcrip
 from .outcome import Kind, Outcome
 from .sources.parse import Joined, Observed, StateFields, build_workflow, recorded_since
 from .core.rules import detect
-from .sources.claude_sessions import SessionIndex, first_timestamp, named_sessions
+from .sources.claude_sessions import SessionIndex, first_timestamp, joined_in, named_sessions, session_of
 from .sources.response_keys import Fetch, ResponseKeys, epoch_ms
 from .store.rows import Change, Prior
 from .sources.transcript import Transcript, stored
@@ -56,6 +56,34 @@ class SessionSource:
         self.index = SessionIndex.build(self.config.claude_projects, problems)
         for problem in _said.each_new(problems):
             log.warning("%s", problem)
+
+    in_process = False  # any process reads a session: what the others counted is asked of the store
+
+    def names(self, store: Root) -> list[str] | None:
+        return self.index.of_store(store.name) if os.path.isdir(store.path) else None
+
+    # -- live: what the daemon asks of every shape of source ----------------------------------
+    def watched_folders(self, store: Root) -> tuple[str, ...]:
+        return (str(store.path),)  # a few folders per project, every line appended live
+
+    def recursive(self, store: Root) -> bool:
+        return True
+
+    def changed(self, store: Root, paths) -> set[str]:
+        """The sessions the changed files are (those the store holds)."""
+        sids = {session_of(str(store.path), p) for p in paths} - {None}
+        return {sid for sid in sids if self.index.find(store, sid) is not None}
+
+    @staticmethod
+    def instead(o: Outcome, owner_of) -> str | None:
+        """The ADW workflow to read instead of a session that belongs to it (with
+        include_sessions false, a run's session is skipped unread)."""
+        return (o.joined_to or owner_of(o.adw_id)) if o.kind is Kind.SKIPPED else None
+
+    @staticmethod
+    def named_in(fingerprint: str | None) -> tuple[str, ...]:
+        """The sessions an ADW workflow's fingerprint says are joined to it."""
+        return joined_in(fingerprint)
 
     def listing(self, store: Root, sid: str) -> FolderListing | None:
         found = self.index.files.get(sid)
@@ -108,7 +136,7 @@ class SessionSource:
         return tuple(joined)
 
     # -- a session of its own ------------------------------------------------------------------
-    def read_own(self, store: Root, sid: str, listing: FolderListing, prior: Prior, notes: list[str],
+    def read(self, store: Root, sid: str, listing: FolderListing, prior: Prior, notes: list[str],
                  fingerprint: str | None, fresh: bool, listed_at: int) -> Change | Outcome:
         """A session of a store as a workflow of its own: unless an ADW workflow claims it, by
         its worktree here or (in the ledger, when applied) by a transcript naming it."""

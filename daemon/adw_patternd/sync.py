@@ -24,7 +24,7 @@ from .engine import NOT_STORED, Engine
 from .core.errors import WriteRefused
 from .outcome import Kind, Outcome
 from .roots import RootGuard, RootHealth
-from .sources.claude_sessions import SessionIndex
+from .shapes import indexes_of
 from .store.db import open_db
 from .store.ledger import Ledger
 
@@ -117,18 +117,17 @@ class Syncer:
         started = time.perf_counter()
         if only is None:
             self.guard.refresh()  # a full pass: another process may have adopted a root meanwhile
-            self.engine.source.refresh()
-            self.engine.codex.refresh()
+            for source in self.engine.sources.values():
+                source.refresh()
         # ADW roots first: the sessions their runs claim are then known when the stores are read.
-        plan = self._plan(self.config.roots + self.config.claude_projects + self.config.codex_homes
-                          if roots is None else roots, only, summary)
-        jobs, codex_jobs = self._jobs(plan, only)
-        total = sum(len(job) for job in jobs + codex_jobs)
+        plan = self._plan(self.config.all_roots if roots is None else roots, only, summary)
+        jobs, ordered_jobs = self._jobs(plan, only)
+        total = sum(len(job) for job in jobs + ordered_jobs)
         done = 0
-        # Codex sessions are read here, in order (parents first): a read needs what those
-        # before it counted.
-        codex = (self.engine.prepare(job, snapshots=snapshots) for job in codex_jobs)
-        for prepared in itertools.chain(self._read(jobs, workers, snapshots), codex):
+        # Some sources' sessions are read here, in order (a home's parents first): a read
+        # needs what those before it counted.
+        ordered = (self.engine.prepare(job, snapshots=snapshots) for job in ordered_jobs)
+        for prepared in itertools.chain(self._read(jobs, workers, snapshots), ordered):
             if should_stop and should_stop():
                 break
             for o in self.engine.commit(prepared):
@@ -148,16 +147,17 @@ class Syncer:
 
     def _jobs(self, plan, only) -> tuple[list, list]:
         """Batches of (root, name, known fingerprint): those any process may read, and the
-        Codex homes' (read in this process, in order)."""
+        sources' that keep what they listed in this process (read here, in order)."""
         batch = self.config.sync_batch_size
         jobs: list = []
-        codex_jobs: list = []
+        ordered_jobs: list = []
         for root, names, _health in plan:
             known = self.engine.ledger.fingerprints(root.name, names if only is not None else None)
-            (codex_jobs if root.codex else jobs).extend(
+            here = bool(root.kind) and self.engine.sources[root.shape].in_process
+            (ordered_jobs if here else jobs).extend(
                 [(root, n, known.get(n, NOT_STORED)) for n in names[i : i + batch]]
                 for i in range(0, len(names), batch))
-        return jobs, codex_jobs
+        return jobs, ordered_jobs
 
     def _plan(self, roots: Iterable[Root], only: dict[str, set[str]] | None,
               summary: SyncSummary) -> list[tuple[Root, list[str], RootHealth]]:
@@ -166,10 +166,8 @@ class Syncer:
         for root in roots:
             if only is not None:
                 names = None
-            elif root.sessions:
-                names = self.engine.source.index.of_store(root.name) if os.path.isdir(root.path) else None
-            elif root.codex:
-                names = self.engine.codex.index.of_home(root.name) if os.path.isdir(root.path) else None
+            elif root.kind:
+                names = self.engine.sources[root.shape].names(root)
             else:
                 names = list_workflows(root)
             health = self.guard.health(root, names)
@@ -185,7 +183,7 @@ class Syncer:
             yield from (self.engine.prepare(job, snapshots=snapshots) for job in jobs)
             return
         pool = multiprocessing.get_context("fork").Pool(workers, _worker_init,
-                                                        (self.config, self.engine.carried, self.engine.source.index))
+                                                        (self.config, self.engine.carried, indexes_of(self.engine.sources)))
         try:
             yield from self._read_in_workers(pool, jobs)
         finally:
@@ -244,7 +242,7 @@ class Syncer:
 _worker: Engine | None = None
 
 
-def _worker_init(config: Config, carried: dict, sessions: SessionIndex) -> None:
+def _worker_init(config: Config, carried: dict, indexes: dict) -> None:
     """In a forked worker: its own database connection (for read offsets), never the
     parent's. The parent opened the ledger (migrations, derivation): this one only reads."""
     global _worker
@@ -252,7 +250,7 @@ def _worker_init(config: Config, carried: dict, sessions: SessionIndex) -> None:
     # collecting the young generation every 700 allocations cost about a tenth of the time.
     gc.freeze()
     gc.set_threshold(50_000, 50, 100)
-    _worker = Engine(config, Ledger(open_db(config.database), config.tool_cost_ratio, config.host), carried, sessions)
+    _worker = Engine(config, Ledger(open_db(config.database), config.tool_cost_ratio, config.host), carried, indexes)
 
 
 def _worker_prepare(job):

@@ -26,7 +26,6 @@ from ..core.errors import PatterndError, StopRequested
 from ..engine import Engine
 from ..outcome import Kind, Outcome
 from ..outputs.metrics import Metrics
-from ..sources.claude_sessions import joined_in
 from ..store import Ledger, open_ledger
 from ..sync import Syncer, SyncSummary
 from .automations import Automations
@@ -35,6 +34,7 @@ from .logs import reopen_logs, setup_logging
 from .outcomes import Outcomes
 from .publish import Publisher
 from .roots import LiveRoots
+from .session_roots import LiveSources
 from .sdnotify import notify, watchdog_interval
 from .sweep import UNKNOWN, Sweep, Tracked
 from .watcher import Debouncer, Key, Watches
@@ -80,8 +80,6 @@ class Daemon:
         self.signals.wake = self.debouncer.wake
         self.watches = Watches(self.debouncer, config.watch.max_active_workflows)
         self.tracked: dict[Key, Tracked] = {}
-        self.stores = {s.name: s for s in config.claude_projects}  # session stores
-        self.homes = {h.name: h for h in config.codex_homes}  # Codex homes
         self.backlog = Backlog()
         # Workflows without a live watch are found changed by a stat sweep (sweep.py).
         self.sweep = Sweep(config.watch, self.tracked, self.watches, self.debouncer.touch, self._look_live)
@@ -93,6 +91,8 @@ class Daemon:
         self.metrics = Metrics(config.metrics.textfile, self.ledger, config.agent_of)
         self.publisher = Publisher(config, self.ledger, self.metrics)
         self.automations = Automations(self.db)
+        self.sources = LiveSources(config, self.engine, self.watches, self.roots, self.ledger.session_owner,
+                                   self._record, self.debouncer.touch)
         self.outcomes = Outcomes(lambda: self.config, self.roots, self.engine, self.syncer, self.sweep, self.backlog,
                                  self.metrics, self.automations)
 
@@ -108,15 +108,8 @@ class Daemon:
         try:
             for root in list(self.roots.values()):
                 self.live_roots.add(root, catch_up=False)
-            for store in self.stores.values():
-                if not self.watches.watch_store(store):
-                    log.warning("session store %s: no live watch on %s; it is read again at each reconcile",
-                                store.name, store.path)
-            for home in self.homes.values():
-                if not self.watches.watch_home(home):
-                    log.warning("Codex home %s: no live watch on its sessions/ and archived_sessions/; they are read "
-                                "again at each reconcile", home.name)
-            summary = self._sync([*self.roots.values(), *self.stores.values(), *self.homes.values()])
+            self.sources.watch()
+            summary = self._sync([*self.roots.values(), *self._sources()])
             self.automations.record_declared(self.config.automated)
             self.automations.refresh()
             log.info("catch-up: %s; %d live watches", summary.line(), self.watches.count())
@@ -160,7 +153,7 @@ class Daemon:
         if root is None:
             return UNKNOWN
         try:
-            looked = self.engine.look(root, key[1], joined_in(stored))
+            looked = self.engine.look(root, key[1], self.engine.source.named_in(stored))
         except PatterndError:
             return UNKNOWN
         return None if isinstance(looked, Outcome) else self.engine.fingerprint(*looked)
@@ -214,12 +207,14 @@ class Daemon:
         only = None if everything else self._recent_keys()
         log.info("reconcile%s: %s", "" if everything else " (changed this week)",
                  self._sync(self.roots.values(), reconcile=True, only=only).line())
-        if self.stores or self.homes:  # what inotify may have dropped; a listing and a stat a session
-            log.info("reconcile of the session stores: %s",
-                     self._sync([*self.stores.values(), *self.homes.values()], reconcile=True).line())
+        if self._sources():  # what inotify may have dropped; a listing and a stat a session
+            log.info("reconcile of the session stores: %s", self._sync(self._sources(), reconcile=True).line())
         done = time.monotonic()
         self.metrics.reconciled(done - now)
         return done
+
+    def _sources(self) -> list:
+        return list(self.sources.roots.values())
 
     def _watched(self) -> dict[str, int]:
         live = len(self.watches.workflows)
@@ -244,11 +239,8 @@ class Daemon:
 
     # -- one workflow -------------------------------------------------------------------
     def _handle(self, key: Key) -> None:
-        if key[0] in self.stores:
-            self._handle_session(key)
-            return
-        if key[0] in self.homes:
-            self._handle_codex(key)
+        if key[0] in self.sources.roots:
+            self.sources.handle(key)
             return
         root = self.roots.get(key[0])
         if root is None or key[0] in self.missing_roots:
@@ -259,37 +251,6 @@ class Daemon:
         self.outcomes.track(key).last_change = time.monotonic()
         self.watches.activate(root, key[1])  # it changed: watch it live while it is active
         self._record(key, self.engine.process(root, key[1]))
-
-    def _handle_session(self, key: Key) -> None:
-        """A session file changed: read it as a workflow of its own, or, when it belongs to an
-        ADW workflow, read that workflow again (its fingerprint holds the session's stat)."""
-        store = self.stores[key[0]]
-        found = self.engine.source.index.find(store, key[1])
-        if found is None:
-            return  # gone again, or never a session file
-        o = self.engine.process(store, key[1])
-        if o.kind is Kind.SKIPPED:  # with include_sessions false, a run's session is skipped unread
-            owner = o.joined_to or self.ledger.session_owner(key[1])
-            root, _, adw_id = (owner or "").partition("/")
-            if root in self.roots:
-                self.debouncer.touch((root, adw_id), delay=0)
-                return
-        self._record(key, o)
-
-    def _handle_codex(self, key: Key) -> None:
-        """A rollout changed, appeared, or moved (compressed, archived): the index learns
-        where the session is now, then the session is read from where its last read ended."""
-        home = self.homes[key[0]]
-        problems: list[str] = []
-        for path in sorted(self.watches.codex_paths.pop(key, ())):
-            if os.path.isfile(path):
-                self.engine.codex.index.add(home.name, path, problems)
-        for problem in problems:
-            log.warning("%s", problem)
-        found = self.engine.codex.index.file(home.name, key[1])
-        if found is None or not os.path.exists(found.path):  # moved or replaced: where is it now?
-            self.engine.codex.relist(home)
-        self._record(key, self.engine.process(home, key[1]))
 
     def _record(self, key: Key, o: Outcome) -> None:
         self.outcomes.live(key, o)
@@ -323,17 +284,17 @@ def _say_what_needs_a_restart(new: Config, old: Config, database: str) -> None:
         log.warning("reload: a new database takes effect only after a restart (keeping %s)", database)
     if new.derivation_key() != old.derivation_key() or new.max_file_bytes != old.max_file_bytes:
         log.warning("reload: rules, prices, tool_cost_ratio and max_file_bytes take effect after a restart")
-    if new.claude_projects != old.claude_projects:
-        log.warning("reload: claude_projects (session stores) take effect after a restart")
+    if new.sources != old.sources:
+        log.warning("reload: the folders of agent sessions (session stores, agents' homes) take effect after a "
+                    "restart")
 
 
 def _keep_store_settings(new: Config, old: Config) -> Config:
     """Settings that need a restart stay as they were in the running daemon."""
     from dataclasses import replace
 
-    return replace(new, database=old.database, prices=old.prices, rules=old.rules,
-                   tool_cost_ratio=old.tool_cost_ratio, max_file_bytes=old.max_file_bytes,
-                   claude_projects=old.claude_projects)
+    return replace(new.with_sources_of(old), database=old.database, prices=old.prices, rules=old.rules,
+                   tool_cost_ratio=old.tool_cost_ratio, max_file_bytes=old.max_file_bytes)
 
 
 def _serve_beside(config: Config):

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from ..config import Root, WatchConfig
-from ..sources.files import STATE_FILE, Snapshot
+from ..core.folders import STATE_FILE, Snapshot
 from .watcher import Key, Watches
 
 log = logging.getLogger("adw_patternd")

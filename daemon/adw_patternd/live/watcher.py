@@ -16,7 +16,6 @@ from __future__ import annotations
 import errno
 import logging
 import os
-import re
 import threading
 import time
 
@@ -25,7 +24,6 @@ from watchdog.events import (DirCreatedEvent, DirDeletedEvent, DirMovedEvent, Fi
 from watchdog.observers import Observer
 
 from ..config import Root
-from ..sources.claude_sessions import AGENT_FILE, agent_session
 
 log = logging.getLogger("adw_patternd")
 
@@ -95,37 +93,10 @@ class _Handler(FileSystemEventHandler):
                 self.debouncer.touch((self.root.name, adw_id))
 
 
-class _StoreHandler(_Handler):
-    """Maps an event in a session store to its session: <project>/<sid>.jsonl,
-    <project>/<sid>/subagents/*.jsonl and a <project>/agent-<id>.jsonl whose entries name
-    sid are all (store name, sid)."""
-
-    def on_any_event(self, event) -> None:
-        for path in (event.src_path, getattr(event, "dest_path", "")):
-            path = os.fsdecode(path) if path else ""
-            if not path.startswith(self.prefix) or not path.endswith(".jsonl"):
-                continue
-            parts = path[len(self.prefix):].split(os.sep)
-            if len(parts) == 2:
-                # 2.0.x's <project>/agent-<id>.jsonl is its session's sub-agent (claude_sessions.py),
-                # even before the session's own file is written (its warm-ups start first)
-                if AGENT_FILE.fullmatch(parts[1]) and (parent := agent_session(path)) != parts[1][:-len(".jsonl")]:
-                    if parent:  # else its first entry is not written yet: the event that writes it says whose it is
-                        self.debouncer.touch((self.root.name, parent))
-                    continue
-                self.debouncer.touch((self.root.name, parts[1][:-len(".jsonl")]))
-            elif len(parts) == 4 and parts[2] == "subagents":
-                self.debouncer.touch((self.root.name, parts[1]))
-
-
-_SID_IN_NAME = re.compile(r"([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})"
-                          r"\.jsonl(?:\.zst)?$")
-
-
-class _HomeHandler(_Handler):
-    """Maps an event under a Codex home's sessions/ or archived_sessions/ to its session
-    (the id in the rollout's name), and keeps the paths seen for the worker (``paths``):
-    a new file, one compressed or archived, is added to the index there."""
+class _SessionsHandler(_Handler):
+    """Maps any event under a root's session folders to the root's pending paths (``paths``):
+    the worker asks the root's kind which sessions they are (that may read a file or a
+    database: not in the observer's thread), after one debounce for the whole root."""
 
     def __init__(self, root: Root, debouncer: Debouncer, paths: dict):
         super().__init__(root, debouncer)
@@ -134,13 +105,14 @@ class _HomeHandler(_Handler):
     def on_any_event(self, event) -> None:
         for path in (event.src_path, getattr(event, "dest_path", "")):
             path = os.fsdecode(path) if path else ""
-            name = os.path.basename(path)
-            m = _SID_IN_NAME.search(name) if name.startswith("rollout-") else None
-            if not path.startswith(self.prefix) or m is None:
-                continue
-            key = (self.root.name, m.group(1).lower())
-            self.paths.setdefault(key, set()).add(path)
-            self.debouncer.touch(key)
+            if path.startswith(self.prefix):
+                self.paths.setdefault(self.root.name, set()).add(path)
+                self.debouncer.touch(changed_files(self.root))
+
+
+def changed_files(root: Root) -> Key:
+    """The key of a root's changed files, as a whole (no session is named "")."""
+    return (root.name, "")
 
 
 class Watches:
@@ -155,7 +127,7 @@ class Watches:
         self.workflows: dict[Key, object] = {}  # active workflow -> ObservedWatch
         self.limit_hit = False
         self._handlers: dict[str, _Handler] = {}
-        self.codex_paths: dict[Key, set[str]] = {}  # rollout paths seen in events, by session
+        self.changed_paths: dict[str, set[str]] = {}  # paths seen in a root's session folders, by root name
 
     def start(self) -> None:
         self.observer.start()
@@ -198,24 +170,17 @@ class Watches:
             self.roots[root.name] = watch
         return watch is not None
 
-    def watch_store(self, store: Root) -> bool:
-        """A session store, recursively: a few folders per project, every line appended live."""
-        watch = self._schedule(_StoreHandler(store, self.debouncer), str(store.path), recursive=True)
-        if watch is not None:
-            self.roots[store.name] = watch
-        return watch is not None
-
-    def watch_home(self, home: Root) -> bool:
-        """A Codex home's sessions/ and archived_sessions/, recursively (never the home
-        itself: it holds the user's credentials). Whether both are watched."""
-        handler = _HomeHandler(home, self.debouncer, self.codex_paths)
+    def watch_sessions(self, root: Root, folders: tuple[str, ...], recursive: bool) -> bool:
+        """A root's session folders (never the home that holds them: credentials live
+        there). Whether every one is watched."""
+        handler = _SessionsHandler(root, self.debouncer, self.changed_paths)
         watched = 0
-        for sub in ("sessions", "archived_sessions"):
-            watch = self._schedule(handler, os.path.join(str(home.path), sub), recursive=True)
+        for folder in folders:
+            watch = self._schedule(handler, folder, recursive=recursive)
             if watch is not None:
-                self.roots[f"{home.name}/{sub}"] = watch
+                self.roots[f"{root.name}/{folder}"] = watch
                 watched += 1
-        return watched == 2
+        return watched == len(folders)
 
     def unwatch_root(self, name: str) -> None:
         watch = self.roots.pop(name, None)

@@ -18,6 +18,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 
 from ..config import Config
 from ..core.errors import PatterndError
+from ..sources import kinds
 from .tables import estimated_share, name_agents
 from ..core.review import annotate
 from ..store import automation
@@ -59,7 +60,7 @@ def gather(ledger: Ledger, *, now_us: int, top: int = 5, until_us: int | None = 
         automated = [{"pattern_signature": sig, **automation.figures(db, sig, latest[sig], now_us),
                       "regressions_list": automation.regressions(db, pid, on, SECTION_WORKFLOWS)}
                      for sig, (pid, on) in sorted(automation.automated(db).items())]
-        spend = {**totals(db, host), "by_agent": queries.spend_by_agent(db, agent_of or (lambda root: "claude"), host),
+        spend = {**totals(db, host), "by_agent": queries.spend_by_agent(db, agent_of or _adw_agent, host),
                  "by_host": queries.spend_by_host(db, host)}
         return (rows, spend, weeks(db, weeks_to[0], host=host), weeks_to[1], sections, automated,
                 unmatched(db, UNMATCHED_ROWS, host=host))
@@ -159,6 +160,10 @@ def render(data: dict) -> str:
         pattern_weeks={s["pattern_signature"]: weekly_chart(s["weeks"], width=480, height=160)
                        for s in data["sections"]},
         before_after={a["pattern_signature"]: before_after_chart(a) for a in data["automated"]})
+
+
+def _adw_agent(root: str) -> str:
+    return kinds.ADW_AGENT
 
 
 def write_report(ledger: Ledger, path: str, *, now_us: int, top: int = 5, recipes: dict | None = None,

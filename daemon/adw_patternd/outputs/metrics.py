@@ -14,6 +14,7 @@ import os
 import time
 
 from ..outcome import Kind
+from ..sources import kinds
 from ..store.queries import pattern_figures, spend_by_agent
 
 log = logging.getLogger("adw_patternd")
@@ -42,8 +43,7 @@ class _PatternCollector:
             savings.add_metric([sig], monthly)
             spend.add_metric([sig], nanos / 1e9)
         by_agent = GaugeMetricFamily("adw_patternd_spend_usd", "Spend seen, by the agent that ran the workflows "
-                                     "(claude: ADW runs and Claude Code sessions; codex: Codex CLI), USD "
-                                     "(estimates included)", labels=["agent"])
+                                     "(the agent of each root's kind), USD (estimates included)", labels=["agent"])
         for agent, seen in spend_by_agent(self.ledger.db, self.agent_of).items():
             by_agent.add_metric([agent], seen["spend_usd"])
         yield from (occurrences, savings, spend, by_agent)
@@ -111,7 +111,7 @@ class Metrics:
     """What the daemon and sync count, and the file they write. Without a file configured,
     every method does nothing."""
 
-    def __init__(self, path, ledger, agent_of=lambda root: "claude"):
+    def __init__(self, path, ledger, agent_of=lambda root: kinds.ADW_AGENT):
         """``agent_of``: which agent a root's workflows ran on (Config.agent_of)."""
         self.path = str(path) if path else None
         self.ledger, self.agent_of = ledger, agent_of

@@ -13,6 +13,7 @@ from urllib.parse import quote, urlencode
 from ..config import Config
 from ..core.errors import PatterndError
 from ..core.review import STATES
+from ..sources import kinds
 from ..store import pages as store_pages
 from ..store import queries
 from ..store.evidence import show, weeks_end
@@ -22,14 +23,15 @@ from ..store.unmatched import unmatched as unmatched_heads
 from .html import _ENV, gather, savings_chart, weekly_chart
 from .tables import name_agents
 
-AGENTS = ("claude", "codex")
+AGENTS = kinds.agents()
 UNMATCHED_PAGE = 50  # heads in each list of the Unmatched page (?limit=N for more)
 PATTERN_COLUMNS = ("pattern_signature", "occurrence_count", "sum_units", "avg_tokens_with_llm", "avg_cost_with_llm",
                    "avg_cost_with_tool", "potential_monthly_savings", "confidence_score", "impact", "first_seen",
                    "last_seen", "review_state")
 CLI_SORTS = ("savings", "occurrences", "confidence", "impact")
 WORKFLOWS_PAGE = 100
-AGENT_COLOURS = {"claude": "#3b6fd8", "codex": "#d8853b"}
+PALETTE = ("#3b6fd8", "#d8853b", "#3ba86b", "#a35bd8", "#d84b6b", "#4bb8c8")
+AGENT_COLOURS = dict(zip(AGENTS, PALETTE))  # each agent its colour, in the registry's order
 
 
 class BadRequest(PatterndError):
@@ -63,12 +65,11 @@ class Query:
 
 def _roots(config: Config, agent: str | None, root: str | None) -> tuple[tuple[str, ...], bool] | None:
     """The roots condition of an agent and/or root filter, as queries.window takes it."""
-    codex = tuple(h.name for h in config.codex_homes)
     if root is not None:
         if agent is not None and config.agent_of(root) != agent:
             return (), True  # that root's workflows are another agent's: none
         return (root,), True
-    return (codex, agent == "codex") if agent else None
+    return config.agent_roots(agent) if agent else None
 
 
 def overview(db, config: Config, host: str | None) -> dict:

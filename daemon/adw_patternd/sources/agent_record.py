@@ -101,3 +101,19 @@ def check_session(workflow_id: str, files: list[Transcript], prices) -> RecordCh
                 "config.yaml)" if not any(residual[:5]) else f"the record differs by {_by(residual)}")
         reasons.append(f"ours: {what}, and none of the agent's reasons explains it")
     return RecordCheck(workflow_id, ours, record, tuple(reasons), unexplained)
+
+
+def report_lines(records) -> tuple[list[str], int]:
+    """What `verify --files --agent-record` prints: each session whose figures differ from
+    Claude Code's own record, with the reasons, then a summary; and how many differ for no
+    reason of the agent's (ours: a bug)."""
+    differ = [r for r in records if r.reasons]
+    lines = []
+    for r in differ:
+        lines.append(f"agent record {r.workflow_id}: ours {describe(r.ours)}; the record's {describe(r.record)}")
+        lines.extend(f"  {reason}" for reason in r.reasons)
+    unexplained = sum(r.unexplained for r in records)
+    lines.append(f"agent record: {len(records)} session(s) hold Claude Code's own record: {len(records) - len(differ)} "
+                 f"equal to ours, {len(differ) - unexplained} differ for the agent's reasons, {unexplained} for none "
+                 "of them (ours: a bug worth reporting)")
+    return lines, unexplained

@@ -436,3 +436,22 @@ def subagent_files(session_path: str) -> list[str]:
     except OSError:
         return found
     return found + [n for n in beside if agent_session(f"{project}/{n}") == sid]
+
+
+def session_of(store: str, changed_path: str) -> str | None:
+    """The session a changed file of a store is: <project>/<sid>.jsonl,
+    <project>/<sid>/subagents/*.jsonl, and a <project>/agent-<id>.jsonl whose entries name
+    sid (2.0.x writes a session's sub-agents there, even before the session's own file: its
+    warm-ups start first; None while its first entry is not written)."""
+    prefix = os.path.join(os.path.abspath(store), "")
+    if not changed_path.startswith(prefix) or not changed_path.endswith(".jsonl"):
+        return None
+    parts = changed_path[len(prefix):].split(os.sep)
+    if len(parts) == 2:
+        own = parts[1][:-len(".jsonl")]
+        if AGENT_FILE.fullmatch(parts[1]) and (parent := agent_session(changed_path)) != own:
+            return parent
+        return own
+    if len(parts) == 4 and parts[2] == "subagents":
+        return parts[1]
+    return None

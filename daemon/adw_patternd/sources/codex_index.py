@@ -5,9 +5,22 @@ in the order of their file names (which start with the session's start time)."""
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 
 from .codex import RolloutFile, list_home, rollout_head
+
+SUBFOLDERS = ("sessions", "archived_sessions")  # what is watched of a home: never the home (credentials)
+_SID_IN_NAME = re.compile(r"([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})"
+                          r"\.jsonl(?:\.zst)?$")
+
+
+def session_of(home: str, changed_path: str) -> str | None:
+    """The session a rollout is (the id in its name), for a path under the home's folders."""
+    name = os.path.basename(changed_path)
+    m = _SID_IN_NAME.search(name) if name.startswith("rollout-") else None
+    inside = any(changed_path.startswith(os.path.join(os.path.abspath(home), sub, "")) for sub in SUBFOLDERS)
+    return m.group(1).lower() if m and inside else None
 
 
 @dataclass

@@ -15,10 +15,10 @@ import stat
 import time
 import zlib
 from dataclasses import dataclass, replace
-from typing import NamedTuple
 
 from ..core.commands import BUILTIN_COMMAND_RULES, CommandRule
 from ..core.errors import InputRejected
+from ..core.folders import STATE_FILE, Snapshot  # noqa: F401 (re-exported)
 from ..core.jsonline import loads
 from ..core.pricing import PriceRule
 from .claude_sessions import fold_chunk, subagent_files
@@ -26,7 +26,6 @@ from .parse import issue_title, log_times
 from .response_keys import ResponseKeys
 from .transcript import TAIL_BYTES, Transcript, head_session
 
-STATE_FILE = "adw_state.json"
 SUMMARY_FILE = "workflow_summary.json"
 ERROR_LOG = "error.log"
 EXECUTION_LOG = "execution.log"
@@ -54,19 +53,6 @@ class FileStat:
 
     def token(self) -> str:
         return f"{self.name}:{self.inode}:{self.size}:{self.mtime_ns}"
-
-
-class Snapshot(NamedTuple):
-    """Cheap evidence that a dormant workflow is unchanged: the stat of its folder (which
-    changes when a file is added, removed or renamed in it) and of its state file (which
-    changes on an in-place rewrite). Two stat calls, where a fingerprint needs a listing.
-    A NamedTuple: the sweep's hot loop reads it by index, people by name."""
-
-    folder_ino: int
-    folder_mtime_ns: int
-    state_ino: int  # 0 (and size, mtime 0) when there is no state file
-    state_size: int
-    state_mtime_ns: int
 
 
 @dataclass(frozen=True)

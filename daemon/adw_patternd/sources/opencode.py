@@ -35,6 +35,7 @@ AGENT = "opencode"
 CONFIG_KEY = "opencode_data"
 DESCRIBE = "an OpenCode data folder, such as ~/.local/share/opencode"
 SHELL_TOOL = "bash"
+WATCH_RECURSIVE = False  # its folder holds the database beside snapshot/ (a git dir that churns) and log/
 BUSY_MS = 200  # how long a read waits on a lock before calling it transient
 
 
@@ -99,6 +100,38 @@ def session_of(root: str, changed_path: str) -> str | None:
     except InputRejected:
         return None
     return rows[0][0] if rows else None
+
+
+def _database_of(changed_path: str) -> str | None:
+    name = os.path.basename(changed_path)
+    for suffix in ("-wal", "-shm", "-journal"):
+        name = name.removesuffix(suffix)
+    if not (name.startswith("opencode") and name.endswith(".db")):
+        return None
+    return os.path.join(os.path.dirname(changed_path), name)
+
+
+def sessions_changed(root: str, changed_path: str, mark):
+    """The sessions of the changed database updated since ``mark`` (what the previous call
+    returned: per database, the newest `time_updated` seen; None at first, when every session
+    of the database is named: reading one unchanged since its stored cursor costs one query)."""
+    path = _database_of(changed_path)
+    marks = dict(mark or {})
+    if path is None:
+        return set(), marks
+    try:
+        rows = _query(path, "SELECT id, time_updated FROM session WHERE time_updated >= ?", (marks.get(path, 0),))
+    except InputRejected:
+        return set(), marks  # being written: the event that finishes the write comes next
+    if rows:
+        marks[path] = max(int(t or 0) for _sid, t in rows)
+    return {sid for sid, _t in rows}, marks
+
+
+def identity_files(ref: af.SessionRef) -> tuple[str, ...]:
+    """The database and its write-ahead log: new rows sit in the -wal until a checkpoint."""
+    wal = ref.path + "-wal"
+    return (ref.path, wal) if os.path.exists(wal) else (ref.path,)
 
 
 # ---------------------------------------------------------------------------------------

@@ -19,19 +19,10 @@ Pure apart from ``fetch``, the store's look-up, given by whoever reads.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import NamedTuple
 
-LATEST = 2**62  # the rank of a copy without a timestamp: after every copy that has one
-
-
-def key_of(text: str) -> int:
-    """A signed 64-bit hash of ``text`` (a column of either database takes it)."""
-    return int.from_bytes(hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "big",
-                          signed=True)
-
+from ..core.response_rank import LATEST, Held, beaten_by, file_key, key_of  # noqa: F401 (beaten_by re-exported)
 
 def epoch_ms(timestamp) -> int:
     """An entry's ISO 8601 timestamp in milliseconds; LATEST when it has none that parses."""
@@ -41,21 +32,6 @@ def epoch_ms(timestamp) -> int:
         return round(datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp() * 1000)
     except ValueError:
         return LATEST
-
-
-class Held(NamedTuple):
-    """A counted response as the store keeps it, with what ranks it against another copy."""
-
-    mkey: int
-    rkey: int  # 0: the response had no request id
-    side: int  # 1: a side conversation's (isSidechain)
-    at_ms: int  # its first entry's time in the file that holds it
-    first_ms: int  # the holding session's first entry
-    workflow_id: str
-    file: int
-
-    def rank(self) -> tuple:
-        return (self.at_ms, self.first_ms, self.workflow_id)
 
 
 Fetch = Callable[[list[int], tuple[int, ...]], Iterable[Held]]
@@ -77,7 +53,7 @@ class ResponseKeys:
         self.reset: list[int] = []  # files read again from their start
 
     def file_key(self, path: str) -> int:
-        return key_of(f"{self.workflow_id}\x1f{path}")
+        return file_key(self.workflow_id, path)
 
     def restart(self, path: str) -> None:
         """``path`` is read again from its start: what it claimed before is its no longer."""
@@ -127,20 +103,3 @@ class ResponseKeys:
                 return h.workflow_id
         return self.workflow_id
 
-
-def beaten_by(mine: Held, held) -> list[Held] | None:
-    """The counted copies ``mine`` takes over, or None when one of them keeps the response.
-    A side conversation's copy never beats its parent's (same message id, any request); a
-    parent's beats every side copy; copies of one response rank by time, session, id."""
-    beaten = []
-    for h in held:
-        same_response = h.rkey == mine.rkey  # the key is the message id and the request id, absent or not
-        if mine.side and not h.side:
-            return None  # a replay of a counted parent message
-        if h.side and not mine.side:
-            beaten.append(h)  # the parent's copy: the replay counted before it goes
-        elif same_response:
-            if h.rank() <= mine.rank():
-                return None
-            beaten.append(h)
-    return beaten

@@ -22,9 +22,9 @@ import math
 import re
 import zlib
 from dataclasses import dataclass, field, replace
-from typing import NamedTuple
 
 from ..core.commands import BUILTIN_COMMAND_RULES, CommandRule, call_commands, command_line
+from ..core.stored import STORED_COLUMNS, StoredTranscript  # noqa: F401 (re-exported)
 from ..core.jsonline import INVALID, DecodedLines, loads
 from ..core.pricing import PriceRule, cost_nanos
 from ..core.waits import Waits
@@ -770,37 +770,7 @@ def to_json(t: Transcript) -> str:
     }, separators=(",", ":"))
 
 
-class StoredTranscript(NamedTuple):
-    """A transcript as the store keeps it (one agent_outputs row): what the file looked like
-    at the read, the totals a person can query (overwritten runs included), and the fold's
-    state. Made in the reading process, so that only plain values travel to the writer."""
-
-    path: str
-    device: int
-    inode: int
-    offset: int
-    size: int
-    mtime_ns: int
-    head: str
-    tail: str
-    results: int
-    tokens: int
-    cost_nanos: int
-    duration_ms: int
-    error_results: int
-    last_error: str | None
-    model: str | None
-    overwritten_runs: int
-    state_json: str
-
-    def content(self) -> tuple:
-        """All but where the file is and when it was written: equal content, nothing to apply."""
-        return (self.path, self.offset, self.tail) + tuple(self[8:])
-
-
-STORED_COLUMNS = ("agent_name", "device", "inode", "offset_bytes", "size_bytes", "mtime_ns", "head_session", "tail",
-                  "results", "tokens", "cost_nanos", "duration_ms", "error_results", "last_error", "model",
-                  "overwritten_runs", "state_json")
+# StoredTranscript and its columns are core/stored.py's (the store keeps them without knowing a reader).
 
 
 def stored(t: Transcript) -> StoredTranscript:

@@ -3,7 +3,7 @@ workflow's change so that the next read starts where this one ended."""
 
 from __future__ import annotations
 
-from ..sources.transcript import STORED_COLUMNS, StoredTranscript
+from ..core.stored import STORED_COLUMNS, StoredTranscript
 from .batch import BatchWrites
 from .db import Db
 from .response_keys import forget_files

@@ -19,8 +19,7 @@ import socket
 
 from ..core.model import Contribution, Occurrence, PatternSums
 from ..core.rules import attributed_nanos
-from ..sources.response_keys import Held
-from ..sources.transcript import from_json
+from ..core.response_rank import Held
 from .agent_outputs import same_transcripts, store_transcripts
 from .batch import BatchReads, BatchWrites
 from .claims import claim, session_owner
@@ -68,9 +67,10 @@ class Ledger:
             return Prior()
         rows = self.db.all("SELECT agent_name, device, inode, offset_bytes, size_bytes, mtime_ns, head_session, "
                            "tail, state_json FROM agent_outputs WHERE workflow_id = ?", (workflow_id,))
-        transcripts = {r[0]: from_json(r[0], int(r[1] or 0), int(r[2] or 0), int(r[3] or 0), int(r[4] or 0),
-                                       int(r[5] or 0), r[6] or "", r[7] or "", r[8]) for r in rows}
-        return Prior(int(row[0]), row[1], transcripts, {r[0]: r[8] or "" for r in rows})
+        # Each row as stored: the reader that wrote its state decodes it (Engine.prior).
+        stored = {r[0]: (int(r[1] or 0), int(r[2] or 0), int(r[3] or 0), int(r[4] or 0), int(r[5] or 0), r[6] or "",
+                         r[7] or "", r[8]) for r in rows}
+        return Prior(int(row[0]), row[1], {}, {r[0]: r[8] or "" for r in rows}, stored)
 
     def counted_keys(self, message_keys: list[int], left_out: tuple[int, ...]) -> list[Held]:
         """The responses of session files counted already, by message key (response_keys)."""

@@ -189,7 +189,7 @@ def status(db: Db, host: str | None = None, agent_of=None) -> dict:
                                     f"ON w.workflow_id = o.workflow_id WHERE {_live(host, 'w.')[0]}", params)[0]),
         "roots": roots,
         "by_host": spend_by_host(db, host),
-        "by_agent": spend_by_agent(db, agent_of or (lambda root: "claude"), host),
+        "by_agent": spend_by_agent(db, agent_of or (lambda root: ""), host),
         "host": host,
         "last_processed": {"workflow_id": last[0], "at": last[1]} if last else None,
         "database": db.label,

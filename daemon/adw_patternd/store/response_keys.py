@@ -5,7 +5,7 @@ ids its new lines hold; a change adds what it counted in the transaction that st
 
 from __future__ import annotations
 
-from ..sources.response_keys import Held, ResponseKeys, beaten_by
+from ..core.response_rank import Held, beaten_by, file_key
 from .codex_facts import store_codex
 from .db import Db
 from .rows import Change
@@ -68,7 +68,7 @@ def read_again(db: Db, workflow_ids) -> None:
 
 def forget_files(db: Db, workflow_id: str, names) -> None:
     """Files of a workflow are gone (or the workflow is): what they counted may count elsewhere."""
-    files = [(ResponseKeys(workflow_id).file_key(n),) for n in names]
+    files = [(file_key(workflow_id, n),) for n in names]
     if files:
         db.executemany("DELETE FROM response_keys WHERE file = ?", files)
         db.executemany("DELETE FROM response_files WHERE file = ?", files)

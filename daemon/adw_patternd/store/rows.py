@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from ..core.model import Contribution, Occurrence, PatternSums, Workflow
-from ..sources.transcript import StoredTranscript
+from ..core.stored import StoredTranscript
 
 # A pattern's running sums, in PatternSums' field order.
 SUM_COLUMNS = ("occurrence_count", "sum_tokens", "sum_cost_nanos", "duration_n", "duration_sum",
@@ -81,8 +81,11 @@ class Prior:
 
     revision: int = 0
     fingerprint: str | None = None
-    transcripts: dict = field(default_factory=dict)  # relative path -> Transcript as last read
+    transcripts: dict = field(default_factory=dict)  # relative path -> Transcript as last read (Engine.prior)
     states: dict = field(default_factory=dict)  # relative path -> its stored state JSON, as stored
+    # relative path -> (device, inode, offset, size, mtime_ns, head, tail, state JSON): each
+    # agent_outputs row as stored; the store does not know the shape of a reader's state
+    rows: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

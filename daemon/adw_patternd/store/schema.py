@@ -117,7 +117,7 @@ def m002_exact_accounting(db: Db) -> None:
 
     # Adopt rows a reference database already holds. Its workflows are keyed by a bare
     # workflow_id; they count as already contributing (revision 1).
-    from ..sources.parse import epoch_us, iso, parse_time  # noqa: PLC0415 (parse is pure; no cycle at import)
+    from ..core.times import epoch_us, iso, parse_time  # noqa: PLC0415
 
     have = columns(db, "workflow_history")
     start_col = "start_time" if "start_time" in have else "NULL"

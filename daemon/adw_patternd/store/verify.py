@@ -12,7 +12,7 @@ import logging
 from typing import Protocol
 
 from ..core.model import PatternSums
-from ..sources.codex import ROLLOUT
+from ..core.stored import WHOLE_AGAIN
 from .db import Db
 from .derived import derived_values, write_derived
 from .rows import DERIVED_COLUMNS, LINK_COLUMNS, SUM_COLUMNS, contribution_of, same_value
@@ -131,9 +131,10 @@ def _forget_read_positions(db: Db) -> None:
     """Every file is read again from its start. An agent transcript's or a session file's
     read is kept with no file identity, which makes the next read restart it: the runs only
     the ledger knows (seen, then overwritten by a retry) stay counted, and a session file
-    that is gone keeps what was read of it. A Codex rollout's read goes: it is read again whole."""
+    that is gone keeps what was read of it. A rollout's or a pure reader's session's read goes:
+    it is read again whole."""
     db.execute("UPDATE agent_outputs SET device = 0, inode = 0")
-    db.execute("DELETE FROM agent_outputs WHERE agent_name = ?", (ROLLOUT,))
+    db.executemany("DELETE FROM agent_outputs WHERE agent_name = ?", [(name,) for name in WHOLE_AGAIN])
 
 
 def rederive_if_needed(ledger: Ledger, derivation_key: str | None) -> None:
