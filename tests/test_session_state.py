@@ -40,10 +40,12 @@ def tool_result(tid="toolu_1", ts=None) -> str:
                                                                 "content": "ok"}]}})
 
 
-def response(n: int, stop: str | None, ts=None, sidechain=False, bash=False) -> str:
+def response(n: int, stop: str | None, ts=None, sidechain=False, bash=False, version=None, thinking=False) -> str:
     block = ({"type": "tool_use", "id": f"toolu_{n}", "name": "Bash", "input": {"command": "git status"}} if bash
+             else {"type": "thinking", "thinking": "hm", "signature": "s"} if thinking
              else {"type": "text", "text": "done"})
     return json.dumps({"type": "assistant", "timestamp": ts or _ts(), "isSidechain": sidechain, "requestId": f"req_{n}",
+                       **({"version": version} if version else {}),
                        "message": {"id": f"msg_{n}", "model": MODEL, "role": "assistant", "content": [block],
                                    "stop_reason": stop, "usage": {"input_tokens": 10, "output_tokens": 5}}})
 
@@ -57,6 +59,14 @@ CASES = {
     "ended with end_turn": ([prompt(), response(1, "tool_use", bash=True), tool_result(), response(2, "end_turn")], True),
     "cut off after a tool result": ([prompt(), response(1, "tool_use", bash=True), tool_result()], False),
     "cut off mid-response": ([prompt(), response(1, None)], False),
+    "cut off mid-response (2.1.x)": ([prompt(), response(1, None, version="2.1.328")], False),
+    # 2.0.x copies a response's message into its entry as each block ends: the answer's entry
+    # has no stop reason when message_delta came after (measured: 2.0.65 under load)
+    "2.0.x: the answer written before its stop reason": ([prompt(), response(1, "tool_use", bash=True), tool_result(),
+                                                          response(2, None, version="2.0.65")], True),
+    "2.0.x: text, then the same response's tool call": ([prompt(), response(1, None, version="2.0.65"),
+                                                        response(1, None, bash=True, version="2.0.65")], False),
+    "2.0.x: only thinking so far": ([prompt(), response(1, None, thinking=True, version="2.0.65")], False),
     "resumed: a new prompt": ([prompt(), response(1, "end_turn"), prompt("and now lint")], False),
     "resumed and ended again": ([prompt(), response(1, "end_turn"), prompt("and now lint"), response(2, "end_turn")],
                                 True),

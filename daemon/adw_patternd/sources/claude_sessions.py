@@ -285,11 +285,27 @@ def _turn_said(entry, main: bool) -> bool | None:
     if kind not in ("user", "assistant") or not isinstance(msg, dict) or (main and entry.get("isSidechain") is True):
         return None
     if kind == "assistant":
-        return msg.get("stop_reason") == "end_turn"
+        return msg.get("stop_reason") == "end_turn" or _final_text_of_a_2_0_build(entry, msg)
     content = msg.get("content")
     if entry.get("isMeta") is True or (isinstance(content, str) and content.lstrip().startswith(_LOCAL_COMMAND)):
         return None
     return False
+
+
+def _final_text_of_a_2_0_build(entry: dict, msg: dict) -> bool:
+    """A text answer that Claude Code before 2.1 wrote without its stop reason. Those builds
+    write a response's entry as each content block ends, copying the message as the API
+    client has it then; the stop reason comes after the last block (message_delta), so it is
+    in the entry only when that event had already arrived. Measured on 2.0.65 under load:
+    a run that ended normally, its file's last entry its answer with `stop_reason: null`.
+    (2.1.x sets the stop reason on its last entry when it arrives, and writes a cost-state.)
+    A text-only entry with no stop reason is then the answer that ended the turn: a response
+    with a tool call writes the call's entry after it, which says the turn goes on."""
+    if msg.get("stop_reason") is not None or not str(entry.get("version", "")).startswith(("1.", "2.0.")):
+        return False
+    content = msg.get("content")
+    return (isinstance(content, list) and bool(content)
+            and all(isinstance(b, dict) and b.get("type") == "text" for b in content))
 
 
 # ---------------------------------------------------------------------------------------
