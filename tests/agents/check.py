@@ -180,7 +180,14 @@ class Watched:
 
     def __enter__(self) -> "Watched":
         self.daemon = DaemonProcess(self.config)
-        wait_for(lambda: "catch-up:" in self.daemon.log(), timeout=30, what="the daemon's catch-up")
+        try:
+            wait_for(lambda: "catch-up:" in self.daemon.log() or not self.daemon.alive(), timeout=30,
+                     what="the daemon's catch-up")
+            assert self.daemon.alive(), f"the daemon exited ({self.daemon.proc.returncode}) before its catch-up"
+        except AssertionError as e:
+            self.__exit__()
+            raise AssertionError(f"{e}\ndaemon log:\n{self.daemon.log()[-3000:]}\n"
+                                 f"daemon output:\n{self.daemon.output()[-3000:]}") from None
         return self
 
     def __exit__(self, *exc) -> None:
@@ -196,19 +203,41 @@ class Watched:
         assert done.returncode == 0, f"sync failed:\n{done.stdout}\n{done.stderr}"
         return database
 
+    def files(self) -> list[tuple[str, int, int]]:
+        """What a sync reads: each file of the store (path, size, mtime)."""
+        found = []
+        for path in sorted(self.projects.rglob("*.jsonl*")):
+            try:
+                st = path.stat()
+            except OSError:
+                continue
+            found.append((str(path), st.st_size, st.st_mtime_ns))
+        return found
+
     def caught_up(self, timeout: float = 30) -> str:
         """Wait until the daemon's database equals a fresh sync's of the same files; the
-        fresh database's path."""
-        fresh = self.fresh_sync()
-        want = normalised_dump(fresh)
+        fresh database's path. The fresh sync is taken again when the files changed since
+        (a process of the agent still writing after the command returned): the daemon is
+        compared with what the files say now, not with what they said at the first look."""
+        state = {"files": self.files()}
+        state["fresh"] = self.fresh_sync()
+        state["want"] = normalised_dump(state["fresh"])
+
+        def equal() -> bool:
+            if self.files() != state["files"]:
+                state["files"] = self.files()
+                state["fresh"] = self.fresh_sync()
+                state["want"] = normalised_dump(state["fresh"])
+            return normalised_dump(self.database) == state["want"]
+
         try:
-            wait_for(lambda: normalised_dump(self.database) == want, timeout=timeout,
-                     what="the daemon's database to equal a fresh sync's")
+            wait_for(equal, timeout=timeout, what="the daemon's database to equal a fresh sync's")
         except AssertionError:
-            diff = diff_dumps(normalised_dump(self.database), want)
+            diff = diff_dumps(normalised_dump(self.database), state["want"])
             raise AssertionError("the daemon's database differs from a fresh sync's:\n" + "\n".join(diff)
-                                 + "\n" + self.daemon.log()[-3000:]) from None
-        return fresh
+                                 + "\n" + self.daemon.log()[-3000:] + "\ndaemon output:\n"
+                                 + self.daemon.output()[-2000:]) from None
+        return state["fresh"]
 
     def check(self, oracle: Oracle, status: dict[str, str | tuple[str, ...]] | None = None) -> None:
         fresh = self.caught_up()

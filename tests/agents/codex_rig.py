@@ -41,9 +41,13 @@ class CodexRig:
 
     def __enter__(self) -> "CodexRig":
         self.server.__enter__()
-        self.codex = Codex(self.version, self.tmp / "agent", self.server.url, **self.codex_config)
-        (self.codex.home / "sessions").mkdir(exist_ok=True)
-        self.watched = Watched(self.tmp, self.codex.home, kind="codex_homes").__enter__()
+        try:  # a rig that fails to start stops its server: the failure is said once, not as a leaked thread too
+            self.codex = Codex(self.version, self.tmp / "agent", self.server.url, **self.codex_config)
+            (self.codex.home / "sessions").mkdir(exist_ok=True)
+            self.watched = Watched(self.tmp, self.codex.home, kind="codex_homes").__enter__()
+        except BaseException:
+            self.server.__exit__(None, None, None)
+            raise
         return self
 
     def __exit__(self, *exc) -> None:
