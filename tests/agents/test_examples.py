@@ -7,6 +7,7 @@ that agent writes."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections import Counter
 from pathlib import Path
 
@@ -64,8 +65,6 @@ def test_shipped_example_holds_only_session_files(agent):
 
 
 def test_opencode_example_has_no_account_rows_and_no_wal():
-    import sqlite3
-
     db = EXAMPLES / "opencode" / "opencode.db"
     con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
