@@ -11,14 +11,11 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-
-from .install import bin_path
+from . import cli_base
+from .cli_base import NO_NETWORK, PLAIN_USER, git_repo, kill_group, start_group
 
 # One model for every scenario and version: the pinned 2.1.x asks for a newer default than
 # the price table knows, and the oracle prices what was served, so keep it one we both price.
@@ -27,18 +24,10 @@ MODEL = "claude-sonnet-4-5-20250929"
 
 def claude_bin(version: str) -> Path:
     """The installed CLI, or skip the test saying how to install it."""
-    path = bin_path("claude", version)
-    if not path.exists():
-        pytest.skip(f"Claude Code {version} is not installed at {path}: run python tests/agents/install.py claude")
-    return path
+    return cli_base.installed("claude", cli_base.require("claude", version))
 
 
-@dataclass
-class Run:
-    returncode: int
-    stdout: str
-    stderr: str
-
+class Run(cli_base.Run):
     @property
     def result(self) -> dict | None:
         """The --output-format json result object, if the run printed one."""
@@ -73,25 +62,18 @@ class ClaudeCode:
         tmp.mkdir(exist_ok=True)
         self.env = {
             "TMPDIR": str(tmp),
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(self.home), "USER": "tester",
-            "LANG": "C.UTF-8", "TERM": "dumb", "SHELL": "/bin/bash",
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(self.home), **PLAIN_USER,
+            "LANG": "C.UTF-8",
             "ANTHROPIC_BASE_URL": server_url, "ANTHROPIC_API_KEY": "test",
             "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1", "DISABLE_AUTOUPDATER": "1", "DISABLE_TELEMETRY": "1",
             "DISABLE_ERROR_REPORTING": "1", "CLAUDE_CODE_DISABLE_TERMINAL_TITLE": "1",
-            # No network: anything not for the model server goes to a closed port.
-            "HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9",
-            "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost",
+            **NO_NETWORK,
             "GIT_AUTHOR_NAME": "Tester", "GIT_AUTHOR_EMAIL": "tester@example.com",
             "GIT_COMMITTER_NAME": "Tester", "GIT_COMMITTER_EMAIL": "tester@example.com",
             "GIT_CONFIG_NOSYSTEM": "1",
         }
-        self._git("init", "-q", "-b", "main")
-        (self.repo / "README.md").write_text("A scratch repository for an agent test.\n")
-        self._git("add", "README.md")
-        self._git("commit", "-q", "-m", "first")
-
-    def _git(self, *args: str) -> None:
-        subprocess.run(["git", *args], cwd=self.repo, env=self.env, check=True, capture_output=True)
+        git_repo(self.repo, self.env, {"README.md": "A scratch repository for an agent test.\n"}, message="first",
+                 init=("-b", "main"))
 
     def argv(self, prompt: str, *extra: str) -> list[str]:
         return [str(self.bin), "-p", prompt, "--allowedTools", "Bash,Task", "--output-format", "json",
@@ -99,28 +81,18 @@ class ClaudeCode:
 
     def run(self, prompt: str, *extra: str, timeout: float = 90, env: dict | None = None) -> Run:
         proc = self.start(prompt, *extra, env=env)
-        try:
-            out, err = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.kill(proc)
-            out, err = proc.communicate()
-            raise AssertionError(f"claude {self.version} did not finish within {timeout} s\n{err[-2000:]}")
+        out, err = cli_base.finish(proc, timeout, f"claude {self.version}")
         return Run(proc.returncode, out, err)
 
     def start(self, prompt: str, *extra: str, env: dict | None = None) -> subprocess.Popen:
         """A run in a session (process group) of its own, so ``kill`` takes its tools too;
         ``env``: variables to add for this run (CLAUDE_CODE_MAX_RETRIES, ...)."""
-        return subprocess.Popen(self.argv(prompt, *extra), cwd=self.repo, env={**self.env, **(env or {})}, text=True,
-                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                start_new_session=True)
+        return start_group(self.argv(prompt, *extra), self.repo, {**self.env, **(env or {})})
 
     @staticmethod
     def kill(proc: subprocess.Popen) -> None:
         """SIGKILL the run and every process it started, as a crash or an OOM kill would."""
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        kill_group(proc)
         proc.wait()
 
     def session_files(self) -> list[Path]:

@@ -16,11 +16,11 @@ is ours, update checks, analytics, feedback and web search are off, and there is
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 from pathlib import Path
 
+from . import cli_base
+from .cli_base import git_repo, kill_group, scratch_env, start_group
 from .install import bin_path
 
 PROVIDER = "scripted"
@@ -34,11 +34,7 @@ def codex_bin(version: str) -> Path:
 
 def missing_reason(version: str) -> str | None:
     """Why the CLI of ``version`` cannot run here, or None."""
-    path = codex_bin(version)
-    if not path.exists():
-        return (f"Codex CLI {version} is not installed at {path}: "
-                f"run `python tests/agents/install.py codex` (or set ADW_PATTERND_AGENTS)")
-    return None
+    return cli_base.missing_reason("codex", version)
 
 
 def has_exec_fork(version: str) -> bool:
@@ -96,25 +92,14 @@ class Codex:
         self.home = root / "codex-home"
         self.user_home = root / "user-home"
         self.repo = root / "repo"
-        for folder in (self.home, self.user_home, self.repo):
+        for folder in (self.home, self.user_home):
             folder.mkdir(parents=True, exist_ok=True)
         (self.home / "config.toml").write_text(config_toml(server_url + "/v1", **config))
-        subprocess.run(["git", "init", "-q", str(self.repo)], check=True, env=self.env())
-        (self.repo / "README.md").write_text("A scratch repository for a Codex run.\n")
+        git_repo(self.repo, self.env(), {"README.md": "A scratch repository for a Codex run.\n"}, message=None)
 
     def env(self) -> dict[str, str]:
-        keep = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "TZ", "TMPDIR")}
-        return {
-            **keep,
-            "HOME": str(self.user_home),
-            "CODEX_HOME": str(self.home),
-            KEY_ENV: "scripted-key",
-            "NO_COLOR": "1",
-            "RUST_LOG": "error",
-            "GIT_CONFIG_NOSYSTEM": "1",
-            "GIT_AUTHOR_NAME": "Scripted", "GIT_AUTHOR_EMAIL": "scripted@example.invalid",
-            "GIT_COMMITTER_NAME": "Scripted", "GIT_COMMITTER_EMAIL": "scripted@example.invalid",
-        }
+        return scratch_env(self.user_home, {"CODEX_HOME": str(self.home), KEY_ENV: "scripted-key", "NO_COLOR": "1",
+                                            "RUST_LOG": "error"})
 
     def _argv(self, *args: str) -> list[str]:
         return [str(self.bin), "exec", *args]
@@ -129,24 +114,18 @@ class Codex:
     def _popen(self, argv: list[str]) -> subprocess.Popen:
         # A session of its own: `codex` is a node launcher with the real (Rust) CLI as its
         # child, so a SIGKILL mid-run goes to the whole group (kill()).
-        return subprocess.Popen(argv, cwd=self.repo, env=self.env(), stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        return start_group(argv, self.repo, self.env())
 
     @staticmethod
     def kill(proc: subprocess.Popen) -> subprocess.CompletedProcess:
         """SIGKILL the run and everything it started (its shell commands too)."""
-        os.killpg(proc.pid, signal.SIGKILL)
+        kill_group(proc)
         out, err = proc.communicate(timeout=10)
         return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
     def _run(self, argv: list[str], timeout: float) -> subprocess.CompletedProcess:
         proc = self._popen(argv)
-        try:
-            out, err = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            out, err = proc.communicate()
-            raise AssertionError(f"codex {self.version} ran over {timeout}s: {argv[2:]}\n{out[-2000:]}\n{err[-2000:]}")
+        out, err = cli_base.finish(proc, timeout, f"codex {self.version} {argv[2:]}")
         return subprocess.CompletedProcess(argv, proc.returncode, out, err)
 
     def exec(self, prompt: str, timeout: float = 60) -> subprocess.CompletedProcess:

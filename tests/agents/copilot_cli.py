@@ -14,11 +14,12 @@ and the binary unpacks its JS package into the scratch folder (``COPILOT_PKG_CAC
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 from pathlib import Path
 
+from . import cli_base
+from .cli_base import git_repo, scratch_env
 from .install import bin_path
 
 MODEL = "mock-model"
@@ -26,27 +27,12 @@ _RESUME = re.compile(r"--resume=([0-9a-f-]{36})")
 
 
 def missing_reason(version: str) -> str | None:
-    path = bin_path("copilot", version)
-    if not path.exists():
-        return (f"GitHub Copilot CLI {version} is not installed at {path}: "
-                f"run `python tests/agents/install.py copilot` (or set ADW_PATTERND_AGENTS)")
-    return None
-
-
-def git_env(home: Path) -> dict[str, str]:
-    keep = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "TZ", "TMPDIR")}
-    return {**keep, "HOME": str(home), "NO_COLOR": "1", "GIT_CONFIG_NOSYSTEM": "1",
-            "GIT_AUTHOR_NAME": "Scripted", "GIT_AUTHOR_EMAIL": "scripted@example.invalid",
-            "GIT_COMMITTER_NAME": "Scripted", "GIT_COMMITTER_EMAIL": "scripted@example.invalid"}
+    return cli_base.missing_reason("copilot", version)
 
 
 def scratch_repo(repo: Path, env: dict[str, str]) -> None:
     """A git repository with one commit, for the scripted commands to look at."""
-    repo.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["git", "init", "-q", str(repo)], check=True, env=env)
-    (repo / "README.md").write_text("A scratch repository for an agent run.\n")
-    subprocess.run(["git", "-C", str(repo), "add", "README.md"], check=True, env=env)
-    subprocess.run(["git", "-C", str(repo), "commit", "-qm", "init"], check=True, env=env)
+    git_repo(repo, env, {"README.md": "A scratch repository for an agent run.\n"})
 
 
 class Copilot:
@@ -64,9 +50,10 @@ class Copilot:
         scratch_repo(self.repo, self.env())
 
     def env(self) -> dict[str, str]:
-        return {**git_env(self.user_home), "COPILOT_OFFLINE": "true", "COPILOT_AUTO_UPDATE": "false",
-                "COPILOT_PKG_CACHE_HOME": str(self.pkg), "COPILOT_PROVIDER_BASE_URL": self.server_url + "/v1",
-                "COPILOT_PROVIDER_API_KEY": "sk-scripted", "COPILOT_MODEL": MODEL}
+        return scratch_env(self.user_home, {
+            "NO_COLOR": "1", "COPILOT_OFFLINE": "true", "COPILOT_AUTO_UPDATE": "false",
+            "COPILOT_PKG_CACHE_HOME": str(self.pkg), "COPILOT_PROVIDER_BASE_URL": self.server_url + "/v1",
+            "COPILOT_PROVIDER_API_KEY": "sk-scripted", "COPILOT_MODEL": MODEL})
 
     def run(self, prompt: str, resume: str | None = None, timeout: float = 240) -> str:
         """One `copilot -p` run to its end; the session id it printed."""

@@ -18,12 +18,11 @@ proxy port.
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 
+from . import cli_base
+from .cli_base import CLOSED_PROXY, LOCAL_DIRECT, PLAIN_USER, git_repo, kill_group, scratch_env, start_group
 from .install import bin_path
 
 SETTINGS = {
@@ -39,18 +38,10 @@ def gemini_bin(version: str) -> Path:
 
 
 def missing_reason(version: str) -> str | None:
-    path = gemini_bin(version)
-    if not path.exists():
-        return (f"Gemini CLI {version} is not installed at {path}: "
-                f"run `python tests/agents/install.py gemini` (or set ADW_PATTERND_AGENTS)")
-    return None
+    return cli_base.missing_reason("gemini", version)
 
 
-@dataclass
-class Run:
-    returncode: int
-    stdout: str
-    stderr: str
+class Run(cli_base.Run):
 
     @property
     def result(self) -> dict:
@@ -74,28 +65,17 @@ class GeminiCli:
         self.gemini_home = self.home / ".gemini"
         self.repo = base / "repo"
         self.gemini_home.mkdir(parents=True, exist_ok=True)
-        self.repo.mkdir(parents=True, exist_ok=True)
         (self.gemini_home / "settings.json").write_text(json.dumps(SETTINGS, indent=2))
         self.server_url = server_url
-        subprocess.run(["git", "init", "-q", str(self.repo)], check=True, env=self.env())
-        (self.repo / "README.md").write_text("A scratch repository for a Gemini CLI run.\n")
-        subprocess.run(["git", "add", "README.md"], cwd=self.repo, check=True, env=self.env())
-        subprocess.run(["git", "commit", "-qm", "init"], cwd=self.repo, check=True, env=self.env())
+        git_repo(self.repo, self.env(), {"README.md": "A scratch repository for a Gemini CLI run.\n"})
 
     def env(self) -> dict[str, str]:
-        keep = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "TZ", "TMPDIR")}
-        return {
-            **keep,
-            "HOME": str(self.home), "USER": "tester", "TERM": "dumb", "SHELL": "/bin/bash", "NO_COLOR": "1",
+        return scratch_env(self.home, {
+            **PLAIN_USER, "NO_COLOR": "1",
             "GOOGLE_GEMINI_BASE_URL": self.server_url, "GEMINI_API_KEY": "scripted-key",
             "GEMINI_CLI_NO_RELAUNCH": "true",
-            # No network: anything not for the model server goes to a closed port.
-            **self._proxy(),
-            "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost",
-            "GIT_CONFIG_NOSYSTEM": "1",
-            "GIT_AUTHOR_NAME": "Scripted", "GIT_AUTHOR_EMAIL": "scripted@example.invalid",
-            "GIT_COMMITTER_NAME": "Scripted", "GIT_COMMITTER_EMAIL": "scripted@example.invalid",
-        }
+            **self._proxy(), **LOCAL_DIRECT,
+        })
 
     def _proxy(self) -> dict[str, str]:
         # Anything not for the model server goes to a closed port. Gemini CLI 0.24 sends the
@@ -103,7 +83,7 @@ class GeminiCli:
         # with usage statistics off it made no other connection.
         if not self.version_at_least(0, 40):
             return {}
-        return {"HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9"}
+        return CLOSED_PROXY
 
     def _argv(self, prompt: str, resume: str | None) -> list[str]:
         argv = [str(self.bin), "-p", prompt, "--yolo", "-o", "json"]
@@ -120,23 +100,17 @@ class GeminiCli:
 
     def start(self, prompt: str, resume: str | None = None) -> subprocess.Popen:
         # A session of its own, so a SIGKILL reaches the CLI's children (its shell commands) too.
-        return subprocess.Popen(self._argv(prompt, resume), cwd=self.repo, env=self.env(), stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        return start_group(self._argv(prompt, resume), self.repo, self.env())
 
     @staticmethod
     def kill(proc: subprocess.Popen) -> Run:
-        os.killpg(proc.pid, signal.SIGKILL)
+        kill_group(proc)
         out, err = proc.communicate(timeout=10)
         return Run(proc.returncode, out, err)
 
     def run(self, prompt: str, resume: str | None = None, timeout: float = 90) -> Run:
         proc = self.start(prompt, resume)
-        try:
-            out, err = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            out, err = proc.communicate()
-            raise AssertionError(f"gemini {self.version} ran over {timeout}s\n{out[-2000:]}\n{err[-2000:]}")
+        out, err = cli_base.finish(proc, timeout, f"gemini {self.version}")
         return Run(proc.returncode, out, err)
 
     def chats(self) -> list[Path]:

@@ -17,12 +17,11 @@ plugin install (registry.npmjs.org) goes to a closed proxy port and only logs a 
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 
+from . import cli_base
+from .cli_base import NO_NETWORK, PLAIN_USER, git_repo, scratch_env, start_group
 from .install import bin_path
 
 # USD per million tokens, as the config gives them: OpenCode's own cost field uses them.
@@ -34,11 +33,7 @@ def opencode_bin(version: str) -> Path:
 
 
 def missing_reason(version: str) -> str | None:
-    path = opencode_bin(version)
-    if not path.exists():
-        return (f"OpenCode {version} is not installed at {path}: "
-                f"run `python tests/agents/install.py opencode` (or set ADW_PATTERND_AGENTS)")
-    return None
+    return cli_base.missing_reason("opencode", version)
 
 
 def config(base_url: str) -> dict:
@@ -54,12 +49,7 @@ def config(base_url: str) -> dict:
     }
 
 
-@dataclass
-class Run:
-    returncode: int
-    stdout: str
-    stderr: str
-
+class Run(cli_base.Run):
     @property
     def events(self) -> list[dict]:
         out = []
@@ -85,42 +75,27 @@ class OpenCode:
         self.data = self.home / ".local" / "share" / "opencode"
         self.repo = base / "repo"
         self.home.mkdir(parents=True, exist_ok=True)
-        self.repo.mkdir(parents=True, exist_ok=True)
-        (self.repo / "opencode.json").write_text(json.dumps(config(server_url), indent=2))
-        for argv in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", "init"]):
-            subprocess.run(argv, cwd=self.repo, check=True, env=self.env(), capture_output=True)
+        git_repo(self.repo, self.env(), {"opencode.json": json.dumps(config(server_url), indent=2)})
 
     def env(self) -> dict[str, str]:
-        keep = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "TZ", "TMPDIR")}
         home = self.home
-        return {
-            **keep, "HOME": str(home), "USER": "tester", "TERM": "dumb", "SHELL": "/bin/bash", "NO_COLOR": "1",
+        return scratch_env(home, {
+            **PLAIN_USER, "NO_COLOR": "1",
             "XDG_CONFIG_HOME": str(home / ".config"), "XDG_DATA_HOME": str(home / ".local" / "share"),
             "XDG_CACHE_HOME": str(home / ".cache"), "XDG_STATE_HOME": str(home / ".local" / "state"),
             "OPENCODE_DISABLE_AUTOUPDATE": "1", "OPENCODE_DISABLE_MODELS_FETCH": "1", "OPENCODE_DISABLE_SHARE": "1",
-            "OPENCODE_DISABLE_LSP_DOWNLOAD": "1",
-            "HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9",
-            "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost",
-            "GIT_CONFIG_NOSYSTEM": "1",
-            "GIT_AUTHOR_NAME": "Scripted", "GIT_AUTHOR_EMAIL": "scripted@example.invalid",
-            "GIT_COMMITTER_NAME": "Scripted", "GIT_COMMITTER_EMAIL": "scripted@example.invalid",
-        }
+            "OPENCODE_DISABLE_LSP_DOWNLOAD": "1", **NO_NETWORK,
+        })
 
     def start(self, prompt: str, session: str | None = None) -> subprocess.Popen:
         argv = [str(self.bin), "run", "--format", "json"]
         if session:
             argv += ["--session", session]
-        return subprocess.Popen([*argv, prompt], cwd=self.repo, env=self.env(), stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        return start_group([*argv, prompt], self.repo, self.env())
 
     def run(self, prompt: str, session: str | None = None, timeout: float = 120) -> Run:
         proc = self.start(prompt, session)
-        try:
-            out, err = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            out, err = proc.communicate()
-            raise AssertionError(f"opencode {self.version} ran over {timeout}s\n{out[-2000:]}\n{err[-2000:]}")
+        out, err = cli_base.finish(proc, timeout, f"opencode {self.version}")
         return Run(proc.returncode, out, err)
 
     def databases(self) -> list[Path]:

@@ -16,7 +16,9 @@ import json
 import subprocess
 from pathlib import Path
 
-from .copilot_cli import git_env, scratch_repo
+from . import cli_base
+from .cli_base import scratch_env
+from .copilot_cli import scratch_repo
 from .install import bin_path
 
 MODEL = "mock-model"
@@ -26,11 +28,7 @@ SETTINGS = {"privacy": {"usageStatisticsEnabled": False}, "telemetry": {"enabled
 
 
 def missing_reason(version: str) -> str | None:
-    path = bin_path("qwen", version)
-    if not path.exists():
-        return (f"Qwen Code {version} is not installed at {path}: "
-                f"run `python tests/agents/install.py qwen` (or set ADW_PATTERND_AGENTS)")
-    return None
+    return cli_base.missing_reason("qwen", version)
 
 
 class Qwen:
@@ -48,8 +46,9 @@ class Qwen:
         scratch_repo(self.repo, self.env())
 
     def env(self) -> dict[str, str]:
-        return {**git_env(self.user_home), "OPENAI_BASE_URL": self.server_url + "/v1", "OPENAI_API_KEY": "sk-scripted",
-                "OPENAI_MODEL": MODEL, "QWEN_CODE_SUPPRESS_YOLO_WARNING": "1"}
+        return scratch_env(self.user_home, {"NO_COLOR": "1", "OPENAI_BASE_URL": self.server_url + "/v1",
+                                            "OPENAI_API_KEY": "sk-scripted", "OPENAI_MODEL": MODEL,
+                                            "QWEN_CODE_SUPPRESS_YOLO_WARNING": "1"})
 
     def run(self, prompt: str, resume: str | None = None, timeout: float = 240) -> str:
         """One `qwen -p` run to its end; the session id (from its JSON output)."""

@@ -9,7 +9,8 @@ import pytest
 from helpers import wait_for
 
 from .check import ENDED
-from .codex_cli import has_exec_fork, missing_reason, writes_task_complete
+from .cli_base import require
+from .codex_cli import has_exec_fork, writes_task_complete
 from .codex_rig import CodexRig, session_id
 from .install import versions_under_test
 from .script import Reply, Script, Usage
@@ -20,10 +21,7 @@ GIT = ("git status", "git log --oneline", "git diff", "git add README.md")
 
 @pytest.fixture(params=VERSIONS)
 def version(request):
-    reason = missing_reason(request.param)
-    if reason:
-        pytest.skip(reason)
-    return request.param
+    return require("codex", request.param)
 
 
 def ended(version: str) -> str:

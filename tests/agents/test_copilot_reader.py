@@ -16,7 +16,8 @@ from adw_patternd.sources import copilot
 from adw_patternd.sources.agent_fold import SessionRef, from_json
 
 from .chat_oracle import check, context, expected, plant_fifo, read_in_appends, read_with_deadline
-from .copilot_cli import Copilot, missing_reason
+from .cli_base import require
+from .copilot_cli import Copilot
 from .install import versions_under_test
 from .script import Reply, Script, Usage
 from .server import ModelServer
@@ -24,10 +25,7 @@ from .server import ModelServer
 
 @pytest.fixture(params=versions_under_test("copilot"), ids=lambda v: f"copilot-{v}")
 def version(request):
-    reason = missing_reason(request.param)
-    if reason:
-        pytest.skip(reason)
-    return request.param
+    return require("copilot", request.param)
 
 
 def usage(k: int) -> Usage:

@@ -22,7 +22,8 @@ from adw_patternd.core.pricing import DEFAULT_PRICES, cost_nanos
 from adw_patternd.sources import agent_fold as af
 from adw_patternd.sources import gemini
 
-from .gemini_cli import GeminiCli, missing_reason
+from .cli_base import require
+from .gemini_cli import GeminiCli
 from .install import versions_under_test
 from .script import Reply, Script, Usage
 from .server import ModelServer
@@ -91,10 +92,7 @@ def figures(workflow):
 
 @pytest.fixture(params=VERSIONS)
 def version(request):
-    reason = missing_reason(request.param)
-    if reason:
-        pytest.skip(reason)
-    return request.param
+    return require("gemini", request.param)
 
 
 def run(version: str, tmp_path: Path, replies: list[Reply], prompts=("check the repo",), resume=False):
@@ -156,9 +154,7 @@ def test_resumed_session(version, tmp_path):
 
 def test_default_model_goes_through_the_router(tmp_path):
     """No -m: the pinned CLI asks its router first (a JSON model choice, not on disk)."""
-    version = VERSIONS[0]
-    if missing_reason(version):
-        pytest.skip(missing_reason(version))
+    version = require("gemini", VERSIONS[0])
     script = Script([Reply(calls=("git status",), usage=usage(0)), Reply(text="Done.", usage=usage(1))])
     with ModelServer(script) as server:
         cli = GeminiCli(version, tmp_path, server.url)

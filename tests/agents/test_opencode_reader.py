@@ -20,8 +20,9 @@ from adw_patternd.core.pricing import DEFAULT_PRICES, Price, PriceRule, cost_nan
 from adw_patternd.sources import agent_fold as af
 from adw_patternd.sources import opencode
 
+from .cli_base import require
 from .install import versions_under_test
-from .opencode_cli import PRICE, OpenCode, missing_reason
+from .opencode_cli import PRICE, OpenCode
 from .script import Reply, Script, Usage
 from .server import ModelServer
 
@@ -69,10 +70,7 @@ def figures(w):
 
 @pytest.fixture(params=versions_under_test("opencode"))
 def version(request):
-    reason = missing_reason(request.param)
-    if reason:
-        pytest.skip(reason)
-    return request.param
+    return require("opencode", request.param)
 
 
 def run(version, tmp_path, replies, prompts=("check the repo",)):

@@ -12,18 +12,16 @@ from adw_patternd.sources import qwen
 from adw_patternd.sources.agent_fold import from_json
 
 from .chat_oracle import check, context, expected, plant_fifo, read_in_appends, read_with_deadline
+from .cli_base import require
 from .install import versions_under_test
-from .qwen_cli import Qwen, missing_reason
+from .qwen_cli import Qwen
 from .script import Reply, Script, Usage
 from .server import ModelServer
 
 
 @pytest.fixture(params=versions_under_test("qwen"), ids=lambda v: f"qwen-{v}")
 def version(request):
-    reason = missing_reason(request.param)
-    if reason:
-        pytest.skip(reason)
-    return request.param
+    return require("qwen", request.param)
 
 
 def usage(k: int) -> Usage:

@@ -41,7 +41,7 @@ import stat
 import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Iterator, NamedTuple, Union
+from typing import Callable, Iterable, Iterator, NamedTuple, Union
 
 from ..core.commands import BUILTIN_COMMAND_RULES, call_commands, command_line
 from ..core.errors import InputRejected
@@ -586,3 +586,18 @@ class JsonlReader:
             self.notes.append(f"{self.path}: line at byte {at} is not a JSON object (skipped)")
             return None
         return obj
+
+
+def read_jsonl_session(ref: SessionRef, stored: str | None, ctx: ReadContext, agent: str,
+                       events_of: Callable[[JsonlReader, FoldState], Iterable]) -> SessionRead:
+    """A session kept in one JSONL file, read on from the stored cursor; a file rewritten
+    under it is read again from the start with a fresh state. ``events_of(records, state)``:
+    the agent's events of the records (``state.extra`` carries what its later records need)."""
+    state = from_json(stored)
+    with JsonlReader(ref.path, state.files.get(ref.path), ctx.notes) as reader:
+        if reader.whole:
+            state = new_state()
+        fold(state, events_of(reader, state), ctx)
+        state.files = {ref.path: reader.cursor}
+        file_stat = reader.stat
+    return SessionRead(to_workflow(ctx.root_name, ref.sid, agent, state, ctx.fresh), to_json(state), (file_stat,))

@@ -26,8 +26,8 @@ from __future__ import annotations
 import os
 import re
 
-from .agent_fold import (CallEnd, Ended, JsonlReader, Prompt, ReadContext, Response, Seen, SessionRead, SessionRef,
-                         fold, from_json, new_state, to_json, to_workflow)
+from .agent_fold import (CallEnd, Ended, Prompt, ReadContext, Response, Seen, SessionRead, SessionRef,
+                         read_jsonl_session)
 from .transcript import count
 
 AGENT = "qwen"
@@ -91,14 +91,8 @@ def session_of(root: str, changed_path: str) -> str | None:
 
 
 def read_session(ref: SessionRef, stored: str | None, ctx: ReadContext) -> SessionRead:
-    state = from_json(stored)
-    with JsonlReader(ref.path, state.files.get(ref.path), ctx.notes) as reader:
-        if reader.whole:
-            state = new_state()
-        fold(state, events(reader, state.extra, ctx.notes, ref.path), ctx)
-        state.files = {ref.path: reader.cursor}
-        stat = reader.stat
-    return SessionRead(to_workflow(ctx.root_name, ref.sid, AGENT, state, ctx.fresh), to_json(state), (stat,))
+    return read_jsonl_session(ref, stored, ctx, AGENT,
+                              lambda records, state: events(records, state.extra, ctx.notes, ref.path))
 
 
 # ---------------------------------------------------------------------------------------
