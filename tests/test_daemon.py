@@ -334,7 +334,7 @@ def test_sweep_tiers_follow_the_age_of_the_files(tmp_path, root):
         d = Daemon(config, ledger)
         d.watches.start()
         try:
-            d.syncer.run(on_outcome=d._seen)
+            d.syncer.run(on_outcome=d.outcomes.seen)
             d._classify()
             assert {k[1]: t.tier for k, t in d.tracked.items()} == {"t0000001": 0, "t0000002": 1, "t0000003": 2}
             assert [d._tier_interval(i) for i in range(3)] == [9.0, 34.5, 60.0]
@@ -375,24 +375,48 @@ def _watches_held_by(uid: int) -> int:
     return held
 
 
+CODEX_SID = "0d0d0d0d-1111-4222-8333-444455556667"
+
+
+def _codex_rollout(folder: Path) -> None:
+    """A finished Codex session, written in a new day folder of a Codex home's sessions/."""
+    folder.mkdir(parents=True)
+    ts = "2026-12-01T09:00:00.000Z"
+    lines = [{"timestamp": ts, "type": "session_meta", "payload": {"id": CODEX_SID, "cwd": "/home/dev/shop"}},
+             {"timestamp": ts, "type": "turn_context", "payload": {"model": "gpt-5-codex", "cwd": "/home/dev/shop"}},
+             {"timestamp": ts, "type": "event_msg", "payload": {"type": "task_started"}},
+             {"timestamp": ts, "type": "event_msg", "payload": {"type": "task_complete"}}]
+    (folder / f"rollout-2026-12-01T09-00-00-{CODEX_SID}.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+
+
 def test_inotify_watch_limit_is_reported_and_covered_by_the_sweep(tmp_path, root, start_daemon):
-    """A real ENOSPC: the kernel's limit is lowered so that the root and one workflow fit."""
+    """A real ENOSPC: the kernel's limit is lowered so that the root, a Codex home's sessions/
+    and two more folders fit. A Codex session in a new day folder (three new folders: the
+    last gets no watch, in watchdog's thread) is still read, and so are workflows without a
+    watch."""
     if os.geteuid() != 0 or not os.access(MAX_WATCHES, os.W_OK):
         pytest.skip(f"lowering {MAX_WATCHES} needs root")
     database = str(tmp_path / "p.db")
-    cfg = write_config(tmp_path, {"main": root}, database, **FAST)
+    home = tmp_path / "codex-home"
+    (home / "sessions").mkdir(parents=True)
+    cfg = write_config(tmp_path, {"main": root}, database, codex_homes=[{"path": str(home), "name": "cx"}], **FAST)
     with open(MAX_WATCHES) as f:
         saved = f.read().strip()
     try:
         with open(MAX_WATCHES, "w") as f:
-            f.write(str(_watches_held_by(os.geteuid()) + 3))  # the root, and one workflow with one agent
+            f.write(str(_watches_held_by(os.geteuid()) + 4))
         d = start_daemon(cfg)
         wait_for(lambda: ready(d), what="catch-up")
+        _codex_rollout(home / "sessions" / "2026" / "12" / "01")
+        wait_for(lambda: "inotify watch limit reached (fs.inotify.max_user_watches" in d.log(),
+                 what="the error, from the folder watchdog could not watch")
+        wait_for(lambda: query(database, "SELECT status FROM workflow_history WHERE workflow_id = ?",
+                               (f"cx/{CODEX_SID}",)) == [("completed",)], what="the session in the unwatched folder")
         for i in range(3):
             make_workflow(root, f"w000000{i}", cost=1.0)
         wait_for(lambda: "inotify watch limit reached (fs.inotify.max_user_watches" in d.log(), what="the error")
         wait_for(lambda: all(stored_cost(database, f"w000000{i}") for i in range(3)), what="all three stored")
-        # At most one of them got a watch; the others are still followed, by the sweep.
+        # None of them got a watch (the day folders took the last ones); they are still followed, by the sweep.
         for i in range(3):
             write_state(root / f"w000000{i}", nl_input="Typecheck the frontend with tsc",
                         start_time="2026-10-01T10:00:00Z")
@@ -403,6 +427,7 @@ def test_inotify_watch_limit_is_reported_and_covered_by_the_sweep(tmp_path, root
             f.write(saved)
     log = d.log()
     assert log.count("inotify watch limit reached") == 1 and "sysctl -w fs.inotify.max_user_watches=" in log
+    assert "session roots are read every" in log
 
 
 def test_sigint_stops_cleanly_and_sighup_reopens_the_log(daemon_config, root, database, start_daemon, tmp_path):

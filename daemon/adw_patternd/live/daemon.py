@@ -36,6 +36,7 @@ from .publish import Publisher
 from .roots import LiveRoots
 from .session_roots import LiveSources
 from .sdnotify import notify, watchdog_interval
+from .stores import UnwatchedStores
 from .sweep import UNKNOWN, Sweep, Tracked
 from .watcher import Debouncer, Key, Watches
 
@@ -95,6 +96,8 @@ class Daemon:
                                    self._record, self.debouncer.touch)
         self.outcomes = Outcomes(lambda: self.config, self.roots, self.engine, self.syncer, self.sweep, self.backlog,
                                  self.metrics, self.automations)
+        self.unwatched = UnwatchedStores(self.watches, lambda: self.config.watch.sweep_interval_s,
+                                         lambda: self._sync(self._sources(), reconcile=True), bool(self._sources()))
 
     @property
     def processed(self) -> int:
@@ -189,6 +192,7 @@ class Daemon:
                 self.sweep.tick(SWEEP_TICK_S)
                 next_sweep = time.monotonic() + SWEEP_TICK_S
                 self.metrics.swept(next_sweep - SWEEP_TICK_S - now)
+                self.unwatched.read_if_due(now)
             if now >= next_reconcile or now >= next_reconcile_all:
                 everything = now >= next_reconcile_all
                 done = self._reconcile(now, everything)

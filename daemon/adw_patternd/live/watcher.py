@@ -115,6 +115,25 @@ def changed_files(root: Root) -> Key:
     return (root.name, "")
 
 
+class _Unwatched(logging.Handler):
+    """watchdog's own word that a folder could not be watched. A folder that appears under a
+    recursive watch (a new project in a session store, a new day's folder of dated sessions)
+    gets its watch in watchdog's thread, which only logs a failure there ("Unable to watch
+    <path>: [Errno 28] ..."): nothing would ever announce that folder's files.
+    ``on_failure(path)`` is called, in that thread, for each such folder."""
+
+    def __init__(self, on_failure):
+        super().__init__(logging.WARNING)
+        self.on_failure = on_failure
+
+    def emit(self, record: logging.LogRecord) -> None:
+        args = record.args if isinstance(record.args, tuple) else ()
+        error = next((a for a in args if isinstance(a, OSError)), None)
+        if error is not None and error.errno in (errno.ENOSPC, errno.EMFILE):
+            path = next((a for a in args if isinstance(a, (bytes, str))), "")
+            self.on_failure(os.fsdecode(path))
+
+
 class Watches:
     """The live inotify watches: roots and active workflows. Owned by the worker thread."""
 
@@ -126,15 +145,27 @@ class Watches:
         self.roots: dict[str, object] = {}  # root name -> ObservedWatch
         self.workflows: dict[Key, object] = {}  # active workflow -> ObservedWatch
         self.limit_hit = False
+        # A watch could not be added (the inotify limit, or refused): a folder of a session root
+        # may have none, so the daemon reads them every sweep interval (stores.py), as the stat
+        # sweep covers the ADW roots' workflows.
+        self.stores_unwatched = False
         self._handlers: dict[str, _Handler] = {}
         self.changed_paths: dict[str, set[str]] = {}  # paths seen in a root's session folders, by root name
+        self._unwatched = _Unwatched(self._subfolder_unwatched)
 
     def start(self) -> None:
+        logging.getLogger("watchdog").addHandler(self._unwatched)
         self.observer.start()
 
     def stop(self) -> None:
         self.observer.stop()
         self.observer.join(timeout=10)
+        logging.getLogger("watchdog").removeHandler(self._unwatched)
+
+    def _subfolder_unwatched(self, path: str) -> None:
+        """In watchdog's thread: a folder that appeared under a watch got none."""
+        self._limit_reached(path)
+        self.debouncer.wake()
 
     def _schedule(self, handler: _Handler, path: str, recursive: bool):
         try:
@@ -146,9 +177,11 @@ class Watches:
             if e.errno in (errno.ENOENT, errno.ENOTDIR):
                 return None
             log.warning("cannot watch %s (%s); it is covered by the stat sweep", path, e.strerror or e)
+            self.stores_unwatched = True
             return None
 
     def _limit_reached(self, path: str) -> None:
+        self.stores_unwatched = True  # a folder that appears in a session root from now on may get no watch
         if self.limit_hit:
             return
         self.limit_hit = True
