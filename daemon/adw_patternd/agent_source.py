@@ -16,12 +16,12 @@ from .config import Config, Root
 from .core.errors import InputRejected
 from .core.rules import detect
 from .core.said import Said
-from .outcome import Outcome
+from .core.outcome import Outcome
 from .sources import kinds
 from .sources.agent_fold import ReadContext, SessionRef
 from .sources.files import FileStat, FolderListing
 from .core.stored import SESSION_STATE as STATE, StoredTranscript
-from .store.rows import Change, Prior
+from .core.change import Change, Prior
 
 log = logging.getLogger("adw_patternd")
 _said = Said()  # problems of these roots already logged by this process

@@ -24,8 +24,8 @@ from .sources.codex_workflow import codex_workflow
 from .sources.files import FileStat, FolderListing
 from .sources.parse import recorded_since
 from .sources.transcript import StoredTranscript
-from .outcome import Kind, Outcome
-from .store.rows import Change, CodexFacts, Prior
+from .core.outcome import Kind, Outcome
+from .core.change import Change, CrossFileFacts, Prior
 
 log = logging.getLogger("adw_patternd")
 MAX_LINEAGE = 32  # forks of forks followed this far back
@@ -176,9 +176,9 @@ class CodexSource:
                                 sum(m.responses for m in state.models.values()), state.tokens, state.nanos, 0, 0,
                                 None, wf.model, 0, to_json(state))
         return Change(wf, found.occurrences, found.characteristics, (kept,), fingerprint, prior.revision,
-                      mentions=found.mentions, codex=facts)
+                      mentions=found.mentions, cross_file=facts)
 
-    def _remember(self, wid: str, sid: str, counted: tuple[Counted, ...], reset: bool) -> CodexFacts:
+    def _remember(self, wid: str, sid: str, counted: tuple[Counted, ...], reset: bool) -> CrossFileFacts:
         keys = tuple(key_text(c.key) for c in counted)
         totals = frozenset(c.total for c in counted if c.total is not None)
         for k in keys:
@@ -186,7 +186,7 @@ class CodexSource:
                 self.held[k] = wid
         if totals:
             self.totals[sid] = (self.totals.get(sid) or frozenset()) | totals
-        return CodexFacts(sid, keys, tuple(total_text(t) for t in sorted(totals)), reset)
+        return CrossFileFacts(sid, keys, tuple(total_text(t) for t in sorted(totals)), reset)
 
 
 def _parent_in(chunk: bytes) -> str | None:

@@ -21,14 +21,14 @@ from .config import Config, Root
 from .core.errors import InputRejected, StopRequested, WriteRefused
 from .sources.files import (ERROR_LOG, RACY_NS, STATE_FILE, SUMMARY_FILE, FolderListing, execution_log_times,
                             issue_title_in, list_folder, read_small, read_tail, read_transcript, snapshot)
-from .outcome import Kind, Outcome, log_outcome
+from .core.outcome import Kind, Outcome
 from .sources.parse import Observed, build_workflow, merge_summary, needs_issue_title, parse_state, recorded_since
 from .core.model import workflow_id
 from .core.rules import detect
 from .session_source import Joining
 from .shapes import ATTRIBUTES, make_sources
 from .store.ledger import Ledger
-from .store.rows import Change, Prior
+from .core.change import Change, Prior
 from .sources.transcript import Transcript, stored
 from .sources.transcript import from_json as stored_transcript
 
@@ -295,3 +295,19 @@ class Engine:
     def report(self, o: Outcome) -> None:
         """Log what processing a workflow found: its notes, why it failed, or what it stored."""
         log_outcome(o, self.config.all_roots)
+
+
+def log_outcome(o: Outcome, roots) -> None:
+    """Log what processing a workflow found: its notes, why it failed, or what it stored
+    (``roots``: the configured roots, and the session sources, to say where)."""
+    if o.notes:
+        root = next((r for r in roots if r.name == o.root), None)
+        where = os.path.join(root.path, o.adw_id) if root else f"{o.root}/{o.adw_id}"
+        if root is not None and root.kind:
+            where = f"session {o.root}/{o.adw_id}"  # the notes name its files
+        log.warning("%s: %s", where, "; ".join(dict.fromkeys(o.notes)))
+    if o.kind is Kind.FAILED:
+        log.warning("%s", o.reason)
+    elif o.kind.stored:
+        log.info("%s/%s %s: %d pattern(s), %d new%s, %.1f ms", o.root, o.adw_id, o.kind.value, len(o.patterns),
+                 len(o.new_patterns), f" ({', '.join(o.new_patterns)})" if o.new_patterns else "", o.ms)

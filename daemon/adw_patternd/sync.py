@@ -22,7 +22,7 @@ from .config import Config, Root
 from .core.model import workflow_id
 from .engine import NOT_STORED, Engine
 from .core.errors import WriteRefused
-from .outcome import Kind, Outcome
+from .core.outcome import Kind, Outcome
 from .roots import RootGuard, RootHealth
 from .shapes import indexes_of
 from .store.db import open_db

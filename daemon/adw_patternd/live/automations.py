@@ -11,7 +11,7 @@ import time
 
 from ..core.errors import WriteRefused
 from ..core.model import workflow_id
-from ..outcome import Outcome
+from ..core.outcome import Outcome
 from ..store import automation
 from ..store.db import Db
 

@@ -24,7 +24,7 @@ import time
 from ..config import Config, load_config
 from ..core.errors import PatterndError, StopRequested
 from ..engine import Engine
-from ..outcome import Kind, Outcome
+from ..core.outcome import Kind, Outcome
 from ..outputs.metrics import Metrics
 from ..store import Ledger, open_ledger
 from ..sync import Syncer, SyncSummary

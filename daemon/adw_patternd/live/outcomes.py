@@ -13,7 +13,7 @@ from typing import Callable
 
 from ..config import Config, Root
 from ..engine import Engine
-from ..outcome import Kind, Outcome
+from ..core.outcome import Kind, Outcome
 from ..outputs.metrics import Metrics
 from ..sync import Syncer, SyncSummary
 from .automations import Automations

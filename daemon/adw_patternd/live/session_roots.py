@@ -11,7 +11,7 @@ from typing import Callable
 
 from ..config import Config, Root
 from ..engine import Engine
-from ..outcome import Outcome
+from ..core.outcome import Outcome
 from .watcher import Key, Watches
 
 log = logging.getLogger("adw_patternd")

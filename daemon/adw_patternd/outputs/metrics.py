@@ -13,7 +13,7 @@ import logging
 import os
 import time
 
-from ..outcome import Kind
+from ..core.outcome import Kind
 from ..sources import kinds
 from ..store.queries import pattern_figures, spend_by_agent
 

@@ -7,7 +7,7 @@ leading events are copies. Rows are added with their session's change and remove
 from __future__ import annotations
 
 from .db import Db
-from .rows import CodexFacts
+from .rows import CrossFileFacts
 
 _CHUNK = 500
 
@@ -37,7 +37,7 @@ def totals_of(db: Db, session_id: str) -> frozenset:
         "SELECT total FROM codex_totals WHERE session_id = ?", (session_id,)))
 
 
-def store_codex(db: Db, workflow_id: str, facts: CodexFacts) -> bool:
+def store_codex(db: Db, workflow_id: str, facts: CrossFileFacts) -> bool:
     """Add what a session's read counted. False, writing nothing, when another session
     counted one of its events since the read (the read is then done again)."""
     keys = sorted(set(facts.keys))

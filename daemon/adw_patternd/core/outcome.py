@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import enum
-import logging
-import os
 from dataclasses import dataclass
 
-from .sources.files import Snapshot
-from .store.rows import Change
-
-log = logging.getLogger("adw_patternd")
+from .change import Change
+from .folders import Snapshot
 
 
 class Kind(enum.Enum):
@@ -54,19 +50,3 @@ class Outcome:
     # Only while PENDING: the change to apply, and when its reading started (perf_counter).
     change: Change | None = None
     started: float = 0.0
-
-
-def log_outcome(o: Outcome, roots) -> None:
-    """Log what processing a workflow found: its notes, why it failed, or what it stored
-    (``roots``: the configured roots, session stores and Codex homes, to say where)."""
-    if o.notes:
-        root = next((r for r in roots if r.name == o.root), None)
-        where = os.path.join(root.path, o.adw_id) if root else f"{o.root}/{o.adw_id}"
-        if root is not None and root.kind:
-            where = f"session {o.root}/{o.adw_id}"  # the notes name its files
-        log.warning("%s: %s", where, "; ".join(dict.fromkeys(o.notes)))
-    if o.kind is Kind.FAILED:
-        log.warning("%s", o.reason)
-    elif o.kind.stored:
-        log.info("%s/%s %s: %d pattern(s), %d new%s, %.1f ms", o.root, o.adw_id, o.kind.value, len(o.patterns),
-                 len(o.new_patterns), f" ({', '.join(o.new_patterns)})" if o.new_patterns else "", o.ms)
