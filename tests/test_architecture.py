@@ -271,7 +271,7 @@ NAMING_ROOMS = {"sources", "synth"}
 # The store's tables of Codex's cross-file facts keep the names their migration gave them
 # (store/codex_facts.py and the SQL that names codex_keys/codex_totals): a rename is a migration.
 NAMING_COMPAT = {f"{NAME}.config", f"{NAME}.shapes", f"{NAME}.session_source", f"{NAME}.codex_source",
-                 f"{NAME}.core.pricing", f"{NAME}.store.codex_facts", f"{NAME}.store.schema", f"{NAME}.store.contents",
+                 f"{NAME}.core.pricing", f"{NAME}.store.cross_file", f"{NAME}.store.schema", f"{NAME}.store.contents",
                  f"{NAME}.store.ledger", f"{NAME}.store.rows", f"{NAME}.store.response_keys"}
 
 

@@ -3,7 +3,7 @@
 (it no longer grows) is decompressed and read from the same offset, so a file compressed
 or archived in place adds nothing. What spans files (the usage events counted anywhere, the
 totals a fork's parent counted) comes from this process's earlier reads and from the store
-(store/codex_facts.py), and goes to the store with the session's change."""
+(store/cross_file.py), and goes to the store with the session's change."""
 
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ class _Seen:
 
 class CodexSource:
     def __init__(self, config: Config, facts=None, index: CodexIndex | None = None):
-        """``facts``: the store's record of what other reads counted (store/codex_facts.py:
+        """``facts``: the store's record of what other reads counted (store/cross_file.py:
         CodexFactsReader; None: only this process's)."""
         self.config, self.facts = config, facts
         self.index = index or CodexIndex()

@@ -15,7 +15,7 @@ from .codex_source import CodexSource
 from .config import Config
 from .session_source import SessionSource
 from .sources.kinds import GENERIC, JOINED, ROLLOUTS
-from .store.codex_facts import CodexFactsReader
+from .store.cross_file import CodexFactsReader
 
 # The attributes the engine has always had for these sources (tests and tools read them).
 ATTRIBUTES = {"source": JOINED, "codex": ROLLOUTS, "agents": GENERIC}

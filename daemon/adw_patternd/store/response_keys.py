@@ -6,7 +6,7 @@ ids its new lines hold; a change adds what it counted in the transaction that st
 from __future__ import annotations
 
 from ..core.response_rank import Held, beaten_by, file_key
-from .codex_facts import store_codex
+from .cross_file import store_codex
 from .db import Db
 from .rows import Change
 
