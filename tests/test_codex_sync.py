@@ -235,7 +235,7 @@ def test_the_shipped_example_home_is_what_the_writer_writes(tmp_path):
 
 def test_two_readers_racing_for_a_copied_event_count_it_once(tmp_path, database):
     """Two processes read a session and its verbatim copy before either stores: the second
-    change to be stored finds the events taken (codex_keys), is refused, and is read again."""
+    change to be stored finds the events taken (counted_events), is refused, and is read again."""
     from adw_patternd.config import load_config
     from adw_patternd.engine import NOT_STORED, Engine
     from adw_patternd.store import open_ledger
@@ -260,7 +260,7 @@ def test_two_readers_racing_for_a_copied_event_count_it_once(tmp_path, database)
     both = stored[f"cx/{source.sid}"]["total_tokens"] + stored[f"cx/{dup.sid}"]["total_tokens"]
     assert both == source.tokens + dup.tokens  # each event once, whichever session holds it
     assert stored[f"cx/{source.sid}"]["total_tokens"] < source.tokens  # stored second: its copied events went
-    held = query(database, "SELECT workflow_id, COUNT(*) FROM codex_keys GROUP BY workflow_id")
+    held = query(database, "SELECT workflow_id, COUNT(*) FROM counted_events GROUP BY workflow_id")
     assert {w for w, _n in held} <= {f"cx/{source.sid}", f"cx/{dup.sid}"}
 
 

@@ -53,7 +53,7 @@ class _Seen:
         if (holder is None or holder == self.wid) and self.source.facts is not None:
             # The store says who holds it: this session's own earlier count in memory may have
             # lost to another's stored since, or never have been stored (a refused commit).
-            holder = self.source.facts.codex_key_holder(text)
+            holder = self.source.facts.key_holder_of(text)
             if holder is not None and holder != self.wid:
                 self.source.held[text] = holder
         return holder is not None and (self.own or holder != self.wid)
@@ -62,7 +62,7 @@ class _Seen:
 class CodexSource:
     def __init__(self, config: Config, facts=None, index: CodexIndex | None = None):
         """``facts``: the store's record of what other reads counted (store/cross_file.py:
-        CodexFactsReader; None: only this process's)."""
+        CrossFileReader; None: only this process's)."""
         self.config, self.facts = config, facts
         self.index = index or CodexIndex()
         self.held: dict[str, str] = {}  # event key -> the workflow that counted it (this process's reads)
@@ -136,7 +136,7 @@ class CodexSource:
             return None
         own = self.totals.get(sid)
         if own is None:
-            own = self.facts.codex_totals(sid) if self.facts is not None else frozenset()
+            own = self.facts.totals(sid) if self.facts is not None else frozenset()
         if f.parent_id and depth < MAX_LINEAGE:
             return own | (self.lineage(f.parent_id, depth + 1) or frozenset())
         return own

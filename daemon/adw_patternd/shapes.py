@@ -15,7 +15,7 @@ from .codex_source import CodexSource
 from .config import Config
 from .session_source import SessionSource
 from .sources.kinds import GENERIC, JOINED, ROLLOUTS
-from .store.cross_file import CodexFactsReader
+from .store.cross_file import CrossFileReader
 
 # The attributes the engine has always had for these sources (tests and tools read them).
 ATTRIBUTES = {"source": JOINED, "codex": ROLLOUTS, "agents": GENERIC}
@@ -26,7 +26,7 @@ def make_sources(config: Config, ledger, indexes: dict | None = None) -> dict[st
     forked sync worker starts from its parent's listing), by shape."""
     indexes = indexes or {}
     return {JOINED: SessionSource(config, indexes.get(JOINED), ledger.counted_keys),
-            ROLLOUTS: CodexSource(config, CodexFactsReader(ledger.db), indexes.get(ROLLOUTS)),
+            ROLLOUTS: CodexSource(config, CrossFileReader(ledger.db), indexes.get(ROLLOUTS)),
             GENERIC: AgentSource(config)}
 
 

@@ -30,8 +30,8 @@ TABLES = {
     "command_unmatched": ("SELECT head, workflow_id, read_only, calls, cost_nanos, tokens FROM command_unmatched", 2,
                           ("read_only", "calls", "cost_nanos", "tokens")),
     "session_claims": ("SELECT session_id, workflow_id FROM session_claims", 2, ()),
-    "codex_keys": ("SELECT event_key, workflow_id FROM codex_keys", 1, ("workflow_id",)),
-    "codex_totals": ("SELECT session_id, total, workflow_id FROM codex_totals", 2, ("workflow_id",)),
+    "counted_events": ("SELECT event_key, workflow_id FROM counted_events", 1, ("workflow_id",)),
+    "counted_totals": ("SELECT session_id, total, workflow_id FROM counted_totals", 2, ("workflow_id",)),
     "operation_patterns": ("SELECT pattern_signature, " + ", ".join(SUM_COLUMNS + DERIVED_COLUMNS)
                            + " FROM operation_patterns WHERE occurrence_count > 0", 1, SUM_COLUMNS + DERIVED_COLUMNS),
 }

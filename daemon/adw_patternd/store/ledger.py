@@ -274,7 +274,7 @@ class Ledger:
         forget_files(self.db, workflow_id, [r[0] for r in self.db.all(
             "SELECT agent_name FROM agent_outputs WHERE workflow_id = ?", (workflow_id,))])
         for table in ("pattern_occurrences", "pattern_evidence", "pattern_mentions", "agent_outputs", "session_claims",
-                      "command_waits", "command_unmatched", "codex_keys", "codex_totals", "workflow_history"):
+                      "command_waits", "command_unmatched", "counted_events", "counted_totals", "workflow_history"):
             self.db.execute(f"DELETE FROM {table} WHERE workflow_id = ?", (workflow_id,))
         for pid, old in links:
             d = deltas.get(pid, PatternSums())

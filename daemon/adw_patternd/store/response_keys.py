@@ -6,7 +6,7 @@ ids its new lines hold; a change adds what it counted in the transaction that st
 from __future__ import annotations
 
 from ..core.response_rank import Held, beaten_by, file_key
-from .cross_file import store_codex
+from .cross_file import store_cross_file
 from .db import Db
 from .rows import Change
 
@@ -32,7 +32,7 @@ def store_keys(db: Db, change: Change) -> tuple[str, ...] | None:
     Returns the workflows whose copies it took (to be read again), or None, writing nothing,
     when a copy stored since the change was read keeps one of its responses: read it again."""
     workflow_id, counted, reset = change.workflow.workflow_id, change.keys_counted, change.keys_reset
-    if change.cross_file is not None and not store_codex(db, workflow_id, change.cross_file):
+    if change.cross_file is not None and not store_cross_file(db, workflow_id, change.cross_file):
         return None
     if not counted and not reset:
         return ()

@@ -366,10 +366,17 @@ def m016_command_unmatched(db: Db) -> None:
                "(SELECT workflow_id FROM agent_outputs)")
 
 
+def m017_cross_file_names(db: Db) -> None:
+    """m012's tables keep what any home whose forks copy their parents' events counted, not
+    one agent's: renamed for what they hold (their rows and indexes stay as they are)."""
+    db.execute("ALTER TABLE codex_keys RENAME TO counted_events")
+    db.execute("ALTER TABLE codex_totals RENAME TO counted_totals")
+
+
 MIGRATIONS = (m001_reference_tables, m002_exact_accounting, m003_output_tail, m004_attributed_costs,
               m005_run_ledger, m006_evidence_and_reviews, m007_root_identity, m008_mentions, m009_session_store,
               m010_automation, m011_response_keys, m012_codex_facts, m013_transcript_state_v4,
-              m014_workflow_host, m015_transcript_state_v5, m016_command_unmatched)
+              m014_workflow_host, m015_transcript_state_v5, m016_command_unmatched, m017_cross_file_names)
 # Migrations that need to know the machine migrating (the host its old rows are given).
 _WITH_HOST = (m014_workflow_host,)
 
