@@ -171,7 +171,7 @@ LAYERS = (
     ("core",),
     ("config", "sources"),
     ("store",),
-    ("outcome", "session_source", "codex_source", "agent_source", "shapes", "engine", "roots", "sync"),
+    ("shapes", "engine", "roots", "sync"),
     ("outputs",),
     ("live",),
     ("", "__main__", "cli", "check_files", "compat", "synth"),  # "": the package's own face

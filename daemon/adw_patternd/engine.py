@@ -25,7 +25,7 @@ from .core.outcome import Kind, Outcome
 from .sources.parse import Observed, build_workflow, merge_summary, needs_issue_title, parse_state, recorded_since
 from .core.model import workflow_id
 from .core.rules import detect
-from .session_source import Joining
+from .sources.session_source import Joining
 from .shapes import ATTRIBUTES, make_sources
 from .store.ledger import Ledger
 from .core.change import Change, Prior

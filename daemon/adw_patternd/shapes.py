@@ -10,10 +10,10 @@ Every source answers the same questions (docs/architecture.md, "Adding a kind"):
 
 from __future__ import annotations
 
-from .agent_source import AgentSource
-from .codex_source import CodexSource
+from .sources.agent_source import AgentSource
+from .sources.codex_source import CodexSource
 from .config import Config
-from .session_source import SessionSource
+from .sources.session_source import SessionSource
 from .sources.kinds import GENERIC, JOINED, ROLLOUTS
 from .store.cross_file import CrossFileReader
 

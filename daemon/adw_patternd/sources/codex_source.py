@@ -11,21 +11,21 @@ import logging
 import os
 from dataclasses import replace
 
-from .config import Config, Root
-from .core.errors import InputRejected
-from .core.model import workflow_id
-from .core.said import Said
-from .core.rules import detect
-from .core.jsonline import loads
-from .sources.codex import (ROLLOUT, CodexState, Counted, NotARollout, RolloutFile, fold, from_json, parent_of,
+from ..config import Config, Root
+from ..core.errors import InputRejected
+from ..core.model import workflow_id
+from ..core.said import Said
+from ..core.rules import detect
+from ..core.jsonline import loads
+from .codex import (ROLLOUT, CodexState, Counted, NotARollout, RolloutFile, fold, from_json, parent_of,
                             read_rollout, to_json)
-from .sources.codex_index import SUBFOLDERS, CodexIndex, session_of
-from .sources.codex_workflow import codex_workflow
-from .sources.files import FileStat, FolderListing
-from .sources.parse import recorded_since
-from .sources.transcript import StoredTranscript
-from .core.outcome import Kind, Outcome
-from .core.change import Change, CrossFileFacts, Prior
+from .codex_index import SUBFOLDERS, CodexIndex, session_of
+from .codex_workflow import codex_workflow
+from .files import FileStat, FolderListing
+from .parse import recorded_since
+from .transcript import StoredTranscript
+from ..core.outcome import Kind, Outcome
+from ..core.change import Change, CrossFileFacts, Prior
 
 log = logging.getLogger("adw_patternd")
 MAX_LINEAGE = 32  # forks of forks followed this far back

@@ -12,16 +12,16 @@ from __future__ import annotations
 import logging
 import os
 
-from .config import Config, Root
-from .core.errors import InputRejected
-from .core.rules import detect
-from .core.said import Said
-from .core.outcome import Outcome
-from .sources import kinds
-from .sources.agent_fold import ReadContext, SessionRef
-from .sources.files import FileStat, FolderListing
-from .core.stored import SESSION_STATE as STATE, StoredTranscript
-from .core.change import Change, Prior
+from ..config import Config, Root
+from ..core.errors import InputRejected
+from ..core.rules import detect
+from ..core.said import Said
+from ..core.outcome import Outcome
+from . import kinds
+from .agent_fold import ReadContext, SessionRef
+from .files import FileStat, FolderListing
+from ..core.stored import SESSION_STATE as STATE, StoredTranscript
+from ..core.change import Change, Prior
 
 log = logging.getLogger("adw_patternd")
 _said = Said()  # problems of these roots already logged by this process

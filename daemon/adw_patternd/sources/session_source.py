@@ -14,18 +14,18 @@ import logging
 import os
 from dataclasses import dataclass
 
-from .config import Config, Root
-from .core.errors import InputRejected
-from .core.model import workflow_id
-from .core.said import Said
-from .sources.files import FileStat, FolderListing, list_session, read_transcript, session_stat
-from .core.outcome import Kind, Outcome
-from .sources.parse import Joined, Observed, StateFields, build_workflow, recorded_since
-from .core.rules import detect
-from .sources.claude_sessions import SessionIndex, first_timestamp, joined_in, named_sessions, session_of
-from .sources.response_keys import Fetch, ResponseKeys, epoch_ms
-from .core.change import Change, Prior
-from .sources.transcript import Transcript, stored
+from ..config import Config, Root
+from ..core.errors import InputRejected
+from ..core.model import workflow_id
+from ..core.said import Said
+from .files import FileStat, FolderListing, list_session, read_transcript, session_stat
+from ..core.outcome import Kind, Outcome
+from .parse import Joined, Observed, StateFields, build_workflow, recorded_since
+from ..core.rules import detect
+from .claude_sessions import SessionIndex, first_timestamp, joined_in, named_sessions, session_of
+from .response_keys import Fetch, ResponseKeys, epoch_ms
+from ..core.change import Change, Prior
+from .transcript import Transcript, stored
 
 log = logging.getLogger("adw_patternd")
 _said = Said()  # session store problems already logged by this process
