@@ -26,7 +26,8 @@ from .sources.parse import Observed, build_workflow, merge_summary, needs_issue_
 from .core.model import workflow_id
 from .core.rules import detect
 from .sources.session_source import Joining
-from .shapes import ATTRIBUTES, make_sources
+from .sources.shapes import ATTRIBUTES, make_sources
+from .store.cross_file import CrossFileReader
 from .store.ledger import Ledger
 from .core.change import Change, Prior
 from .sources.transcript import Transcript, stored
@@ -52,10 +53,10 @@ class Engine:
                  indexes: dict | None = None):
         """``carried``: overwritten runs, by (workflow id, transcript path), to start a transcript
         with when this database holds none (verify --files: the runs only the ledger knows).
-        ``indexes``: what the sources listed, by shape (shapes.py: a forked worker's start)."""
-        # Each shape of session source (sources/kinds.py, shapes.py) by the name of its shape;
+        ``indexes``: what the sources listed, by shape (sources/shapes.py: a forked worker's start)."""
+        # Each shape of session source (sources/kinds.py, sources/shapes.py) by the name of its shape;
         # ``source`` is the one ADW workflows join their sessions with.
-        self.sources = make_sources(config, ledger, indexes)
+        self.sources = make_sources(config, ledger.counted_keys, CrossFileReader(ledger.db), indexes)
         for attribute, shape in ATTRIBUTES.items():
             setattr(self, attribute, self.sources[shape])
         self.config = config

@@ -24,7 +24,7 @@ from .engine import NOT_STORED, Engine
 from .core.errors import WriteRefused
 from .core.outcome import Kind, Outcome
 from .roots import RootGuard, RootHealth
-from .shapes import indexes_of
+from .sources.shapes import indexes_of
 from .store.db import open_db
 from .store.ledger import Ledger
 
