@@ -9,9 +9,10 @@ Most kinds are a pure reader module with the contract of AGENT-READERS (copilot.
 gemini.py, qwen.py, opencode.py): `list_sessions`, `watched_folders`, `session_of`,
 `read_session`, read by one generic source (agent_source.py) that stores each session's state
 as opaque text. Two kinds have a shape of their own, which the engine picks by ``shape``
-(never by name): "joined", a session store whose sessions may belong to an ADW workflow
-(session_source.py), and "rollouts", a home whose forks copy their parents' events, so that a
-read needs what other files counted (codex_source.py).
+(never by name; shapes.py makes each shape's source): "joined", a session store whose
+sessions may belong to an ADW workflow (session_source.py), and "rollouts", a home whose
+forks copy their parents' events, so that a read needs what other files counted
+(codex_source.py).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ ROLLOUTS = "rollouts"  # a home whose forks copy their parents' events
 @dataclass(frozen=True)
 class SessionKind:
     """One kind of session source. ``reader``: its pure reader module (None for a kind of
-    another shape, whose source has its own module above sources/)."""
+    another shape, whose source has a module of its own: shapes.py)."""
 
     name: str
     config_key: str  # config.yaml's list of roots of this kind
