@@ -10,6 +10,7 @@ given as a user's ``prices:`` entry).
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -164,3 +165,25 @@ def test_the_daemon_picks_a_storage_session_up_live(legacy, tmp_path, database, 
     fresh = str(again / "fresh.db")
     assert main(["sync", "--config", str(config_for(again, oc.data, fresh))]) == 0
     assert diff_dumps(normalised_dump(database), normalised_dump(fresh)) == []
+
+
+def test_unknown_broken_and_half_written_files(legacy, tmp_path):
+    """A part of an unknown type and a part that is not JSON count nothing; a message file
+    being written (cut) ends the read there, and the next read, from its state, counts the
+    rest once; a FIFO planted as a part file is never opened for reading."""
+    oc, script, _ = run(legacy, tmp_path, [Reply(calls=("git status",), usage=usage(0)),
+                                           Reply(text="Done.", usage=usage(1))])
+    whole = read(oc.data)
+    messages = sorted(oc.storage().glob("message/*/*.json"))
+    folder = oc.storage() / "part" / messages[-1].stem
+    (folder / "prt_zzzzunknown.json").write_text('{"type":"hologram","tokens":{"input":99}}')
+    (folder / "prt_zzzzbroken.json").write_text('{"type":"step-fin')
+    os.mkfifo(folder / "prt_zzzzfifo.json")
+    assert [figures(r.workflow) for r in read(oc.data).values()] == [figures(r.workflow) for r in whole.values()]
+    text = messages[-1].read_text()
+    messages[-1].write_text(text[: len(text) // 2])
+    cut = read(oc.data)
+    assert [figures(r.workflow)[0] for r in cut.values()] < [figures(r.workflow)[0] for r in whole.values()]
+    messages[-1].write_text(text)
+    again = read(oc.data, {sid: r.state for sid, r in cut.items()})
+    assert [figures(r.workflow) for r in again.values()] == [figures(r.workflow) for r in whole.values()]
