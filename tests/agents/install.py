@@ -1,10 +1,12 @@
 """Install the agent CLIs the agent tests drive, from npm, each version in a folder of its own.
 
-    python tests/agents/install.py [--into DIR] [--versions pinned,older|latest] [AGENT ...]
+    python tests/agents/install.py [--into DIR] [--versions pinned,older,legacy|latest] [AGENT ...]
 
 Each goes to DIR/<agent>-<version>/ (default DIR: .ci/agents beside the checkout, or
 $ADW_PATTERND_AGENTS); the tests look there and skip with the reason when a CLI is missing.
 A version npm cannot install is reported and skipped; the exit code says whether all went in.
+``legacy``: the version of an agent whose older versions kept their sessions in another form
+(agents.json names it only for such an agent; the others have none to install).
 """
 
 from __future__ import annotations
@@ -44,11 +46,19 @@ def versions_under_test(agent: str) -> list[str]:
     return [AGENTS[agent]["pinned"], AGENTS[agent]["older"]]
 
 
-def version_of(agent: str, which: str) -> str:
-    """``which``: pinned, older, latest, or a version itself."""
+NAMED = ("pinned", "older", "legacy")  # the versions agents.json names
+
+
+def legacy_version(agent: str) -> str | None:
+    """The version of ``agent`` that still writes its older form of sessions, if it has one."""
+    return AGENTS[agent].get("legacy")
+
+
+def version_of(agent: str, which: str) -> str | None:
+    """``which``: pinned, older, legacy (None for an agent without one), latest, or a version itself."""
     spec = AGENTS[agent]
-    if which in ("pinned", "older"):
-        return spec[which]
+    if which in NAMED:
+        return spec.get(which)
     if which == "latest":
         out = subprocess.run(["npm", "view", spec["package"], "version"], capture_output=True, text=True, check=True)
         return out.stdout.strip()
@@ -79,13 +89,16 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("agents", nargs="*", help="agents to install (default: all in agents.json)")
     ap.add_argument("--into", type=Path, default=None, help=f"folder (default: ${ENV} or .ci/agents)")
-    ap.add_argument("--versions", default="pinned,older", help="pinned, older, latest or versions, comma-separated")
+    ap.add_argument("--versions", default="pinned,older,legacy",
+                    help="pinned, older, legacy, latest or versions, comma-separated")
     args = ap.parse_args(argv)
     into = args.into or agents_dir()
     ok = True
     for agent in args.agents or agent_names():
         for which in args.versions.split(","):
             version = version_of(agent, which)
+            if version is None:
+                continue  # no legacy version for this agent
             ok = install(agent, version, into) and ok
             print(f"{agent} {version}: {bin_path(agent, version, into)}")
     return 0 if ok else 1

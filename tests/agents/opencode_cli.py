@@ -16,6 +16,7 @@ plugin install (registry.npmjs.org) goes to a closed proxy port and only logs a 
 
 from __future__ import annotations
 
+import copy
 import json
 import subprocess
 from pathlib import Path
@@ -97,6 +98,16 @@ class OpenCode:
         proc = self.start(prompt, session)
         out, err = cli_base.finish(proc, timeout, f"opencode {self.version}")
         return Run(proc.returncode, out, err)
+
+    def as_version(self, version: str) -> "OpenCode":
+        """The same home and repository driven by another version (an upgrade, a downgrade)."""
+        other = copy.copy(self)
+        other.version, other.bin = version, opencode_bin(version)
+        return other
+
+    def storage(self) -> Path:
+        """The JSON storage versions before the database wrote (1.1.65)."""
+        return self.data / "storage"
 
     def databases(self) -> list[Path]:
         return sorted(self.data.glob("opencode*.db"))

@@ -16,6 +16,9 @@ What the database says (../shared/docs/more-agents.md, section 4, and the real O
   tables): the database is opened in place with ``mode=ro``, never copied.
 - Not in the database: the title request (the session title is its answer).
 
+Sessions of versions before the database (JSON files under ``<data>/storage/``) are read by
+opencode_storage.py: those no database holds (OpenCode 1.2 imports them with their ids).
+
 A locked or half-written database is a transient problem (read again next time). The
 database also holds credential and account tables: never selected.
 """
@@ -30,11 +33,12 @@ from urllib.parse import quote
 
 from ..core.errors import InputRejected
 from . import agent_fold as af
+from . import opencode_storage as storage
+from .opencode_parts import SHELL_TOOL, message_events, reasoning_apart  # noqa: F401 (kept here: named by callers)
 
 AGENT = "opencode"
 CONFIG_KEY = "opencode_data"
 DESCRIBE = "an OpenCode data folder, such as ~/.local/share/opencode"
-SHELL_TOOL = "bash"
 WATCH_RECURSIVE = False  # its folder holds the database beside snapshot/ (a git dir that churns) and log/
 BUSY_MS = 200  # how long a read waits on a lock before calling it transient
 
@@ -79,16 +83,21 @@ def list_sessions(root: str, problems: list[str]) -> dict[str, af.SessionRef]:
             continue
         for sid, parent in rows:
             refs.setdefault(sid, af.SessionRef(sid, path, (path,), parent))
+    refs.update(storage.list_sessions(root, refs))  # the older JSON sessions no database holds
     return refs
 
 
 def watched_folders(root: str) -> tuple[str, ...]:
-    return (root,)  # the database, its -wal and -shm sit here (not recursive: snapshot/ churns)
+    # The database, its -wal and -shm sit in root (not recursive: snapshot/ churns); the older
+    # JSON storage's sessions in a folder per project.
+    return (root, *storage.watched_folders(root))
 
 
 def session_of(root: str, changed_path: str) -> str | None:
     """The session most recently updated in the changed database (a database change names no
-    session; the one being written is the newest)."""
+    session; the one being written is the newest), or the session of a changed storage file."""
+    if _in_storage(root, changed_path):
+        return storage.session_of(root, changed_path)
     name = os.path.basename(changed_path)
     for suffix in ("-wal", "-shm", "-journal"):
         name = name.removesuffix(suffix)
@@ -100,6 +109,10 @@ def session_of(root: str, changed_path: str) -> str | None:
     except InputRejected:
         return None
     return rows[0][0] if rows else None
+
+
+def _in_storage(root: str, changed_path: str) -> bool:
+    return os.path.abspath(changed_path).startswith(os.path.abspath(storage.storage_of(root)) + os.sep)
 
 
 def _database_of(changed_path: str) -> str | None:
@@ -115,8 +128,11 @@ def sessions_changed(root: str, changed_path: str, mark):
     """The sessions of the changed database updated since ``mark`` (what the previous call
     returned: per database, the newest `time_updated` seen; None at first, when every session
     of the database is named: reading one unchanged since its stored cursor costs one query)."""
-    path = _database_of(changed_path)
     marks = dict(mark or {})
+    if _in_storage(root, changed_path):
+        sid = storage.session_of(root, changed_path)
+        return ({sid} if sid else set()), marks
+    path = _database_of(changed_path)
     if path is None:
         return set(), marks
     try:
@@ -129,93 +145,12 @@ def sessions_changed(root: str, changed_path: str, mark):
 
 
 def identity_files(ref: af.SessionRef) -> tuple[str, ...]:
-    """The database and its write-ahead log: new rows sit in the -wal until a checkpoint."""
+    """The database and its write-ahead log: new rows sit in the -wal until a checkpoint
+    (a storage session: its file and its messages' folder)."""
+    if storage.is_storage(ref):
+        return storage.identity_files(ref)
     wal = ref.path + "-wal"
     return (ref.path, wal) if os.path.exists(wal) else (ref.path,)
-
-
-# ---------------------------------------------------------------------------------------
-# rows -> events
-
-def _int(v) -> int:
-    return v if isinstance(v, int) and not isinstance(v, bool) and v > 0 else 0
-
-
-def reasoning_apart(tokens: dict) -> bool:
-    """Whether ``output`` excludes ``reasoning`` (1.18: total = input + output + reasoning +
-    cache) or, as 1.2.27 wrote it, includes it (total = input + output + cache)."""
-    cache = tokens.get("cache") if isinstance(tokens.get("cache"), dict) else {}
-    parts = _int(tokens.get("input")) + _int(tokens.get("output")) + _int(cache.get("write")) + _int(cache.get("read"))
-    return not (_int(tokens.get("reasoning")) and _int(tokens.get("total")) == parts)
-
-
-def _usage(tokens: dict) -> af.Usage:
-    cache = tokens.get("cache") if isinstance(tokens.get("cache"), dict) else {}
-    reasoning = _int(tokens.get("reasoning")) if reasoning_apart(tokens) else 0
-    return (_int(tokens.get("input")), _int(tokens.get("output")) + reasoning,
-            _int(cache.get("write")), _int(cache.get("read")))
-
-
-def _own_cost(part: dict, tokens: dict) -> int | None:
-    """OpenCode's cost of a step, where it is a real one: not 0, and not from a build that
-    priced the reasoning twice (1.2.27 adds it to an output that already holds it)."""
-    if not reasoning_apart(tokens):
-        return None
-    return _cost_nanos(part.get("cost"))
-
-
-def _cost_nanos(cost) -> int | None:
-    if isinstance(cost, (int, float)) and not isinstance(cost, bool) and 0 < cost < 1e6:
-        return round(cost * 1e9)
-    return None
-
-
-def _unquote(text: str) -> str:
-    """``opencode run`` stores its message argument quoted (``"check the repo"``)."""
-    bare = text.strip()
-    return bare[1:-1] if len(bare) >= 2 and bare[0] == bare[-1] == '"' and '"' not in bare[1:-1] else text
-
-
-def _tool_call(part: dict) -> tuple[str, str | None]:
-    state = part.get("state") if isinstance(part.get("state"), dict) else {}
-    args = state.get("input") if isinstance(state.get("input"), dict) else {}
-    command = args.get("command") if part.get("tool") == SHELL_TOOL else None
-    return str(part.get("callID") or part.get("id")), command if isinstance(command, str) else None
-
-
-def _call_end(part: dict):
-    state = part.get("state") if isinstance(part.get("state"), dict) else {}
-    if state.get("status") not in ("completed", "error"):
-        return None
-    times = state.get("time") if isinstance(state.get("time"), dict) else {}
-    start, end = times.get("start"), times.get("end")
-    wall = end - start if isinstance(start, int) and isinstance(end, int) and end >= start else None
-    meta = state.get("metadata") if isinstance(state.get("metadata"), dict) else {}
-    exit_code = meta.get("exit") if isinstance(meta.get("exit"), int) else None
-    return af.CallEnd(_tool_call(part)[0], end, exit_code, wall)
-
-
-def message_events(info: dict, parts: list[tuple[str, int, dict]], cursor: int):
-    """The events of one message's parts (id order): each step-finish updated past the
-    cursor is a response, with the tool parts since the previous step-finish as its calls."""
-    role = info.get("role")
-    tools: list[dict] = []
-    for pid, updated, part in parts:
-        kind = part.get("type")
-        if role == "user" and kind == "text" and not part.get("synthetic") and updated > cursor:
-            yield af.Prompt(_unquote(part.get("text") or ""), (part.get("time") or {}).get("start") or info.get("time", {}).get("created"))
-        elif kind == "tool":
-            tools.append(part)
-        elif kind == "step-finish":
-            if updated > cursor:
-                tokens = part.get("tokens") if isinstance(part.get("tokens"), dict) else {}
-                yield af.Response(pid, info.get("modelID") if isinstance(info.get("modelID"), str) else None,
-                                  _usage(tokens), (info.get("time") or {}).get("created"),
-                                  tuple(_tool_call(t) for t in tools), _own_cost(part, tokens))
-                yield from (e for e in map(_call_end, tools) if e is not None)
-                if part.get("reason") == "stop":
-                    yield af.Ended(updated)
-            tools = []
 
 
 def _rows(path: str, sid: str, cursor: int):
@@ -250,6 +185,8 @@ def _rows(path: str, sid: str, cursor: int):
 
 
 def read_session(ref: af.SessionRef, stored: str | None, ctx: af.ReadContext) -> af.SessionRead:
+    if storage.is_storage(ref):
+        return storage.read_session(ref, stored, ctx)
     state = af.from_json(stored)
     cursor = state.extra.get("cursor", 0) if state.extra.get("db") == ref.path else 0
     if cursor == 0:
