@@ -1,0 +1,119 @@
+"""Copilot CLI, Gemini CLI, Qwen Code and OpenCode killed mid-session (SIGKILL while a shell
+command runs, after at least one finished response), with a real `adw-patternd run` watching
+their home (check.py's Watched); then resumed where the CLI can resume.
+
+The oracle is what the model served (each reader test's own oracle, from ``script.served``),
+cut to what the agent had written when it died; what each agent writes of the response
+whose `sleep 60` was running is said at each scenario. The daemon's database, a fresh sync's
+and the oracle must agree, and `verify --files` must be clean: nothing counted twice, and a
+resumed session stays one workflow.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from adw_patternd.sources.kinds import KINDS
+from helpers import wait_for
+
+from . import test_gemini_reader as gem_test
+from . import test_opencode_reader as oc_test
+from .chat_oracle import expected
+from .check import ENDED, KILLED, Oracle, Watched
+from .cli_base import killed, require, runs_command
+from .copilot_cli import Copilot
+from .gemini_cli import GeminiCli
+from .install import versions_under_test
+from .opencode_cli import PRICE, OpenCode
+from .qwen_cli import Qwen
+from .script import Reply, Script, Usage
+from .server import ModelServer
+
+SLEEP = ("sleep", "60")
+# The scripted model's price, given to the daemon as a user's `prices:` entry (the reader
+# tests give their readers the same: chat_oracle.PRICES, test_opencode_reader.PRICES).
+MOCK_PRICES = {"prices": {"mock-model": {"input": PRICE["input"], "output": PRICE["output"],
+                                         "cache_write": PRICE["cache_write"], "cache_read": PRICE["cache_read"]}}}
+
+
+def usage(k: int) -> Usage:
+    """The k-th response's usage: all different, so a response counted twice or lost shows."""
+    return Usage(input=600 + 100 * k, cache_read=1500 + 900 * k, output=40 + 3 * k, reasoning=10 + k)
+
+
+def script() -> Script:
+    """One finished response (git status), then `sleep 60`, during which the CLI is killed;
+    the resumed run gets the rest."""
+    return Script([
+        Reply(calls=("git status",), usage=usage(0)),
+        Reply(calls=("sleep 60",), usage=usage(1)),
+        Reply(calls=("git log --oneline -3",), usage=usage(2)),
+        Reply(text="Resumed and done.", usage=usage(3)),
+    ])
+
+
+def watching(tmp_path, home: Path, kind: str, **extra) -> Watched:
+    """check.Watched on an agent's home whose session folders exist (a home the agent has
+    used before), so that the daemon watches them from its start."""
+    for folder in next(k for k in KINDS if k.config_key == kind).watched_folders(str(home)):
+        Path(folder).mkdir(parents=True, exist_ok=True)
+    return Watched(tmp_path, home, kind=kind, **extra)
+
+
+def main_served(served) -> list:
+    return [s for s in served if not s.side and s.status == 200]
+
+
+def kill_in_sleep(proc, served_list, written, responses: int = 2):
+    """Wait until the model has served ``responses`` main responses, the CLI runs the
+    `sleep 60` the last one asked for, and ``written()`` (the agent's file holds what the test
+    says it wrote); SIGKILL the CLI and all it started."""
+    wait_for(lambda: len(main_served(served_list)) == responses and runs_command(proc, SLEEP) and written(),
+             timeout=90, what="the CLI to run `sleep 60` and write what it is said to")
+    return killed(proc)
+
+
+def holds(paths, text: str):
+    """A ``written`` for kill_in_sleep: whether one of the files ``paths()`` lists holds ``text``."""
+    return lambda: any(text.encode() in p.read_bytes() for p in paths())
+
+
+def chat_oracle(sid: str, runs: list[list], output_only: bool = False, killed: tuple[int, ...] = ()) -> Oracle:
+    """chat_oracle.expected's figures as check.Oracle's, for one session."""
+    e = expected(runs, output_only=output_only, killed=killed)
+    return Oracle({sid: (e.tokens, e.nanos)}, {sig: (row[2], row[0]) for sig, row in e.commands.items()})
+
+
+def tuple_oracle(sid: str, figures) -> Oracle:
+    """A reader test's (tokens, nanos, {signature: [nanos, tokens, calls]}) as check.Oracle's."""
+    tokens, nanos, sigs = figures
+    return Oracle({sid: (tokens, nanos)}, {sig: (row[2], row[0]) for sig, row in sigs.items()})
+
+
+@pytest.fixture(params=versions_under_test("copilot"), ids=lambda v: f"copilot-{v}")
+def copilot_version(request):
+    return require("copilot", request.param)
+
+
+def test_copilot_killed_in_a_shell_command_then_resumed(copilot_version, tmp_path):
+    """Copilot writes its events a few seconds late; once the log holds the `sleep 60` call's
+    start it holds both responses. 1.0.102 writes a response's usage record before it runs the
+    calls: the killed response counts whole. 1.0.60 writes each message's output tokens, and
+    the run's input at its shutdown, which a killed run never reaches: that run's input is
+    lost (the resumed run's shutdown totals cover that run alone)."""
+    s = script()
+    with ModelServer(s) as server:
+        cli = Copilot(copilot_version, tmp_path, server.url)
+        events = lambda: (cli.home / "session-state").glob("*/events.jsonl")  # noqa: E731
+        with watching(tmp_path, cli.home, "copilot_homes", **MOCK_PRICES) as watched:
+            kill_in_sleep(cli.start("Work, then get killed"), s.served, holds(events, '"command":"sleep 60"'))
+            sid = cli.only_session()
+            first = main_served(s.served)
+            output_only = not b'"session.usage_record"' in next(events()).read_bytes()
+            watched.check(chat_oracle(sid, [first], output_only, killed=(0,)), status={sid: KILLED})
+            assert cli.run("Go on", resume=sid) == sid
+            runs = [first, main_served(s.served)[2:]]
+            watched.check(chat_oracle(sid, runs, output_only, killed=(0,)), status={sid: ENDED})
+        assert not server.unrouted
