@@ -43,12 +43,18 @@ def usage(k: int) -> Usage:
     return Usage(input=600 + 100 * k, cache_read=1500 + 900 * k, output=40 + 3 * k, reasoning=10 + k)
 
 
-def script() -> Script:
+# Qwen Code refuses a command that starts with a sleep of 2 s or more ("Blocked: standalone
+# sleep 60. Run blocking commands in the background"; 0.24.4 lets a trailing
+# `# intentional-sleep:` comment through, 0.15.10 nothing): the sleep comes second.
+QWEN_SLEEP = "true && sleep 60"
+
+
+def script(sleep: str = "sleep 60") -> Script:
     """One finished response (git status), then `sleep 60`, during which the CLI is killed;
     the resumed run gets the rest."""
     return Script([
         Reply(calls=("git status",), usage=usage(0)),
-        Reply(calls=("sleep 60",), usage=usage(1)),
+        Reply(calls=(sleep,), usage=usage(1)),
         Reply(calls=("git log --oneline -3",), usage=usage(2)),
         Reply(text="Resumed and done.", usage=usage(3)),
     ])
@@ -116,4 +122,28 @@ def test_copilot_killed_in_a_shell_command_then_resumed(copilot_version, tmp_pat
             assert cli.run("Go on", resume=sid) == sid
             runs = [first, main_served(s.served)[2:]]
             watched.check(chat_oracle(sid, runs, output_only, killed=(0,)), status={sid: ENDED})
+        assert not server.unrouted
+
+
+@pytest.fixture(params=versions_under_test("qwen"), ids=lambda v: f"qwen-{v}")
+def qwen_version(request):
+    return require("qwen", request.param)
+
+
+def test_qwen_killed_in_a_shell_command_then_resumed(qwen_version, tmp_path):
+    """Qwen Code writes a response's `assistant` record (its usage, its calls) a moment after
+    the response, before the call's result: once the chat holds the sleep call, both responses
+    count whole. The resumed run appends to the same chat file."""
+    s = script(QWEN_SLEEP)
+    with ModelServer(s) as server:
+        cli = Qwen(qwen_version, tmp_path, server.url)
+        chats = lambda: (cli.home / "projects").glob("*/chats/*.jsonl")  # noqa: E731
+        with watching(tmp_path, cli.home, "qwen_homes", **MOCK_PRICES) as watched:
+            kill_in_sleep(cli.start("Work, then get killed"), s.served, holds(chats, f'"command":"{QWEN_SLEEP}"'))
+            (sid,) = cli.sessions()
+            first = main_served(s.served)
+            watched.check(chat_oracle(sid, [first]), status={sid: KILLED})
+            assert cli.run("Go on", resume=sid) == sid
+            assert cli.sessions() == [sid]
+            watched.check(chat_oracle(sid, [main_served(s.served)]), status={sid: ENDED})
         assert not server.unrouted
