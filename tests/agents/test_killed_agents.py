@@ -11,6 +11,7 @@ resumed session stays one workflow.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -146,4 +147,58 @@ def test_qwen_killed_in_a_shell_command_then_resumed(qwen_version, tmp_path):
             assert cli.run("Go on", resume=sid) == sid
             assert cli.sessions() == [sid]
             watched.check(chat_oracle(sid, [main_served(s.served)]), status={sid: ENDED})
+        assert not server.unrouted
+
+
+@pytest.fixture(params=versions_under_test("gemini"), ids=lambda v: f"gemini-{v}")
+def gemini_version(request):
+    return require("gemini", request.param)
+
+
+def gemini_written(version: str, cli: GeminiCli, killed_response):
+    """What Gemini CLI has written of the response whose call it runs: 0.61 (.jsonl) writes
+    the message with its tokens as the response ends and its tool calls only once they end;
+    0.24 (.json, rewritten whole) writes the message, tokens and calls, once the calls end."""
+    u = killed_response.usage
+    if gem_test.merges_tool_responses(version):
+        return holds(cli.chats, "Process Group PGID"), []  # the first call's result: all 0.24 writes
+    return holds(cli.chats, f'"total":{u.input + u.cache_read + u.output}'), [replace(killed_response, calls=())]
+
+
+def gemini_oracle(version: str, sid: str, runs: list[list]) -> Oracle:
+    """test_gemini_reader.oracle of each run (a resumed run starts a new turn), added up."""
+    tokens = nanos = 0
+    sigs: dict[str, list[int]] = {}
+    for served in runs:
+        t, n, s = gem_test.oracle(version, served)
+        tokens, nanos = tokens + t, nanos + n
+        for sig, row in s.items():
+            sigs[sig] = [a + b for a, b in zip(sigs.get(sig, [0, 0, 0]), row)]
+    return tuple_oracle(sid, (tokens, nanos, sigs))
+
+
+def test_gemini_killed_in_a_shell_command_then_resumed(gemini_version, tmp_path):
+    """0.61 keeps the killed response's tokens and never its call; 0.24 keeps nothing of it.
+    `--resume latest` goes on in the same session.
+
+    Nothing in a Gemini chat marks a session's end (sources/gemini.py): a response without
+    calls ends the turn. 0.61's killed response was written before its calls, so it reads
+    as the turn's answer and the killed session as completed; 0.24's last message had a call."""
+    s = script()
+    with ModelServer(s) as server:
+        cli = GeminiCli(gemini_version, tmp_path, server.url, model=gem_test.MODEL)
+        with watching(tmp_path, cli.gemini_home, "gemini_homes") as watched:
+            proc = cli.start("Work, then get killed")
+            wait_for(lambda: len(main_served(s.served)) == 2, timeout=90, what="the sleep response")
+            written, kept = gemini_written(gemini_version, cli, main_served(s.served)[1])
+            kill_in_sleep(proc, s.served, written)
+            (sid,) = gem_test.read(cli.gemini_home)
+            first = main_served(s.served)[:1] + kept
+            killed_status = KILLED if gem_test.merges_tool_responses(gemini_version) else ENDED
+            watched.check(gemini_oracle(gemini_version, sid, [first]), status={sid: killed_status})
+            done = cli.run("Go on", resume="latest")
+            assert done.returncode == 0, done.stderr[-3000:]
+            assert list(gem_test.read(cli.gemini_home)) == [sid]
+            runs = [first, main_served(s.served)[2:]]
+            watched.check(gemini_oracle(gemini_version, sid, runs), status={sid: ENDED})
         assert not server.unrouted
