@@ -11,6 +11,7 @@ resumed session stays one workflow.
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import replace
 from pathlib import Path
 
@@ -201,4 +202,44 @@ def test_gemini_killed_in_a_shell_command_then_resumed(gemini_version, tmp_path)
             assert list(gem_test.read(cli.gemini_home)) == [sid]
             runs = [first, main_served(s.served)[2:]]
             watched.check(gemini_oracle(gemini_version, sid, runs), status={sid: ENDED})
+        assert not server.unrouted
+
+
+@pytest.fixture(params=versions_under_test("opencode"), ids=lambda v: f"opencode-{v}")
+def opencode_version(request):
+    return require("opencode", request.param)
+
+
+def opencode_runs(oc: OpenCode, command: str):
+    """A ``written`` for kill_in_sleep: whether opencode.db holds the running call of ``command``."""
+    def written() -> bool:
+        for db in oc.databases():
+            con = sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True, timeout=1)
+            try:
+                rows = con.execute("SELECT data FROM part WHERE data LIKE ?", (f'%"command":"{command}"%',)).fetchall()
+            finally:
+                con.close()
+            if any('"status":"running"' in data for (data,) in rows):
+                return True
+        return False
+    return written
+
+
+def test_opencode_killed_in_a_shell_command_then_resumed(opencode_version, tmp_path):
+    """OpenCode writes a step's tokens (its `step-finish` part) once the step's tool calls
+    have ended: of the killed response it keeps the call, running, and no tokens. `run
+    --session` goes on in the same session."""
+    s = script()
+    with ModelServer(s) as server:
+        oc = OpenCode(opencode_version, tmp_path, server.url)
+        with watching(tmp_path, oc.data, "opencode_data", **MOCK_PRICES) as watched:
+            kill_in_sleep(oc.start("Work, then get killed"), s.served, opencode_runs(oc, "sleep 60"))
+            (sid,) = oc_test.read(oc.data)
+            first = main_served(s.served)[:1]
+            watched.check(tuple_oracle(sid, oc_test.oracle(first)), status={sid: KILLED})
+            done = oc.run("Go on", session=sid)
+            assert done.returncode == 0, done.stderr[-3000:]
+            assert list(oc_test.read(oc.data)) == [sid]
+            runs = first + main_served(s.served)[2:]
+            watched.check(tuple_oracle(sid, oc_test.oracle(runs)), status={sid: ENDED})
         assert not server.unrouted
