@@ -12,6 +12,7 @@ resumed session stays one workflow.
 from __future__ import annotations
 
 import sqlite3
+import time
 from dataclasses import replace
 
 import pytest
@@ -121,6 +122,11 @@ def gemini_written(version: str, cli: GeminiCli, killed_response):
     return holds(cli.chats, f'"total":{u.input + u.cache_read + u.output}'), [replace(killed_response, calls=())]
 
 
+def utc_minute() -> str:
+    """Now, as Gemini CLI names a chat file by the minute its run started (UTC)."""
+    return time.strftime("%Y-%m-%dT%H-%M", time.gmtime())
+
+
 def gemini_oracle(version: str, sid: str, runs: list[list]) -> Oracle:
     """test_gemini_reader.oracle of each run (a resumed run starts a new turn), added up."""
     tokens = nanos = 0
@@ -135,7 +141,9 @@ def gemini_oracle(version: str, sid: str, runs: list[list]) -> Oracle:
 
 def test_gemini_killed_in_a_shell_command_then_resumed(gemini_version, tmp_path):
     """0.61 keeps the killed response's tokens and never its call; 0.24 keeps nothing of it.
-    `--resume latest` goes on in the same session.
+    `--resume latest` goes on in the same session; 0.61 resumed in a later minute than the
+    chat file's name starts a second file of the session (its header and context; the new
+    messages go on in the first), which the daemon must add to the session's files.
 
     Nothing in a Gemini chat marks a session's end (sources/gemini.py): a response without
     calls ends the turn. 0.61's killed response was written before its calls, so it reads
@@ -152,9 +160,13 @@ def test_gemini_killed_in_a_shell_command_then_resumed(gemini_version, tmp_path)
             first = main_served(s.served)[:1] + kept
             killed_status = KILLED if gem_test.merges_tool_responses(gemini_version) else ENDED
             watched.check(gemini_oracle(gemini_version, sid, [first]), status={sid: killed_status})
+            if not gem_test.merges_tool_responses(gemini_version):  # 0.24 rewrites its one .json
+                (chat,) = cli.chats()
+                wait_for(lambda: utc_minute() not in chat.name, timeout=65, what="the chat's minute to pass")
             done = cli.run("Go on", resume="latest")
             assert done.returncode == 0, done.stderr[-3000:]
             assert list(gem_test.read(cli.gemini_home)) == [sid]
+            assert len(cli.chats()) == (1 if gem_test.merges_tool_responses(gemini_version) else 2)
             runs = [first, main_served(s.served)[2:]]
             watched.check(gemini_oracle(gemini_version, sid, runs), status={sid: ENDED})
         assert not server.unrouted
