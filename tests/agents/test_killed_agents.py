@@ -33,7 +33,6 @@ from .script import Reply, Script, Usage
 from .server import ModelServer
 
 
-
 def usage(k: int) -> Usage:
     """The k-th response's usage: all different, so a response counted twice or lost shows."""
     return Usage(input=600 + 100 * k, cache_read=1500 + 900 * k, output=40 + 3 * k, reasoning=10 + k)
