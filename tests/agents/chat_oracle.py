@@ -47,26 +47,28 @@ def served_usage(s) -> tuple[int, int, int, int]:
     return (u.input, u.output, u.cache_write, u.cache_read)
 
 
-def expected(runs: list[list], output_only: bool = False) -> Expected:
+def expected(runs: list[list], output_only: bool = False, killed: tuple[int, ...] = ()) -> Expected:
     """``runs``: the served responses of each CLI run. ``output_only``: the agent recorded each
     response's output alone and the run's other tokens as a total at its end (Copilot before
-    usage records): the calls' shares are then their output's."""
+    usage records): the calls' shares are then their output's. ``killed``: the runs (by
+    index) killed before their end, which never wrote that total."""
     e = Expected()
-    for served in runs:
+    for n, served in enumerate(runs):
         rest = [0, 0, 0, 0]
         for s in served:
             if s.side or s.status != 200:
                 continue
             usage = served_usage(s)
-            e.tokens += sum(usage)
             if output_only:
                 mine = (0, usage[1], 0, 0)
                 rest = [a + b for a, b in zip(rest, (usage[0], 0, usage[2], usage[3]))]
             else:
                 mine = usage
+            e.tokens += sum(mine)
             e.nanos += price(mine)
             e.add_share(mine, s.calls)
-        if any(rest):
+        if any(rest) and n not in killed:
+            e.tokens += sum(rest)
             e.nanos += price(tuple(rest))
     return e
 

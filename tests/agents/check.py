@@ -159,8 +159,10 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
 
 
 class Watched:
-    """``adw-patternd run`` watching ``projects`` (a Claude Code store, or with
-    ``kind="codex_homes"`` a Codex home) while the agent runs.
+    """``adw-patternd run`` watching ``projects`` (a Claude Code store, or with ``kind`` another
+    kind's config key, ``"codex_homes"``, ``"qwen_homes"``..., that agent's home) while the
+    agent runs. ``extra``: more of config.yaml (``prices:`` for a scripted model), given to the
+    fresh syncs too.
 
     ``with Watched(tmp_path, projects) as w:`` starts it and waits for its catch-up;
     ``w.check(oracle, status=...)`` does the comparisons (see the module's docstring)."""
@@ -170,8 +172,9 @@ class Watched:
         self.base.mkdir(parents=True, exist_ok=True)
         self.projects = projects
         self.kind = kind
-        self.prefix = "codex" if kind == "codex_homes" else "claude"  # each kind's default root name
+        self.prefix = root_name(kind)
         self.database = str(self.base / "live.db")
+        self.extra = extra
         self.config = self.write_config(self.base, self.database, **FAST, **extra)
         self.daemon: DaemonProcess | None = None
 
@@ -198,15 +201,19 @@ class Watched:
         folder = self.base / f"fresh-{len(list(self.base.glob('fresh-*')))}"
         folder.mkdir()
         database = str(folder / "fresh.db")
-        cfg = self.write_config(folder, database, **extra)
+        cfg = self.write_config(folder, database, **{**self.extra, **extra})
         done = _cli("sync", "--config", str(cfg))
         assert done.returncode == 0, f"sync failed:\n{done.stdout}\n{done.stderr}"
         return database
 
     def files(self) -> list[tuple[str, int, int]]:
-        """What a sync reads: each file of the store (path, size, mtime)."""
+        """What a sync reads: each file of the store (path, size, mtime); of the homes of the
+        other kinds (JSON chats, a SQLite database and its -wal), every file."""
+        pattern = "*.jsonl*" if self.kind in ("claude_projects", "codex_homes") else "*"
         found = []
-        for path in sorted(self.projects.rglob("*.jsonl*")):
+        for path in sorted(self.projects.rglob(pattern)):
+            if path.is_dir():
+                continue
             try:
                 st = path.stat()
             except OSError:
@@ -253,6 +260,14 @@ class Watched:
         if "Traceback" in log:
             problems.append("the daemon logged a traceback:\n" + log[-3000:])
         assert not problems, "\n".join(problems)
+
+
+def root_name(config_key: str) -> str:
+    """The name a root of the kind configured under ``config_key`` gets when config.yaml
+    gives none: the prefix of its workflow ids."""
+    from adw_patternd.sources.kinds import KINDS
+
+    return next(k.default_name for k in KINDS if k.config_key == config_key)
 
 
 def compare(name: str, oracle: Oracle, database: str, status: dict, prefix: str = "claude") -> list[str]:

@@ -94,6 +94,57 @@ def kill_group(proc: subprocess.Popen) -> None:
         pass
 
 
+def _processes() -> dict[int, tuple[int, bytes]]:
+    """Each process: its parent and its command line (NUL-separated)."""
+    out = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().rstrip(b"\0")
+        except OSError:  # ended while we looked
+            continue
+        out[int(entry.name)] = (int(stat[stat.rindex(")") + 2:].split()[1]), cmdline)
+    return out
+
+
+def descendants(pid: int) -> dict[int, bytes]:
+    """The processes ``pid`` started, and theirs (a pty-based shell of the CLI may sit in a
+    session of its own, out of the CLI's process group), by their command lines."""
+    procs = _processes()
+    children: dict[int, list[int]] = {}
+    for child, (parent, _) in procs.items():
+        children.setdefault(parent, []).append(child)
+    found, todo = {}, list(children.get(pid, ()))
+    while todo:
+        child = todo.pop()
+        found[child] = procs[child][1]
+        todo += children.get(child, ())
+    return found
+
+
+def runs_command(proc: subprocess.Popen, argv: tuple[str, ...]) -> bool:
+    """Whether the CLI is in the middle of the shell command ``argv`` (such as ("sleep", "60")):
+    a process it started runs it."""
+    want = "\0".join(argv).encode()
+    return want in descendants(proc.pid).values()
+
+
+def killed(proc: subprocess.Popen) -> "Run":
+    """SIGKILL the run's group and whatever else it started, as a crash or an OOM kill would;
+    the run as it ended."""
+    others = descendants(proc.pid)
+    kill_group(proc)
+    for pid in others:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    out, err = proc.communicate(timeout=10)
+    return Run(proc.returncode, out, err)
+
+
 def finish(proc: subprocess.Popen, timeout: float, what: str) -> tuple[str, str]:
     """The run's stdout and stderr once it ends; past ``timeout`` it is killed and the test fails."""
     try:

@@ -7,6 +7,7 @@ own provider (``COPILOT_PROVIDER_BASE_URL``: the model server, Chat Completions)
     copilot = Copilot("1.0.102", tmp_path, server.url)
     sid = copilot.run("check the repo")           # a new session; its id
     copilot.run("again", resume=sid)              # copilot --resume=<id> -p ...
+    proc = copilot.start("long")                  # running; cli_base.killed(proc) kills it
 
 Nothing leaves 127.0.0.1: ``COPILOT_OFFLINE`` stops the GitHub lookups, auto-update is off,
 and the binary unpacks its JS package into the scratch folder (``COPILOT_PKG_CACHE_HOME``).
@@ -19,7 +20,7 @@ import subprocess
 from pathlib import Path
 
 from . import cli_base
-from .cli_base import git_repo, scratch_env
+from .cli_base import git_repo, scratch_env, start_group
 from .install import bin_path
 
 MODEL = "mock-model"
@@ -55,16 +56,19 @@ class Copilot:
             "COPILOT_PKG_CACHE_HOME": str(self.pkg), "COPILOT_PROVIDER_BASE_URL": self.server_url + "/v1",
             "COPILOT_PROVIDER_API_KEY": "sk-scripted", "COPILOT_MODEL": MODEL})
 
-    def run(self, prompt: str, resume: str | None = None, timeout: float = 240) -> str:
-        """One `copilot -p` run to its end; the session id it printed."""
+    def start(self, prompt: str, resume: str | None = None) -> subprocess.Popen:
+        """`copilot -p` started in a process group of its own (cli_base.start_group)."""
         argv = [str(self.bin), *([f"--resume={resume}"] if resume else []), "-p", prompt,
                 "--allow-all-tools", "--no-auto-update"]
-        done = subprocess.run(argv, cwd=self.repo, env=self.env(), stdin=subprocess.DEVNULL, capture_output=True,
-                              text=True, timeout=timeout)
-        if done.returncode != 0:
-            raise AssertionError(f"copilot {self.version} failed ({done.returncode}):\n"
-                                 f"{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
-        found = _RESUME.findall(done.stdout + done.stderr)
+        return start_group(argv, self.repo, self.env())
+
+    def run(self, prompt: str, resume: str | None = None, timeout: float = 240) -> str:
+        """One `copilot -p` run to its end; the session id it printed."""
+        proc = self.start(prompt, resume)
+        out, err = cli_base.finish(proc, timeout, f"copilot {self.version}")
+        if proc.returncode != 0:
+            raise AssertionError(f"copilot {self.version} failed ({proc.returncode}):\n{out[-2000:]}\n{err[-2000:]}")
+        found = _RESUME.findall(out + err)
         if found:
             return found[-1]
         return resume or self.only_session()

@@ -8,6 +8,7 @@ checks) and a scratch git repository, and runs ``qwen -p`` in it with the OpenAI
     qwen = Qwen("0.24.4", tmp_path, server.url)
     sid = qwen.run("check the repo")             # a new session; its id
     qwen.run("again", resume=sid)                # qwen --resume <id> -p ...
+    qwen.run("fork", resume=sid, fork=True)      # a new session copying sid's (--fork-session)
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import subprocess
 from pathlib import Path
 
 from . import cli_base
-from .cli_base import scratch_env
+from .cli_base import scratch_env, start_group
 from .copilot_cli import scratch_repo
 from .install import bin_path
 
@@ -50,18 +51,26 @@ class Qwen:
                                             "OPENAI_API_KEY": "sk-scripted", "OPENAI_MODEL": MODEL,
                                             "QWEN_CODE_SUPPRESS_YOLO_WARNING": "1"})
 
-    def run(self, prompt: str, resume: str | None = None, timeout: float = 240) -> str:
+    def start(self, prompt: str, resume: str | None = None, *, fork: bool = False) -> subprocess.Popen:
+        """`qwen -p` started in a process group of its own (cli_base.start_group); ``fork``:
+        a new session that copies ``resume``'s (--fork-session)."""
+        argv = [str(self.bin), *(["--resume", resume] if resume else []), *(["--fork-session"] if fork else []),
+                "-p", prompt, "--yolo", "--auth-type", "openai", "-o", "json"]
+        return start_group(argv, self.repo, self.env())
+
+    def run(self, prompt: str, resume: str | None = None, timeout: float = 240, *, fork: bool = False) -> str:
         """One `qwen -p` run to its end; the session id (from its JSON output)."""
-        argv = [str(self.bin), *(["--resume", resume] if resume else []), "-p", prompt, "--yolo",
-                "--auth-type", "openai", "-o", "json"]
-        done = subprocess.run(argv, cwd=self.repo, env=self.env(), stdin=subprocess.DEVNULL, capture_output=True,
-                              text=True, timeout=timeout)
-        if done.returncode != 0:
-            raise AssertionError(f"qwen {self.version} failed ({done.returncode}):\n"
-                                 f"{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
-        sids = {m.get("session_id") for m in _messages(done.stdout) if isinstance(m, dict)} - {None}
-        assert len(sids) == 1, (sids, done.stdout[-500:])
+        proc = self.start(prompt, resume, fork=fork)
+        out, err = cli_base.finish(proc, timeout, f"qwen {self.version}")
+        if proc.returncode != 0:
+            raise AssertionError(f"qwen {self.version} failed ({proc.returncode}):\n{out[-2000:]}\n{err[-2000:]}")
+        sids = {m.get("session_id") for m in _messages(out) if isinstance(m, dict)} - {None}
+        assert len(sids) == 1, (sids, out[-500:])
         return sids.pop()
+
+    def sessions(self) -> list[str]:
+        """The ids of the sessions the CLI wrote (its chat files' names)."""
+        return sorted(p.stem for p in (self.home / "projects").glob("*/chats/*.jsonl"))
 
 
 def _messages(stdout: str) -> list:

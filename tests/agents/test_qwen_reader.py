@@ -11,7 +11,9 @@ import pytest
 from adw_patternd.sources import qwen
 from adw_patternd.sources.agent_fold import from_json
 
+from .agent_watch import MOCK_PRICES, chat_oracle, main_served, merged, watching
 from .chat_oracle import check, context, expected, plant_fifo, read_in_appends, read_with_deadline
+from .check import ENDED
 from .cli_base import require
 from .install import versions_under_test
 from .qwen_cli import Qwen
@@ -113,3 +115,39 @@ def test_bad_input_and_files_never_opened(version, tmp_path):
     assert qwen.session_of(str(cli.home), ref.path) == sid
     assert qwen.session_of(str(cli.home), str(cli.home / "settings.json")) is None
     assert qwen.watched_folders(str(cli.home)) == (str(cli.home / "projects"),)
+
+
+def test_fork_copies_count_once(version, tmp_path):
+    """`qwen --resume <id> --fork-session -p`: a new session whose file starts with copies of
+    the parent's records (same uuids, `forkedFrom` on each); with the daemon watching, the
+    parent's responses count in the parent's workflow only, the fork's own in the fork's."""
+    if not has_fork_session(version):
+        pytest.skip(f"Qwen Code {version} has no --fork-session")
+    script = Script([
+        Reply(calls=("git status",), usage=usage(0)), Reply(text="Parent done.", usage=usage(1)),
+        Reply(calls=("git log --oneline -3",), usage=usage(2)), Reply(text="Fork done.", usage=usage(3)),
+    ])
+    with ModelServer(script) as server:
+        cli = Qwen(version, tmp_path, server.url)
+        with watching(tmp_path, cli.home, "qwen_homes", **MOCK_PRICES) as watched:
+            parent = cli.run("The parent's work")
+            parent_served = main_served(script.served)
+            watched.check(chat_oracle(parent, [parent_served]), status={parent: ENDED})
+            child = cli.run("The fork's own work", resume=parent, fork=True)
+            assert child != parent and sorted(cli.sessions()) == sorted([parent, child])
+            copied = [line for line in chat_lines(cli, child) if "forkedFrom" in line]
+            assert copied and all(line["forkedFrom"]["sessionId"] == parent for line in copied)
+            fork_served = main_served(script.served)[len(parent_served):]
+            watched.check(merged(chat_oracle(parent, [parent_served]), chat_oracle(child, [fork_served])),
+                          status={parent: ENDED, child: ENDED})
+        assert not server.unrouted
+
+
+def has_fork_session(version: str) -> bool:
+    """--fork-session came after 0.15 (0.15.10's --help has none; 0.24.4's has it)."""
+    return tuple(int(p) for p in version.split(".")[:2]) >= (0, 24)
+
+
+def chat_lines(cli: Qwen, sid: str) -> list[dict]:
+    (path,) = (cli.home / "projects").glob(f"*/chats/{sid}.jsonl")
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]

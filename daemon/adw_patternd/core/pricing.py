@@ -72,26 +72,30 @@ OPENAI_PRICES: tuple[PriceRule, ...] = (
 K = 1024  # Model Studio's tiers are in K of 1,024 tokens (its 1M context is 1,048,576)
 
 
-def _qwen(prefix: str, *tiers: tuple[int, float, float]) -> PriceRule:
+def _qwen(prefix: str, *tiers: tuple[int, float, float], cached: float = 0.2) -> PriceRule:
     """A Qwen model on Alibaba Cloud Model Studio: (prompt above, input, output) per tier, USD
     per million tokens. Cached input (implicit cache, what an OpenAI-compatible client gets)
-    is 20% of the input price; an explicit cache write 125%."""
-    prices = tuple((above, Price(i, o, i * 1.25, i * 0.2)) for above, i, o in tiers)
+    is ``cached`` of the input price (20%; the Qwen3.5 models 10%); an explicit cache write 125%."""
+    prices = tuple((above, Price(i, o, i * 1.25, i * cached)) for above, i, o in tiers)
     return PriceRule(prefix, prices[0][1], tiers=prices[1:])
 
 
 # Qwen Code's models: Alibaba Cloud Model Studio, international deployment (Singapore), pay as
-# you go, https://www.alibabacloud.com/help/en/model-studio/model-pricing (read 2026-12; the
-# first tiers agree with Cline's and API Evangelist's copies of it). Thinking-mode output,
-# dearer for qwen-plus and qwen-turbo, cannot be told apart in the logs: priced as non-thinking.
+# you go, https://www.alibabacloud.com/help/en/model-studio/model-pricing as of 2026-08-26 (the
+# date models.dev's transcription of that page records, providers/alibaba/models/*.toml at
+# anomalyco/models.dev 0654d77, read 2026-12-04; the page itself could not be fetched here).
+# Corrected from it: qwen3-coder-480b's and qwen3.5-plus's higher tiers, the Qwen3.5 cache
+# reads (10%). Thinking-mode output, dearer for qwen-plus and qwen-turbo, cannot be told
+# apart in the logs: priced as non-thinking.
 QWEN_PRICES: tuple[PriceRule, ...] = (
     _qwen("qwen3-coder-plus", (0, 1.0, 5.0), (32 * K, 1.8, 9.0), (128 * K, 3.0, 15.0), (256 * K, 6.0, 60.0)),
     _qwen("qwen3-coder-flash", (0, 0.3, 1.5), (32 * K, 0.5, 2.5), (128 * K, 0.8, 4.0), (256 * K, 1.6, 9.6)),
-    _qwen("qwen3-coder-480b-a35b-instruct", (0, 1.5, 7.5)),  # its first tier only
+    _qwen("qwen3-coder-480b-a35b-instruct", (0, 1.5, 7.5), (32 * K, 2.7, 13.5), (128 * K, 4.5, 22.5),
+          (256 * K, 9.0, 90.0)),
     _qwen("qwen3-max", (0, 1.2, 6.0), (32 * K, 2.4, 12.0), (128 * K, 3.0, 15.0)),
     _qwen("qwen-max", (0, 1.6, 6.4)),
-    _qwen("qwen3.5-plus", (0, 0.4, 2.4)),
-    _qwen("qwen3.5-flash", (0, 0.1, 0.4)),
+    _qwen("qwen3.5-plus", (0, 0.4, 2.4), (256 * K, 0.5, 3.0), cached=0.1),
+    _qwen("qwen3.5-flash", (0, 0.1, 0.4), cached=0.1),
     _qwen("qwen-plus", (0, 0.4, 1.2), (256 * K, 1.2, 3.6)),
     _qwen("qwen-flash", (0, 0.05, 0.4), (256 * K, 0.25, 2.0)),
     _qwen("qwen-turbo", (0, 0.05, 0.2)),

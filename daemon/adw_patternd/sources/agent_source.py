@@ -32,6 +32,7 @@ class AgentSource:
         self.config = config
         self.refs: dict[str, dict[str, SessionRef]] = {}  # root name -> session id -> where it is
         self.marks: dict[str, object] = {}  # root name -> where its kind's last look for changes ended
+        self.known: dict[str, set[str]] = {}  # root name -> the files its listing or its changes named
 
     in_process = True  # its listing is this process's (a forked worker would not have it)
 
@@ -46,6 +47,7 @@ class AgentSource:
     def relist(self, root: Root) -> None:
         problems: list[str] = []
         self.refs[root.name] = kinds.kind(root.kind).list_sessions(str(root.path), problems)
+        self.known[root.name] = {path for ref in self.refs[root.name].values() for path in ref.files}
         for problem in _said.each_new(problems):
             log.warning("%s", problem)
 
@@ -68,14 +70,18 @@ class AgentSource:
         return None
 
     def changed(self, root: Root, paths) -> set[str]:
-        """The sessions the changed files concern; a session not listed yet is listed now."""
+        """The sessions the changed files concern. A session not listed yet is listed now, and
+        so is one whose changed file is new: a session's files are its listing's (Gemini CLI
+        resumed in a later minute starts a second chat file of the same session)."""
         k = kinds.kind(root.kind)
         found: set[str] = set()
         for path in sorted(paths):
             sids, self.marks[root.name] = k.sessions_changed(str(root.path), path, self.marks.get(root.name))
             found |= sids
-        if found - set(self.refs.get(root.name, ())):
+        known = self.known.get(root.name, set())
+        if found - set(self.refs.get(root.name, ())) or (found and not known.issuperset(paths)):
             self.relist(root)
+        self.known.setdefault(root.name, set()).update(paths)
         return found
 
     def listing(self, root: Root, sid: str) -> FolderListing | None:
