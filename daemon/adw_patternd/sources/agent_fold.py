@@ -52,7 +52,9 @@ from ..core.waits import Waits
 from .parse import MAX_DURATION_S, first_line, parse_time, unmatched_parts
 from .transcript import MAX_TOKENS, CommandCost, add_unmatched, count
 
-STATE_VERSION = 2  # 2: a shell call's unmatched heads, and their shares (``unmatched``)
+# 2: a shell call's unmatched heads, and their shares (``unmatched``); 3: a Gemini response
+# with neither text nor calls does not end its turn (gemini.py)
+STATE_VERSION = 3
 OPEN_RESPONSES = 16  # responses kept open for later copies of themselves; older ones are in sums
 CLOSED_IDS = 64  # ids of the last closed responses: a late copy of one is not counted again
 MAX_WAITING = 256  # calls awaiting their result (an aborted turn never answers)

@@ -197,8 +197,11 @@ def message_events(msg: dict, state: af.FoldState):
         if isinstance(call, dict) and call.get("name") == SHELL_TOOL and call.get("status") in (
                 "success", "error", "cancelled"):
             yield af.CallEnd(str(call.get("id")), call.get("timestamp"), _exit_code(call))
-    if not calls:
-        yield af.Ended(ts)  # the turn's answer: the agent waits for the user
+    if not calls and _text(msg.get("content")):
+        # The turn's answer: the agent waits for the user. A response with neither text nor
+        # calls is not one: Gemini CLI 0.61 writes a response before its calls (they come
+        # with the same id once they end), so a session killed in a call ends on it.
+        yield af.Ended(ts)
 
 
 def line_events(obj: dict, state: af.FoldState):

@@ -373,10 +373,20 @@ def m017_cross_file_names(db: Db) -> None:
     db.execute("ALTER TABLE codex_totals RENAME TO counted_totals")
 
 
+
+def m018_agent_state_v3(db: Db) -> None:
+    """The pure readers' state version 3 (a Gemini response with neither text nor calls does
+    not end its turn: a session killed in a call is interrupted, not completed): every
+    session read by one is read again once."""
+    db.execute("UPDATE workflow_history SET fingerprint = NULL WHERE workflow_id IN "
+               "(SELECT workflow_id FROM agent_outputs WHERE agent_name = ?)", ("session",))
+
+
 MIGRATIONS = (m001_reference_tables, m002_exact_accounting, m003_output_tail, m004_attributed_costs,
               m005_run_ledger, m006_evidence_and_reviews, m007_root_identity, m008_mentions, m009_session_store,
               m010_automation, m011_response_keys, m012_codex_facts, m013_transcript_state_v4,
-              m014_workflow_host, m015_transcript_state_v5, m016_command_unmatched, m017_cross_file_names)
+              m014_workflow_host, m015_transcript_state_v5, m016_command_unmatched, m017_cross_file_names,
+              m018_agent_state_v3)
 # Migrations that need to know the machine migrating (the host its old rows are given).
 _WITH_HOST = (m014_workflow_host,)
 
