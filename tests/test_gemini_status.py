@@ -17,6 +17,8 @@ import sqlite3
 from pathlib import Path
 
 from adw_patternd.cli import main
+from adw_patternd.config import load_config
+from adw_patternd.sources.agent_source import AgentSource
 from helpers import query
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "gemini"
@@ -83,3 +85,21 @@ def test_a_session_stored_completed_by_the_state_before_is_read_again(tmp_path):
     assert _status(tmp_path, sid) == "interrupted"
     assert json.loads(query(db, "SELECT state_json FROM agent_outputs WHERE workflow_id = ?", (wid,))[0][0])["v"] == 3
     assert main(["verify", "--files", "--config", str(cfg), "--rounds", "1"]) == 0
+
+
+def test_a_chat_being_rewritten_is_not_a_session_deleted(tmp_path):
+    """Gemini CLI 0.24 writes its legacy .json whole again at each message: for a moment the
+    file names no session. The daemon's listing keeps the session it knew (else the next
+    read would find it missing and drop its workflow); a file gone drops it."""
+    home, sid = _killed_home(tmp_path)
+    config = load_config(_config(tmp_path, home))
+    (root,) = config.homes
+    source = AgentSource(config)
+    assert sid in source.names(root)
+    chat = next(p for p in home.glob("tmp/*/chats/*.jsonl") if sid in p.read_text())
+    chat.write_text("")  # truncated, not written yet
+    source.relist(root)
+    assert sid in source.names(root) and source.listing(root, sid) is not None
+    chat.unlink()
+    source.relist(root)
+    assert sid not in source.names(root)

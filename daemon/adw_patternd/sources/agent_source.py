@@ -46,7 +46,17 @@ class AgentSource:
 
     def relist(self, root: Root) -> None:
         problems: list[str] = []
-        self.refs[root.name] = kinds.kind(root.kind).list_sessions(str(root.path), problems)
+        listed = kinds.kind(root.kind).list_sessions(str(root.path), problems)
+        # A file being rewritten in place names no session for a moment (Gemini CLI's legacy
+        # .json chat, truncated and written whole): a session listed before whose file is
+        # still there and now names no session at all stays listed, so that it is not taken
+        # for a session deleted (a file another session now names, such as a shared
+        # database, says the session is gone).
+        accounted = {path for ref in listed.values() for path in ref.files}
+        for sid, ref in self.refs.get(root.name, {}).items():
+            if sid not in listed and ref.path not in accounted and os.path.isfile(ref.path):
+                listed[sid] = ref
+        self.refs[root.name] = listed
         self.known[root.name] = {path for ref in self.refs[root.name].values() for path in ref.files}
         for problem in _said.each_new(problems):
             log.warning("%s", problem)
