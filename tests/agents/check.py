@@ -16,11 +16,12 @@ tokens // k); a Bash call gives its share once to each distinct signature it run
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from daemon_proc import DaemonProcess
@@ -80,6 +81,9 @@ class Oracle:
     # session (and the next time the other way round), so the oracle only knows that each
     # warm-up belongs, whole, to one session of the test.
     warmups: list[tuple[int, int]] = field(default_factory=list)
+    # What it was made of, for as_written.
+    served: list[Served] = field(default_factory=list, repr=False)
+    session_of: object = field(default=None, repr=False)
 
     @classmethod
     def of(cls, served: list[Served], session_of=None) -> "Oracle":
@@ -106,7 +110,33 @@ class Oracle:
                     signatures[sig][0] += 1
                     signatures[sig][1] += nanos // k
         return cls({k: tuple(v) for k, v in sessions.items()}, {k: tuple(v) for k, v in signatures.items()},
-                   sorted(warmups))
+                   sorted(warmups), list(served), session_of)
+
+    def as_written(self, store: Path) -> "Oracle":
+        """These figures with one correction the agent's files force: Claude Code 2.0.x writes
+        a response's entry when its last content block ends, with the usage it has then. On a
+        busy machine that is before message_delta brings the final output count, and the entry
+        keeps message_start's first count (1). No file holds the rest, so no reader can count
+        it: a response whose every copy in ``store`` (a Claude Code session store) has that
+        first count is taken as written. Anything else stays what the model served."""
+        written: dict[str, set[int]] = defaultdict(set)
+        for path in store.rglob("*.jsonl"):
+            for line in path.read_text(errors="replace").splitlines():
+                if '"assistant"' not in line:
+                    continue
+                try:
+                    message = json.loads(line).get("message") or {}
+                except ValueError:
+                    continue
+                if isinstance(message, dict) and isinstance(message.get("usage"), dict):
+                    written[str(message.get("id"))].add(message["usage"].get("output_tokens"))
+        early = {s.response_id for s in self.served if s.api == "anthropic" and s.usage.output > 1
+                 and written.get(s.response_id) == {min(s.usage.output, 1)}}
+        if not early:
+            return self
+        served = [replace(s, usage=replace(s.usage, output=min(s.usage.output, 1))) if s.response_id in early else s
+                  for s in self.served]
+        return Oracle.of(served, self.session_of)
 
     def matches(self, stored: dict[str, tuple[int, int]]) -> bool:
         """Whether ``stored`` is these sessions with each warm-up added, whole, to one of them
@@ -248,6 +278,8 @@ class Watched:
 
     def check(self, oracle: Oracle, status: dict[str, str | tuple[str, ...]] | None = None) -> None:
         fresh = self.caught_up()
+        if self.kind == "claude_projects":
+            oracle = oracle.as_written(self.projects)
         problems = []
         for name, database in (("daemon", self.database), ("fresh sync", fresh)):
             problems += compare(name, oracle, database, status or {}, self.prefix)
