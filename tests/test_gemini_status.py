@@ -18,7 +18,9 @@ from pathlib import Path
 
 from adw_patternd.cli import main
 from adw_patternd.config import load_config
+from adw_patternd.sources.agent_fold import STATE_VERSION
 from adw_patternd.sources.agent_source import AgentSource
+from adw_patternd.store.schema import MIGRATIONS
 from helpers import query
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "gemini"
@@ -78,12 +80,13 @@ def test_a_session_stored_completed_by_the_state_before_is_read_again(tmp_path):
     state = json.loads(query(db, "SELECT state_json FROM agent_outputs WHERE workflow_id = ?", (wid,))[0][0])
     _write(db, ("UPDATE agent_outputs SET state_json = ? WHERE workflow_id = ?", (json.dumps({**state, "v": 2}), wid)),
            ("UPDATE workflow_history SET status = 'completed' WHERE workflow_id = ?", (wid,)),
-           ("DELETE FROM schema_migrations WHERE name = 'm018_agent_state_v3'",), ("PRAGMA user_version = 17",))
+           ("DELETE FROM schema_migrations WHERE name = 'm018_agent_state_v3'",),
+           (f"PRAGMA user_version = {len(MIGRATIONS) - 1}",))
     assert main(["verify", "--files", "--config", str(cfg), "--rounds", "1"]) != 0  # the stale status is seen
 
     assert main(["sync", "--config", str(cfg)]) == 0  # migrates, then reads the session again
     assert _status(tmp_path, sid) == "interrupted"
-    assert json.loads(query(db, "SELECT state_json FROM agent_outputs WHERE workflow_id = ?", (wid,))[0][0])["v"] == 3
+    assert json.loads(query(db, "SELECT state_json FROM agent_outputs WHERE workflow_id = ?", (wid,))[0][0])["v"] == STATE_VERSION
     assert main(["verify", "--files", "--config", str(cfg), "--rounds", "1"]) == 0
 
 

@@ -106,22 +106,22 @@ def _ok(run, agent: str):
     return run
 
 
-def run_copilot(version: str, root: Path, url: str) -> Path:
-    cli = _Copilot(version, root, url)
+def _run_resuming(cli) -> Path:
+    """Each session's prompts, the later ones resuming the session the first one started
+    (a CLI whose ``run`` returns the session id: Copilot's, Qwen's)."""
     for session in SESSIONS:
         sid = None
         for prompt in session.prompts:
             sid = cli.run(prompt, resume=sid)
     return cli.home
+
+
+def run_copilot(version: str, root: Path, url: str) -> Path:
+    return _run_resuming(_Copilot(version, root, url))
 
 
 def run_qwen(version: str, root: Path, url: str) -> Path:
-    cli = _Qwen(version, root, url)
-    for session in SESSIONS:
-        sid = None
-        for prompt in session.prompts:
-            sid = cli.run(prompt, resume=sid)
-    return cli.home
+    return _run_resuming(_Qwen(version, root, url))
 
 
 def run_gemini(version: str, root: Path, url: str) -> Path:

@@ -156,6 +156,8 @@ def _fold_messages(state: af.FoldState, ref: af.SessionRef, ctx: af.ReadContext)
     pending = dict(state.extra.get("pending", {}))
     storage = os.path.dirname(os.path.dirname(message_folder(ref)))
     folder = message_folder(ref)
+    # The folder's names are listed whole at each read (no file says which messages are new);
+    # only those after ``done`` are opened, so an append costs one listing, not a re-read.
     mids = [m for m in _json_names(folder) if m > done]
     advancing = True
     for i, mid in enumerate(mids):
