@@ -16,6 +16,7 @@ is ours, update checks, analytics, feedback and web search are off, and there is
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -143,3 +144,21 @@ class Codex:
     def rollouts(self) -> list[Path]:
         """The session files Codex wrote, oldest first."""
         return sorted((self.home / "sessions").rglob("rollout-*.jsonl"), key=lambda p: p.name)
+
+    def responses_with_usage(self) -> int:
+        """How many responses the rollouts hold tokens for: 0.169's ``token_usage_record``
+        lines, or 0.77's distinct ``token_count`` totals. Codex may start a response's call
+        before it writes that response's usage (docs/compatibility.md), so a test that
+        kills a run in a call waits for this, not only for the call."""
+        records, totals = 0, set()
+        for rollout in self.rollouts():
+            for line in rollout.read_text().splitlines():
+                try:
+                    payload = json.loads(line).get("payload") or {}
+                except ValueError:
+                    continue  # the line being written
+                if payload.get("type") == "token_usage_record":
+                    records += 1
+                elif payload.get("type") == "token_count" and payload.get("info"):
+                    totals.add(json.dumps(payload["info"].get("total_token_usage"), sort_keys=True))
+        return max(records, len(totals))

@@ -128,6 +128,10 @@ def test_sigkill_mid_run_then_resume(version, tmp_path):
         proc = rig.codex.start("Work, then get killed")
         wait_for(lambda: len(script.served) == 2 and any("sleep 60" in p.read_text() for p in rig.codex.rollouts()),
                  timeout=60, what="the sleep call in the rollout")
+        # The call can start a few milliseconds before its response's tokens are written: a
+        # kill in between keeps no tokens of that response in any file (what this test
+        # asserts would then be unknowable), so the kill waits for them too
+        wait_for(lambda: rig.codex.responses_with_usage() == 2, what="the sleep response's tokens in the rollout")
         sid = session_id(rig.codex.kill(proc))
         rig.check({sid: "running"})  # within stale_after_s, a killed run's file looks like one going on
         rig.check_interrupted(sid)
