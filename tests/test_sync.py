@@ -332,3 +332,42 @@ def test_sync_survives_a_reading_worker_killed_mid_run(tmp_path, monkeypatch, ca
     assert "new 40" in captured.out
     assert "gave no answer" in captured.err
     assert main(["verify", "--config", str(cfg)]) == 0
+
+
+def test_a_file_caught_mid_write_is_read_again_before_it_fails(tmp_path, root, database, capsys):
+    """sync reads a state file half-written (an agent rewriting it whole): a moment later it
+    reads it again, and the workflow counts, with no warning and exit 0. Here the writer
+    finishes while the sync reports its progress, before the pause."""
+    from adw_patternd.config import load_config
+    from adw_patternd.engine import Engine
+    from adw_patternd.store import open_ledger
+    from adw_patternd.sync import Syncer
+
+    cfg = write_config(tmp_path, {"main": root}, database)
+    make_workflow(root, "ffff0001", cost=2.0)
+    state = root / "ffff0001" / "adw_state.json"
+    whole = state.read_bytes()
+    state.write_bytes(whole[: len(whole) // 2])
+    make_workflow(root, "ffff0002", cost=4.0)
+    config = load_config(str(cfg))
+    with open_ledger(config) as ledger:
+        summary = Syncer(Engine(config, ledger)).run(progress=lambda done, total: state.write_bytes(whole))
+    assert (summary.new, summary.failed) == (2, 0), summary.line()
+    assert "truncated JSON" not in capsys.readouterr().err
+    assert pattern_counts(database) == {"test:pytest:backend": 2}
+    assert main(["verify", "--files", "--config", str(cfg)]) == 0
+
+
+def test_a_file_still_half_written_after_the_pauses_fails_once(tmp_path, root, database, capsys, monkeypatch):
+    from adw_patternd import sync as sync_module
+
+    monkeypatch.setattr(sync_module, "TRANSIENT_PAUSES_S", (0.01, 0.01))
+    cfg = write_config(tmp_path, {"main": root}, database)
+    make_workflow(root, "ffff0003")
+    state = root / "ffff0003" / "adw_state.json"
+    state.write_bytes(state.read_bytes()[:20])
+    assert sync(cfg) == 1
+    captured = capsys.readouterr()
+    assert [line for line in captured.err.splitlines() if "truncated JSON" in line and "ffff0003" in line], captured.err
+    assert sum("truncated JSON" in line for line in captured.err.splitlines()) == 1, captured.err
+    assert "failed 1" in captured.out

@@ -31,6 +31,7 @@ from .store.ledger import Ledger
 log = logging.getLogger("adw_patternd")
 
 WORKER_TIMEOUT_S = 300  # far beyond the time to read one batch of 256 workflows
+TRANSIENT_PAUSES_S = (0.2, 0.5, 1.0)  # before each new read of a file a sync caught mid-write
 
 
 @dataclass
@@ -127,23 +128,59 @@ class Syncer:
         # Some sources' sessions are read here, in order (a home's parents first): a read
         # needs what those before it counted.
         ordered = (self.engine.prepare(job, snapshots=snapshots) for job in ordered_jobs)
+        # A file caught mid-write (an agent rewriting a whole .json chat) is read again a
+        # moment later before it counts as failed; the daemon does that itself (quiet_transient).
+        pauses = () if quiet_transient else TRANSIENT_PAUSES_S
+        held: list[Outcome] = []
         for prepared in itertools.chain(self._read(jobs, workers, snapshots), ordered):
             if should_stop and should_stop():
                 break
             for o in self.engine.commit(prepared):
-                summary.count(o)
-                if not (quiet_transient and o.transient):
-                    self.engine.report(o)
-                if on_outcome:
-                    on_outcome(o)
+                if o.transient and pauses:
+                    held.append(o)
+                else:
+                    self._settle(o, summary, quiet_transient, on_outcome)
                 done += 1
             if progress:
                 progress(done, total)
+        for pause in pauses:
+            if not held or (should_stop and should_stop()):
+                break
+            time.sleep(pause)
+            held = self._read_again(held, snapshots, summary, on_outcome)
+        for o in held:
+            self._settle(o, summary, quiet_transient, on_outcome)
         if only is None and not (should_stop and should_stop()):
             for root, names, health in plan:
                 self._deleted(root, names, health, summary)
         summary.seconds = time.perf_counter() - started
         return summary
+
+    def _settle(self, o: Outcome, summary: SyncSummary, quiet_transient: bool, on_outcome) -> None:
+        """Count and report one outcome that is final."""
+        summary.count(o)
+        if not (quiet_transient and o.transient):
+            self.engine.report(o)
+        if on_outcome:
+            on_outcome(o)
+
+    def _read_again(self, held: list[Outcome], snapshots: bool, summary: SyncSummary, on_outcome) -> list[Outcome]:
+        """Read the workflows of ``held`` (transient failures) again, here; settle what is
+        final now and return the outcomes still transient."""
+        only: dict[str, set[str]] = {}
+        for o in held:
+            only.setdefault(o.root, set()).add(o.adw_id)
+        roots = [r for r in self.config.all_roots if r.name in only]
+        jobs, ordered_jobs = self._jobs(self._plan(roots, only, SyncSummary()), only)
+        still = {(o.root, o.adw_id): o for o in held}  # a root unreadable now keeps its first outcomes
+        for job in jobs + ordered_jobs:
+            for o in self.engine.commit(self.engine.prepare(job, snapshots=snapshots)):
+                if o.transient:
+                    still[o.root, o.adw_id] = o
+                else:
+                    still.pop((o.root, o.adw_id), None)
+                    self._settle(o, summary, False, on_outcome)
+        return list(still.values())
 
     def _jobs(self, plan, only) -> tuple[list, list]:
         """Batches of (root, name, known fingerprint): those any process may read, and the
