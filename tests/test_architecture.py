@@ -171,7 +171,7 @@ LAYERS = (
     ("core",),
     ("config", "sources"),
     ("store",),
-    ("engine", "roots", "sync"),
+    ("engine", "roots", "sync", "sync_workers"),
     ("outputs",),
     ("live",),
     ("", "__main__", "cli", "check_files", "compat", "synth"),  # "": the package's own face

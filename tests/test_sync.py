@@ -308,7 +308,7 @@ _VICTIM = None  # the workflow whose reading worker is killed (set before the wo
 
 
 def _prepare_or_die(job):
-    from adw_patternd import sync as sync_module
+    from adw_patternd import sync_workers as sync_module
 
     if any(adw_id == _VICTIM for _, adw_id, _ in job):
         os.kill(os.getpid(), 9)  # SIGKILL: what the OOM killer sends
@@ -318,7 +318,7 @@ def _prepare_or_die(job):
 def test_sync_survives_a_reading_worker_killed_mid_run(tmp_path, monkeypatch, capsys):
     """The OOM killer takes a worker: its batch is read again in the sync's own process."""
     global _VICTIM
-    from adw_patternd import sync as sync_module
+    from adw_patternd import sync_workers as sync_module
 
     root = tmp_path / "agents"
     make_tree(str(root), 40, seed=12, filler=(150, 400))

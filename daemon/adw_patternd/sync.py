@@ -1,5 +1,5 @@
 """Whole roots: which workflow folders to read, reading them (in forked worker processes for
-`sync`), committing in batches, and what to do about folders that are gone. The one path
+`sync`: sync_workers.py), committing in batches, and what to do about folders that are gone. The one path
 for `sync`, the daemon's catch-up and its reconciles; live updates use the engine directly
 and come here for a folder that went away.
 
@@ -8,12 +8,9 @@ A folder missing from a root is a deletion only while the root is healthy (roots
 
 from __future__ import annotations
 
-import gc
 import itertools
 import logging
-import multiprocessing
 import os
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
@@ -24,13 +21,10 @@ from .engine import NOT_STORED, Engine
 from .core.errors import WriteRefused
 from .core.outcome import Kind, Outcome
 from .roots import RootGuard, RootHealth
-from .sources.shapes import indexes_of
-from .store.db import open_db
-from .store.ledger import Ledger
+from .sync_workers import read_jobs
 
 log = logging.getLogger("adw_patternd")
 
-WORKER_TIMEOUT_S = 300  # far beyond the time to read one batch of 256 workflows
 TRANSIENT_PAUSES_S = (0.2, 0.5, 1.0)  # before each new read of a file a sync caught mid-write
 
 
@@ -132,7 +126,7 @@ class Syncer:
         # moment later before it counts as failed; the daemon does that itself (quiet_transient).
         pauses = () if quiet_transient else TRANSIENT_PAUSES_S
         held: list[Outcome] = []
-        for prepared in itertools.chain(self._read(jobs, workers, snapshots), ordered):
+        for prepared in itertools.chain(read_jobs(self.engine, jobs, workers, snapshots), ordered):
             if should_stop and should_stop():
                 break
             for o in self.engine.commit(prepared):
@@ -214,34 +208,6 @@ class Syncer:
             plan.append((root, names if names is not None else sorted(only.get(root.name, ())), health))
         return plan
 
-    def _read(self, jobs: list, workers: int, snapshots: bool):
-        """Each job's prepared outcomes, in order: here, or in forked workers."""
-        if workers <= 1 or len(jobs) <= 2 or threading.active_count() != 1:
-            yield from (self.engine.prepare(job, snapshots=snapshots) for job in jobs)
-            return
-        pool = multiprocessing.get_context("fork").Pool(workers, _worker_init,
-                                                        (self.config, self.engine.carried, indexes_of(self.engine.sources)))
-        try:
-            yield from self._read_in_workers(pool, jobs)
-        finally:
-            pool.terminate()
-            pool.join()
-
-    def _read_in_workers(self, pool, jobs: list):
-        """A worker that dies (the OOM killer) would leave its batch unanswered for ever:
-        after WORKER_TIMEOUT_S the rest is read here."""
-        results = pool.imap(_worker_prepare, jobs)
-        for i in range(len(jobs)):
-            try:
-                yield results.next(timeout=WORKER_TIMEOUT_S)
-            except multiprocessing.TimeoutError:
-                log.error("a reading worker gave no answer in %d s; reading the remaining %d batches in one process",
-                          WORKER_TIMEOUT_S, len(jobs) - i)
-                pool.terminate()
-                for job in jobs[i:]:
-                    yield self.engine.prepare(job)
-                return
-
     # -- folders that are gone -----------------------------------------------------------
     def _deleted(self, root: Root, names: list[str], health: RootHealth, summary: SyncSummary) -> None:
         """The stored workflows of a fully listed root whose folders are not in it."""
@@ -273,22 +239,3 @@ class Syncer:
         except WriteRefused:
             return  # said by the database; the next pass finds it gone again
         log.info("%s/%s: folder deleted; dropped from the database", root.name, adw_id)
-
-
-# -- the sync's worker processes ------------------------------------------------------------
-_worker: Engine | None = None
-
-
-def _worker_init(config: Config, carried: dict, indexes: dict) -> None:
-    """In a forked worker: its own database connection (for read offsets), never the
-    parent's. The parent opened the ledger (migrations, derivation): this one only reads."""
-    global _worker
-    # Reading makes many short-lived objects (parsed JSON lines) and no cycles to speak of;
-    # collecting the young generation every 700 allocations cost about a tenth of the time.
-    gc.freeze()
-    gc.set_threshold(50_000, 50, 100)
-    _worker = Engine(config, Ledger(open_db(config.database), config.tool_cost_ratio, config.host), carried, indexes)
-
-
-def _worker_prepare(job):
-    return _worker.prepare(job)
