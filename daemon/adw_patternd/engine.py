@@ -1,6 +1,7 @@
-"""Reading a workflow folder into a change, and committing changes to the ledger: the one
-code path from workflow files to the database, for `sync`, the daemon's catch-up, its live
-updates and its reconcile (whole roots are planned in sync.py).
+"""Reading a workflow folder (sources/adw_folders.py) or a session (its root's source) into a
+change, and committing changes to the ledger: the one code path from workflow files to the
+database, for `sync`, the daemon's catch-up, its live updates and its reconcile (whole roots
+are planned in sync.py).
 
 A workflow is read only when its files' fingerprint (inode, size, mtime of each file)
 differs from the one stored with it; transcripts are read from the stored offset. A
@@ -18,20 +19,16 @@ from dataclasses import replace
 from typing import Iterable
 
 from .config import Config, Root
+from .core.change import Change, Prior
 from .core.errors import InputRejected, StopRequested, WriteRefused
-from .sources.files import (ERROR_LOG, RACY_NS, STATE_FILE, SUMMARY_FILE, FolderListing, execution_log_times,
-                            issue_title_in, list_folder, read_small, read_tail, read_transcript, snapshot)
-from .core.outcome import Kind, Outcome
-from .sources.parse import Observed, build_workflow, merge_summary, needs_issue_title, parse_state, recorded_since
 from .core.model import workflow_id
-from .core.rules import detect
-from .sources.session_source import Joining
+from .core.outcome import Kind, Outcome
+from .sources.adw_folders import AdwFolders, fingerprint_of, is_fresh
+from .sources.files import RACY_NS, FolderListing, snapshot
 from .sources.shapes import ATTRIBUTES, make_sources
+from .sources.transcript import from_json as stored_transcript
 from .store.cross_file import CrossFileReader
 from .store.ledger import Ledger
-from .core.change import Change, Prior
-from .sources.transcript import Transcript, stored
-from .sources.transcript import from_json as stored_transcript
 
 log = logging.getLogger("adw_patternd")
 MAX_REREADS = 3  # a workflow read again at once because another writer got there first, at most this deep
@@ -59,11 +56,11 @@ class Engine:
         self.sources = make_sources(config, ledger.counted_keys, CrossFileReader(ledger.db), indexes)
         for attribute, shape in ATTRIBUTES.items():
             setattr(self, attribute, self.sources[shape])
+        self.carried = carried or {}
+        self.folders = AdwFolders(config, self.source, self.carried)  # ADW roots' workflow folders
         self.config = config
         self.ledger = ledger
-        self.carried = carried or {}
         self._rereads = 0  # how deep _again is nested
-        self._root_real: dict[str, str] = {}
 
     @property
     def config(self) -> Config:
@@ -72,14 +69,8 @@ class Engine:
     @config.setter
     def config(self, config: Config) -> None:  # a reload: the sources follow
         self._config = config
-        for source in self.sources.values():
+        for source in (*self.sources.values(), self.folders):
             source.config = config
-
-    def root_real(self, root: Root) -> str:
-        real = self._root_real.get(root.name)
-        if real is None:
-            real = self._root_real[root.name] = os.path.realpath(root.path)
-        return real
 
     # -- reading --------------------------------------------------------------
     def look(self, root: Root, adw_id: str, joined: tuple[str, ...] = ()):
@@ -89,9 +80,7 @@ class Engine:
         if root.kind:
             listing = self.sources[root.shape].listing(root, adw_id)
         else:
-            listing = list_folder(os.path.join(root.path, adw_id), self.root_real(root))
-            if listing is not None and (joined or self.config.joining):
-                listing = replace(listing, sessions=self.source.stats(adw_id, joined))
+            listing = self.folders.listing(root, adw_id, joined)
         if listing is None:
             return Outcome(Kind.MISSING, root.name, adw_id)
         return listing, listed_at
@@ -105,68 +94,13 @@ class Engine:
         if root.kind:  # a session of a source, read by its shape's source
             return self.sources[root.shape].read(root, adw_id, listing, prior, notes, fingerprint,
                                                  self.fresh(listing, listed_at), listed_at)
-        folder = listing.path
-        notes.extend(listing.problems)
-        for name in (STATE_FILE, SUMMARY_FILE):  # there, but not a file we can read
-            path = os.path.join(folder, name)
-            bad = next((p for p in listing.problems if p.startswith(path + ":")), None)
-            if bad:
-                raise InputRejected(path, bad[len(path) + 2:])
-        if not listing.is_workflow:
-            return Outcome(Kind.SKIPPED, root.name, adw_id)
-        max_bytes = self.config.max_file_bytes
-        state = summary = None
-        if listing.state is not None:
-            path = os.path.join(folder, STATE_FILE)
-            state = parse_state(path, read_small(path, listing.state, max_bytes), notes)
-        if listing.summary is not None:
-            path = os.path.join(folder, SUMMARY_FILE)
-            summary = parse_state(path, read_small(path, listing.summary, max_bytes), notes)
-        fields = merge_summary(state, summary)
-        rules = self.config.rules.commands
-        transcripts = tuple(
-            read_transcript(os.path.join(folder, out.name), prior.transcripts.get(out.name) or Transcript(
-                out.name, overwritten=self.carried.get((workflow_id(root.name, adw_id), out.name), ())),
-                            self.config.prices, notes, rules, listed_at)
-            for out in listing.outputs)
-        error_tail = None
-        if listing.error_log is not None and listing.error_log.size > 0:
-            error_tail = read_tail(os.path.join(folder, ERROR_LOG)) or None
-        log_start = log_end = None
-        if fields.start_time is None and fields.end_time is None and listing.execution_logs:
-            log_start, log_end = execution_log_times(folder, listing)
-        title = issue_title_in(folder, listing, self.root_real(root), self.config.max_file_bytes,
-                               notes) if needs_issue_title(fields) else None
-        joined = Joining()
-        if self.config.joining:
-            joined = self.source.join(adw_id, transcripts, prior, notes)
-            final = replace(listing, sessions=joined.stats)
-            if fingerprint is not None and final.sessions != listing.sessions:  # its runs named other sessions
-                racy = final.newest_mtime_ns() >= listed_at - RACY_NS
-                fingerprint = None if racy else self.fingerprint(final, listed_at)
-        observed = Observed(fields, transcripts, error_tail, log_start, log_end, listing.oldest_mtime_ns(),
-                            listing.newest_file_mtime_ns(), self.going(listing, listed_at, joined), title,
-                            joined.sessions)
-        wf = build_workflow(root.name, adw_id, observed, self.config.prices, notes)
-        found = detect(wf, self.config.rules)
-        kept = tuple(stored(t) for t in transcripts) + tuple(stored(s.transcript) for s in joined.sessions)
-        return Change(wf, found.occurrences, found.characteristics, kept, fingerprint, prior.revision,
-                      mentions=found.mentions, claims=joined.claims, absorbs=joined.absorbs)
+        return self.folders.read(root, adw_id, listing, listed_at, prior, notes, fingerprint)
 
     def fresh(self, listing: FolderListing, now_ns: int) -> bool:
-        """A file changed within stale_after_s: a run without a result line may still be going."""
-        return now_ns - listing.newest_file_mtime_ns() < self.config.stale_after_s * 1e9
-
-    def going(self, listing: FolderListing, now_ns: int, joined: Joining) -> bool:
-        """fresh, and its sessions' last recorded entry too: a copied tree has new mtimes and
-        old entries, and no run of it is going on."""
-        last = max((s.transcript.last_ts for s in joined.sessions), default="")
-        return self.fresh(listing, now_ns) and recorded_since(last, now_ns, self.config.stale_after_s)
+        return is_fresh(listing, now_ns, self.config.stale_after_s)
 
     def fingerprint(self, listing: FolderListing, now_ns: int) -> str:
-        """The files' identity, plus whether they are still fresh: a workflow whose unfinished
-        run goes stale is read once more (to become `interrupted`) without any file changing."""
-        return listing.fingerprint() + ("|fresh" if self.fresh(listing, now_ns) else "")
+        return fingerprint_of(listing, now_ns, self.config.stale_after_s)
 
     # -- processing -------------------------------------------------------------
     def process(self, root: Root, adw_id: str, *, force: bool = False) -> Outcome:
