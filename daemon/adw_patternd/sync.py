@@ -1,7 +1,8 @@
 """Whole roots: which workflow folders to read, reading them (in forked worker processes for
-`sync`: sync_workers.py), committing in batches, and what to do about folders that are gone. The one path
-for `sync`, the daemon's catch-up and its reconciles; live updates use the engine directly
-and come here for a folder that went away.
+`sync`: sync_workers.py), committing in batches, reading a file caught mid-write again, and
+what to do about folders that are gone. The one path for `sync`, the daemon's catch-up and
+its reconciles; live updates use the engine directly and come here for a folder that went
+away.
 
 A folder missing from a root is a deletion only while the root is healthy (roots.py).
 """
