@@ -88,8 +88,8 @@ class AgentSource:
         for path in sorted(paths):
             sids, self.marks[root.name] = k.sessions_changed(str(root.path), path, self.marks.get(root.name))
             found |= sids
-        known = self.known.get(root.name, set())
-        if found - set(self.refs.get(root.name, ())) or (found and not known.issuperset(paths)):
+        listed, known = self.refs.get(root.name, {}), self.known.get(root.name, set())
+        if any(sid not in listed for sid in found) or (found and not known.issuperset(paths)):
             self.relist(root)
         self.known.setdefault(root.name, set()).update(paths)
         return found

@@ -34,7 +34,7 @@ from urllib.parse import quote
 from ..core.errors import InputRejected
 from . import agent_fold as af
 from . import opencode_storage as storage
-from .opencode_parts import SHELL_TOOL, message_events, reasoning_apart  # noqa: F401 (kept here: named by callers)
+from .opencode_parts import message_events
 
 AGENT = "opencode"
 CONFIG_KEY = "opencode_data"

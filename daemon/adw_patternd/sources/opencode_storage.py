@@ -154,8 +154,8 @@ def _fold_messages(state: af.FoldState, ref: af.SessionRef, ctx: af.ReadContext)
     complete ones, keeping the counted part ids of the rest in ``pending``."""
     done = state.extra.get("done", "")
     pending = dict(state.extra.get("pending", {}))
-    storage = os.path.dirname(os.path.dirname(message_folder(ref)))
     folder = message_folder(ref)
+    storage = os.path.dirname(os.path.dirname(folder))
     # The folder's names are listed whole at each read (no file says which messages are new);
     # only those after ``done`` are opened, so an append costs one listing, not a re-read.
     mids = [m for m in _json_names(folder) if m > done]

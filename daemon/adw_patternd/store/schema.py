@@ -373,7 +373,6 @@ def m017_cross_file_names(db: Db) -> None:
     db.execute("ALTER TABLE codex_totals RENAME TO counted_totals")
 
 
-
 def m018_agent_state_v3(db: Db) -> None:
     """The pure readers' state version 3 (a Gemini response with neither text nor calls does
     not end its turn: a session killed in a call is interrupted, not completed): every
