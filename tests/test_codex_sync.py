@@ -77,6 +77,21 @@ def test_sync_gives_each_session_its_plan(synced):
     assert any(p.commands for p in plan.sessions.values())
 
 
+def test_each_bad_file_is_one_warning(tmp_path, database, capsys):
+    """A file the listing and the read both find wrong (no session_meta first line, not a
+    rollout at all) is said once, by the read, with its session."""
+    home = tmp_path / "codex-home"
+    make_codex_home(str(home))
+    _age(home)
+    cfg = write_config(tmp_path, {}, database, codex_homes=[{"path": str(home), "name": "cx"}])
+    capsys.readouterr()
+    assert main(["sync", "--config", str(cfg)]) == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "WARNING" in line]
+    paths = [next(w for w in line.split() if w.startswith(str(home))) for line in warnings]
+    assert len(paths) >= 5 and len(paths) == len(set(paths)), "\n".join(warnings)
+    assert any("no session_meta first line" in line for line in warnings)
+
+
 def test_a_second_sync_changes_nothing_and_verify_files_is_clean(synced, capsys):
     _plan, cfg, database = synced
     assert_a_second_sync_changes_nothing(cfg, database, capsys)

@@ -703,7 +703,10 @@ def rollout_head(path: str, notes: list[str]) -> tuple[str, str | None] | None:
             return sid, parent_of(payload)
     m = _SID_IN_NAME.search(path)
     if m:
-        notes.append(f"{path}: no session_meta with an id on its first line (session id taken from the file name)")
+        # A first line that is no session_meta is said by the read of the file (one warning
+        # a file); a session_meta without an id only here
+        if isinstance(obj, dict) and obj.get("type") == "session_meta":
+            notes.append(f"{path}: a session_meta without an id on its first line (session id taken from the file name)")
         return m.group(1).lower(), None
     notes.append(f"{path}: no session_meta with an id on its first line, and no id in its name (skipped)")
     return None
