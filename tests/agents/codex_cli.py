@@ -154,10 +154,11 @@ class Codex:
         for rollout in self.rollouts():
             for line in rollout.read_text().splitlines():
                 try:
-                    payload = json.loads(line).get("payload") or {}
+                    record = json.loads(line)
                 except ValueError:
                     continue  # the line being written
-                if payload.get("type") == "token_usage_record":
+                payload = record.get("payload") or {}
+                if record.get("type") == "token_usage_record":  # a line type of its own, like session_meta
                     records += 1
                 elif payload.get("type") == "token_count" and payload.get("info"):
                     totals.add(json.dumps(payload["info"].get("total_token_usage"), sort_keys=True))
